@@ -1,0 +1,85 @@
+"""The application factory: one place that builds every part and hands it out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from tapioca import __version__
+from tapioca.api import ops
+from tapioca.api.errors import RequestIdMiddleware, install_error_handlers
+from tapioca.api.runtime import build_runtime
+from tapioca.config import Mode, Settings
+from tapioca.errors import StoreUnavailable
+from tapioca.ingest import router as ingest_router
+from tapioca.ingest.schemas import EventIn
+from tapioca.logging import get_logger
+from tapioca.queue.inprocess import GroupCommitQueue
+from tapioca.reports import router as reports_router
+
+log = get_logger(__name__)
+
+DESCRIPTION = """Tapioca keeps every event a site sends, without loss or double counting,
+and answers web-analytics reports. Errors always have the shape
+`{"error": {"code", "message", "details": [{"field", "message"}]}, "request_id"}`."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = build_runtime(settings)
+        try:
+            await runtime.store.migrate()
+        except StoreUnavailable:
+            if settings.mode is Mode.EMBEDDED:
+                raise
+            log.warning("migrations_deferred", reason="store unavailable at start")
+        if isinstance(runtime.queue, GroupCommitQueue):
+            runtime.queue.start()
+        app.state.settings = settings
+        app.state.runtime = runtime
+        app.state.ingest = runtime.ingest
+        app.state.reader = runtime.store
+        log.info("api_started", mode=settings.mode.value)
+        try:
+            yield
+        finally:
+            await runtime.close()
+            log.info("api_stopped")
+
+    app = FastAPI(
+        title="Tapioca",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.add_middleware(RequestIdMiddleware)
+    install_error_handlers(app)
+    app.include_router(ingest_router.router)
+    app.include_router(reports_router.router)
+    app.include_router(ops.router)
+    _add_event_schema(app)
+    return app
+
+
+def _add_event_schema(app: FastAPI) -> None:
+    """Routes read raw bodies for speed; publish the event schema for clients anyway."""
+    original = app.openapi
+
+    def openapi() -> dict[str, object]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        defs = EventIn.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(defs.pop("$defs", {}))
+        components["EventIn"] = defs
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

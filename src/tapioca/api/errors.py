@@ -1,0 +1,147 @@
+"""The one error shape of api.md, for every error from every route."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tapioca.errors import ErrorDetail, QueueUnavailable, StoreUnavailable, TapiocaError
+from tapioca.kit.jsonresponse import JSONBody
+from tapioca.logging import get_logger
+
+log = get_logger(__name__)
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+def request_id_of(request: Request) -> str:
+    state: dict[str, Any] = request.scope.setdefault("state", {})
+    rid = state.get("request_id")
+    if not isinstance(rid, str):
+        rid = uuid.uuid4().hex
+        state["request_id"] = rid
+    return rid
+
+
+def error_response(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    details: list[ErrorDetail] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONBody:
+    rid = request_id_of(request)
+    body = {
+        "error": {
+            "code": code,
+            "message": message,
+            "details": [{"field": d.field, "message": d.message} for d in details or []],
+        },
+        "request_id": rid,
+    }
+    return JSONBody(body, status_code=status, headers={**(headers or {}), "X-Request-ID": rid})
+
+
+async def _tapioca_error(request: Request, exc: Exception) -> JSONBody:
+    assert isinstance(exc, TapiocaError)
+    return error_response(request, exc.status, exc.code, exc.message, exc.details, exc.headers)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("query", "path", "body", "header"):
+        parts = parts[1:]
+    return ".".join(parts) or "request"
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONBody:
+    assert isinstance(exc, RequestValidationError)
+    details = [
+        ErrorDetail(_field(tuple(err.get("loc", ()))), str(err.get("msg", "invalid")))
+        for err in exc.errors()
+    ]
+    return error_response(request, 422, "validation_error", "The request is not valid.", details)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONBody:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _STATUS_CODES.get(exc.status_code, "http_error")
+    message = {
+        404: f"No route {request.url.path}.",
+        405: f"Method {request.method} is not allowed on {request.url.path}.",
+    }.get(exc.status_code, str(exc.detail))
+    return error_response(request, exc.status_code, code, message, headers=exc.headers)
+
+
+async def _unavailable(request: Request, exc: Exception) -> JSONBody:
+    retry_after = str(request.app.state.settings.retry_after_seconds)
+    what = "store" if isinstance(exc, StoreUnavailable) else "queue"
+    log.warning("dependency_unavailable", dependency=what, error=type(exc).__name__)
+    return error_response(
+        request,
+        503,
+        "unavailable",
+        f"The {what} is unavailable; retry later.",
+        headers={"Retry-After": retry_after},
+    )
+
+
+async def _internal_error(request: Request, exc: Exception) -> JSONBody:
+    log.error("request_failed", path=request.url.path, error=type(exc).__name__, exc_info=exc)
+    return error_response(request, 500, "internal_error", "An internal error occurred.")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(TapiocaError, _tapioca_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(StoreUnavailable, _unavailable)
+    app.add_exception_handler(QueueUnavailable, _unavailable)
+    app.add_exception_handler(Exception, _internal_error)
+
+
+class RequestIdMiddleware:
+    """Gives every request an id (or keeps the client's X-Request-ID) and echoes it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = None
+        for name, value in scope.get("headers", []):
+            if name == b"x-request-id" and 0 < len(value) <= 128 and value.isascii():
+                rid = value.decode()
+        state = scope.setdefault("state", {})
+        state["request_id"] = rid = rid or uuid.uuid4().hex
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(k == b"x-request-id" for k, _ in headers):
+                    headers.append((b"x-request-id", rid.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)

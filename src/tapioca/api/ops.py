@@ -1,0 +1,78 @@
+"""Operations: /health, /ready, /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_latest
+from starlette.responses import Response
+
+from tapioca import __version__, metrics
+from tapioca.api.runtime import Runtime
+from tapioca.kit.jsonresponse import JSONBody
+from tapioca.queue.redis_stream import STATS_KEY, StreamProducer
+
+router = APIRouter(tags=["operations"])
+
+CLUSTER_TOTALS = Gauge(
+    "tapioca_cluster_events",
+    "Totals of all workers (written, duplicates, dead_lettered, batches, batch_seconds)",
+    ["kind"],
+)
+
+
+async def _check(call: Any, timeout: float = 2.0) -> str:
+    try:
+        await asyncio.wait_for(call(), timeout)
+    except Exception:
+        return "down"
+    return "ok"
+
+
+async def _status(runtime: Runtime) -> dict[str, Any]:
+    store, queue = await asyncio.gather(_check(runtime.store.ping), _check(runtime.queue.ping))
+    lag: int | None
+    try:
+        lag = await asyncio.wait_for(runtime.queue.lag(), 2.0)
+    except Exception:
+        lag = None
+    return {
+        "status": "ok" if store == "ok" and queue == "ok" else "degraded",
+        "reading_from": "primary",
+        "queue_lag": lag,
+        "mode": runtime.settings.mode.value,
+        "store": store,
+        "queue": queue,
+        "version": __version__,
+    }
+
+
+@router.get("/health", summary="Health, where reads go, and queue lag")
+async def health(request: Request) -> JSONBody:
+    return JSONBody(await _status(request.app.state.runtime))
+
+
+@router.get("/ready", summary="200 once the store and the queue answer, else 503")
+async def ready(request: Request) -> JSONBody:
+    status = await _status(request.app.state.runtime)
+    return JSONBody(status, status_code=200 if status["status"] == "ok" else 503)
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def prometheus(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    try:
+        metrics.QUEUE_LAG.set(await asyncio.wait_for(runtime.queue.lag(), 2.0))
+    except Exception:
+        metrics.QUEUE_LAG.set(float("nan"))
+    queue = runtime.queue
+    if isinstance(queue, StreamProducer):
+        try:
+            totals = await asyncio.wait_for(queue.redis.hgetall(STATS_KEY), 2.0)
+        except Exception:
+            totals = {}
+        for key, value in totals.items():
+            CLUSTER_TOTALS.labels(key.decode()).set(float(value))
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

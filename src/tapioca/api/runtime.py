@@ -1,0 +1,88 @@
+"""Builds the parts a process needs from the settings (store, queue, services)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date
+
+from tapioca.config import Mode, Settings
+from tapioca.ingest.salt import SaltProvider
+from tapioca.ingest.service import IngestService
+from tapioca.queue.base import EventQueue
+from tapioca.queue.inprocess import GroupCommitQueue
+from tapioca.queue.redis_stream import SALT_KEY, StreamProducer, connect
+from tapioca.storage.base import EventStore
+from tapioca.storage.duckdb_store import DuckDBStore
+from tapioca.storage.postgres_store import PostgresStore
+from tapioca.worker.writer import EventWriter
+
+
+class ConfigurationError(Exception):
+    pass
+
+
+def build_store(settings: Settings) -> EventStore:
+    if settings.mode is Mode.PRODUCTION:
+        assert settings.database_url is not None
+        return PostgresStore(
+            settings.database_url,
+            min_size=settings.pg_pool_min,
+            max_size=settings.pg_pool_max,
+            statement_timeout_ms=settings.pg_statement_timeout_ms,
+            acquire_timeout_s=settings.pg_acquire_timeout_s,
+        )
+    return DuckDBStore(
+        settings.duckdb_path,
+        readers=settings.duckdb_readers,
+        memory_limit=settings.duckdb_memory_limit,
+    )
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: EventStore
+    queue: EventQueue
+    ingest: IngestService
+
+    async def close(self) -> None:
+        await self.queue.close()
+        await self.store.close()
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    store = build_store(settings)
+    queue: EventQueue
+    if settings.mode is Mode.PRODUCTION:
+        if not settings.redis_url:
+            raise ConfigurationError("production mode needs TAPIOCA_REDIS_URL as well")
+        client = connect(settings.redis_url)
+        queue = StreamProducer(client, settings.stream, require_aof=settings.redis_require_aof)
+
+        async def redis_salt(day: date) -> bytes:
+            key = f"{SALT_KEY}{day.isoformat()}"
+            await client.set(key, os.urandom(32), nx=True, ex=2 * 86400)
+            value: bytes | None = await client.get(key)
+            assert value is not None
+            return value
+
+        salts = SaltProvider(redis_salt, settings.visitor_salt)
+    else:
+        assert isinstance(store, DuckDBStore)
+        writer = EventWriter(store)
+
+        async def commit(records: list[bytes]) -> None:
+            await writer.write_records(records)
+
+        queue = GroupCommitQueue(commit, max_events=max(settings.batch_max_events, 10_000))
+        salts = SaltProvider(store.salt_for, settings.visitor_salt)
+    ingest = IngestService(
+        queue,
+        salts,
+        max_events=settings.max_events_per_request,
+        max_event_bytes=settings.max_event_bytes,
+        max_future_seconds=settings.max_future_seconds,
+        retry_after_seconds=settings.retry_after_seconds,
+    )
+    return Runtime(settings, store, queue, ingest)

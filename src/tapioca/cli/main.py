@@ -1,0 +1,143 @@
+"""The `tapioca` command."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from tapioca.api.runtime import build_store
+from tapioca.config import Mode, Settings
+from tapioca.logging import configure_logging
+
+app = typer.Typer(
+    help="Tapioca: self-hosted analytics for websites and online shops.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+HostOpt = Annotated[
+    str | None, typer.Option(help="Bind address [env TAPIOCA_HOST, default 127.0.0.1]")
+]
+PortOpt = Annotated[int | None, typer.Option(help="Port [env TAPIOCA_PORT, default 8000]")]
+
+
+def _settings(**overrides: object) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    settings = Settings(**values)  # type: ignore[arg-type]
+    configure_logging(settings.log_level, settings.log_json)
+    return settings
+
+
+def _require_production(settings: Settings, command: str) -> None:
+    if settings.mode is not Mode.PRODUCTION or not settings.redis_url:
+        typer.echo(
+            f"`tapioca {command}` is a production process and needs TAPIOCA_DATABASE_URL "
+            "(PostgreSQL) and TAPIOCA_REDIS_URL. On the embedded store one process owns the "
+            "DuckDB file: use `tapioca serve`.",
+            err=True,
+        )
+        raise typer.Exit(2)
+
+
+@app.command()
+def serve(host: HostOpt = None, port: PortOpt = None) -> None:
+    """Run everything in one process (API + group-commit writer) on the configured store."""
+    settings = _settings(host=host, port=port)
+    from tapioca.api.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@app.command()
+def api(
+    host: HostOpt = None,
+    port: PortOpt = None,
+    workers: Annotated[int | None, typer.Option(help="processes [env TAPIOCA_API_WORKERS]")] = None,
+) -> None:
+    """Run the HTTP API (production: ingest into Redis, reports from PostgreSQL)."""
+    settings = _settings(host=host, port=port, api_workers=workers)
+    _require_production(settings, "api")
+    os.environ["TAPIOCA_HOST"] = settings.host
+    os.environ["TAPIOCA_PORT"] = str(settings.port)
+    uvicorn.run(
+        "tapioca.api.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.api_workers,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@app.command()
+def worker(
+    burst: Annotated[bool, typer.Option(help="exit when the queue is empty")] = False,
+    name: Annotated[str | None, typer.Option(help="consumer name (default host-pid)")] = None,
+) -> None:
+    """Consume the Redis stream and write events to PostgreSQL in bulk."""
+    settings = _settings()
+    _require_production(settings, "worker")
+    from tapioca.worker.main import run_worker
+
+    consumer = name or f"{socket.gethostname()}-{os.getpid()}"
+    sys.exit(asyncio.run(run_worker(settings, consumer, burst=burst)))
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the store's pending migrations."""
+    settings = _settings()
+
+    async def run() -> list[int]:
+        store = build_store(settings)
+        try:
+            return await store.migrate()
+        finally:
+            await store.close()
+
+    applied = asyncio.run(run())
+    typer.echo(f"applied migrations: {applied}" if applied else "schema is up to date")
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or NDJSON")],
+    site_id: Annotated[str | None, typer.Option(help="site for rows without site_id")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 10_000,
+) -> None:
+    """Import events (columns/fields as POST /events; seed-003 CSV columns work)."""
+    settings = _settings()
+    from tapioca.cli.importer import ImportFailed, import_file
+
+    async def run() -> tuple[int, int]:
+        store = build_store(settings)
+        try:
+            await store.migrate()
+            return await import_file(file, store, site_id=site_id, batch_size=batch_size)
+        finally:
+            await store.close()
+
+    try:
+        received, inserted = asyncio.run(run())
+    except ImportFailed as exc:
+        for detail in exc.details:
+            typer.echo(f"{detail.field}: {detail.message}", err=True)
+        typer.echo("nothing was imported", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"imported {inserted} new events ({received - inserted} already stored)")

@@ -1,0 +1,79 @@
+"""All configuration, read once from the environment (prefix ``TAPIOCA_``)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Mode(StrEnum):
+    EMBEDDED = "embedded"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    """Settings of every Tapioca process. Nothing here connects to anything."""
+
+    model_config = SettingsConfigDict(env_prefix="TAPIOCA_", extra="ignore")
+
+    # where the data lives
+    database_url: str | None = Field(
+        default=None, description="postgresql://… selects production mode; unset = embedded"
+    )
+    redis_url: str | None = Field(default=None, description="redis://… (production mode)")
+    data_dir: Path = Field(default=Path("data"), description="directory of the embedded store")
+
+    # HTTP
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    api_workers: int = Field(default=1, ge=1, le=64, description="uvicorn processes for `api`")
+
+    # ingest limits
+    max_events_per_request: int = Field(default=10_000, ge=1)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_event_bytes: int = Field(default=64 * 1024, ge=256)
+    max_future_seconds: int = Field(default=300, ge=0)
+
+    # queue and worker
+    stream: str = "tapioca:events"
+    consumer_group: str = "tapioca-workers"
+    dead_letter_stream: str = "tapioca:events:dead"
+    batch_max_events: int = Field(default=5_000, ge=1)
+    batch_max_wait_ms: int = Field(default=200, ge=1)
+    max_deliveries: int = Field(default=5, ge=1)
+    claim_idle_ms: int = Field(default=30_000, ge=100)
+    redis_require_aof: bool = Field(
+        default=True, description="refuse to accept events when Redis does not persist (AOF)"
+    )
+    retry_after_seconds: int = Field(default=2, ge=1)
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535)
+
+    # PostgreSQL pools
+    pg_pool_min: int = Field(default=1, ge=0)
+    pg_pool_max: int = Field(default=10, ge=1)
+    pg_statement_timeout_ms: int = Field(default=30_000, ge=0)
+    pg_acquire_timeout_s: float = Field(default=5.0, gt=0)
+
+    # embedded store
+    duckdb_readers: int = Field(default=4, ge=1, le=64)
+    duckdb_memory_limit: str = "2GB"
+
+    # identity: cookieless visitor ids are hashed with a salt that rotates daily
+    visitor_salt: str | None = Field(
+        default=None, description="fixed salt for visitor ids; unset = random daily salt"
+    )
+
+    log_level: str = "info"
+    log_json: bool = True
+
+    @property
+    def mode(self) -> Mode:
+        return Mode.PRODUCTION if self.database_url else Mode.EMBEDDED
+
+    @cached_property
+    def duckdb_path(self) -> Path:
+        return self.data_dir / "tapioca.duckdb"

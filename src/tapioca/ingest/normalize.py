@@ -1,0 +1,171 @@
+"""Validated events → canonical queue records (plain dicts, JSON-ready)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from pydantic import ValidationError
+
+from tapioca.errors import ErrorDetail, TapiocaError, too_large, validation_error
+from tapioca.ingest.names import normalise_event_type
+from tapioca.ingest.schemas import EventIn
+from tapioca.kit.ids import new_event_id, visitor_id
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """What the request adds to its events: time, client address and User-Agent."""
+
+    received_at: datetime
+    ip: str
+    user_agent: str | None
+    salt: bytes
+    max_future: timedelta
+    max_event_bytes: int
+
+
+def _micros(moment: datetime) -> int:
+    return int(moment.timestamp()) * 1_000_000 + moment.microsecond
+
+
+def _text(value: str | int | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def path_of(url: str | None, path: str | None) -> str | None:
+    if path is not None:
+        return path
+    if url is None:
+        return None
+    try:
+        return urlsplit(url).path or "/"
+    except ValueError:
+        return None
+
+
+def to_record(event: EventIn, ctx: RequestContext) -> dict[str, Any]:
+    user_agent = event.user_agent if event.user_agent is not None else ctx.user_agent
+    user_id = _text(event.user_id)
+    visitor = (
+        user_id
+        or event.anonymous_id
+        or visitor_id(ctx.salt, event.site_id, ctx.ip, user_agent or "")
+    )
+    ts = event.timestamp or ctx.received_at
+    return {
+        "site_id": event.site_id,
+        "event_id": _text(event.event_id) or new_event_id(),
+        "event_type": normalise_event_type(event.event_type),
+        "ts": _micros(ts),
+        "received_at": _micros(ctx.received_at),
+        "visitor_id": visitor,
+        "user_id": user_id,
+        "anonymous_id": event.anonymous_id,
+        "session_id": _text(event.session_id),
+        "url": event.url,
+        "path": path_of(event.url, event.path),
+        "referrer": event.referrer,
+        "title": event.title,
+        "utm_source": event.utm_source,
+        "utm_medium": event.utm_medium,
+        "utm_campaign": event.utm_campaign,
+        "utm_term": event.utm_term,
+        "utm_content": event.utm_content,
+        "user_agent": user_agent,
+        "screen_width": event.screen_width,
+        "device": event.device,
+        "channel": event.channel,
+        "page_type": event.page_type,
+        "properties": event.properties,
+        "revenue": None if event.revenue is None else str(event.revenue),
+        "currency": event.currency.upper() if event.currency else None,
+        "transaction_id": _text(event.transaction_id),
+        "items": None
+        if event.items is None
+        else [
+            {
+                "sku": str(item.sku),
+                "name": item.name,
+                "category": item.category,
+                "price": None if item.price is None else str(item.price),
+                "quantity": item.quantity,
+            }
+            for item in event.items
+        ],
+    }
+
+
+def _details(prefix: str, exc: ValidationError) -> list[ErrorDetail]:
+    details = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = ".".join(str(part) for part in err["loc"])
+        message = err["msg"].removeprefix("Value error, ")
+        details.append(
+            ErrorDetail(f"{prefix}{loc}" if loc else prefix.rstrip(".") or "body", message)
+        )
+    return details
+
+
+def _nul_field(record: dict[str, Any]) -> str | None:
+    for key, value in record.items():
+        if value is not None and b"\\u0000" in orjson.dumps(value):
+            return key
+    return None
+
+
+def encode_events(raw: list[Any], ctx: RequestContext, *, indexed: bool) -> list[tuple[str, bytes]]:
+    """Validate every event; all or nothing. Returns (event_id, JSON record) pairs."""
+    details: list[ErrorDetail] = []
+    encoded: list[tuple[str, bytes]] = []
+    latest = ctx.received_at + ctx.max_future
+    for index, item in enumerate(raw):
+        prefix = f"{index}." if indexed else ""
+        if not isinstance(item, dict):
+            details.append(ErrorDetail(prefix.rstrip(".") or "body", "must be a JSON object"))
+            continue
+        try:
+            event = EventIn.model_validate(item)
+        except ValidationError as exc:
+            details.extend(_details(prefix, exc))
+            continue
+        if event.timestamp is not None and event.timestamp > latest:
+            details.append(
+                ErrorDetail(
+                    f"{prefix}timestamp",
+                    f"is more than {int(ctx.max_future.total_seconds())} seconds in the future",
+                )
+            )
+            continue
+        record = to_record(event, ctx)
+        payload = orjson.dumps(record)
+        if b"\\u0000" in payload:
+            field = _nul_field(record) or "body"
+            details.append(ErrorDetail(f"{prefix}{field}", "must not contain NUL characters"))
+            continue
+        if len(payload) > ctx.max_event_bytes:
+            raise too_large(
+                f"Event {index} is larger than {ctx.max_event_bytes} bytes."
+                if indexed
+                else f"The event is larger than {ctx.max_event_bytes} bytes."
+            )
+        encoded.append((record["event_id"], payload))
+    if details:
+        count = len({d.field.split(".", 1)[0] for d in details}) if indexed else 1
+        raise validation_error(
+            details[:100],
+            f"{count} event(s) are invalid; nothing was accepted." if indexed else None,
+        )
+    return encoded
+
+
+def ensure_batch_size(count: int, limit: int) -> None:
+    if count > limit:
+        raise too_large(f"A request may carry at most {limit} events; this one has {count}.")
+    if count == 0:
+        raise TapiocaError(
+            422, "validation_error", "The batch is empty.", [ErrorDetail("events", "no events")]
+        )

@@ -1,0 +1,97 @@
+"""Native ingest routes: POST /event, /events, /api/events."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+
+from tapioca.errors import too_large
+from tapioca.ingest.body import decompress
+from tapioca.ingest.service import Client, IngestService
+from tapioca.kit.jsonresponse import JSONBody
+
+
+def get_ingest(request: Request) -> IngestService:
+    service: IngestService = request.app.state.ingest
+    return service
+
+
+Ingest = Annotated[IngestService, Depends(get_ingest)]
+router = APIRouter(tags=["ingest"])
+
+_EVENT_SCHEMA: dict[str, Any] = {"$ref": "#/components/schemas/EventIn"}
+_ONE = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": _EVENT_SCHEMA}}}
+}
+_BATCH = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {"type": "array", "items": _EVENT_SCHEMA},
+                        {
+                            "type": "object",
+                            "properties": {"events": {"type": "array", "items": _EVENT_SCHEMA}},
+                            "required": ["events"],
+                        },
+                    ]
+                }
+            },
+            "application/x-ndjson": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+async def read_body(request: Request) -> bytes:
+    """The request body, decompressed, refusing anything over the configured size."""
+    limit: int = request.app.state.settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise too_large(f"The body is larger than {limit} bytes.")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(f"The body is larger than {limit} bytes.")
+        chunks.append(chunk)
+    return decompress(b"".join(chunks), request.headers.get("content-encoding"), limit)
+
+
+def client_of(request: Request) -> Client:
+    return Client(
+        ip=request.client.host if request.client else "",
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
+@router.post(
+    "/event",
+    status_code=202,
+    openapi_extra=_ONE,
+    summary="Send one event",
+    responses={202: {"description": '{"status": "accepted", "event_id": "..."}'}},
+)
+async def post_event(request: Request, ingest: Ingest) -> JSONBody:
+    event_id = await ingest.accept_one(await read_body(request), client_of(request))
+    return JSONBody({"status": "accepted", "event_id": event_id}, status_code=202)
+
+
+async def _post_batch(request: Request, ingest: IngestService) -> JSONBody:
+    ids = await ingest.accept_batch(await read_body(request), client_of(request))
+    return JSONBody({"status": "accepted", "accepted": len(ids), "event_ids": ids}, status_code=202)
+
+
+@router.post("/events", status_code=202, openapi_extra=_BATCH, summary="Send a batch of events")
+async def post_events(request: Request, ingest: Ingest) -> JSONBody:
+    return await _post_batch(request, ingest)
+
+
+@router.post(
+    "/api/events", status_code=202, openapi_extra=_BATCH, summary="Send a batch (alias of /events)"
+)
+async def post_api_events(request: Request, ingest: Ingest) -> JSONBody:
+    return await _post_batch(request, ingest)

@@ -1,0 +1,141 @@
+"""The native event as clients send it (api.md, Ingest), validated strictly."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    field_validator,
+)
+
+Text = Annotated[StrictStr, Field(max_length=2048)]
+ShortText = Annotated[StrictStr, Field(max_length=256)]
+Identifier = Annotated[StrictStr, Field(min_length=1, max_length=128)]
+SiteId = Annotated[StrictStr, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+MAX_PROPERTIES = 64
+_EPOCH_MS_MAX = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+
+
+def parse_money(value: Any) -> Decimal | None:
+    """Money is decimal from the first byte: numbers and numeric strings, never bool."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise ValueError("must be a number")
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation as exc:
+        raise ValueError("must be a number") from exc
+    if not amount.is_finite() or abs(amount) >= Decimal("1e14"):
+        raise ValueError("must be a finite number below 10^14")
+    return amount
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """RFC 3339 (an offset-less time is UTC) or epoch milliseconds."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError("must be an RFC 3339 time or epoch milliseconds")
+    if isinstance(value, int | float):
+        if not 0 <= value <= _EPOCH_MS_MAX:
+            raise ValueError("epoch milliseconds out of range")
+        return datetime.fromtimestamp(value / 1000, UTC)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError as exc:
+            raise ValueError("must be an RFC 3339 time, e.g. 2025-11-14T13:30:01Z") from exc
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    raise ValueError("must be an RFC 3339 time or epoch milliseconds")
+
+
+class ItemIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sku: Annotated[StrictStr, Field(min_length=1, max_length=256)] | StrictInt
+    name: Text | None = None
+    category: ShortText | None = None
+    price: Decimal | None = None
+    quantity: StrictInt = Field(default=1, ge=0, le=1_000_000)
+
+    @field_validator("price", mode="before")
+    @classmethod
+    def _price(cls, value: Any) -> Decimal | None:
+        return parse_money(value)
+
+
+class EventIn(BaseModel):
+    """One event. Aliases are accepted on input and never echoed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    site_id: SiteId
+    event_type: Annotated[StrictStr, Field(min_length=1, max_length=200)] = Field(
+        validation_alias=AliasChoices("event_type", "name", "event")
+    )
+    timestamp: datetime | None = Field(
+        default=None, validation_alias=AliasChoices("timestamp", "occurred_at", "ts")
+    )
+    event_id: Identifier | StrictInt | None = None
+    user_id: Identifier | StrictInt | None = None
+    anonymous_id: Identifier | None = None
+    session_id: Identifier | StrictInt | None = None
+    url: Text | None = None
+    path: Text | None = None
+    referrer: Text | None = None
+    title: Text | None = None
+    utm_source: ShortText | None = None
+    utm_medium: ShortText | None = None
+    utm_campaign: ShortText | None = None
+    utm_term: ShortText | None = None
+    utm_content: ShortText | None = None
+    user_agent: Annotated[StrictStr, Field(max_length=1024)] | None = None
+    screen_width: StrictInt | None = Field(default=None, ge=0, le=100_000)
+    device: ShortText | None = None
+    channel: ShortText | None = None
+    page_type: ShortText | None = None
+    properties: dict[str, Any] | None = Field(
+        default=None, validation_alias=AliasChoices("properties", "properties_json", "props")
+    )
+    revenue: Decimal | None = Field(default=None, validation_alias=AliasChoices("revenue", "value"))
+    currency: Annotated[StrictStr, Field(pattern=r"^[A-Za-z]{3}$")] | None = None
+    transaction_id: Identifier | StrictInt | None = None
+    items: list[ItemIn] | None = Field(default=None, max_length=1000)
+
+    @field_validator("timestamp", mode="before")
+    @classmethod
+    def _timestamp(cls, value: Any) -> datetime | None:
+        return parse_timestamp(value)
+
+    @field_validator("revenue", mode="before")
+    @classmethod
+    def _revenue(cls, value: Any) -> Decimal | None:
+        return parse_money(value)
+
+    @field_validator("properties", mode="before")
+    @classmethod
+    def _properties(cls, value: Any) -> Any:
+        if isinstance(value, str):  # properties_json as a JSON text (seed 003 CSV column)
+            import orjson
+
+            try:
+                value = orjson.loads(value) if value.strip() else None
+            except orjson.JSONDecodeError as exc:
+                raise ValueError("must be a JSON object") from exc
+        if value is not None and not isinstance(value, dict):
+            raise ValueError("must be a JSON object")
+        if value is not None and len(value) > MAX_PROPERTIES:
+            raise ValueError(f"at most {MAX_PROPERTIES} keys")
+        return value

@@ -1,0 +1,85 @@
+"""Ingest use cases: a body in, events durable in the queue, ids out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tapioca import metrics
+from tapioca.errors import QueueUnavailable, unavailable
+from tapioca.ingest.body import parse_batch, parse_one
+from tapioca.ingest.normalize import RequestContext, encode_events, ensure_batch_size
+from tapioca.ingest.salt import SaltProvider
+from tapioca.logging import get_logger
+from tapioca.queue.base import EventQueue
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    ip: str
+    user_agent: str | None
+
+
+class IngestService:
+    def __init__(
+        self,
+        queue: EventQueue,
+        salts: SaltProvider,
+        *,
+        max_events: int,
+        max_event_bytes: int,
+        max_future_seconds: int,
+        retry_after_seconds: int,
+    ) -> None:
+        self._queue = queue
+        self._salts = salts
+        self._max_events = max_events
+        self._max_event_bytes = max_event_bytes
+        self._max_future = timedelta(seconds=max_future_seconds)
+        self._retry_after = retry_after_seconds
+
+    async def _context(self, client: Client, now: datetime) -> RequestContext:
+        try:
+            salt = await self._salts.salt_for(now.date())
+        except Exception as exc:
+            log.warning("salt_unavailable", error=type(exc).__name__)
+            raise unavailable("Events cannot be accepted right now.", self._retry_after) from exc
+        return RequestContext(
+            received_at=now,
+            ip=client.ip,
+            user_agent=client.user_agent,
+            salt=salt,
+            max_future=self._max_future,
+            max_event_bytes=self._max_event_bytes,
+        )
+
+    async def _publish(self, payloads: list[bytes], route: str) -> None:
+        try:
+            await self._queue.publish(payloads)
+        except QueueUnavailable as exc:
+            metrics.EVENTS_REJECTED.labels("unavailable").inc()
+            log.warning("ingest_unavailable", reason=str(exc))
+            raise unavailable(
+                "Events cannot be held durably right now; retry later.", self._retry_after
+            ) from exc
+        metrics.EVENTS_ACCEPTED.labels(route).inc(len(payloads))
+
+    async def accept_one(self, body: bytes, client: Client, now: datetime | None = None) -> str:
+        raw: Any = parse_one(body)
+        ctx = await self._context(client, now or datetime.now(UTC))
+        encoded = encode_events([raw], ctx, indexed=False)
+        await self._publish([payload for _, payload in encoded], "event")
+        return encoded[0][0]
+
+    async def accept_batch(
+        self, body: bytes, client: Client, now: datetime | None = None
+    ) -> list[str]:
+        raw = parse_batch(body)
+        ensure_batch_size(len(raw), self._max_events)
+        ctx = await self._context(client, now or datetime.now(UTC))
+        encoded = encode_events(raw, ctx, indexed=True)
+        await self._publish([payload for _, payload in encoded], "events")
+        return [event_id for event_id, _ in encoded]

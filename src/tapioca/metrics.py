@@ -1,0 +1,23 @@
+"""Prometheus instruments of this process."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+
+disable_created_metrics()
+
+EVENTS_ACCEPTED = Counter(
+    "tapioca_events_accepted", "Events acknowledged to clients (202)", ["route"]
+)
+EVENTS_REJECTED = Counter("tapioca_events_rejected", "Requests refused with 4xx/503", ["code"])
+EVENTS_WRITTEN = Counter("tapioca_events_written", "Events newly stored")
+EVENTS_DUPLICATE = Counter("tapioca_events_duplicate", "Events already stored (idempotent replays)")
+EVENTS_DEAD_LETTERED = Counter(
+    "tapioca_events_dead_lettered", "Events moved to the dead-letter stream"
+)
+BATCH_SECONDS = Histogram(
+    "tapioca_batch_write_seconds",
+    "Time to write one batch and acknowledge it",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+QUEUE_LAG = Gauge("tapioca_queue_lag", "Queue entries accepted but not yet written")

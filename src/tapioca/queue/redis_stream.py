@@ -1,0 +1,203 @@
+"""Redis Streams: the producer used by ingest, and the consumer-group client of the worker."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from tapioca.errors import QueueUnavailable
+from tapioca.logging import get_logger
+
+log = get_logger(__name__)
+
+PAYLOAD = b"e"
+COUNT = b"n"
+STATS_KEY = "tapioca:stats"
+SALT_KEY = "tapioca:salt:"
+
+
+def connect(url: str, *, timeout_s: float = 2.0) -> aioredis.Redis:
+    return aioredis.Redis.from_url(
+        url,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        health_check_interval=10,
+        decode_responses=False,
+    )
+
+
+class StreamProducer:
+    """XADD one entry per request; the entry holds the request's records as NDJSON."""
+
+    def __init__(self, client: aioredis.Redis, stream: str, *, require_aof: bool) -> None:
+        self.redis = client
+        self._stream = stream
+        self._require_aof = require_aof
+        self._durable_checked = False
+
+    async def _check_durable(self) -> None:
+        if self._durable_checked or not self._require_aof:
+            return
+        try:
+            config = await self.redis.config_get("appendonly")
+        except ResponseError:  # CONFIG disabled (managed Redis): trust the operator
+            log.warning("redis_config_unreadable", check="appendonly")
+            self._durable_checked = True
+            return
+        if config.get(b"appendonly", config.get("appendonly")) not in (b"yes", "yes"):
+            raise QueueUnavailable(
+                "Redis does not persist (appendonly is off); turn AOF on or set "
+                "TAPIOCA_REDIS_REQUIRE_AOF=false"
+            )
+        self._durable_checked = True
+
+    async def publish(self, records: list[bytes]) -> None:
+        try:
+            await self._check_durable()
+            await self.redis.xadd(self._stream, {PAYLOAD: b"\n".join(records), COUNT: len(records)})
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise QueueUnavailable(f"Redis is unreachable: {type(exc).__name__}") from exc
+        except RedisError as exc:
+            raise QueueUnavailable(f"Redis refused the event: {type(exc).__name__}") from exc
+
+    async def lag(self) -> int:
+        return await stream_lag(self.redis, self._stream)
+
+    async def ping(self) -> None:
+        await self.redis.ping()
+        await self._check_durable()
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+
+async def stream_lag(client: aioredis.Redis, stream: str) -> int:
+    """Entries not yet acknowledged: never delivered (lag) plus delivered but pending."""
+    try:
+        groups = await client.xinfo_groups(stream)
+    except ResponseError:  # no stream yet
+        return 0
+    if not groups:
+        return int(await client.xlen(stream))
+    total = 0
+    for group in groups:
+        lag = group.get("lag")
+        if lag is None:  # unknown after trims: count the undelivered entries
+            start = b"(" + group["last-delivered-id"]
+            lag = len(await client.xrange(stream, min=start, max="+", count=100_000))
+        total = max(total, int(lag) + int(group.get("pending") or 0))
+    return total
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    entry_id: bytes
+    payload: bytes
+    deliveries: int = 1
+
+
+def _entries(raw: Sequence[Any], deliveries: int = 1) -> list[Entry]:
+    out = []
+    for entry_id, fields in raw:
+        if fields is None:  # deleted while pending
+            out.append(Entry(entry_id, b"", deliveries))
+        else:
+            out.append(Entry(entry_id, fields.get(PAYLOAD, b""), deliveries))
+    return out
+
+
+class StreamConsumer:
+    """The worker's side of the consumer group."""
+
+    def __init__(
+        self, client: aioredis.Redis, stream: str, group: str, consumer: str, dead: str
+    ) -> None:
+        self.redis = client
+        self.stream = stream
+        self.group = group
+        self.consumer = consumer
+        self.dead = dead
+
+    async def ensure_group(self) -> None:
+        try:
+            await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def read_new(self, count: int, block_ms: int) -> list[Entry]:
+        reply = await self.redis.xreadgroup(
+            self.group, self.consumer, {self.stream: ">"}, count=count, block=block_ms
+        )
+        if not reply:
+            return []
+        return _entries(reply[0][1])
+
+    async def claim_stale(self, min_idle_ms: int, count: int) -> list[Entry]:
+        """Take over entries left pending by a dead worker (XAUTOCLAIM)."""
+        _next, claimed, *_deleted = await self.redis.xautoclaim(
+            self.stream, self.group, self.consumer, min_idle_ms, "0-0", count=count
+        )
+        if not claimed:
+            return []
+        entries = _entries(claimed)
+        counts = await self.delivery_counts([e.entry_id for e in entries])
+        return [Entry(e.entry_id, e.payload, counts.get(e.entry_id, 1)) for e in entries]
+
+    async def delivery_counts(self, ids: list[bytes]) -> dict[bytes, int]:
+        counts: dict[bytes, int] = {}
+        for entry_id in ids:
+            info = await self.redis.xpending_range(
+                self.stream, self.group, min=entry_id, max=entry_id, count=1
+            )
+            if info:
+                counts[entry_id] = int(info[0]["times_delivered"])
+        return counts
+
+    async def redeliver(self, entry_id: bytes) -> int:
+        """Count one more delivery of an entry this worker keeps retrying; returns the count."""
+        await self.redis.xclaim(self.stream, self.group, self.consumer, 0, [entry_id])
+        return (await self.delivery_counts([entry_id])).get(entry_id, 1)
+
+    async def ack(self, ids: list[bytes], stats: dict[str, float]) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xack(self.stream, self.group, *ids)
+        for key, value in stats.items():
+            if value:
+                if isinstance(value, float):
+                    pipe.hincrbyfloat(STATS_KEY, key, value)
+                else:
+                    pipe.hincrby(STATS_KEY, key, int(value))
+        await pipe.execute()
+
+    async def dead_letter(self, entry_id: bytes, payload: bytes, reason: str) -> None:
+        await self.redis.xadd(
+            self.dead, {b"entry_id": entry_id, b"reason": reason.encode(), PAYLOAD: payload}
+        )
+
+    async def trim_acknowledged(self) -> None:
+        """Drop entries every group has acknowledged; pending ones are never trimmed."""
+        groups = await self.redis.xinfo_groups(self.stream)
+        floor: bytes | None = None
+        for group in groups:
+            name = group["name"]
+            summary = await self.redis.xpending(self.stream, name)
+            candidate = summary["min"] if summary["pending"] else group["last-delivered-id"]
+            if candidate is None:
+                return
+            if floor is None or _id_key(candidate) < _id_key(floor):
+                floor = candidate
+        if floor is not None and floor != b"0-0":
+            await self.redis.xtrim(self.stream, minid=floor, approximate=False)
+
+
+def _id_key(entry_id: bytes | str) -> tuple[int, int]:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)

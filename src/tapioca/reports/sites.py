@@ -1,0 +1,35 @@
+"""Which site a report is about, and its time zone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from tapioca.errors import ErrorDetail, TapiocaError, not_found
+from tapioca.kit.timerange import parse_zone
+from tapioca.storage.base import ReadStore
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    id: str
+    timezone: ZoneInfo
+
+
+async def resolve_site(db: ReadStore, site_id: str | None) -> Site:
+    """The named site, or the only one when the instance has exactly one."""
+    if site_id is None:
+        rows = await db.fetch("SELECT id, timezone FROM site ORDER BY id LIMIT 2")
+        if len(rows) != 1:
+            raise TapiocaError(
+                422,
+                "validation_error",
+                "site_id is required when the instance does not have exactly one site.",
+                [ErrorDetail("site_id", "required")],
+            )
+    else:
+        rows = await db.fetch("SELECT id, timezone FROM site WHERE id = $1", [site_id])
+        if not rows:
+            raise not_found("site_not_found", f"Site '{site_id}' does not exist.", "site_id")
+    site_id, zone = rows[0]
+    return Site(site_id, parse_zone(zone or "UTC", "site.timezone"))

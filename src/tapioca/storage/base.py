@@ -1,0 +1,45 @@
+"""What the rest of Tapioca needs from a store, whichever engine is behind it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from tapioca.storage.rows import EventRow
+
+Params = Sequence[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    received: int
+    inserted: int
+
+    @property
+    def duplicates(self) -> int:
+        return self.received - self.inserted
+
+
+class ReadStore(Protocol):
+    """Reports read through this; it can never write."""
+
+    async def fetch(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]: ...
+
+
+class EventStore(ReadStore, Protocol):
+    """The full store: migrations, bulk idempotent writes, reads, health."""
+
+    dialect: str
+
+    async def migrate(self) -> list[int]: ...
+
+    async def write_events(self, rows: list[EventRow]) -> WriteResult: ...
+
+    def is_unavailable(self, exc: BaseException) -> bool:
+        """True when ``exc`` means the store is unreachable, not that the data is bad."""
+        ...
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...

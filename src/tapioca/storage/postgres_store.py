@@ -1,0 +1,156 @@
+"""Production store: PostgreSQL through asyncpg pools; bulk writes with COPY."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+
+from tapioca.errors import StoreUnavailable
+from tapioca.logging import get_logger
+from tapioca.storage.base import Params, WriteResult
+from tapioca.storage.migrations import load_migrations
+from tapioca.storage.rows import EVENT_COLUMNS, EventRow, dedupe
+
+log = get_logger(__name__)
+
+_MIGRATION_LOCK = 0x7A91_0CA0  # pg_advisory_lock key held while migrating
+_COLUMN_LIST = ", ".join(EVENT_COLUMNS)
+_CREATE_INCOMING = (
+    "CREATE TEMP TABLE IF NOT EXISTS incoming ON COMMIT DELETE ROWS AS "
+    f"SELECT {_COLUMN_LIST} FROM event WITH NO DATA"
+)
+_INSERT_EVENTS = (
+    f"INSERT INTO event ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM incoming "
+    "ON CONFLICT (site_id, event_id) DO NOTHING"
+)
+_INSERT_SITES = (
+    "INSERT INTO site (id) SELECT DISTINCT site_id FROM incoming ON CONFLICT (id) DO NOTHING"
+)
+
+# Failures that say "the server is not there", as opposed to "this data is wrong".
+_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    if isinstance(exc, asyncpg.exceptions.QueryCanceledError):
+        return False  # statement timeout: the query's own fault
+    return isinstance(exc, _CONNECTION_ERRORS)
+
+
+class PostgresStore:
+    dialect = "postgres"
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        statement_timeout_ms: int = 30_000,
+        acquire_timeout_s: float = 5.0,
+    ) -> None:
+        self._dsn = dsn
+        self._min = min_size
+        self._max = max_size
+        self._statement_timeout_ms = statement_timeout_ms
+        self._acquire_timeout_s = acquire_timeout_s
+        self._pool: asyncpg.Pool | None = None
+        self._lock = asyncio.Lock()
+
+    async def _get_pool(self) -> asyncpg.Pool:
+        if self._pool is not None:
+            return self._pool
+        async with self._lock:
+            if self._pool is None:
+                try:
+                    self._pool = await asyncpg.create_pool(
+                        self._dsn,
+                        min_size=self._min,
+                        max_size=self._max,
+                        timeout=self._acquire_timeout_s,
+                        command_timeout=max(self._statement_timeout_ms / 1000 + 5, 10),
+                        server_settings={
+                            "statement_timeout": str(self._statement_timeout_ms),
+                            "application_name": "tapioca",
+                        },
+                    )
+                except Exception as exc:
+                    if is_connection_error(exc):
+                        raise StoreUnavailable(type(exc).__name__) from exc
+                    raise
+        assert self._pool is not None
+        return self._pool
+
+    async def fetch(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        pool = await self._get_pool()
+        try:
+            async with pool.acquire(timeout=self._acquire_timeout_s) as con:
+                records = await con.fetch(sql, *params)
+        except Exception as exc:
+            if is_connection_error(exc):
+                raise StoreUnavailable(type(exc).__name__) from exc
+            raise
+        return [tuple(r) for r in records]
+
+    async def write_events(self, rows: list[EventRow]) -> WriteResult:
+        """One transaction: COPY the batch into a temp table, insert what is new."""
+        if not rows:
+            return WriteResult(0, 0)
+        unique = dedupe(rows)
+        pool = await self._get_pool()
+        async with pool.acquire(timeout=self._acquire_timeout_s) as con, con.transaction():
+            await con.execute(_CREATE_INCOMING)
+            await con.copy_records_to_table("incoming", records=unique, columns=EVENT_COLUMNS)
+            await con.execute(_INSERT_SITES)
+            status = await con.execute(_INSERT_EVENTS)
+        return WriteResult(len(rows), int(status.rsplit(" ", 1)[1]))
+
+    async def migrate(self) -> list[int]:
+        pool = await self._get_pool()
+        applied: list[int] = []
+        async with pool.acquire(timeout=self._acquire_timeout_s) as con:
+            await con.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+            try:
+                await con.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migration (version integer PRIMARY KEY, "
+                    "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+                )
+                done = {r[0] for r in await con.fetch("SELECT version FROM schema_migration")}
+                for migration in load_migrations("postgres"):
+                    if migration.version in done:
+                        continue
+                    async with con.transaction():
+                        await con.execute(migration.sql)
+                        await con.execute(
+                            "INSERT INTO schema_migration (version, name) VALUES ($1, $2)",
+                            migration.version,
+                            migration.name,
+                        )
+                    applied.append(migration.version)
+            finally:
+                await con.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+        if applied:
+            log.info("migrations_applied", store="postgres", versions=applied)
+        return applied
+
+    def is_unavailable(self, exc: BaseException) -> bool:
+        return isinstance(exc, StoreUnavailable) or is_connection_error(exc)
+
+    async def ping(self) -> None:
+        await self.fetch("SELECT 1")
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None

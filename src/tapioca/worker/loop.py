@@ -1,0 +1,241 @@
+"""The production worker: Redis Streams consumer group → bulk writes → XACK.
+
+Entries are acknowledged only after the write that holds them has committed. A store
+outage keeps the batch in hand and backs off; data the store rejects is isolated
+entry by entry, retried, and after ``max_deliveries`` moved to the dead-letter stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from redis.exceptions import RedisError
+
+from tapioca import metrics
+from tapioca.logging import get_logger
+from tapioca.queue.redis_stream import Entry, StreamConsumer
+from tapioca.storage.base import EventStore
+from tapioca.storage.rows import EventRow
+from tapioca.worker.transform import PoisonRecord, decode_payload
+from tapioca.worker.writer import observe
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+
+@dataclass
+class WorkerOptions:
+    batch_max_events: int = 5_000
+    batch_max_wait_ms: int = 200
+    max_deliveries: int = 5
+    claim_idle_ms: int = 30_000
+    trim_every_s: float = 10.0
+    max_backoff_s: float = 5.0
+
+
+@dataclass
+class _Decoded:
+    entry: Entry
+    rows: list[EventRow] = field(default_factory=list)
+
+
+class Worker:
+    def __init__(self, consumer: StreamConsumer, store: EventStore, options: WorkerOptions) -> None:
+        self._consumer = consumer
+        self._store = store
+        self._opt = options
+        self._stopping = asyncio.Event()
+        self._last_claim = 0.0
+        self._last_trim = time.monotonic()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    async def run(self, *, burst: bool = False) -> None:
+        """Process batches until stopped; with ``burst`` also stop when the queue is empty."""
+        await self._with_redis_retry(self._consumer.ensure_group)
+        log.info("worker_started", consumer=self._consumer.consumer)
+        while not self.stopping:
+            try:
+                entries = await self._collect()
+            except (RedisError, OSError) as exc:
+                log.warning("queue_unavailable", error=type(exc).__name__)
+                await self._sleep(1.0)
+                continue
+            if entries:
+                await self._process(entries)
+            elif burst:
+                break
+            await self._maybe_trim()
+        log.info("worker_stopped", consumer=self._consumer.consumer)
+
+    async def _collect(self) -> list[Entry]:
+        entries: list[Entry] = []
+        now = time.monotonic()
+        if now - self._last_claim >= min(self._opt.claim_idle_ms / 2000, 5.0):
+            self._last_claim = now
+            entries += await self._consumer.claim_stale(self._opt.claim_idle_ms, 100)
+        events = sum(_count(e) for e in entries)
+        deadline = time.monotonic() + self._opt.batch_max_wait_ms / 1000
+        while events < self._opt.batch_max_events and not self.stopping:
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            if remaining_ms <= 0:
+                break
+            new = await self._consumer.read_new(100, remaining_ms if not entries else 1)
+            if not new:
+                if entries:
+                    break
+                continue
+            entries += new
+            events += sum(_count(e) for e in new)
+        return entries
+
+    async def _process(self, entries: list[Entry]) -> None:
+        decoded: list[_Decoded] = []
+        for entry in entries:
+            try:
+                decoded.append(_Decoded(entry, decode_payload(entry.payload)))
+            except PoisonRecord as exc:
+                await self._dead_letter_entry(entry, str(exc))
+        if decoded:
+            await self._write(decoded)
+
+    async def _write(self, batch: list[_Decoded]) -> None:
+        rows = [row for item in batch for row in item.rows]
+        backoff = 0.1
+        while True:
+            started = time.perf_counter()
+            try:
+                result = await self._store.write_events(rows)
+            except Exception as exc:
+                if not self._store.is_unavailable(exc):
+                    log.warning("batch_rejected", entries=len(batch), error=type(exc).__name__)
+                    await self._isolate(batch)
+                    return
+                if self.stopping:
+                    log.warning("worker_stopped_with_pending", entries=len(batch))
+                    return  # not acknowledged: another worker claims them
+                log.warning("store_unavailable", error=type(exc).__name__, retry_in_s=backoff)
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, self._opt.max_backoff_s)
+                continue
+            seconds = time.perf_counter() - started
+            await self._ack(
+                [i.entry.entry_id for i in batch], result.inserted, result.duplicates, 0, seconds
+            )
+            observe(result, seconds)
+            log.info(
+                "batch_written",
+                rows=result.inserted,
+                duplicates=result.duplicates,
+                entries=len(batch),
+                ms=round(seconds * 1000, 1),
+            )
+            return
+
+    async def _isolate(self, batch: list[_Decoded]) -> None:
+        """Write entry by entry; retry a rejected entry, then dead-letter its bad events."""
+        for item in batch:
+            deliveries = item.entry.deliveries
+            while True:
+                try:
+                    result = await self._store.write_events(item.rows)
+                except Exception as exc:
+                    if self._store.is_unavailable(exc):
+                        await self._write([item])  # back to the outage path
+                        break
+                    if deliveries >= self._opt.max_deliveries:
+                        await self._dead_letter_rows(item, exc)
+                        break
+                    deliveries = await self._with_redis_retry(
+                        lambda i=item: self._consumer.redeliver(i.entry.entry_id)
+                    )
+                    continue
+                await self._ack([item.entry.entry_id], result.inserted, result.duplicates, 0, 0.0)
+                observe(result, 0.0)
+                break
+
+    async def _dead_letter_rows(self, item: _Decoded, batch_error: Exception) -> None:
+        """Keep every event of the entry the store accepts; dead-letter the others."""
+        lines = [ln for ln in item.entry.payload.split(b"\n") if ln]
+        written = dead = 0
+        for line, row in zip(lines, item.rows, strict=True):
+            try:
+                written += (await self._store.write_events([row])).inserted
+            except Exception as exc:
+                if self._store.is_unavailable(exc):
+                    raise
+                reason = f"{type(exc).__name__}: {exc}"[:500]
+                await self._with_redis_retry(
+                    lambda r=reason, ln=line: self._consumer.dead_letter(item.entry.entry_id, ln, r)
+                )
+                dead += 1
+        if dead == 0:  # the whole entry failed only together: keep the entry's reason
+            log.warning(
+                "entry_accepted_alone",
+                entry=item.entry.entry_id.decode(),
+                error=str(batch_error)[:200],
+            )
+        metrics.EVENTS_DEAD_LETTERED.inc(dead)
+        await self._ack([item.entry.entry_id], written, len(lines) - written - dead, dead, 0.0)
+        log.warning("events_dead_lettered", entry=item.entry.entry_id.decode(), events=dead)
+
+    async def _dead_letter_entry(self, entry: Entry, reason: str) -> None:
+        await self._with_redis_retry(
+            lambda: self._consumer.dead_letter(entry.entry_id, entry.payload, reason)
+        )
+        metrics.EVENTS_DEAD_LETTERED.inc(max(_count(entry), 1))
+        await self._ack([entry.entry_id], 0, 0, max(_count(entry), 1), 0.0)
+        log.warning("entry_dead_lettered", entry=entry.entry_id.decode(), reason=reason[:200])
+
+    async def _ack(
+        self, ids: list[bytes], written: int, duplicates: int, dead: int, seconds: float
+    ) -> None:
+        stats: dict[str, float] = {
+            "written": written,
+            "duplicates": duplicates,
+            "dead_lettered": dead,
+            "batches": 1,
+            "batch_seconds": float(seconds),
+        }
+        await self._with_redis_retry(lambda: self._consumer.ack(ids, stats))
+
+    async def _with_redis_retry(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Redis calls after a commit must happen: retry them until Redis answers."""
+        backoff, attempts = 0.1, 0
+        while True:
+            try:
+                return await call()
+            except (RedisError, OSError) as exc:
+                attempts += 1
+                if self.stopping and attempts > 3:
+                    raise
+                log.warning("queue_unavailable", error=type(exc).__name__, retry_in_s=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._opt.max_backoff_s)
+
+    async def _maybe_trim(self) -> None:
+        if time.monotonic() - self._last_trim < self._opt.trim_every_s:
+            return
+        self._last_trim = time.monotonic()
+        try:
+            await self._consumer.trim_acknowledged()
+        except (RedisError, OSError) as exc:
+            log.warning("trim_failed", error=type(exc).__name__)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+
+def _count(entry: Entry) -> int:
+    return entry.payload.count(b"\n") + 1 if entry.payload else 0
