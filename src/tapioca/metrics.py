@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 EVENTS_ACCEPTED = Counter(
     "tapioca_events_accepted", "Events acknowledged to clients (202)", ["route"]

@@ -89,7 +89,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONBody:
         404: f"No route {request.url.path}.",
         405: f"Method {request.method} is not allowed on {request.url.path}.",
     }.get(exc.status_code, str(exc.detail))
-    return error_response(request, exc.status_code, code, message, headers=exc.headers)
+    headers = dict(exc.headers) if exc.headers else None
+    return error_response(request, exc.status_code, code, message, headers=headers)
 
 
 async def _unavailable(request: Request, exc: Exception) -> JSONBody:

@@ -23,9 +23,9 @@ CLUSTER_TOTALS = Gauge(
 )
 
 
-async def _check(call: Any, timeout: float = 2.0) -> str:
+async def _check(call: Any, limit_s: float = 2.0) -> str:
     try:
-        await asyncio.wait_for(call(), timeout)
+        await asyncio.wait_for(call(), limit_s)
     except Exception:
         return "down"
     return "ok"
@@ -74,5 +74,6 @@ async def prometheus(request: Request) -> Response:
         except Exception:
             totals = {}
         for key, value in totals.items():
-            CLUSTER_TOTALS.labels(key.decode()).set(float(value))
+            name = key.decode() if isinstance(key, bytes) else str(key)
+            CLUSTER_TOTALS.labels(name).set(float(value))
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

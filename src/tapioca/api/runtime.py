@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from tapioca.config import Mode, Settings
 from tapioca.ingest.salt import SaltProvider
@@ -63,8 +64,8 @@ def build_runtime(settings: Settings) -> Runtime:
         async def redis_salt(day: date) -> bytes:
             key = f"{SALT_KEY}{day.isoformat()}"
             await client.set(key, os.urandom(32), nx=True, ex=2 * 86400)
-            value: bytes | None = await client.get(key)
-            assert value is not None
+            value: Any = await client.get(key)
+            assert isinstance(value, bytes)
             return value
 
         salts = SaltProvider(redis_salt, settings.visitor_salt)

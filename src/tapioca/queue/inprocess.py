@@ -44,7 +44,8 @@ class GroupCommitQueue:
         await future
 
     def _take(self) -> list[tuple[list[bytes], asyncio.Future[None]]]:
-        taken, size = [], 0
+        taken: list[tuple[list[bytes], asyncio.Future[None]]] = []
+        size = 0
         while self._pending and (not taken or size + len(self._pending[0][0]) <= self._max_events):
             item = self._pending.pop(0)
             taken.append(item)

@@ -45,7 +45,7 @@ class StreamProducer:
         if self._durable_checked or not self._require_aof:
             return
         try:
-            config = await self.redis.config_get("appendonly")
+            config: dict[Any, Any] = await self.redis.config_get("appendonly")
         except ResponseError:  # CONFIG disabled (managed Redis): trust the operator
             log.warning("redis_config_unreadable", check="appendonly")
             self._durable_checked = True
@@ -90,7 +90,7 @@ async def stream_lag(client: aioredis.Redis, stream: str) -> int:
         lag = group.get("lag")
         if lag is None:  # unknown after trims: count the undelivered entries
             start = b"(" + group["last-delivered-id"]
-            lag = len(await client.xrange(stream, min=start, max="+", count=100_000))
+            lag = len(await client.xrange(stream, min=start, max="+", count=100_000) or [])
         total = max(total, int(lag) + int(group.get("pending") or 0))
     return total
 
@@ -132,7 +132,7 @@ class StreamConsumer:
                 raise
 
     async def read_new(self, count: int, block_ms: int) -> list[Entry]:
-        reply = await self.redis.xreadgroup(
+        reply: Any = await self.redis.xreadgroup(
             self.group, self.consumer, {self.stream: ">"}, count=count, block=block_ms
         )
         if not reply:
@@ -141,9 +141,10 @@ class StreamConsumer:
 
     async def claim_stale(self, min_idle_ms: int, count: int) -> list[Entry]:
         """Take over entries left pending by a dead worker (XAUTOCLAIM)."""
-        _next, claimed, *_deleted = await self.redis.xautoclaim(
+        reply: Any = await self.redis.xautoclaim(
             self.stream, self.group, self.consumer, min_idle_ms, "0-0", count=count
         )
+        claimed = reply[1]
         if not claimed:
             return []
         entries = _entries(claimed)

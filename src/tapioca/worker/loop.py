@@ -12,6 +12,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TypeVar
 
 from redis.exceptions import RedisError
@@ -154,18 +155,22 @@ class Worker:
                         await self._write([item])  # back to the outage path
                         break
                     if deliveries >= self._opt.max_deliveries:
-                        await self._dead_letter_rows(item, exc)
+                        if not await self._dead_letter_rows(item, exc):
+                            await self._write([item])  # the store went away meanwhile
                         break
                     deliveries = await self._with_redis_retry(
-                        lambda i=item: self._consumer.redeliver(i.entry.entry_id)
+                        partial(self._consumer.redeliver, item.entry.entry_id)
                     )
                     continue
                 await self._ack([item.entry.entry_id], result.inserted, result.duplicates, 0, 0.0)
                 observe(result, 0.0)
                 break
 
-    async def _dead_letter_rows(self, item: _Decoded, batch_error: Exception) -> None:
-        """Keep every event of the entry the store accepts; dead-letter the others."""
+    async def _dead_letter_rows(self, item: _Decoded, batch_error: Exception) -> bool:
+        """Keep every event of the entry the store accepts; dead-letter the others.
+
+        Returns False, acknowledging nothing, if the store becomes unreachable meanwhile.
+        """
         lines = [ln for ln in item.entry.payload.split(b"\n") if ln]
         written = dead = 0
         for line, row in zip(lines, item.rows, strict=True):
@@ -173,10 +178,10 @@ class Worker:
                 written += (await self._store.write_events([row])).inserted
             except Exception as exc:
                 if self._store.is_unavailable(exc):
-                    raise
+                    return False
                 reason = f"{type(exc).__name__}: {exc}"[:500]
                 await self._with_redis_retry(
-                    lambda r=reason, ln=line: self._consumer.dead_letter(item.entry.entry_id, ln, r)
+                    partial(self._consumer.dead_letter, item.entry.entry_id, line, reason)
                 )
                 dead += 1
         if dead == 0:  # the whole entry failed only together: keep the entry's reason
@@ -188,6 +193,7 @@ class Worker:
         metrics.EVENTS_DEAD_LETTERED.inc(dead)
         await self._ack([item.entry.entry_id], written, len(lines) - written - dead, dead, 0.0)
         log.warning("events_dead_lettered", entry=item.entry.entry_id.decode(), events=dead)
+        return True
 
     async def _dead_letter_entry(self, entry: Entry, reason: str) -> None:
         await self._with_redis_retry(

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the servers the integration and end-to-end tests start (their own throw-away
+# instances, on free ports): PostgreSQL and Redis. Does nothing when they are present.
+set -euo pipefail
+
+need=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || need+=(postgresql)
+ls /usr/lib/postgresql/*/bin/pg_basebackup >/dev/null 2>&1 || command -v pg_basebackup >/dev/null 2>&1 || need+=(postgresql-client)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+id postgres >/dev/null 2>&1 || need+=(postgresql)
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "installing system packages: ${need[*]}"
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}"

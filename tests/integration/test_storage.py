@@ -1,0 +1,131 @@
+"""Both stores: migrations from empty, idempotent bulk writes, and /stats numbers."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from support.factories import make_row, random_rows
+from tapioca.errors import TapiocaError
+from tapioca.reports.service import site_stats
+from tapioca.storage.base import EventStore
+from tapioca.storage.duckdb_store import DuckDBStore
+from tapioca.storage.postgres_store import PostgresStore
+from tapioca.storage.rows import EventRow
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[EventStore]:
+    if request.param == "duckdb":
+        engine: EventStore = DuckDBStore(tmp_path / "tapioca.duckdb", readers=2)
+    else:
+        engine = PostgresStore(request.getfixturevalue("pg_dsn"), max_size=4)
+    try:
+        yield engine
+    finally:
+        await engine.close()
+
+
+async def test_migrations_apply_once_from_empty(store: EventStore) -> None:
+    assert await store.migrate() == [1]
+    assert await store.migrate() == []
+    rows = await store.fetch("SELECT version, name FROM schema_migration ORDER BY version")
+    assert rows == [(1, "event")]
+    assert await store.fetch("SELECT count(*) FROM event") == [(0,)]
+
+
+async def test_writes_are_idempotent_on_site_and_event_id(store: EventStore) -> None:
+    await store.migrate()
+    first = [make_row(event_id=f"e{i}") for i in range(10)]
+    result = await store.write_events([*first, make_row(event_id="e3")])
+    assert (result.received, result.inserted, result.duplicates) == (11, 10, 1)
+    again = await store.write_events([*first[:4], make_row(event_id="e10")])
+    assert (again.inserted, again.duplicates) == (1, 4)
+    other_site = await store.write_events([make_row(site_id="blog", event_id="e1")])
+    assert other_site.inserted == 1
+    counts = await store.fetch("SELECT site_id, count(*) FROM event GROUP BY site_id ORDER BY 1")
+    assert counts == [("blog", 1), ("shop", 11)]
+    assert await store.fetch("SELECT id FROM site ORDER BY id") == [("blog",), ("shop",)]
+
+
+def reference_stats(
+    rows: list[EventRow], site: str, day: date | None, tz: ZoneInfo, limit: int
+) -> dict[str, object]:
+    """metrics.md, computed in plain Python."""
+    chosen = {}
+    for row in rows:
+        if row.site_id != site or row.is_bot:
+            continue
+        if day is not None and row.ts.astimezone(tz).date() != day:
+            continue
+        chosen.setdefault((row.site_id, row.event_id), row)  # first write wins
+    events = list(chosen.values())
+    views = Counter(r.path for r in events if r.event_type == "page_view" and r.path)
+    top = sorted(views.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+    return {
+        "site_id": site,
+        "date": day.isoformat() if day else None,
+        "total_views": sum(1 for r in events if r.event_type == "page_view"),
+        "unique_users": len({r.visitor_id for r in events}),
+        "top_paths": [{"path": p, "views": v} for p, v in top],
+    }
+
+
+@pytest.mark.parametrize("tz_name", ["UTC", "America/New_York", "Asia/Kolkata"])
+async def test_stats_match_reference(store: EventStore, tz_name: str) -> None:
+    await store.migrate()
+    rows = random_rows(7, 3000)
+    for start in range(0, len(rows), 700):
+        await store.write_events(rows[start : start + 700])
+    await store.write_events(rows[100:400])  # redelivery: must not count twice
+    tz = ZoneInfo(tz_name)
+    for site in ("shop", "blog"):
+        for day in (date(2025, 11, 13), date(2025, 11, 14), date(2025, 11, 16), None):
+            for limit in (3, 10):
+                got = await site_stats(
+                    store, site, day.isoformat() if day else None, tz_name, limit
+                )
+                assert got == reference_stats(rows, site, day, tz, limit), (site, day, limit)
+
+
+async def test_day_is_half_open_in_the_zone(store: EventStore) -> None:
+    await store.migrate()
+    berlin = ZoneInfo("Europe/Berlin")
+    midnight = datetime(2025, 11, 14, tzinfo=berlin).astimezone(UTC)
+    rows = [
+        make_row(event_id="before", ts=midnight - timedelta(microseconds=1), visitor_id="a"),
+        make_row(event_id="start", ts=midnight, visitor_id="b"),
+        make_row(event_id="last", ts=midnight + timedelta(days=1, microseconds=-1)),
+        make_row(event_id="next", ts=midnight + timedelta(days=1), visitor_id="c"),
+    ]
+    await store.write_events(rows)
+    got = await site_stats(store, "shop", "2025-11-14", "Europe/Berlin", 10)
+    assert (got["total_views"], got["unique_users"]) == (2, 2)
+
+
+async def test_ties_break_by_path_in_byte_order(store: EventStore) -> None:
+    await store.migrate()
+    paths = ["/b", "/a", "/B", "/a-z", "/ä", "/A"]
+    await store.write_events([make_row(event_id=f"p{i}", path=p) for i, p in enumerate(paths)])
+    got = await site_stats(store, "shop", "2025-11-14", "UTC", 10)
+    assert [p["path"] for p in got["top_paths"]] == sorted(paths)  # type: ignore[index]
+
+
+async def test_site_is_required_unless_only_one(store: EventStore) -> None:
+    await store.migrate()
+    with pytest.raises(TapiocaError) as missing:
+        await site_stats(store, None, None, None, 10)
+    assert (missing.value.status, missing.value.details[0].field) == (422, "site_id")
+    await store.write_events([make_row(site_id="solo", event_id="x")])
+    got = await site_stats(store, None, None, None, 10)
+    assert (got["site_id"], got["total_views"]) == ("solo", 1)
+    with pytest.raises(TapiocaError) as unknown:
+        await site_stats(store, "ghost", None, None, 10)
+    assert (unknown.value.status, unknown.value.code) == (404, "site_not_found")
