@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,6 +10,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tapioca.errors import ErrorDetail, QueueUnavailable, StoreUnavailable, TapiocaError
+from tapioca.kit.ids import new_request_id
 from tapioca.kit.jsonresponse import JSONBody
 from tapioca.logging import get_logger
 
@@ -36,7 +36,7 @@ def request_id_of(request: Request) -> str:
     state: dict[str, Any] = request.scope.setdefault("state", {})
     rid = state.get("request_id")
     if not isinstance(rid, str):
-        rid = uuid.uuid4().hex
+        rid = new_request_id()
         state["request_id"] = rid
     return rid
 
@@ -135,7 +135,7 @@ class RequestIdMiddleware:
             if name == b"x-request-id" and 0 < len(value) <= 128 and value.isascii():
                 rid = value.decode()
         state = scope.setdefault("state", {})
-        state["request_id"] = rid = rid or uuid.uuid4().hex
+        state["request_id"] = rid = rid or new_request_id()
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -22,16 +22,25 @@ def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
             [ErrorDetail("Content-Encoding", "expected gzip")],
         )
     wbits = 47 if "gzip" in encoding.lower() else 15  # 47 = auto-detect gzip/zlib header
-    inflater = zlib.decompressobj(wbits)
-    try:
-        out = inflater.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise validation_error(
-            [ErrorDetail("body", "the gzip body is corrupt")], "The body cannot be decompressed."
-        ) from exc
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise too_large(f"The decompressed body is larger than {limit} bytes.")
-    return out
+    out = bytearray()
+    rest = body
+    while True:  # a gzip body may hold several members (RFC 1952)
+        inflater = zlib.decompressobj(wbits)
+        try:
+            out += inflater.decompress(rest, limit + 1 - len(out))
+        except zlib.error as exc:
+            raise _corrupt() from exc
+        if len(out) > limit or inflater.unconsumed_tail:
+            raise too_large(f"The decompressed body is larger than {limit} bytes.")
+        if not inflater.eof:
+            raise _corrupt("the compressed body is truncated")
+        rest = inflater.unused_data
+        if not rest.strip(b"\x00"):
+            return bytes(out)
+
+
+def _corrupt(reason: str = "the compressed body is corrupt") -> TapiocaError:
+    return validation_error([ErrorDetail("body", reason)], "The body cannot be decompressed.")
 
 
 def _json_error(where: str, exc: Exception) -> TapiocaError:

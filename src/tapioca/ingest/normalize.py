@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,8 +28,12 @@ class RequestContext:
     max_event_bytes: int
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
 def _micros(moment: datetime) -> int:
-    return int(moment.timestamp()) * 1_000_000 + moment.microsecond
+    return (moment - _EPOCH) // _MICROSECOND
 
 
 def _text(value: str | int | None) -> str | None:
@@ -110,11 +114,20 @@ def _details(prefix: str, exc: ValidationError) -> list[ErrorDetail]:
     return details
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def _nul_field(record: dict[str, Any]) -> str | None:
-    for key, value in record.items():
-        if value is not None and b"\\u0000" in orjson.dumps(value):
-            return key
-    return None
+    """The field the client sent with a NUL character (the derived visitor_id last)."""
+    keys = [k for k in record if k != "visitor_id"] + ["visitor_id"]
+    return next((key for key in keys if _has_nul(record[key])), None)
 
 
 def encode_events(raw: list[Any], ctx: RequestContext, *, indexed: bool) -> list[tuple[str, bytes]]:
@@ -142,8 +155,7 @@ def encode_events(raw: list[Any], ctx: RequestContext, *, indexed: bool) -> list
             continue
         record = to_record(event, ctx)
         payload = orjson.dumps(record)
-        if b"\\u0000" in payload:
-            field = _nul_field(record) or "body"
+        if b"\\u0000" in payload and (field := _nul_field(record)):
             details.append(ErrorDetail(f"{prefix}{field}", "must not contain NUL characters"))
             continue
         if len(payload) > ctx.max_event_bytes:

@@ -12,7 +12,7 @@ from tapioca.ingest.service import Client, IngestService
 from tapioca.kit.jsonresponse import JSONBody
 
 
-def get_ingest(request: Request) -> IngestService:
+async def get_ingest(request: Request) -> IngestService:
     service: IngestService = request.app.state.ingest
     return service
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Annotated, Any
 
 from pydantic import (
@@ -22,6 +22,7 @@ Identifier = Annotated[StrictStr, Field(min_length=1, max_length=128)]
 SiteId = Annotated[StrictStr, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 MAX_PROPERTIES = 64
+MONEY_PLACES = Decimal("0.0001")  # money is stored as DECIMAL(18, 4)
 _EPOCH_MS_MAX = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 
 
@@ -37,7 +38,7 @@ def parse_money(value: Any) -> Decimal | None:
         raise ValueError("must be a number") from exc
     if not amount.is_finite() or abs(amount) >= Decimal("1e14"):
         raise ValueError("must be a finite number below 10^14")
-    return amount
+    return amount.quantize(MONEY_PLACES, rounding=ROUND_HALF_EVEN)  # as both stores keep it
 
 
 def parse_timestamp(value: Any) -> datetime | None:
@@ -52,7 +53,7 @@ def parse_timestamp(value: Any) -> datetime | None:
         return datetime.fromtimestamp(value / 1000, UTC)
     if isinstance(value, str):
         try:
-            parsed = datetime.fromisoformat(value.strip())
+            parsed = datetime.fromisoformat(value.strip().upper())  # RFC 3339 allows 't', 'z'
         except ValueError as exc:
             raise ValueError("must be an RFC 3339 time, e.g. 2025-11-14T13:30:01Z") from exc
         if parsed.tzinfo is None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tapioca.errors import ErrorDetail, invalid_parameter, validation_error
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_FIRST_DAY, _LAST_DAY = date(1, 1, 2), date(9999, 12, 30)  # ±1 day keeps any zone in range
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,17 +41,20 @@ def parse_zone(name: str, field: str = "tz") -> ZoneInfo:
         if not name or len(name) > 64 or name.startswith(("/", ".")) or ".." in name:
             raise ValueError(name)
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a tzdata folder
         raise invalid_parameter(field, f"'{name}' is not an IANA time zone") from exc
 
 
 def parse_date(value: str, field: str) -> date:
     try:
-        if len(value) != 10:
+        if not _DATE.fullmatch(value):
             raise ValueError(value)
-        return date.fromisoformat(value)
+        parsed = date.fromisoformat(value)
     except ValueError as exc:
         raise invalid_parameter(field, "expected a date as YYYY-MM-DD") from exc
+    if not _FIRST_DAY <= parsed <= _LAST_DAY:
+        raise invalid_parameter(field, f"must be between {_FIRST_DAY} and {_LAST_DAY}")
+    return parsed
 
 
 def build_range(

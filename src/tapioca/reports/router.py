@@ -12,7 +12,7 @@ from tapioca.reports.service import site_stats
 from tapioca.storage.base import ReadStore
 
 
-def get_reader(request: Request) -> ReadStore:
+async def get_reader(request: Request) -> ReadStore:
     reader: ReadStore = request.app.state.reader
     return reader
 

@@ -45,7 +45,7 @@ _COLUMN_LIST = ", ".join(EVENT_COLUMNS)
 _INSERT_EVENTS = (
     f"INSERT INTO event ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM incoming ON CONFLICT DO NOTHING"
 )
-_INSERT_SITES = "INSERT INTO site (id) SELECT DISTINCT site_id FROM incoming ON CONFLICT DO NOTHING"
+_INSERT_SITE = "INSERT INTO site (id) VALUES ($1) ON CONFLICT DO NOTHING"
 
 
 def icu_extension_path() -> Path:
@@ -89,6 +89,7 @@ class DuckDBStore:
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="duckdb-reader")
         self._local = threading.local()
         self._closed = False
+        self._known_sites: set[str] = set()
 
     # -- plumbing -----------------------------------------------------------------
     async def _on_writer(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
@@ -133,12 +134,18 @@ class DuckDBStore:
             schema=_ARROW_SCHEMA,
         )
 
+        new_sites = {row.site_id for row in unique} - self._known_sites
+
         def write(con: duckdb.DuckDBPyConnection) -> int:
             con.register("incoming", table)
             try:
+                if not new_sites:  # one statement is one transaction: the cheap path
+                    result = con.execute(_INSERT_EVENTS).fetchone()
+                    return int(result[0]) if result else 0
                 con.execute("BEGIN")
                 try:
-                    con.execute(_INSERT_SITES)
+                    for site_id in sorted(new_sites):
+                        con.execute(_INSERT_SITE, [site_id])
                     result = con.execute(_INSERT_EVENTS).fetchone()
                     con.execute("COMMIT")
                 except BaseException:
@@ -146,6 +153,7 @@ class DuckDBStore:
                     raise
             finally:
                 con.unregister("incoming")
+            self._known_sites.update(new_sites)
             return int(result[0]) if result else 0
 
         inserted = await self._on_writer(write)
@@ -192,6 +200,8 @@ class DuckDBStore:
             return applied
 
         applied = await self._on_writer(apply)
+        sites = await self.fetch("SELECT id FROM site")
+        self._known_sites = {row[0] for row in sites}
         if applied:
             log.info("migrations_applied", store="duckdb", versions=applied)
         return applied

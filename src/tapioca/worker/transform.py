@@ -67,7 +67,7 @@ def to_row(record: dict[str, Any]) -> EventRow:
             properties=_json(record.get("properties")),
             is_bot=False,
         )
-    except (KeyError, TypeError, ArithmeticError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
         raise PoisonRecord(f"malformed record: {type(exc).__name__}: {exc}") from exc
 
 

@@ -1,0 +1,188 @@
+"""Property tests: any input gets a 4xx or is accepted, and whatever is accepted is storable."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tapioca.errors import TapiocaError
+from tapioca.ingest.body import decompress
+from tapioca.ingest.salt import SaltProvider
+from tapioca.ingest.service import Client, IngestService
+from tapioca.queue.inprocess import GroupCommitQueue
+from tapioca.storage.duckdb_store import DuckDBStore
+from tapioca.storage.postgres_store import PostgresStore
+from tapioca.worker.transform import decode_payload
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2025, 11, 14, 12, 0, tzinfo=UTC)
+FIELDS = [
+    "site_id", "event_type", "name", "event", "timestamp", "occurred_at", "ts", "event_id",
+    "user_id", "anonymous_id", "session_id", "url", "path", "referrer", "title", "utm_source",
+    "utm_medium", "utm_campaign", "utm_term", "utm_content", "user_agent", "screen_width",
+    "device", "channel", "page_type", "properties", "properties_json", "props", "revenue",
+    "value", "currency", "transaction_id", "items",
+]  # fmt: skip
+
+json_leaf = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=40)
+    | st.sampled_from(["2025-11-14T10:00:00Z", "1731578400000", "page_view", "/a", "9.99"])
+)
+json_value = st.recursive(
+    json_leaf,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+any_text = st.text(max_size=60)  # any Unicode, NUL and surrogate-free or not
+plausible: dict[str, st.SearchStrategy[Any]] = {
+    "timestamp": st.datetimes(
+        min_value=datetime(1990, 1, 1), max_value=datetime(2026, 1, 1), timezones=st.timezones()
+    ).map(lambda d: d.isoformat()),
+    "ts": st.integers(min_value=0, max_value=1_800_000_000_000),
+    "screen_width": st.integers(min_value=0, max_value=100_000),
+    "revenue": st.decimals(min_value=-(10**6), max_value=10**6, places=2).map(str),
+    "value": st.floats(min_value=-1e6, max_value=1e6),
+    "currency": st.sampled_from(["EUR", "usd", "GBP"]),
+    "user_id": st.integers(min_value=-(2**63), max_value=2**63) | any_text,
+    "properties": st.dictionaries(st.text(max_size=8), json_value, max_size=5),
+    "items": st.lists(
+        st.fixed_dictionaries(
+            {"sku": any_text},
+            optional={
+                "price": st.decimals(min_value=0, max_value=10**5, places=2).map(str),
+                "quantity": st.integers(min_value=0, max_value=100),
+                "name": any_text,
+                "category": any_text,
+            },
+        ),
+        max_size=3,
+    ),
+}
+good_event = st.fixed_dictionaries(
+    {"site_id": st.sampled_from(["shop", "a"]), "event_type": st.text(min_size=1, max_size=30)},
+    optional={
+        name: plausible.get(name, st.text(min_size=1, max_size=60))
+        for name in FIELDS
+        if name not in ("site_id", "event_type", "name", "event", "occurred_at", "value")
+        and name not in ("properties_json", "props", "timestamp")
+    },
+)
+junk_event = st.fixed_dictionaries(
+    {
+        "site_id": st.sampled_from(["shop", "a", "", "bad site", 5]),
+        "event_type": any_text | json_leaf,
+    },
+    optional={
+        **{name: plausible.get(name, any_text) | json_value for name in FIELDS[2:]},
+        "bogus": json_value,
+    },
+)
+event_like = good_event | junk_event
+
+
+class Collected:
+    def __init__(self) -> None:
+        self.records: list[bytes] = []
+
+    async def commit(self, records: list[bytes]) -> None:
+        self.records.extend(records)
+
+
+async def _fixed_salt(_day: object) -> bytes:
+    return b"salt"
+
+
+def make_service(collected: Collected) -> tuple[IngestService, GroupCommitQueue]:
+    queue = GroupCommitQueue(collected.commit)
+    service = IngestService(
+        queue,
+        SaltProvider(_fixed_salt),
+        max_events=100,
+        max_event_bytes=4096,
+        max_future_seconds=300,
+        retry_after_seconds=1,
+    )
+    return service, queue
+
+
+async def accept(body: bytes, collected: Collected) -> list[str] | TapiocaError:
+    service, queue = make_service(collected)
+    queue.start()
+    try:
+        return await service.accept_batch(body, Client("10.0.0.1", "agent"), NOW)
+    except TapiocaError as exc:
+        assert 400 <= exc.status < 500, exc
+        assert exc.code and exc.message
+        return exc
+    finally:
+        await queue.close()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=st.binary(max_size=300))
+def test_arbitrary_bytes_never_fail_with_anything_but_4xx(body: bytes) -> None:
+    asyncio.run(accept(body, Collected()))
+
+
+@settings(max_examples=100, deadline=None)
+@given(body=st.binary(max_size=200))
+def test_arbitrary_gzip_bodies_are_4xx_or_decoded(body: bytes) -> None:
+    try:
+        decompress(gzip.compress(body) + body[:3], "gzip", 10_000)
+    except TapiocaError as exc:
+        assert exc.status in (413, 422)
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
+    if request.param == "duckdb":
+        engine: Any = DuckDBStore(tmp_path / "p.duckdb", readers=1)
+    else:
+        engine = PostgresStore(request.getfixturevalue("pg_dsn"), max_size=2)
+    await engine.migrate()
+    try:
+        yield engine
+    finally:
+        await engine.close()
+
+
+async def test_everything_accepted_is_storable(store: Any) -> None:
+    """Events that pass validation must never become poison for either store."""
+    collected = Collected()
+    strategy = st.lists(good_event, min_size=1, max_size=5) | st.lists(event_like, max_size=5)
+    accepted = 0
+
+    @settings(max_examples=250, deadline=None, database=None)
+    @given(events=strategy)
+    def collect(events: list[dict[str, Any]]) -> None:
+        nonlocal accepted
+        body = json.dumps(events).encode()  # big integers and lone surrogates included
+        outcome = asyncio.run(accept(body, collected))
+        if isinstance(outcome, list):
+            accepted += len(outcome)
+
+    await asyncio.to_thread(collect)
+    assert accepted >= 25, "the strategy must produce storable events too"
+    rows = [row for record in collected.records for row in decode_payload(record)]
+    assert len(rows) == accepted
+    if rows:
+        result = await store.write_events(rows)
+        assert result.received == len(rows)
+        stored = await store.fetch("SELECT count(*) FROM event")
+        assert stored[0][0] == result.inserted
