@@ -10,7 +10,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_lat
 from starlette.responses import Response
 
 from tapioca import __version__, metrics
+from tapioca.api.errors import error_response
 from tapioca.api.runtime import Runtime
+from tapioca.errors import ErrorDetail
 from tapioca.kit.jsonresponse import JSONBody
 from tapioca.queue.redis_stream import STATS_KEY, StreamProducer
 
@@ -57,7 +59,12 @@ async def health(request: Request) -> JSONBody:
 @router.get("/ready", summary="200 once the store and the queue answer, else 503")
 async def ready(request: Request) -> JSONBody:
     status = await _status(request.app.state.runtime)
-    return JSONBody(status, status_code=200 if status["status"] == "ok" else 503)
+    if status["status"] == "ok":
+        return JSONBody(status)
+    down = [
+        ErrorDetail(part, "does not answer") for part in ("store", "queue") if status[part] != "ok"
+    ]
+    return error_response(request, 503, "not_ready", "Tapioca is not ready yet.", down)
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

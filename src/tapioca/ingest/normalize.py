@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from tapioca.errors import ErrorDetail, TapiocaError, too_large, validation_error
 from tapioca.ingest.names import normalise_event_type
-from tapioca.ingest.schemas import EventIn
+from tapioca.ingest.schemas import EventIn, field_names
 from tapioca.kit.ids import new_event_id, visitor_id
 
 
@@ -28,6 +28,7 @@ class RequestContext:
     max_event_bytes: int
 
 
+_FIELD_NAMES = field_names()
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -103,15 +104,26 @@ def to_record(event: EventIn, ctx: RequestContext) -> dict[str, Any]:
     }
 
 
+def _field_path(loc: tuple[int | str, ...], unknown_key: bool) -> str:
+    """Drop pydantic's union-member tags ('constrained-str', 'int', ...) from a location."""
+    parts: list[str] = []
+    for position, part in enumerate(loc):
+        last = position == len(loc) - 1
+        if isinstance(part, int) or part in _FIELD_NAMES or (last and unknown_key):
+            parts.append(str(part))
+    return ".".join(parts)
+
+
 def _details(prefix: str, exc: ValidationError) -> list[ErrorDetail]:
-    details = []
+    """One detail per bad field; the messages of a union's members are joined."""
+    messages: dict[str, list[str]] = {}
     for err in exc.errors(include_url=False, include_input=False):
-        loc = ".".join(str(part) for part in err["loc"])
+        path = _field_path(err["loc"], err["type"] == "extra_forbidden")
+        field = f"{prefix}{path}" if path else prefix.rstrip(".") or "body"
         message = err["msg"].removeprefix("Value error, ")
-        details.append(
-            ErrorDetail(f"{prefix}{loc}" if loc else prefix.rstrip(".") or "body", message)
-        )
-    return details
+        if message not in messages.setdefault(field, []):
+            messages[field].append(message)
+    return [ErrorDetail(field, " or ".join(msgs)) for field, msgs in messages.items()]
 
 
 def _has_nul(value: Any) -> bool:

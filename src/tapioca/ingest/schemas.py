@@ -140,3 +140,15 @@ class EventIn(BaseModel):
         if value is not None and len(value) > MAX_PROPERTIES:
             raise ValueError(f"at most {MAX_PROPERTIES} keys")
         return value
+
+
+def field_names() -> frozenset[str]:
+    """Every name a client may use for a field (names and aliases, items included)."""
+    names: set[str] = set()
+    for model in (EventIn, ItemIn):
+        for name, info in model.model_fields.items():
+            names.add(name)
+            alias = info.validation_alias
+            if isinstance(alias, AliasChoices):
+                names.update(str(choice) for choice in alias.choices)
+    return frozenset(names)

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import orjson
 
-from tapioca.storage.rows import EventRow
+from tapioca.enrich.bots import is_bot
+from tapioca.storage.rows import EVENT_COLUMNS, EventRow
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_REQUIRED = ("site_id", "event_id", "event_type", "visitor_id")
+# Record keys that are copied unchanged into the row, in row order.
+_PLAIN = {name for name in EVENT_COLUMNS} - {
+    "ts",
+    "received_at",
+    "revenue",
+    "items",
+    "properties",
+    "browser",
+    "os",
+    "source",
+    "is_bot",
+}
 
 
 class PoisonRecord(ValueError):
@@ -18,8 +32,6 @@ class PoisonRecord(ValueError):
 
 
 def _time(micros: Any) -> datetime:
-    from datetime import timedelta
-
     if not isinstance(micros, int) or isinstance(micros, bool):
         raise PoisonRecord("time is not an integer of microseconds")
     return _EPOCH + timedelta(microseconds=micros)
@@ -32,42 +44,26 @@ def _json(value: Any) -> str | None:
 def to_row(record: dict[str, Any]) -> EventRow:
     """Build the stored row. Enrichment (device, channel, ...) plugs in here."""
     try:
+        for key in _REQUIRED:
+            if not isinstance(record[key], str):
+                raise PoisonRecord(f"{key} is not text")
         revenue = record.get("revenue")
+        values: dict[str, Any] = {name: record.get(name) for name in _PLAIN}
         return EventRow(
-            site_id=record["site_id"],
-            event_id=record["event_id"],
-            event_type=record["event_type"],
+            **values,
             ts=_time(record["ts"]),
             received_at=_time(record["received_at"]),
-            visitor_id=record["visitor_id"],
-            user_id=record.get("user_id"),
-            anonymous_id=record.get("anonymous_id"),
-            session_id=record.get("session_id"),
-            url=record.get("url"),
-            path=record.get("path"),
-            referrer=record.get("referrer"),
-            title=record.get("title"),
-            utm_source=record.get("utm_source"),
-            utm_medium=record.get("utm_medium"),
-            utm_campaign=record.get("utm_campaign"),
-            utm_term=record.get("utm_term"),
-            utm_content=record.get("utm_content"),
-            user_agent=record.get("user_agent"),
-            screen_width=record.get("screen_width"),
-            device=record.get("device"),
-            browser=None,
-            os=None,
-            channel=record.get("channel"),
-            source=None,
-            page_type=record.get("page_type"),
             revenue=None if revenue is None else Decimal(revenue),
-            currency=record.get("currency"),
-            transaction_id=record.get("transaction_id"),
             items=_json(record.get("items")),
             properties=_json(record.get("properties")),
-            is_bot=False,
+            browser=None,
+            os=None,
+            source=None,
+            is_bot=is_bot(values["user_agent"]),
         )
     except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
+        if isinstance(exc, PoisonRecord):
+            raise
         raise PoisonRecord(f"malformed record: {type(exc).__name__}: {exc}") from exc
 
 

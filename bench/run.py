@@ -1,0 +1,544 @@
+"""`make bench`: ingest, durability, lag, report latency and memory, on both stores.
+
+Everything runs on this machine: the `tapioca` processes, throw-away PostgreSQL (fsync on)
+and Redis (AOF, appendfsync everysec) started from the local binaries, and the load
+generators (wrk for HTTP load, Python for the timed scenarios). The results are written
+to docs/benchmarks.md (between the BENCH markers) and bench/out/results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+
+from bench.generator import generate
+from bench.procs import ROOT, Proc, base_env, wait_ready
+
+sys.path.insert(0, str(ROOT / "tests"))
+from support.servers import PostgresServer, RedisServer, free_port
+
+BENCH = Path(__file__).resolve().parent
+OUT = BENCH / "out"
+
+
+@dataclass
+class Figure:
+    name: str
+    value: float
+    unit: str
+    target: str = ""
+    ok: bool | None = None
+    note: str = ""
+
+
+@dataclass
+class ModeResult:
+    mode: str
+    figures: list[Figure] = field(default_factory=list)
+
+    def add(self, figure: Figure) -> None:
+        self.figures.append(figure)
+        mark = "" if figure.ok is None else (" ok" if figure.ok else " MISSED")
+        print(f"[{self.mode}] {figure.name}: {figure.value:,.2f} {figure.unit}{mark}", flush=True)
+
+
+# -- load generators ------------------------------------------------------------------
+def wrk(
+    url: str,
+    script: str,
+    *,
+    threads: int,
+    conns: int,
+    seconds: int,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    combined = OUT / f"wrk-{Path(script).stem}.lua"
+    combined.write_text(
+        (BENCH / script).read_text() + "\n" + (BENCH / "wrk_report.lua").read_text()
+    )
+    proc = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{conns}",
+            f"-d{seconds}s",
+            "--timeout",
+            "5s",
+            "-s",
+            str(combined),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=True,
+    )
+    match = re.search(r"BENCH_JSON (\{.*\})", proc.stdout)
+    if not match:
+        raise RuntimeError(f"wrk printed no summary:\n{proc.stdout}\n{proc.stderr}")
+    result: dict[str, Any] = json.loads(match[1])
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
+
+
+def batches(seed: int, count: int, size: int, site: str) -> Iterator[bytes]:
+    chunk: list[dict[str, Any]] = []
+    for event in generate(seed, count, site=site):
+        chunk.append(event)
+        if len(chunk) == size:
+            yield orjson.dumps(chunk)
+            chunk = []
+    if chunk:
+        yield orjson.dumps(chunk)
+
+
+async def post_all(url: str, bodies: list[bytes], concurrency: int) -> list[float]:
+    """POST every body to /events; returns each request's latency; fails on non-202."""
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    latencies: list[float] = []
+
+    async def sender(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            body = queue.get_nowait()
+            started = time.perf_counter()
+            response = await client.post(
+                f"{url}/events", content=body, headers={"content-type": "application/json"}
+            )
+            latencies.append(time.perf_counter() - started)
+            if response.status_code != 202:
+                raise RuntimeError(f"{response.status_code}: {response.text[:300]}")
+
+    async with httpx.AsyncClient(timeout=60) as client:
+        await asyncio.gather(*(sender(client) for _ in range(concurrency)))
+    return latencies
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+# -- scenarios --------------------------------------------------------------------------
+def bench_single(url: str, result: ModeResult, seconds: int) -> None:
+    r = wrk(url, "wrk_single.lua", threads=2, conns=64, seconds=seconds)
+    ok = r["non2xx"] == 0 and r["socket_errors"] == 0
+    result.add(
+        Figure(
+            "single-event POST /event",
+            r["rps"],
+            "req/s",
+            "≥ 5,000",
+            ok and r["rps"] >= 5000,
+            f"wrk -t2 -c64 -d{seconds}s; non-2xx {r['non2xx']}",
+        )
+    )
+    result.add(Figure("single-event POST p50", r["p50_us"] / 1000, "ms"))
+    result.add(
+        Figure("single-event POST p99", r["p99_us"] / 1000, "ms", "≤ 50", r["p99_us"] <= 50_000)
+    )
+
+
+def bench_batch(url: str, result: ModeResult, seconds: int) -> None:
+    events = [dict(e) for e in generate(11, 1000, site="batch")]
+    for event in events:
+        event.pop("event_id")  # every request stores 1,000 new events
+    body = OUT / "batch-1000.json"
+    body.write_bytes(orjson.dumps(events))
+    r = wrk(
+        url, "wrk_batch.lua", threads=1, conns=4, seconds=seconds, env={"BENCH_BODY": str(body)}
+    )
+    events_per_s = r["requests"] * 1000 / (r["duration_us"] / 1e6)
+    result.add(
+        Figure(
+            "batch ingest (1,000 events/request)",
+            events_per_s,
+            "events/s",
+            "≥ 100,000",
+            events_per_s >= 100_000 and r["non2xx"] == 0,
+            f"wrk -t1 -c4 -d{seconds}s; p99 {r['p99_us'] / 1000:.1f} ms",
+        )
+    )
+
+
+async def wait_count(dsn: str, site: str, expected: int, limit_s: float) -> float:
+    con = await asyncpg.connect(dsn)
+    try:
+        deadline = time.perf_counter() + limit_s
+        while time.perf_counter() < deadline:
+            count = await con.fetchval("SELECT count(*) FROM event WHERE site_id = $1", site)
+            if count >= expected:
+                return time.perf_counter()
+            await asyncio.sleep(0.01)
+    finally:
+        await con.close()
+    raise RuntimeError(f"{site}: fewer than {expected} events after {limit_s}s")
+
+
+async def bench_durable(url: str, dsn: str | None, result: ModeResult) -> None:
+    bodies = list(batches(21, 100_000, 1000, "durable"))
+    started = time.perf_counter()
+    await post_all(url, bodies, concurrency=4)
+    accepted = time.perf_counter()
+    done = await wait_count(dsn, "durable", 100_000, 120) if dsn else accepted
+    seconds = done - started
+    result.add(
+        Figure(
+            "100k events (batches of 1,000) durable in the store",
+            seconds,
+            "s",
+            "≤ 1.5",
+            seconds <= 1.5,
+            f"all 202s after {accepted - started:.2f} s",
+        )
+    )
+
+
+async def bench_lag(url: str, dsn: str | None, result: ModeResult, seconds: int) -> None:
+    """5,000 events/s as 50 requests/s of 100 events; lag = visible in the store - sent."""
+    rate_batches, size = 50, 100
+    sent_at: dict[str, float] = {}
+    seen: list[float] = []
+    stop = asyncio.Event()
+    latencies: list[float] = []
+
+    async def sender() -> None:
+        async with httpx.AsyncClient(timeout=30) as client:
+            tick = time.perf_counter()
+            tasks = []
+            for n in range(seconds * rate_batches):
+                events = [
+                    {
+                        "site_id": "lag",
+                        "event_id": f"lag-{n}-{i}",
+                        "event_type": "page_view",
+                        "user_id": f"u{i}",
+                        "path": f"/l/{i % 20}",
+                    }
+                    for i in range(size)
+                ]
+                now = time.perf_counter()
+                for e in events:
+                    sent_at[e["event_id"]] = now
+                tasks.append(asyncio.create_task(post(client, orjson.dumps(events))))
+                tick += 1 / rate_batches
+                await asyncio.sleep(max(0, tick - time.perf_counter()))
+            await asyncio.gather(*tasks)
+
+    async def post(client: httpx.AsyncClient, body: bytes) -> None:
+        started = time.perf_counter()
+        response = await client.post(f"{url}/events", content=body)
+        latencies.append(time.perf_counter() - started)
+        if response.status_code != 202:
+            raise RuntimeError(response.text)
+
+    async def poller() -> None:
+        assert dsn is not None
+        con = await asyncpg.connect(dsn)
+        last = 0
+        try:
+            while not (stop.is_set() and len(seen) >= len(sent_at)):
+                rows = await con.fetch(
+                    "SELECT seq, event_id FROM event WHERE seq > $1 AND "
+                    "site_id = 'lag' ORDER BY seq",
+                    last,
+                )
+                now = time.perf_counter()
+                for seq, event_id in rows:
+                    last = max(last, seq)
+                    seen.append(now - sent_at[event_id])
+                await asyncio.sleep(0.02)
+        finally:
+            await con.close()
+
+    if dsn:
+        poll = asyncio.create_task(poller())
+        await sender()
+        stop.set()
+        await asyncio.wait_for(poll, 60)
+        lags = seen
+        how = "event visible in PostgreSQL - sent (poll every 20 ms)"
+    else:
+        await sender()
+        lags = latencies  # embedded: visible = committed = answered
+        how = "202 = committed and visible; lag = request latency"
+    p95 = percentile(lags, 95)
+    result.add(
+        Figure(
+            "end-to-end lag p95 at 5,000 events/s",
+            p95,
+            "s",
+            "≤ 2",
+            p95 <= 2,
+            f"{seconds} s, {len(lags):,} events; {how}",
+        )
+    )
+
+
+async def load_big_site(store: Any, count: int) -> float:
+    from tapioca.ingest.normalize import RequestContext, encode_events
+    from tapioca.worker.writer import EventWriter
+
+    ctx = RequestContext(
+        datetime.now(UTC),
+        "10.0.0.1",
+        None,
+        b"bench",
+        __import__("datetime").timedelta(minutes=5),
+        65536,
+    )
+    writer = EventWriter(store)
+    started = time.perf_counter()
+    chunk: list[dict[str, Any]] = []
+    for event in generate(31, count, site="big"):
+        chunk.append(event)
+        if len(chunk) == 50_000:
+            await writer.write_records([p for _, p in encode_events(chunk, ctx, indexed=True)])
+            chunk = []
+    if chunk:
+        await writer.write_records([p for _, p in encode_events(chunk, ctx, indexed=True)])
+    return time.perf_counter() - started
+
+
+def bench_stats(url: str, result: ModeResult, seconds: int, events: int) -> None:
+    path = "/stats?site_id=big&date=2025-10-15"
+    expected = httpx.get(url + path, timeout=30).json()
+    r = wrk(url, "wrk_get.lua", threads=1, conns=4, seconds=seconds, env={"BENCH_PATH": path})
+    p95 = r["p95_us"] / 1000
+    result.add(
+        Figure(
+            f"/stats one day of a {events:,}-event site p50",
+            r["p50_us"] / 1000,
+            "ms",
+            note=f"{expected['total_views']:,} views, {expected['unique_users']:,} users that day",
+        )
+    )
+    result.add(
+        Figure(
+            f"/stats one day of a {events:,}-event site p95",
+            p95,
+            "ms",
+            "≤ 20",
+            p95 <= 20,
+            f"wrk -t1 -c4 -d{seconds}s, {r['rps']:.0f} req/s",
+        )
+    )
+
+
+# -- modes ------------------------------------------------------------------------------
+async def run_embedded(work: Path, args: argparse.Namespace) -> ModeResult:
+    from tapioca.storage.duckdb_store import DuckDBStore
+
+    result = ModeResult("embedded")
+    data = work / "embedded"
+    data.mkdir()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = base_env({"TAPIOCA_DATA_DIR": str(data), "TAPIOCA_PORT": str(port)})
+
+    store = DuckDBStore(data / "tapioca.duckdb")
+    await store.migrate()
+    load_s = await load_big_site(store, args.big)
+    await store.close()
+    result.add(Figure(f"load {args.big:,} events (bulk writer)", load_s, "s"))
+
+    serve = Proc("serve", ["serve"], env, data)
+    try:
+        wait_ready(url, serve)
+        bench_single(url, result, args.seconds)
+        bench_batch(url, result, args.seconds)
+        await bench_durable(url, None, result)
+        await bench_lag(url, None, result, args.seconds)
+        bench_stats(url, result, args.seconds, args.big)
+        result.add(Figure("peak RSS of serve (api + writer)", serve.peak_rss_mb(), "MB"))
+    finally:
+        serve.stop()
+    return result
+
+
+async def run_production(work: Path, args: argparse.Namespace) -> ModeResult:
+    from tapioca.storage.postgres_store import PostgresStore
+
+    result = ModeResult("production")
+    pg = PostgresServer(work / "pg")
+    redis = RedisServer(work / "redis")
+    procs: list[Proc] = []
+    try:
+        pg.init()
+        pg._append(
+            pg.data_dir / "postgresql.conf",  # durable like production
+            ["fsync = on", "full_page_writes = on", "shared_buffers = 512MB"],
+        )
+        pg.start()
+        pg.create_database("bench")
+        redis.start()
+        dsn = pg.dsn("bench")
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = base_env(
+            {
+                "TAPIOCA_DATABASE_URL": dsn,
+                "TAPIOCA_REDIS_URL": redis.url,
+                "TAPIOCA_PORT": str(port),
+                "TAPIOCA_API_WORKERS": str(args.api_workers),
+            }
+        )
+        store = PostgresStore(dsn)
+        await store.migrate()
+        load_s = await load_big_site(store, args.big)
+        await store.close()
+        result.add(Figure(f"load {args.big:,} events (bulk writer)", load_s, "s"))
+        con = await asyncpg.connect(dsn)
+        await con.execute("VACUUM ANALYZE event")
+        await con.close()
+
+        procs.append(Proc("api", ["api"], env, work))
+        procs.append(Proc("worker", ["worker"], env, work))
+        wait_ready(url, procs[0])
+        bench_single(url, result, args.seconds)
+        bench_batch(url, result, args.seconds)
+        await wait_drained(url, 300)
+        await bench_durable(url, dsn, result)
+        await bench_lag(url, dsn, result, args.seconds)
+        bench_stats(url, result, args.seconds, args.big)
+        result.add(Figure("peak RSS of api (largest process)", procs[0].peak_rss_mb(), "MB"))
+        worker_rss = procs[1].peak_rss_mb()
+        result.add(Figure("peak RSS of worker", worker_rss, "MB", "≤ 300", worker_rss <= 300))
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
+        redis.cleanup()
+        pg.cleanup()
+    return result
+
+
+async def wait_drained(url: str, limit_s: float) -> None:
+    deadline = time.monotonic() + limit_s
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            if (await client.get(f"{url}/health")).json().get("queue_lag") == 0:
+                return
+            await asyncio.sleep(0.2)
+    raise RuntimeError("the worker did not drain the queue")
+
+
+# -- report -----------------------------------------------------------------------------
+def machine() -> dict[str, str]:
+    cpu = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    versions = {}
+    for name, cmd in {
+        "postgres": ["psql", "--version"],
+        "redis": ["redis-server", "--version"],
+        "wrk": ["wrk", "-v"],
+    }.items():
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            versions[name] = (out.stdout or out.stderr).splitlines()[0][:80]
+        except OSError:
+            versions[name] = "missing"
+    import duckdb
+
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
+        "python": platform.python_version(),
+        "duckdb": duckdb.__version__,
+        **versions,
+    }
+
+
+def render(results: list[ModeResult], info: dict[str, str], command: str) -> str:
+    lines = [
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `{command}`.",
+        "",
+        "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()) + ".",
+        "",
+    ]
+    for res in results:
+        lines += [
+            f"### {res.mode}",
+            "",
+            "| figure | value | target | met | how |",
+            "|---|---|---|---|---|",
+        ]
+        for f in res.figures:
+            met = "" if f.ok is None else ("yes" if f.ok else "**no**")
+            lines.append(f"| {f.name} | {f.value:,.2f} {f.unit} | {f.target} | {met} | {f.note} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_docs(text: str) -> None:
+    doc = ROOT / "docs" / "benchmarks.md"
+    start, end = "<!-- BENCH:START -->", "<!-- BENCH:END -->"
+    current = doc.read_text() if doc.exists() else f"# Benchmarks\n\n{start}\n{end}\n"
+    before, _, rest = current.partition(start)
+    _, _, after = rest.partition(end)
+    doc.write_text(f"{before}{start}\n{text}\n{end}{after}")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--modes", default="embedded,production")
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--big", type=int, default=1_000_000, help="events of the /stats site")
+    parser.add_argument("--api-workers", type=int, default=2)
+    parser.add_argument("--no-docs", action="store_true")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is missing: run `make bench` (it installs it)")
+    OUT.mkdir(exist_ok=True)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="tapioca-bench-") as tmp:
+        os.chmod(tmp, 0o755)
+        for mode in args.modes.split(","):
+            work = Path(tmp) / mode
+            work.mkdir()
+            runner = run_embedded if mode == "embedded" else run_production
+            results.append(await runner(work, args))
+    info = machine()
+    command = (
+        "make bench" if len(sys.argv) == 1 else "python -m bench.run " + " ".join(sys.argv[1:])
+    )
+    (OUT / "results.json").write_text(
+        json.dumps({"machine": info, "results": [asdict(r) for r in results]}, indent=2)
+    )
+    text = render(results, info, command)
+    print(text)
+    if not args.no_docs:
+        write_docs(text)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
