@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from support.strategies import event_like, good_event
 from tapioca.errors import TapiocaError
 from tapioca.ingest.body import decompress
 from tapioca.ingest.salt import SaltProvider
@@ -26,74 +27,6 @@ from tapioca.worker.transform import decode_payload
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2025, 11, 14, 12, 0, tzinfo=UTC)
-FIELDS = [
-    "site_id", "event_type", "name", "event", "timestamp", "occurred_at", "ts", "event_id",
-    "user_id", "anonymous_id", "session_id", "url", "path", "referrer", "title", "utm_source",
-    "utm_medium", "utm_campaign", "utm_term", "utm_content", "user_agent", "screen_width",
-    "device", "channel", "page_type", "properties", "properties_json", "props", "revenue",
-    "value", "currency", "transaction_id", "items",
-]  # fmt: skip
-
-json_leaf = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=40)
-    | st.sampled_from(["2025-11-14T10:00:00Z", "1731578400000", "page_view", "/a", "9.99"])
-)
-json_value = st.recursive(
-    json_leaf,
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
-    ),
-    max_leaves=12,
-)
-any_text = st.text(max_size=60)  # any Unicode, NUL and surrogate-free or not
-plausible: dict[str, st.SearchStrategy[Any]] = {
-    "timestamp": st.datetimes(
-        min_value=datetime(1990, 1, 1), max_value=datetime(2026, 1, 1), timezones=st.timezones()
-    ).map(lambda d: d.isoformat()),
-    "ts": st.integers(min_value=0, max_value=1_800_000_000_000),
-    "screen_width": st.integers(min_value=0, max_value=100_000),
-    "revenue": st.decimals(min_value=-(10**6), max_value=10**6, places=2).map(str),
-    "value": st.floats(min_value=-1e6, max_value=1e6),
-    "currency": st.sampled_from(["EUR", "usd", "GBP"]),
-    "user_id": st.integers(min_value=-(2**63), max_value=2**63) | any_text,
-    "properties": st.dictionaries(st.text(max_size=8), json_value, max_size=5),
-    "items": st.lists(
-        st.fixed_dictionaries(
-            {"sku": any_text},
-            optional={
-                "price": st.decimals(min_value=0, max_value=10**5, places=2).map(str),
-                "quantity": st.integers(min_value=0, max_value=100),
-                "name": any_text,
-                "category": any_text,
-            },
-        ),
-        max_size=3,
-    ),
-}
-good_event = st.fixed_dictionaries(
-    {"site_id": st.sampled_from(["shop", "a"]), "event_type": st.text(min_size=1, max_size=30)},
-    optional={
-        name: plausible.get(name, st.text(min_size=1, max_size=60))
-        for name in FIELDS
-        if name not in ("site_id", "event_type", "name", "event", "occurred_at", "value")
-        and name not in ("properties_json", "props", "timestamp")
-    },
-)
-junk_event = st.fixed_dictionaries(
-    {
-        "site_id": st.sampled_from(["shop", "a", "", "bad site", 5]),
-        "event_type": any_text | json_leaf,
-    },
-    optional={
-        **{name: plausible.get(name, any_text) | json_value for name in FIELDS[2:]},
-        "bogus": json_value,
-    },
-)
-event_like = good_event | junk_event
 
 
 class Collected:

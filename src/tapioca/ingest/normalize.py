@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from decimal import Decimal
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import orjson
 from pydantic import ValidationError
 
 from tapioca.errors import ErrorDetail, TapiocaError, too_large, validation_error
+from tapioca.ingest.fast import GiveUp
 from tapioca.ingest.names import normalise_event_type
 from tapioca.ingest.schemas import EventIn, field_names
 from tapioca.kit.ids import new_event_id, visitor_id
@@ -52,7 +55,77 @@ def path_of(url: str | None, path: str | None) -> str | None:
         return None
 
 
-def to_record(event: EventIn, ctx: RequestContext) -> dict[str, Any]:
+class ItemFields(Protocol):
+    @property
+    def sku(self) -> str | int: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def category(self) -> str | None: ...
+    @property
+    def price(self) -> Decimal | None: ...
+    @property
+    def quantity(self) -> int: ...
+
+
+class EventFields(Protocol):
+    """A validated event, whichever path validated it (EventIn or the fast path)."""
+
+    @property
+    def site_id(self) -> str: ...
+    @property
+    def event_type(self) -> str: ...
+    @property
+    def timestamp(self) -> datetime | None: ...
+    @property
+    def event_id(self) -> str | int | None: ...
+    @property
+    def user_id(self) -> str | int | None: ...
+    @property
+    def anonymous_id(self) -> str | None: ...
+    @property
+    def session_id(self) -> str | int | None: ...
+    @property
+    def url(self) -> str | None: ...
+    @property
+    def path(self) -> str | None: ...
+    @property
+    def referrer(self) -> str | None: ...
+    @property
+    def title(self) -> str | None: ...
+    @property
+    def utm_source(self) -> str | None: ...
+    @property
+    def utm_medium(self) -> str | None: ...
+    @property
+    def utm_campaign(self) -> str | None: ...
+    @property
+    def utm_term(self) -> str | None: ...
+    @property
+    def utm_content(self) -> str | None: ...
+    @property
+    def user_agent(self) -> str | None: ...
+    @property
+    def screen_width(self) -> int | None: ...
+    @property
+    def device(self) -> str | None: ...
+    @property
+    def channel(self) -> str | None: ...
+    @property
+    def page_type(self) -> str | None: ...
+    @property
+    def properties(self) -> dict[str, Any] | None: ...
+    @property
+    def revenue(self) -> Decimal | None: ...
+    @property
+    def currency(self) -> str | None: ...
+    @property
+    def transaction_id(self) -> str | int | None: ...
+    @property
+    def items(self) -> Sequence[ItemFields] | None: ...
+
+
+def to_record(event: EventFields, ctx: RequestContext) -> dict[str, Any]:
     user_agent = event.user_agent if event.user_agent is not None else ctx.user_agent
     user_id = _text(event.user_id)
     visitor = (
@@ -142,21 +215,41 @@ def _nul_field(record: dict[str, Any]) -> str | None:
     return next((key for key in keys if _has_nul(record[key])), None)
 
 
-def encode_events(raw: list[Any], ctx: RequestContext, *, indexed: bool) -> list[tuple[str, bytes]]:
-    """Validate every event; all or nothing. Returns (event_id, JSON record) pairs."""
+Encoded = list[tuple[str, bytes]]
+
+
+def encode_events(raw: list[Any], ctx: RequestContext, *, indexed: bool) -> Encoded:
+    """Validate every event with EventIn; all or nothing. Returns (event_id, record) pairs."""
     details: list[ErrorDetail] = []
-    encoded: list[tuple[str, bytes]] = []
-    latest = ctx.received_at + ctx.max_future
+    events: list[EventFields | None] = []
     for index, item in enumerate(raw):
         prefix = f"{index}." if indexed else ""
+        events.append(None)
         if not isinstance(item, dict):
             details.append(ErrorDetail(prefix.rstrip(".") or "body", "must be a JSON object"))
             continue
         try:
-            event = EventIn.model_validate(item)
+            events[-1] = EventIn.model_validate(item)
         except ValidationError as exc:
             details.extend(_details(prefix, exc))
+    return encode_valid(events, ctx, indexed=indexed, details=details)
+
+
+def encode_valid(
+    events: Sequence[EventFields | None],
+    ctx: RequestContext,
+    *,
+    indexed: bool,
+    details: list[ErrorDetail] | None = None,
+) -> Encoded:
+    """The checks after field validation (future times, NUL, size), then the records."""
+    details = details if details is not None else []
+    encoded: Encoded = []
+    latest = ctx.received_at + ctx.max_future
+    for index, event in enumerate(events):
+        if event is None:
             continue
+        prefix = f"{index}." if indexed else ""
         if event.timestamp is not None and event.timestamp > latest:
             details.append(
                 ErrorDetail(
@@ -166,7 +259,10 @@ def encode_events(raw: list[Any], ctx: RequestContext, *, indexed: bool) -> list
             )
             continue
         record = to_record(event, ctx)
-        payload = orjson.dumps(record)
+        try:
+            payload = orjson.dumps(record)
+        except TypeError as exc:  # only the fast path can hold numbers JSON cannot carry
+            raise GiveUp(f"unserialisable value: {exc}") from exc
         if b"\\u0000" in payload and (field := _nul_field(record)):
             details.append(ErrorDetail(f"{prefix}{field}", "must not contain NUL characters"))
             continue

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Annotated, Any
 
+import orjson
 from pydantic import (
     AliasChoices,
     BaseModel,
@@ -39,6 +40,20 @@ def parse_money(value: Any) -> Decimal | None:
     if not amount.is_finite() or abs(amount) >= Decimal("1e14"):
         raise ValueError("must be a finite number below 10^14")
     return amount.quantize(MONEY_PLACES, rounding=ROUND_HALF_EVEN)  # as both stores keep it
+
+
+def parse_properties(value: Any) -> dict[str, Any] | None:
+    """An object, or a JSON text of one (the seed-003 properties_json column)."""
+    if isinstance(value, str):
+        try:
+            value = orjson.loads(value) if value.strip() else None
+        except orjson.JSONDecodeError as exc:
+            raise ValueError("must be a JSON object") from exc
+    if value is not None and not isinstance(value, dict):
+        raise ValueError("must be a JSON object")
+    if value is not None and len(value) > MAX_PROPERTIES:
+        raise ValueError(f"at most {MAX_PROPERTIES} keys")
+    return value
 
 
 def parse_timestamp(value: Any) -> datetime | None:
@@ -128,18 +143,7 @@ class EventIn(BaseModel):
     @field_validator("properties", mode="before")
     @classmethod
     def _properties(cls, value: Any) -> Any:
-        if isinstance(value, str):  # properties_json as a JSON text (seed 003 CSV column)
-            import orjson
-
-            try:
-                value = orjson.loads(value) if value.strip() else None
-            except orjson.JSONDecodeError as exc:
-                raise ValueError("must be a JSON object") from exc
-        if value is not None and not isinstance(value, dict):
-            raise ValueError("must be a JSON object")
-        if value is not None and len(value) > MAX_PROPERTIES:
-            raise ValueError(f"at most {MAX_PROPERTIES} keys")
-        return value
+        return parse_properties(value)
 
 
 def field_names() -> frozenset[str]:

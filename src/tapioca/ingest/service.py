@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from tapioca import metrics
 from tapioca.errors import QueueUnavailable, unavailable
 from tapioca.ingest.body import parse_batch, parse_one
-from tapioca.ingest.normalize import RequestContext, encode_events, ensure_batch_size
+from tapioca.ingest.fast import GiveUp, decode_batch, decode_one
+from tapioca.ingest.normalize import (
+    RequestContext,
+    encode_events,
+    encode_valid,
+    ensure_batch_size,
+)
 from tapioca.ingest.salt import SaltProvider
 from tapioca.logging import get_logger
 from tapioca.queue.base import EventQueue
@@ -68,18 +73,25 @@ class IngestService:
         metrics.EVENTS_ACCEPTED.labels(route).inc(len(payloads))
 
     async def accept_one(self, body: bytes, client: Client, now: datetime | None = None) -> str:
-        raw: Any = parse_one(body)
         ctx = await self._context(client, now or datetime.now(UTC))
-        encoded = encode_events([raw], ctx, indexed=False)
+        try:
+            encoded = encode_valid([decode_one(body)], ctx, indexed=False)
+        except GiveUp:
+            encoded = encode_events([parse_one(body)], ctx, indexed=False)
         await self._publish([payload for _, payload in encoded], "event")
         return encoded[0][0]
 
     async def accept_batch(
         self, body: bytes, client: Client, now: datetime | None = None
     ) -> list[str]:
-        raw = parse_batch(body)
-        ensure_batch_size(len(raw), self._max_events)
         ctx = await self._context(client, now or datetime.now(UTC))
-        encoded = encode_events(raw, ctx, indexed=True)
+        try:
+            events = decode_batch(body)
+            ensure_batch_size(len(events), self._max_events)
+            encoded = encode_valid(events, ctx, indexed=True)
+        except GiveUp:
+            raw = parse_batch(body)
+            ensure_batch_size(len(raw), self._max_events)
+            encoded = encode_events(raw, ctx, indexed=True)
         await self._publish([payload for _, payload in encoded], "events")
         return [event_id for event_id, _ in encoded]
