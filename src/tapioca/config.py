@@ -25,6 +25,11 @@ class Settings(BaseSettings):
         default=None, description="postgresql://… selects production mode; unset = embedded"
     )
     redis_url: str | None = Field(default=None, description="redis://… (production mode)")
+    replica_urls: str = Field(
+        default="", description="comma-separated postgresql:// URLs of streaming read replicas"
+    )
+    replica_check_seconds: float = Field(default=15.0, gt=0)
+    replica_max_lag_seconds: float = Field(default=30.0, ge=0)
     data_dir: Path = Field(default=Path("data"), description="directory of the embedded store")
 
     # HTTP
@@ -73,6 +78,10 @@ class Settings(BaseSettings):
     @property
     def mode(self) -> Mode:
         return Mode.PRODUCTION if self.database_url else Mode.EMBEDDED
+
+    @property
+    def replica_dsns(self) -> list[str]:
+        return [url.strip() for url in self.replica_urls.split(",") if url.strip()]
 
     @cached_property
     def duckdb_path(self) -> Path:

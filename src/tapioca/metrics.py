@@ -21,3 +21,8 @@ BATCH_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 QUEUE_LAG = Gauge("tapioca_queue_lag", "Queue entries accepted but not yet written")
+READS = Counter("tapioca_reads", "Report queries answered, by where they ran", ["source"])
+READ_FAILOVERS = Counter(
+    "tapioca_read_failovers", "Times a replica was taken out of the read rotation"
+)
+REPLICA_LAG = Gauge("tapioca_replica_lag_seconds", "Replay lag of each replica", ["replica"])

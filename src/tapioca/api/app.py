@@ -40,10 +40,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning("migrations_deferred", reason="store unavailable at start")
         if isinstance(runtime.queue, GroupCommitQueue):
             runtime.queue.start()
+        if runtime.router is not None:
+            runtime.router.start()
         app.state.settings = settings
         app.state.runtime = runtime
         app.state.ingest = runtime.ingest
-        app.state.reader = runtime.store
+        app.state.reader = runtime.reader
         log.info("api_started", mode=settings.mode.value)
         try:
             yield

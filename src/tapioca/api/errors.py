@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -13,6 +14,7 @@ from tapioca.errors import ErrorDetail, QueueUnavailable, StoreUnavailable, Tapi
 from tapioca.kit.ids import new_request_id
 from tapioca.kit.jsonresponse import JSONBody
 from tapioca.logging import get_logger
+from tapioca.storage.duckdb_store import QueryTimeout
 
 log = get_logger(__name__)
 
@@ -111,12 +113,26 @@ async def _internal_error(request: Request, exc: Exception) -> JSONBody:
     return error_response(request, 500, "internal_error", "An internal error occurred.")
 
 
+async def _query_timeout(request: Request, exc: Exception) -> JSONBody:
+    log.warning("query_timed_out", path=request.url.path, error=type(exc).__name__)
+    retry_after = str(request.app.state.settings.retry_after_seconds)
+    return error_response(
+        request,
+        503,
+        "query_timeout",
+        "The report took longer than the statement timeout; narrow the range or retry.",
+        headers={"Retry-After": retry_after},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(TapiocaError, _tapioca_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(StoreUnavailable, _unavailable)
     app.add_exception_handler(QueueUnavailable, _unavailable)
+    app.add_exception_handler(asyncpg.exceptions.QueryCanceledError, _query_timeout)
+    app.add_exception_handler(QueryTimeout, _query_timeout)
     app.add_exception_handler(Exception, _internal_error)
 
 

@@ -34,19 +34,29 @@ async def _check(call: Any, limit_s: float = 2.0) -> str:
 
 
 async def _status(runtime: Runtime) -> dict[str, Any]:
-    store, queue = await asyncio.gather(_check(runtime.store.ping), _check(runtime.queue.ping))
+    async def reads() -> None:
+        await runtime.reader.fetch("SELECT 1")
+
+    store, reading, queue = await asyncio.gather(
+        _check(runtime.store.ping), _check(reads), _check(runtime.queue.ping)
+    )
     lag: int | None
     try:
         lag = await asyncio.wait_for(runtime.queue.lag(), 2.0)
     except Exception:
         lag = None
+    router = runtime.router
+    replicas = router.describe() if router else []
+    healthy = store == reading == queue == "ok" and all(r["state"] == "healthy" for r in replicas)
     return {
-        "status": "ok" if store == "ok" and queue == "ok" else "degraded",
-        "reading_from": "primary",
+        "status": "ok" if healthy else "degraded",
+        "reading_from": router.reading_from if router else "primary",
         "queue_lag": lag,
         "mode": runtime.settings.mode.value,
         "store": store,
+        "reads": reading,
         "queue": queue,
+        "replicas": replicas,
         "version": __version__,
     }
 
@@ -56,14 +66,13 @@ async def health(request: Request) -> JSONBody:
     return JSONBody(await _status(request.app.state.runtime))
 
 
-@router.get("/ready", summary="200 once the store and the queue answer, else 503")
+@router.get("/ready", summary="200 when reports can be read and events queued, else 503")
 async def ready(request: Request) -> JSONBody:
     status = await _status(request.app.state.runtime)
-    if status["status"] == "ok":
+    if status["reads"] == status["queue"] == "ok":
         return JSONBody(status)
-    down = [
-        ErrorDetail(part, "does not answer") for part in ("store", "queue") if status[part] != "ok"
-    ]
+    parts = ("reads", "queue")
+    down = [ErrorDetail(part, "does not answer") for part in parts if status[part] != "ok"]
     return error_response(request, 503, "not_ready", "Tapioca is not ready yet.", down)
 
 

@@ -13,9 +13,10 @@ from tapioca.ingest.service import IngestService
 from tapioca.queue.base import EventQueue
 from tapioca.queue.inprocess import GroupCommitQueue
 from tapioca.queue.redis_stream import SALT_KEY, StreamProducer, connect
-from tapioca.storage.base import EventStore
+from tapioca.storage.base import EventStore, ReadStore
 from tapioca.storage.duckdb_store import DuckDBStore
 from tapioca.storage.postgres_store import PostgresStore
+from tapioca.storage.read_router import PoolOptions, ReadRouter
 from tapioca.worker.writer import EventWriter
 
 
@@ -46,10 +47,30 @@ class Runtime:
     store: EventStore
     queue: EventQueue
     ingest: IngestService
+    reader: ReadStore
+    router: ReadRouter | None = None
 
     async def close(self) -> None:
         await self.queue.close()
+        if self.router is not None:
+            await self.router.close()
         await self.store.close()
+
+
+def build_router(settings: Settings) -> ReadRouter:
+    assert settings.database_url is not None
+    return ReadRouter(
+        settings.database_url,
+        settings.replica_dsns,
+        options=PoolOptions(
+            min_size=settings.pg_pool_min,
+            max_size=settings.pg_pool_max,
+            statement_timeout_ms=settings.pg_statement_timeout_ms,
+            acquire_timeout_s=settings.pg_acquire_timeout_s,
+        ),
+        check_seconds=settings.replica_check_seconds,
+        max_lag_seconds=settings.replica_max_lag_seconds,
+    )
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -86,4 +107,7 @@ def build_runtime(settings: Settings) -> Runtime:
         max_future_seconds=settings.max_future_seconds,
         retry_after_seconds=settings.retry_after_seconds,
     )
-    return Runtime(settings, store, queue, ingest)
+    if settings.mode is Mode.PRODUCTION:
+        router = build_router(settings)
+        return Runtime(settings, store, queue, ingest, router, router)
+    return Runtime(settings, store, queue, ingest, store)
