@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     )
     retry_after_seconds: int = Field(default=2, ge=1)
     worker_metrics_port: int = Field(default=0, ge=0, le=65535)
+    derive_interval_s: float = Field(
+        default=1.0, gt=0, description="how often sessions are brought up to date"
+    )
 
     # PostgreSQL pools
     pg_pool_min: int = Field(default=1, ge=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,6 +13,7 @@ from tapioca.api import ops
 from tapioca.api.errors import RequestIdMiddleware, install_error_handlers
 from tapioca.api.runtime import build_runtime
 from tapioca.config import Mode, Settings
+from tapioca.derive.jobs import derive_forever
 from tapioca.errors import StoreUnavailable
 from tapioca.ingest import router as ingest_router
 from tapioca.ingest.schemas import EventIn
@@ -38,8 +40,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.mode is Mode.EMBEDDED:
                 raise
             log.warning("migrations_deferred", reason="store unavailable at start")
+        stop_derive = asyncio.Event()
+        derive_task = None
         if isinstance(runtime.queue, GroupCommitQueue):
             runtime.queue.start()
+            derive_task = asyncio.create_task(  # embedded: this process owns the store
+                derive_forever(runtime.store, settings.derive_interval_s, stop_derive)
+            )
         if runtime.router is not None:
             runtime.router.start()
         app.state.settings = settings
@@ -50,6 +57,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            stop_derive.set()
+            if derive_task is not None:
+                await derive_task
             await runtime.close()
             log.info("api_stopped")
 

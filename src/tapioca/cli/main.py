@@ -6,6 +6,7 @@ import asyncio
 import os
 import socket
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,7 @@ import uvicorn
 from tapioca.api.runtime import build_store
 from tapioca.config import Mode, Settings
 from tapioca.logging import configure_logging
+from tapioca.storage.base import EventStore
 
 app = typer.Typer(
     help="Tapioca: self-hosted analytics for websites and online shops.",
@@ -113,6 +115,37 @@ def migrate() -> None:
 
     applied = asyncio.run(run())
     typer.echo(f"applied migrations: {applied}" if applied else "schema is up to date")
+
+
+derive_app = typer.Typer(help="Derived tables (sessions).", no_args_is_help=True)
+app.add_typer(derive_app, name="derive")
+
+
+@derive_app.command("run")
+def derive_run() -> None:
+    """Bring sessions up to date with the stored events (serve and worker do this too)."""
+    settings = _settings()
+    from tapioca.derive.jobs import derive_once
+
+    typer.echo(f"processed {asyncio.run(_with_store(settings, derive_once))} new event seqs")
+
+
+@derive_app.command("rebuild")
+def derive_rebuild() -> None:
+    """Drop every derived table and recompute it from the event table."""
+    settings = _settings()
+    from tapioca.derive.jobs import rebuild
+
+    typer.echo(f"rebuilt from {asyncio.run(_with_store(settings, rebuild))} event seqs")
+
+
+async def _with_store(settings: Settings, job: Callable[[EventStore], Awaitable[int]]) -> int:
+    store = build_store(settings)
+    try:
+        await store.migrate()
+        return await job(store)
+    finally:
+        await store.close()
 
 
 @app.command("import")

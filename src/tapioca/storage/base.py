@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from tapioca.storage.rows import EventRow
 
 Params = Sequence[Any]
+Step = tuple[str, list[Any]]
+BuildSteps = Callable[[int, int], list[Step]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,12 @@ class EventStore(ReadStore, Protocol):
     async def migrate(self) -> list[int]: ...
 
     async def write_events(self, rows: list[EventRow]) -> WriteResult: ...
+
+    async def run_derive(self, name: str, build: BuildSteps) -> int:
+        """Run a derive job over the events not yet processed by it, in one transaction."""
+        ...
+
+    async def reset_derived(self, name: str, tables: list[str]) -> None: ...
 
     def is_unavailable(self, exc: BaseException) -> bool:
         """True when ``exc`` means the store is unreachable, not that the data is bad."""

@@ -20,7 +20,7 @@ import duckdb_extension_icu
 import pyarrow as pa
 
 from tapioca.logging import get_logger
-from tapioca.storage.base import Params, WriteResult
+from tapioca.storage.base import BuildSteps, Params, WriteResult
 from tapioca.storage.migrations import load_migrations
 from tapioca.storage.rows import EVENT_COLUMNS, EventRow, dedupe
 
@@ -52,6 +52,9 @@ def icu_extension_path() -> Path:
     """The ICU extension (time zones) from the duckdb-extension-icu wheel: no download."""
     folder = Path(duckdb_extension_icu.__file__).parent / "extensions"
     return folder / f"v{duckdb.__version__}" / "icu.duckdb_extension"
+
+
+_LAST_SEQ = "SELECT last_seq FROM derive_state WHERE name = $1"
 
 
 class QueryTimeout(Exception):
@@ -205,6 +208,42 @@ class DuckDBStore:
         if applied:
             log.info("migrations_applied", store="duckdb", versions=applied)
         return applied
+
+    async def run_derive(self, name: str, build: BuildSteps) -> int:
+        """On the writer thread, so no write is in flight while the range is chosen."""
+
+        def derive(con: duckdb.DuckDBPyConnection) -> int:
+            upto = int(con.execute("SELECT coalesce(max(seq), 0) FROM event").fetchone()[0])  # type: ignore[index]
+            row = con.execute(
+                "SELECT last_seq FROM derive_state WHERE name = $1", [name]
+            ).fetchone()
+            last = int(row[0]) if row else 0
+            if upto <= last:
+                return 0
+            con.execute("BEGIN")
+            try:
+                for sql, params in build(last, upto):
+                    con.execute(sql, params)
+                con.execute(
+                    "INSERT INTO derive_state (name, last_seq) VALUES ($1, $2) ON CONFLICT (name) "
+                    "DO UPDATE SET last_seq = excluded.last_seq, updated_at = now()",
+                    [name, upto],
+                )
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            return upto - last
+
+        return await self._on_writer(derive)
+
+    async def reset_derived(self, name: str, tables: list[str]) -> None:
+        def reset(con: duckdb.DuckDBPyConnection) -> None:
+            for table in tables:
+                con.execute(f"DELETE FROM {table}")  # names come from code, not input
+            con.execute("DELETE FROM derive_state WHERE name = $1", [name])
+
+        await self._on_writer(reset)
 
     def is_unavailable(self, exc: BaseException) -> bool:
         return isinstance(exc, duckdb.IOException | QueryTimeout)

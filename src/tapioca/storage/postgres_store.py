@@ -9,13 +9,15 @@ import asyncpg
 
 from tapioca.errors import StoreUnavailable
 from tapioca.logging import get_logger
-from tapioca.storage.base import Params, WriteResult
+from tapioca.storage.base import BuildSteps, Params, WriteResult
 from tapioca.storage.migrations import load_migrations
 from tapioca.storage.rows import EVENT_COLUMNS, EventRow, dedupe
 
 log = get_logger(__name__)
 
 _MIGRATION_LOCK = 0x7A91_0CA0  # pg_advisory_lock key held while migrating
+_WRITE_FENCE = 0x7A91_0CA1  # writers hold it shared; derive takes it to wait them out
+_DERIVE_LEADER = 0x7A91_0CA2  # one derive job at a time across all workers
 _COLUMN_LIST = ", ".join(EVENT_COLUMNS)
 _CREATE_INCOMING = (
     "CREATE TEMP TABLE IF NOT EXISTS incoming ON COMMIT DELETE ROWS AS "
@@ -27,6 +29,12 @@ _INSERT_EVENTS = (
 )
 _INSERT_SITES = (
     "INSERT INTO site (id) SELECT DISTINCT site_id FROM incoming ON CONFLICT (id) DO NOTHING"
+)
+
+_LAST_SEQ = "SELECT last_seq FROM derive_state WHERE name = $1"
+_SAVE_SEQ = (
+    "INSERT INTO derive_state (name, last_seq) VALUES ($1, $2) "
+    "ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq, updated_at = now()"
 )
 
 # Failures that say "the server is not there", as opposed to "this data is wrong".
@@ -110,6 +118,7 @@ class PostgresStore:
         unique = dedupe(rows)
         pool = await self._get_pool()
         async with pool.acquire(timeout=self._acquire_timeout_s) as con, con.transaction():
+            await con.execute("SELECT pg_advisory_xact_lock_shared($1)", _WRITE_FENCE)
             await con.execute(_CREATE_INCOMING)
             await con.copy_records_to_table("incoming", records=unique, columns=EVENT_COLUMNS)
             await con.execute(_INSERT_SITES)
@@ -143,6 +152,37 @@ class PostgresStore:
         if applied:
             log.info("migrations_applied", store="postgres", versions=applied)
         return applied
+
+    async def run_derive(self, name: str, build: BuildSteps) -> int:
+        """Process new events (by seq) with ``build``; one leader at a time. Returns seqs done."""
+        pool = await self._get_pool()
+        async with pool.acquire(timeout=self._acquire_timeout_s) as con:
+            if not await con.fetchval("SELECT pg_try_advisory_lock($1)", _DERIVE_LEADER):
+                return 0  # another worker is deriving
+            try:
+                # Every seq up to max(seq) is committed once no writer holds the fence.
+                await con.execute("SELECT pg_advisory_lock($1)", _WRITE_FENCE)
+                try:
+                    upto = await con.fetchval("SELECT coalesce(max(seq), 0) FROM event")
+                finally:
+                    await con.execute("SELECT pg_advisory_unlock($1)", _WRITE_FENCE)
+                async with con.transaction():
+                    last = await con.fetchval(_LAST_SEQ, name) or 0
+                    if upto <= last:
+                        return 0
+                    for sql, params in build(last, upto):
+                        await con.execute(sql, *params)
+                    await con.execute(_SAVE_SEQ, name, upto)
+                return int(upto - last)
+            finally:
+                await con.execute("SELECT pg_advisory_unlock($1)", _DERIVE_LEADER)
+
+    async def reset_derived(self, name: str, tables: list[str]) -> None:
+        pool = await self._get_pool()
+        async with pool.acquire(timeout=self._acquire_timeout_s) as con, con.transaction():
+            for table in tables:
+                await con.execute(f"DELETE FROM {table}")  # names come from code, not input
+            await con.execute("DELETE FROM derive_state WHERE name = $1", name)
 
     def is_unavailable(self, exc: BaseException) -> bool:
         return isinstance(exc, StoreUnavailable) or is_connection_error(exc)

@@ -131,7 +131,7 @@ class ReadRouter:
             except Exception as exc:
                 if not is_connection_error(exc):
                     raise  # the query's own fault: no failover, no retry
-                self._mark_down(replica, exc)
+                await self._mark_down(replica, exc)
             else:
                 self._count("replica")
                 return rows
@@ -153,9 +153,9 @@ class ReadRouter:
         self.last_source = source
         metrics.READS.labels(source).inc()
 
-    def _mark_down(self, replica: Replica, exc: BaseException) -> None:
+    async def _mark_down(self, replica: Replica, exc: BaseException) -> None:
         if replica.pool is not None:
-            replica.pool.expire_connections()  # the next check starts from fresh ones
+            await replica.pool.expire_connections()  # the next check starts from fresh ones
         if replica.state != "down":
             metrics.READ_FAILOVERS.inc()
             log.warning("replica_unhealthy", replica=replica.name, error=type(exc).__name__)
@@ -197,7 +197,7 @@ class ReadRouter:
                 in_recovery, lag = await con.fetchrow(LAG_SQL, timeout=self._opts.acquire_timeout_s)
         except Exception as exc:
             if replica.pool is not None:
-                replica.pool.expire_connections()
+                await replica.pool.expire_connections()
             replica.state, replica.lag_seconds = "down", None
             if before != "down":
                 metrics.READ_FAILOVERS.inc()

@@ -7,6 +7,7 @@ import signal
 
 from tapioca.api.runtime import build_store
 from tapioca.config import Settings
+from tapioca.derive.jobs import derive_forever, derive_once
 from tapioca.errors import StoreUnavailable
 from tapioca.logging import get_logger
 from tapioca.queue.redis_stream import StreamConsumer, connect
@@ -53,7 +54,17 @@ async def run_worker(settings: Settings, consumer_name: str, *, burst: bool = Fa
                 log.warning("store_unavailable", phase="migrate", retry_in_s=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-        await worker.run(burst=burst)
+        stop_derive = asyncio.Event()
+        deriving = asyncio.create_task(
+            derive_forever(store, settings.derive_interval_s, stop_derive)
+        )
+        try:
+            await worker.run(burst=burst)
+        finally:
+            stop_derive.set()
+            await deriving
+        if burst:
+            await derive_once(store)
     finally:
         await client.aclose()
         await store.close()

@@ -1,0 +1,119 @@
+"""Sessions, derived incrementally from new events (metrics.md, Sessions; derive.md).
+
+For the events in a new ingest range (seq in (last, upto]):
+
+- events with a client ``session_id`` define their session: every affected session is
+  recomputed from all its events;
+- the others are cut into sessions per (site, visitor) at gaps longer than 30 minutes:
+  for each affected visitor, the stored sessions within 30 minutes of the new events are
+  replaced by sessions recomputed from the events they and the new events span. Since
+  stored sessions are maximal (separated by more than 30 minutes), nothing outside that
+  span can change, so late and shuffled arrivals end exactly as ordered ones.
+
+A derived session's id is a hash of (site, visitor, first event id): unchanged sessions
+keep their id. Bot events are not part of any session. The SQL is the dialect PostgreSQL
+and DuckDB share.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Step = tuple[str, list[Any]]
+NAME = "sessions"
+GAP = "INTERVAL '30 minutes'"
+
+_FIRST_OF = ("path", "channel", "source", "device", "browser", "os",
+             "utm_source", "utm_medium", "utm_campaign")  # fmt: skip
+
+
+def _session_select(source: str, partition: str, session_id: str, client: bool) -> str:
+    """Aggregate numbered events (a CTE named ``source`` with column n) into session rows."""
+    window = f"PARTITION BY {partition}, n ORDER BY ts, event_id"
+    firsts = ", ".join(f"first_value({c}) OVER s AS first_{c}" for c in _FIRST_OF)
+    picked = ", ".join(f"min(first_{c})" for c in _FIRST_OF)
+    return f"""
+    SELECT site_id, {session_id} AS session_id, min(first_visitor), min(ts), max(ts),
+           count(*), count(*) FILTER (WHERE event_type = 'page_view'),
+           count(*) = 1 AND count(*) FILTER (WHERE event_type = 'page_view') = 1,
+           {picked}, {str(client).lower()}
+    FROM (
+        SELECT *, first_value(event_id) OVER s AS first_id,
+               first_value(visitor_id) OVER s AS first_visitor, {firsts}
+        FROM {source} WINDOW s AS ({window})
+    ) AS f
+    GROUP BY site_id, {partition.replace("site_id, ", "")}, n"""
+
+
+_COLUMNS = (
+    "site_id, session_id, visitor_id, started_at, ended_at, events, pageviews, is_bounce, "
+    "landing_path, channel, source, device, browser, os, utm_source, utm_medium, utm_campaign, "
+    "client_defined"
+)
+
+
+def auto_steps(last: int, upto: int) -> list[Step]:
+    """Steps for the events without a client session id."""
+    bounds = f"""
+    CREATE TEMP TABLE derive_bounds AS
+    WITH touched AS (
+        SELECT site_id, visitor_id, min(ts) AS lo, max(ts) AS hi FROM event
+        WHERE seq > $1 AND seq <= $2 AND session_id IS NULL AND NOT is_bot
+        GROUP BY site_id, visitor_id
+    )
+    SELECT t.site_id, t.visitor_id,
+           least(t.lo, min(s.started_at)) AS lo, greatest(t.hi, max(s.ended_at)) AS hi
+    FROM touched t
+    LEFT JOIN session s ON s.site_id = t.site_id AND s.visitor_id = t.visitor_id
+        AND NOT s.client_defined
+        AND s.ended_at >= t.lo - {GAP} AND s.started_at <= t.hi + {GAP}
+    GROUP BY t.site_id, t.visitor_id, t.lo, t.hi"""
+    delete = """
+    DELETE FROM session USING derive_bounds b
+    WHERE session.site_id = b.site_id AND session.visitor_id = b.visitor_id
+      AND NOT session.client_defined
+      AND session.started_at <= b.hi AND session.ended_at >= b.lo"""
+    numbered = f"""
+    WITH marked AS (
+        SELECT e.*, CASE WHEN lag(e.ts) OVER w IS NULL OR e.ts - lag(e.ts) OVER w > {GAP}
+                         THEN 1 ELSE 0 END AS starts
+        FROM event e JOIN derive_bounds b
+          ON e.site_id = b.site_id AND e.visitor_id = b.visitor_id
+         AND e.ts >= b.lo AND e.ts <= b.hi
+        WHERE e.session_id IS NULL AND NOT e.is_bot
+        WINDOW w AS (PARTITION BY e.site_id, e.visitor_id ORDER BY e.ts, e.event_id)
+    ), numbered AS (
+        SELECT *, sum(starts) OVER (PARTITION BY site_id, visitor_id ORDER BY ts, event_id
+                                    ROWS UNBOUNDED PRECEDING) AS n
+        FROM marked
+    )"""
+    session_id = "'a-' || md5(site_id || '|' || visitor_id || '|' || min(first_id))"
+    insert = f"INSERT INTO session ({_COLUMNS}) {numbered}" + _session_select(
+        "numbered", "site_id, visitor_id", session_id, client=False
+    )
+    return [(bounds, [last, upto]), (delete, []), (insert, []), ("DROP TABLE derive_bounds", [])]
+
+
+def client_steps(last: int, upto: int) -> list[Step]:
+    """Steps for the events whose client sent a session id."""
+    keys = """
+    CREATE TEMP TABLE derive_keys AS
+    SELECT DISTINCT site_id, session_id FROM event
+    WHERE seq > $1 AND seq <= $2 AND session_id IS NOT NULL AND NOT is_bot"""
+    delete = """
+    DELETE FROM session USING derive_keys k
+    WHERE session.site_id = k.site_id AND session.session_id = k.session_id"""
+    numbered = """
+    WITH numbered AS (
+        SELECT e.*, 0 AS n FROM event e JOIN derive_keys k
+          ON e.site_id = k.site_id AND e.session_id = k.session_id
+        WHERE NOT e.is_bot
+    )"""
+    insert = f"INSERT INTO session ({_COLUMNS}) {numbered}" + _session_select(
+        "numbered", "site_id, session_id", "session_id", client=True
+    )
+    return [(keys, [last, upto]), (delete, []), (insert, []), ("DROP TABLE derive_keys", [])]
+
+
+def session_steps(last: int, upto: int) -> list[Step]:
+    return auto_steps(last, upto) + client_steps(last, upto)
