@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     api_workers: int = Field(default=1, ge=1, le=64, description="uvicorn processes for `api`")
 
+    auto_create_sites: bool | None = Field(
+        default=None,
+        description="store events of unknown sites (creating them); default on when embedded",
+    )
+
     # ingest limits
     max_events_per_request: int = Field(default=10_000, ge=1)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
@@ -81,6 +86,12 @@ class Settings(BaseSettings):
     @property
     def mode(self) -> Mode:
         return Mode.PRODUCTION if self.database_url else Mode.EMBEDDED
+
+    @property
+    def creates_sites(self) -> bool:
+        if self.auto_create_sites is not None:
+            return self.auto_create_sites
+        return self.mode is Mode.EMBEDDED
 
     @property
     def replica_dsns(self) -> list[str]:

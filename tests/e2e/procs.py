@@ -186,6 +186,7 @@ class Launcher:
             "TAPIOCA_DATABASE_URL": dsn,
             "TAPIOCA_REDIS_URL": redis_url,
             "TAPIOCA_BATCH_MAX_WAIT_MS": "50",
+            "TAPIOCA_AUTO_CREATE_SITES": "true",
             "TAPIOCA_DATA_DIR": str(workdir / "data"),
             **(env or {}),
         }

@@ -75,9 +75,8 @@ def reference(rows: list[EventRow]) -> dict[tuple[str, str, datetime], tuple[Any
         events.sort(key=lambda r: (r.ts, r.event_id))
         runs: list[list[EventRow]] = []
         for event in events:
-            if key[0] == "a" and runs and event.ts - runs[-1][-1].ts <= GAP:
-                runs[-1].append(event)
-            elif key[0] == "c" and runs:
+            same = key[0] == "c" or (runs and event.ts - runs[-1][-1].ts <= GAP)
+            if runs and same:
                 runs[-1].append(event)
             else:
                 runs.append([event])

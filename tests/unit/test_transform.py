@@ -102,10 +102,10 @@ def test_full_record_maps_to_an_exact_row() -> None:
         user_agent=UA,
         screen_width=390,
         device="mobile",
-        browser=None,
-        os=None,
+        browser="Mobile Safari UI/WKWebView",  # enriched from the User-Agent
+        os="iOS",
         channel="Paid Search",
-        source=None,
+        source="google",  # utm_source, as sent
         page_type="checkout",
         revenue=Decimal("19.90"),
         currency="EUR",
@@ -151,12 +151,13 @@ def test_minimal_record_maps_to_a_row_with_nulls() -> None:
         "transaction_id",
         "items",
         "properties",
-        "browser",
-        "os",
         "source",
         "screen_width",
     ):
         assert getattr(row, column) is None, column
+    # enriched from the request's User-Agent; no referrer, no UTM: a direct visit
+    assert (row.browser, row.os, row.device) == ("Mobile Safari UI/WKWebView", "iOS", "mobile")
+    assert (row.channel, row.page_type) == ("Direct", "other")
     assert row.is_bot is False
     assert len(row.event_id) == 32
 

@@ -13,6 +13,7 @@ from tapioca.ingest.service import IngestService
 from tapioca.queue.base import EventQueue
 from tapioca.queue.inprocess import GroupCommitQueue
 from tapioca.queue.redis_stream import SALT_KEY, StreamProducer, connect
+from tapioca.sites.catalog import SiteCatalog
 from tapioca.storage.base import EventStore, ReadStore
 from tapioca.storage.duckdb_store import DuckDBStore
 from tapioca.storage.postgres_store import PostgresStore
@@ -99,6 +100,8 @@ def build_runtime(settings: Settings) -> Runtime:
 
         queue = GroupCommitQueue(commit, max_events=max(settings.batch_max_events, 10_000))
         salts = SaltProvider(store.salt_for, settings.visitor_salt)
+    router = build_router(settings) if settings.mode is Mode.PRODUCTION else None
+    reader: ReadStore = router if router is not None else store
     ingest = IngestService(
         queue,
         salts,
@@ -106,8 +109,6 @@ def build_runtime(settings: Settings) -> Runtime:
         max_event_bytes=settings.max_event_bytes,
         max_future_seconds=settings.max_future_seconds,
         retry_after_seconds=settings.retry_after_seconds,
+        sites=None if settings.creates_sites else SiteCatalog(reader),
     )
-    if settings.mode is Mode.PRODUCTION:
-        router = build_router(settings)
-        return Runtime(settings, store, queue, ingest, router, router)
-    return Runtime(settings, store, queue, ingest, store)
+    return Runtime(settings, store, queue, ingest, reader, router)

@@ -8,14 +8,16 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import orjson
 import typer
 import uvicorn
 
 from tapioca.api.runtime import build_store
 from tapioca.config import Mode, Settings
 from tapioca.logging import configure_logging
+from tapioca.sites.service import SiteChanges
 from tapioca.storage.base import EventStore
 
 app = typer.Typer(
@@ -115,6 +117,101 @@ def migrate() -> None:
 
     applied = asyncio.run(run())
     typer.echo(f"applied migrations: {applied}" if applied else "schema is up to date")
+
+
+sites_app = typer.Typer(
+    help="Sites: time zone, domains, currency, page types.", no_args_is_help=True
+)
+app.add_typer(sites_app, name="sites")
+
+DomainOpt = Annotated[list[str] | None, typer.Option("--domain", help="own host (repeat)")]
+RuleOpt = Annotated[
+    list[str] | None, typer.Option("--page-type", help="PATTERN=TYPE, e.g. '/shop/*=product'")
+]
+
+
+def _changes(
+    name: str | None,
+    timezone: str | None,
+    domain: list[str] | None,
+    currency: str | None,
+    page_type: list[str] | None,
+    public: bool | None,
+) -> SiteChanges:
+    rules = None
+    if page_type is not None:
+        rules = []
+        for rule in page_type:
+            pattern, sep, kind = rule.partition("=")
+            if not sep:
+                raise typer.BadParameter(f"'{rule}' is not PATTERN=TYPE", param_hint="--page-type")
+            rules.append((pattern, kind))
+    return SiteChanges(name, timezone, domain, currency, rules, public)
+
+
+def _site_command(action: Callable[[EventStore], Awaitable[Any]]) -> Any:
+    settings = _settings()
+    from tapioca.errors import TapiocaError
+
+    async def run() -> Any:
+        store = build_store(settings)
+        try:
+            await store.migrate()
+            return await action(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(run())
+    except TapiocaError as exc:
+        details = "; ".join(f"{d.field}: {d.message}" for d in exc.details)
+        typer.echo(f"{exc.message} {details}".strip(), err=True)
+        raise typer.Exit(1) from exc
+
+
+@sites_app.command("create")
+def sites_create(
+    site_id: Annotated[str, typer.Argument(help="letters, digits, _.:-")],
+    name: Annotated[str | None, typer.Option()] = None,
+    timezone: Annotated[str, typer.Option(help="IANA zone of its reports")] = "UTC",
+    domain: DomainOpt = None,
+    currency: Annotated[str, typer.Option(help="reporting currency")] = "USD",
+    page_type: RuleOpt = None,
+    public: Annotated[bool, typer.Option("--public/--private")] = False,
+) -> None:
+    """Create a site."""
+    from tapioca.sites.service import create_site
+
+    changes = _changes(name, timezone, domain or [], currency, page_type or [], public)
+    site = _site_command(lambda store: create_site(store, site_id, changes))
+    typer.echo(orjson.dumps(site.as_dict()).decode())
+
+
+@sites_app.command("update")
+def sites_update(
+    site_id: str,
+    name: Annotated[str | None, typer.Option()] = None,
+    timezone: Annotated[str | None, typer.Option()] = None,
+    domain: DomainOpt = None,
+    currency: Annotated[str | None, typer.Option()] = None,
+    page_type: RuleOpt = None,
+    public: Annotated[bool | None, typer.Option("--public/--private")] = None,
+) -> None:
+    """Change a site's settings (only the options given)."""
+    from tapioca.sites.service import update_site
+
+    changes = _changes(name, timezone, domain, currency, page_type, public)
+    site = _site_command(lambda store: update_site(store, site_id, changes))
+    typer.echo(orjson.dumps(site.as_dict()).decode())
+
+
+@sites_app.command("list")
+def sites_list() -> None:
+    """List the sites, one JSON object per line."""
+    from tapioca.sites.catalog import load_sites
+
+    for site in _site_command(load_sites).values():
+        typer.echo(orjson.dumps(site.as_dict()).decode())
 
 
 derive_app = typer.Typer(help="Derived tables (sessions).", no_args_is_help=True)

@@ -1,0 +1,6 @@
+"""Pure enrichment of events: bots, device, browser/OS, source, channel, UTM, page type."""
+
+from tapioca.enrich.bots import is_bot
+from tapioca.enrich.enrichment import Enrichment, SiteRules, enrich
+
+__all__ = ["Enrichment", "SiteRules", "enrich", "is_bot"]

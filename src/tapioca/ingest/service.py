@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import orjson
+
 from tapioca import metrics
-from tapioca.errors import QueueUnavailable, unavailable
+from tapioca.errors import ErrorDetail, QueueUnavailable, TapiocaError, unavailable
 from tapioca.ingest.body import parse_batch, parse_one
 from tapioca.ingest.fast import GiveUp, decode_batch, decode_one
 from tapioca.ingest.normalize import (
@@ -18,6 +20,7 @@ from tapioca.ingest.normalize import (
 from tapioca.ingest.salt import SaltProvider
 from tapioca.logging import get_logger
 from tapioca.queue.base import EventQueue
+from tapioca.sites.catalog import SiteCatalog
 
 log = get_logger(__name__)
 
@@ -38,7 +41,9 @@ class IngestService:
         max_event_bytes: int,
         max_future_seconds: int,
         retry_after_seconds: int,
+        sites: SiteCatalog | None = None,
     ) -> None:
+        self._sites = sites  # None: events of unknown sites create them
         self._queue = queue
         self._salts = salts
         self._max_events = max_events
@@ -61,6 +66,26 @@ class IngestService:
             max_event_bytes=self._max_event_bytes,
         )
 
+    async def _check_sites(self, site_ids: list[str], indexed: bool) -> None:
+        assert self._sites is not None
+        try:
+            unknown = await self._sites.unknown(set(site_ids))
+        except Exception as exc:
+            log.warning("sites_unavailable", error=type(exc).__name__)
+            raise unavailable("Sites cannot be checked right now.", self._retry_after) from exc
+        if unknown:
+            details = [
+                ErrorDetail(f"{i}.site_id" if indexed else "site_id", f"no site '{site}'")
+                for i, site in enumerate(site_ids)
+                if site in unknown
+            ]
+            raise TapiocaError(
+                404,
+                "site_not_found",
+                f"Unknown site(s): {', '.join(sorted(unknown))}.",
+                details[:100],
+            )
+
     async def _publish(self, payloads: list[bytes], route: str) -> None:
         try:
             await self._queue.publish(payloads)
@@ -78,6 +103,8 @@ class IngestService:
             encoded = encode_valid([decode_one(body)], ctx, indexed=False)
         except GiveUp:
             encoded = encode_events([parse_one(body)], ctx, indexed=False)
+        if self._sites is not None:
+            await self._check_sites([_site_of(encoded[0][1])], indexed=False)
         await self._publish([payload for _, payload in encoded], "event")
         return encoded[0][0]
 
@@ -93,5 +120,12 @@ class IngestService:
             raw = parse_batch(body)
             ensure_batch_size(len(raw), self._max_events)
             encoded = encode_events(raw, ctx, indexed=True)
+        if self._sites is not None:
+            await self._check_sites([_site_of(payload) for _, payload in encoded], indexed=True)
         await self._publish([payload for _, payload in encoded], "events")
         return [event_id for event_id, _ in encoded]
+
+
+def _site_of(payload: bytes) -> str:
+    site: str = orjson.loads(payload)["site_id"]
+    return site

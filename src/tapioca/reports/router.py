@@ -8,7 +8,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
 from tapioca.kit.jsonresponse import JSONBody
+from tapioca.reports import web
+from tapioca.reports.filters import SESSION_DIMENSIONS
 from tapioca.reports.service import site_stats
+from tapioca.reports.sites import resolve_site
 from tapioca.storage.base import ReadStore
 
 
@@ -43,3 +46,72 @@ async def get_stats(
     limit: Annotated[int, Query(ge=1, le=1000)] = 10,
 ) -> JSONBody:
     return JSONBody(await site_stats(reader, site_id, date, tz, limit))
+
+
+SiteParam = Annotated[str | None, Query(max_length=100, description="required unless one site")]
+DateParam = Annotated[str | None, Query(description="YYYY-MM-DD: start_date = end_date")]
+StartParam = Annotated[str | None, Query(description="YYYY-MM-DD, inclusive")]
+EndParam = Annotated[str | None, Query(description="YYYY-MM-DD, inclusive")]
+TzParam = Annotated[str | None, Query(max_length=64, description="IANA zone; default the site's")]
+FiltersParam = Annotated[
+    str | None, Query(max_length=8192, description="dim==value;dim2==value2 (path, channel, …)")
+]
+
+
+@router.get("/api/v1/stats/overview", summary="Pageviews, visitors, sessions, bounce rate, …")
+async def get_overview(
+    reader: Reader,
+    site_id: SiteParam = None,
+    date: DateParam = None,
+    start_date: StartParam = None,
+    end_date: EndParam = None,
+    tz: TzParam = None,
+    filters: FiltersParam = None,
+) -> JSONBody:
+    scope = await web.resolve_scope(reader, site_id, date, start_date, end_date, tz, filters)
+    return JSONBody(await web.overview(reader, scope))
+
+
+@router.get("/api/v1/stats/timeseries", summary="Metrics per hour, day, week or month")
+async def get_timeseries(
+    reader: Reader,
+    site_id: SiteParam = None,
+    date: DateParam = None,
+    start_date: StartParam = None,
+    end_date: EndParam = None,
+    tz: TzParam = None,
+    filters: FiltersParam = None,
+    metrics: Annotated[str | None, Query(max_length=200)] = "pageviews,visitors",
+    interval: web.Interval = web.Interval.DAY,
+) -> JSONBody:
+    scope = await web.resolve_scope(reader, site_id, date, start_date, end_date, tz, filters)
+    names = web.parse_metrics(metrics, ("pageviews", "visitors"))
+    return JSONBody(await web.timeseries(reader, scope, interval, names, web.utc_now()))
+
+
+@router.get("/api/v1/stats/breakdown", summary="Metrics per value of one dimension")
+async def get_breakdown(
+    reader: Reader,
+    dimension: Annotated[str, Query(max_length=40)],
+    site_id: SiteParam = None,
+    date: DateParam = None,
+    start_date: StartParam = None,
+    end_date: EndParam = None,
+    tz: TzParam = None,
+    filters: FiltersParam = None,
+    metrics: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 10,
+) -> JSONBody:
+    scope = await web.resolve_scope(reader, site_id, date, start_date, end_date, tz, filters)
+    dim = web.parse_dimension(dimension)
+    default = (
+        ("visitors", "pageviews") if dim not in SESSION_DIMENSIONS else ("visitors", "sessions")
+    )
+    names = web.parse_metrics(metrics, default)
+    return JSONBody(await web.breakdown(reader, scope, dim, names, limit))
+
+
+@router.get("/api/v1/stats/realtime", summary="Visitors in the last 5 minutes")
+async def get_realtime(reader: Reader, site_id: SiteParam = None) -> JSONBody:
+    site = await resolve_site(reader, site_id)
+    return JSONBody(await web.realtime(reader, site, web.utc_now()))

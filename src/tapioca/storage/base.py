@@ -38,6 +38,10 @@ class EventStore(ReadStore, Protocol):
 
     async def write_events(self, rows: list[EventRow]) -> WriteResult: ...
 
+    async def execute(self, sql: str, params: Params = ()) -> None:
+        """One write statement on the primary (settings, admin); not for events."""
+        ...
+
     async def run_derive(self, name: str, build: BuildSteps) -> int:
         """Run a derive job over the events not yet processed by it, in one transaction."""
         ...

@@ -209,6 +209,14 @@ class DuckDBStore:
             log.info("migrations_applied", store="duckdb", versions=applied)
         return applied
 
+    async def execute(self, sql: str, params: Params = ()) -> None:
+        def run(con: duckdb.DuckDBPyConnection) -> None:
+            con.execute(sql, list(params))
+
+        await self._on_writer(run)
+        if sql.lstrip().upper().startswith("INSERT INTO SITE"):
+            self._known_sites.add(str(params[0]))
+
     async def run_derive(self, name: str, build: BuildSteps) -> int:
         """On the writer thread, so no write is in flight while the range is chosen."""
 

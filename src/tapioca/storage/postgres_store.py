@@ -153,6 +153,11 @@ class PostgresStore:
             log.info("migrations_applied", store="postgres", versions=applied)
         return applied
 
+    async def execute(self, sql: str, params: Params = ()) -> None:
+        pool = await self._get_pool()
+        async with pool.acquire(timeout=self._acquire_timeout_s) as con:
+            await con.execute(sql, *params)
+
     async def run_derive(self, name: str, build: BuildSteps) -> int:
         """Process new events (by seq) with ``build``; one leader at a time. Returns seqs done."""
         pool = await self._get_pool()

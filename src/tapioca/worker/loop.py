@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from tapioca import metrics
 from tapioca.logging import get_logger
 from tapioca.queue.redis_stream import Entry, StreamConsumer
+from tapioca.sites.catalog import SiteCatalog
 from tapioca.storage.base import EventStore
 from tapioca.storage.rows import EventRow
 from tapioca.worker.transform import PoisonRecord, decode_payload
@@ -50,6 +51,7 @@ class Worker:
         self._consumer = consumer
         self._store = store
         self._opt = options
+        self._sites = SiteCatalog(store)
         self._stopping = asyncio.Event()
         self._last_claim = 0.0
         self._last_trim = time.monotonic()
@@ -101,10 +103,14 @@ class Worker:
         return entries
 
     async def _process(self, entries: list[Entry]) -> None:
+        try:
+            await self._sites.refresh()
+        except Exception as exc:  # enrich with the rules known so far; the store may be down
+            log.warning("sites_not_refreshed", error=type(exc).__name__)
         decoded: list[_Decoded] = []
         for entry in entries:
             try:
-                decoded.append(_Decoded(entry, decode_payload(entry.payload)))
+                decoded.append(_Decoded(entry, decode_payload(entry.payload, self._sites.rules)))
             except PoisonRecord as exc:
                 await self._dead_letter_entry(entry, str(exc))
         if decoded:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import orjson
 
-from tapioca.enrich.bots import is_bot
+from tapioca.enrich import SiteRules, enrich
 from tapioca.storage.rows import EVENT_COLUMNS, EventRow
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -27,6 +28,14 @@ _PLAIN = {name for name in EVENT_COLUMNS} - {
 }
 
 
+NO_RULES = SiteRules()
+RulesFor = Callable[[Any], SiteRules]
+
+
+def no_rules(_site_id: Any) -> SiteRules:
+    return NO_RULES
+
+
 class PoisonRecord(ValueError):
     """A record that can never become a row (corrupt or foreign data in the queue)."""
 
@@ -41,8 +50,42 @@ def _json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
-def to_row(record: dict[str, Any]) -> EventRow:
-    """Build the stored row. Enrichment (device, channel, ...) plugs in here."""
+def _enriched(values: dict[str, Any], rules: SiteRules) -> dict[str, Any]:
+    found = enrich(
+        user_agent=values["user_agent"],
+        screen_width=values["screen_width"],
+        url=values["url"],
+        path=values["path"],
+        referrer=values["referrer"],
+        utm_source=values["utm_source"],
+        utm_medium=values["utm_medium"],
+        utm_campaign=values["utm_campaign"],
+        utm_term=values["utm_term"],
+        utm_content=values["utm_content"],
+        device=values["device"],
+        channel=values["channel"],
+        page_type=values["page_type"],
+        site=rules,
+    )
+    return {
+        **values,
+        "device": found.device,
+        "channel": found.channel,
+        "page_type": found.page_type,
+        "utm_source": found.utm_source,
+        "utm_medium": found.utm_medium,
+        "utm_campaign": found.utm_campaign,
+        "utm_term": found.utm_term,
+        "utm_content": found.utm_content,
+        "browser": found.browser,
+        "os": found.os,
+        "source": found.source,
+        "is_bot": found.is_bot,
+    }
+
+
+def to_row(record: dict[str, Any], rules: SiteRules = NO_RULES) -> EventRow:
+    """Build the stored row, enriched (bot flag, device, browser, os, source, channel, ...)."""
     try:
         for key in _REQUIRED:
             if not isinstance(record[key], str):
@@ -50,16 +93,12 @@ def to_row(record: dict[str, Any]) -> EventRow:
         revenue = record.get("revenue")
         values: dict[str, Any] = {name: record.get(name) for name in _PLAIN}
         return EventRow(
-            **values,
+            **_enriched(values, rules),
             ts=_time(record["ts"]),
             received_at=_time(record["received_at"]),
             revenue=None if revenue is None else Decimal(revenue),
             items=_json(record.get("items")),
             properties=_json(record.get("properties")),
-            browser=None,
-            os=None,
-            source=None,
-            is_bot=is_bot(values["user_agent"]),
         )
     except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
         if isinstance(exc, PoisonRecord):
@@ -67,7 +106,7 @@ def to_row(record: dict[str, Any]) -> EventRow:
         raise PoisonRecord(f"malformed record: {type(exc).__name__}: {exc}") from exc
 
 
-def decode_payload(payload: bytes) -> list[EventRow]:
+def decode_payload(payload: bytes, rules_for: RulesFor = no_rules) -> list[EventRow]:
     """A queue entry holds one request's records as NDJSON."""
     rows = []
     for line in payload.split(b"\n"):
@@ -79,5 +118,5 @@ def decode_payload(payload: bytes) -> list[EventRow]:
             raise PoisonRecord(f"undecodable record: {exc}") from exc
         if not isinstance(record, dict):
             raise PoisonRecord("record is not an object")
-        rows.append(to_row(record))
+        rows.append(to_row(record, rules_for(record.get("site_id"))))
     return rows

@@ -7,17 +7,24 @@ import time
 import orjson
 
 from tapioca import metrics
+from tapioca.sites.catalog import SiteCatalog
 from tapioca.storage.base import EventStore, WriteResult
 from tapioca.worker.transform import to_row
 
 
 class EventWriter:
-    def __init__(self, store: EventStore) -> None:
+    def __init__(self, store: EventStore, sites: SiteCatalog | None = None) -> None:
         self._store = store
+        self._sites = sites or SiteCatalog(store)
 
     async def write_records(self, records: list[bytes]) -> WriteResult:
         """Write JSON records (embedded group commit and imports)."""
-        rows = [to_row(orjson.loads(r)) for r in records]
+        await self._sites.refresh()
+        rules = self._sites.rules
+        rows = []
+        for payload in records:
+            record = orjson.loads(payload)
+            rows.append(to_row(record, rules(record["site_id"])))
         started = time.perf_counter()
         result = await self._store.write_events(rows)
         observe(result, time.perf_counter() - started)

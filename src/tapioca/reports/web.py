@@ -1,0 +1,268 @@
+"""Web reports: overview, timeseries, breakdown, realtime (metrics.md, Web metrics)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from tapioca.errors import ErrorDetail, invalid_parameter, validation_error
+from tapioca.kit.timerange import DateRange, build_range, parse_zone
+from tapioca.reports.filters import (
+    EVENT_DIMENSIONS,
+    SESSION_DIMENSIONS,
+    Dimension,
+    Filter,
+    parse_filters,
+)
+from tapioca.reports.queries.web import (
+    Params,
+    build_event_totals,
+    build_realtime,
+    build_session_totals,
+    event_where,
+    session_where,
+)
+from tapioca.reports.sites import Site, resolve_site
+from tapioca.storage.base import ReadStore
+
+
+class Interval(StrEnum):
+    HOUR = "hour"
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+EVENT_METRIC_NAMES = ("pageviews", "visitors", "events")
+SESSION_METRIC_NAMES = ("sessions", "bounce_rate", "avg_session_seconds", "views_per_session")
+ALL_METRICS = EVENT_METRIC_NAMES + SESSION_METRIC_NAMES
+MAX_BUCKETS = 10_000
+
+
+@dataclass(frozen=True)
+class Scope:
+    site: Site
+    span: DateRange
+    filters: list[Filter]
+
+    def echo(self) -> dict[str, Any]:
+        return {
+            "site_id": self.site.id,
+            "start_date": self.span.start_date.isoformat() if self.span.start_date else None,
+            "end_date": self.span.end_date.isoformat() if self.span.end_date else None,
+            "tz": self.span.tz.key,
+        }
+
+
+async def resolve_scope(
+    db: ReadStore,
+    site_id: str | None,
+    date_: str | None,
+    start_date: str | None,
+    end_date: str | None,
+    tz: str | None,
+    filters: str | None,
+) -> Scope:
+    site = await resolve_site(db, site_id)
+    zone = parse_zone(tz) if tz else site.timezone
+    span = build_range(date_=date_, start_date=start_date, end_date=end_date, tz=zone)
+    return Scope(site, span, parse_filters(filters))
+
+
+def parse_metrics(text: str | None, default: tuple[str, ...]) -> list[str]:
+    if not text:
+        return list(default)
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in names if m not in ALL_METRICS]
+    if unknown or not names:
+        raise invalid_parameter("metrics", f"unknown metric(s) {unknown}; use {list(ALL_METRICS)}")
+    return list(dict.fromkeys(names))
+
+
+def _ratio(part: float | None, whole: int) -> float:
+    return round(float(part or 0) / whole, 4) if whole else 0.0
+
+
+def _session_values(row: dict[str, Any]) -> dict[str, Any]:
+    sessions = int(row.get("sessions") or 0)
+    return {
+        "sessions": sessions,
+        "bounce_rate": _ratio(row.get("bounces"), sessions),
+        "avg_session_seconds": round(float(row.get("duration_seconds") or 0) / sessions, 2)
+        if sessions
+        else 0.0,
+        "views_per_session": round(float(row.get("session_pageviews") or 0) / sessions, 2)
+        if sessions
+        else 0.0,
+    }
+
+
+async def _fetch_dicts(
+    db: ReadStore, query: tuple[str, list[Any]], names: list[str]
+) -> list[dict[str, Any]]:
+    return [dict(zip(names, row, strict=True)) for row in await db.fetch(*query)]
+
+
+_EVENT_NAMES = ["pageviews", "visitors", "events"]
+_SESSION_NAMES = ["sessions", "bounces", "duration_seconds", "session_pageviews",
+                  "session_visitors", "session_events"]  # fmt: skip
+
+
+async def overview(db: ReadStore, scope: Scope) -> dict[str, Any]:
+    start, end = scope.span.start_utc, scope.span.end_utc
+    p = Params()
+    events = await _fetch_dicts(
+        db,
+        build_event_totals(event_where(scope.site.id, start, end, scope.filters, p), p),
+        _EVENT_NAMES,
+    )
+    q = Params()
+    sessions = await _fetch_dicts(
+        db,
+        build_session_totals(session_where(scope.site.id, start, end, scope.filters, q), q),
+        _SESSION_NAMES,
+    )
+    totals = {name: int(events[0][name] or 0) for name in _EVENT_NAMES}
+    return {**scope.echo(), **totals, **_session_values(sessions[0])}
+
+
+def _buckets(span: DateRange, interval: Interval) -> list[datetime]:
+    """Every bucket start (local, naive) from the range start to its end, zero-filled."""
+    assert span.start_date is not None and span.end_date is not None
+    first = datetime.combine(span.start_date, datetime.min.time())
+    last = datetime.combine(span.end_date, datetime.min.time()) + timedelta(days=1)
+    if interval is Interval.WEEK:
+        first -= timedelta(days=first.weekday())
+    if interval is Interval.MONTH:
+        first = first.replace(day=1)
+    out, moment = [], first
+    while moment < last:
+        out.append(moment)
+        if len(out) > MAX_BUCKETS:
+            raise invalid_parameter("interval", f"more than {MAX_BUCKETS} buckets; widen it")
+        moment = _advance(moment, interval)
+    return out
+
+
+def _advance(moment: datetime, interval: Interval) -> datetime:
+    if interval is Interval.HOUR:
+        return moment + timedelta(hours=1)
+    if interval is Interval.DAY:
+        return moment + timedelta(days=1)
+    if interval is Interval.WEEK:
+        return moment + timedelta(days=7)
+    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
+    return moment.replace(year=year, month=month)
+
+
+def _label(moment: datetime, interval: Interval) -> str:
+    if interval is Interval.HOUR:
+        return moment.strftime("%Y-%m-%dT%H:00")
+    return moment.date().isoformat()
+
+
+def default_span(span: DateRange, today: date) -> DateRange:
+    """Timeseries need both bounds: the 30 days up to today unless given."""
+    end = span.end_date or today
+    start = span.start_date or end - timedelta(days=29)
+    if start > end:
+        raise invalid_parameter("start_date", "start_date is after end_date")
+    return DateRange(start, end, span.tz)
+
+
+async def timeseries(
+    db: ReadStore, scope: Scope, interval: Interval, metrics: list[str], now: datetime
+) -> dict[str, Any]:
+    span = default_span(scope.span, now.astimezone(scope.span.tz).date())
+    buckets = _buckets(span, interval)
+    start, end = span.start_utc, span.end_utc
+    rows: dict[Any, dict[str, Any]] = {}
+    if set(metrics) & set(EVENT_METRIC_NAMES):
+        p = Params()
+        group = f"date_trunc('{interval.value}', e.ts AT TIME ZONE {p.add(span.tz.key)})"
+        where = event_where(scope.site.id, start, end, scope.filters, p)
+        for row in await _fetch_dicts(
+            db, build_event_totals(where, p, group), ["k", *_EVENT_NAMES]
+        ):
+            rows.setdefault(_naive(row["k"]), {}).update(row)
+    if set(metrics) & set(SESSION_METRIC_NAMES):
+        q = Params()
+        group = f"date_trunc('{interval.value}', s.started_at AT TIME ZONE {q.add(span.tz.key)})"
+        where = session_where(scope.site.id, start, end, scope.filters, q)
+        for row in await _fetch_dicts(
+            db, build_session_totals(where, q, group), ["k", *_SESSION_NAMES]
+        ):
+            rows.setdefault(_naive(row["k"]), {}).update(row)
+    results = []
+    for bucket in buckets:
+        row = rows.get(bucket, {})
+        values = {name: int(row.get(name) or 0) for name in EVENT_METRIC_NAMES}
+        values.update(_session_values(row))
+        results.append({"bucket": _label(bucket, interval), **{m: values[m] for m in metrics}})
+    echo = Scope(scope.site, span, scope.filters).echo()
+    return {**echo, "interval": interval.value, "results": results}
+
+
+def _naive(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None)
+    return datetime.combine(value, datetime.min.time())
+
+
+async def breakdown(
+    db: ReadStore, scope: Scope, dimension: Dimension, metrics: list[str], limit: int
+) -> dict[str, Any]:
+    start, end = scope.span.start_utc, scope.span.end_utc
+    if dimension is Dimension.COUNTRY:  # not collected: no GeoIP database
+        return {**scope.echo(), "dimension": dimension.value, "results": []}
+    if dimension in SESSION_DIMENSIONS:
+        p = Params()
+        where = session_where(scope.site.id, start, end, scope.filters, p)
+        group = f"s.{SESSION_DIMENSIONS[dimension]}"
+        rows = await _fetch_dicts(db, build_session_totals(where, p, group), ["k", *_SESSION_NAMES])
+        results = [_session_row(row, metrics) for row in rows]
+    else:
+        bad = [m for m in metrics if m in SESSION_METRIC_NAMES]
+        if bad:
+            raise invalid_parameter(
+                "metrics", f"{bad} are session metrics; '{dimension.value}' is an event dimension"
+            )
+        p = Params()
+        where = event_where(scope.site.id, start, end, scope.filters, p)
+        group = f"e.{EVENT_DIMENSIONS[dimension]}"
+        rows = await _fetch_dicts(db, build_event_totals(where, p, group), ["k", *_EVENT_NAMES])
+        results = [{"value": r["k"], **{m: int(r[m] or 0) for m in metrics}} for r in rows]
+    key = metrics[0]
+    results.sort(key=lambda r: (-r[key], r["value"] is None, r["value"] or ""))
+    return {**scope.echo(), "dimension": dimension.value, "results": results[:limit]}
+
+
+def _session_row(row: dict[str, Any], metrics: list[str]) -> dict[str, Any]:
+    values = {
+        "pageviews": int(row["session_pageviews"] or 0),
+        "visitors": int(row["session_visitors"] or 0),
+        "events": int(row["session_events"] or 0),
+        **_session_values(row),
+    }
+    return {"value": row["k"], **{m: values[m] for m in metrics}}
+
+
+async def realtime(db: ReadStore, site: Site, now: datetime) -> dict[str, Any]:
+    (count,), *_ = await db.fetch(*build_realtime(site.id, now - timedelta(minutes=5)))
+    return {"site_id": site.id, "visitors": int(count)}
+
+
+def parse_dimension(text: str) -> Dimension:
+    try:
+        return Dimension(text)
+    except ValueError as exc:
+        raise validation_error(
+            [ErrorDetail("dimension", f"use one of {[d.value for d in Dimension]}")],
+            "Invalid parameter 'dimension'.",
+        ) from exc
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,92 @@
+"""Creating and changing sites (CLI and API)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from tapioca.errors import ErrorDetail, TapiocaError, not_found, validation_error
+from tapioca.kit.timerange import parse_zone
+from tapioca.sites.catalog import SITE_COLUMNS, SiteConfig, site_from_row
+from tapioca.storage.base import EventStore
+
+SITE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+@dataclass
+class SiteChanges:
+    name: str | None = None
+    timezone: str | None = None
+    domains: list[str] | None = None
+    currency: str | None = None
+    page_type_rules: list[tuple[str, str]] | None = None
+    public: bool | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        problems = []
+        if self.timezone is not None:
+            try:
+                parse_zone(self.timezone, "timezone")
+            except TapiocaError:
+                problems.append(ErrorDetail("timezone", f"'{self.timezone}' is not an IANA zone"))
+        if self.currency is not None and not CURRENCY.match(self.currency.upper()):
+            problems.append(ErrorDetail("currency", "a 3-letter ISO 4217 code"))
+        for domain in self.domains or []:
+            if not domain or "/" in domain or " " in domain:
+                problems.append(ErrorDetail("domains", f"'{domain}' is not a host name"))
+        for pattern, page_type in self.page_type_rules or []:
+            if not pattern.startswith("/") or not page_type:
+                problems.append(ErrorDetail("page_type_rules", f"'{pattern}={page_type}'"))
+        if problems:
+            raise validation_error(problems)
+
+    def assignments(self) -> list[tuple[str, Any]]:
+        values: list[tuple[str, Any]] = []
+        if self.name is not None:
+            values.append(("name", self.name))
+        if self.timezone is not None:
+            values.append(("timezone", self.timezone))
+        if self.domains is not None:
+            values.append(("domains", orjson.dumps([d.lower() for d in self.domains]).decode()))
+        if self.currency is not None:
+            values.append(("currency", self.currency.upper()))
+        if self.page_type_rules is not None:
+            rules = [{"pattern": p, "page_type": t} for p, t in self.page_type_rules]
+            values.append(("page_type_rules", orjson.dumps(rules).decode()))
+        if self.public is not None:
+            values.append(("public", self.public))
+        return values
+
+
+async def get_site(store: EventStore, site_id: str) -> SiteConfig:
+    rows = await store.fetch(f"SELECT {SITE_COLUMNS} FROM site WHERE id = $1", [site_id])
+    if not rows:
+        raise not_found("site_not_found", f"Site '{site_id}' does not exist.", "site_id")
+    return site_from_row(rows[0])
+
+
+async def create_site(store: EventStore, site_id: str, changes: SiteChanges) -> SiteConfig:
+    if not SITE_ID.match(site_id):
+        raise validation_error([ErrorDetail("site_id", "letters, digits and _.:- (≤ 100)")])
+    changes.validate()
+    if await store.fetch("SELECT 1 FROM site WHERE id = $1", [site_id]):
+        raise TapiocaError(409, "site_exists", f"Site '{site_id}' already exists.")
+    await store.execute("INSERT INTO site (id) VALUES ($1)", [site_id])
+    return await update_site(store, site_id, changes)
+
+
+async def update_site(store: EventStore, site_id: str, changes: SiteChanges) -> SiteConfig:
+    changes.validate()
+    await get_site(store, site_id)
+    assignments = changes.assignments()
+    if assignments:
+        columns = ", ".join(f"{name} = ${i + 2}" for i, (name, _) in enumerate(assignments))
+        await store.execute(
+            f"UPDATE site SET {columns} WHERE id = $1", [site_id, *[v for _, v in assignments]]
+        )
+    return await get_site(store, site_id)

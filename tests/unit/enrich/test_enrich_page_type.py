@@ -1,0 +1,124 @@
+"""Page type: client value, then the site's ordered glob rules, then the metrics.md defaults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tapioca.enrich import Enrichment, SiteRules, enrich
+
+
+def enriched(**fields: Any) -> Enrichment:
+    """enrich() with every field absent except those given."""
+    base: dict[str, Any] = dict.fromkeys(
+        [
+            "user_agent",
+            "screen_width",
+            "url",
+            "path",
+            "referrer",
+            "utm_source",
+            "utm_medium",
+            "utm_campaign",
+            "utm_term",
+            "utm_content",
+            "device",
+            "channel",
+            "page_type",
+        ]
+    )
+    return enrich(**(base | fields))
+
+
+@pytest.mark.parametrize(
+    ("path", "page_type"),
+    [
+        ("/", "home"),
+        ("/product/tea-1", "product"),
+        ("/products/milk-tea", "product"),
+        ("/products/milk-tea/", "product"),
+        ("/PRODUCTS/Milk-Tea", "product"),
+        ("/p/12345", "product"),
+        ("/category/tea", "category"),
+        ("/collections/summer", "category"),
+        ("/c/42", "category"),
+        ("/cart", "cart"),
+        ("/cart/", "cart"),
+        ("/checkout", "checkout"),
+        ("/checkout/payment", "checkout"),
+        ("/checkouts/c/abc123", "checkout"),
+        ("/search", "search"),
+        ("/search?q=tapioca", "search"),
+        ("/search/results", "search"),
+        ("/account", "account"),
+        ("/account/orders/7", "account"),
+        ("/login", "account"),
+        ("/login/", "account"),
+        ("/register", "account"),
+        ("/product", "other"),
+        ("/products", "other"),
+        ("/productivity", "other"),
+        ("/cart/items", "other"),
+        ("/cartography", "other"),
+        ("/login-help", "other"),
+        ("/blog/new-flavours", "other"),
+        ("/about", "other"),
+    ],
+)
+def test_default_page_types(path: str, page_type: str) -> None:
+    assert enriched(path=path).page_type == page_type
+
+
+def test_the_path_comes_from_the_url_when_not_sent() -> None:
+    assert enriched(url="https://shop.example/collections/summer?page=2").page_type == "category"
+    assert enriched(url="https://shop.example").page_type == "home"
+    assert enriched(url="https://shop.example/cart#items").page_type == "cart"
+
+
+def test_a_sent_path_wins_over_the_url() -> None:
+    assert enriched(path="/cart", url="https://shop.example/products/tea").page_type == "cart"
+
+
+def test_no_path_and_no_url_is_other() -> None:
+    assert enriched().page_type == "other"
+    assert enriched(path="").page_type == "other"
+
+
+def test_site_rules_come_before_the_defaults() -> None:
+    site = SiteRules(page_type_rules=(("/products/gift-*", "gift"), ("/", "landing")))
+    assert enriched(path="/products/gift-card", site=site).page_type == "gift"
+    assert enriched(path="/products/tea", site=site).page_type == "product"
+    assert enriched(path="/", site=site).page_type == "landing"
+
+
+def test_the_first_matching_site_rule_wins() -> None:
+    rules = (("/blog/*", "blog"), ("/blog/news/*", "news"))
+    forward = SiteRules(page_type_rules=rules)
+    backward = SiteRules(page_type_rules=rules[::-1])
+    assert enriched(path="/blog/news/launch", site=forward).page_type == "blog"
+    assert enriched(path="/blog/news/launch", site=backward).page_type == "news"
+    assert enriched(path="/blog/recipes", site=backward).page_type == "blog"
+
+
+def test_site_globs_cross_slashes_are_anchored_and_case_insensitive() -> None:
+    site = SiteRules(page_type_rules=(("/shop/*/item-?", "item"), ("*.pdf", "download")))
+    assert enriched(path="/shop/a/b/c/item-7", site=site).page_type == "item"
+    assert enriched(path="/SHOP/x/ITEM-7", site=site).page_type == "item"
+    assert enriched(path="/shop/x/item-77", site=site).page_type == "other"
+    assert enriched(path="/x/shop/y/item-7", site=site).page_type == "other"
+    assert enriched(path="/docs/menu.pdf", site=site).page_type == "download"
+    assert enriched(path="/docs/menu.pdf?v=2", site=site).page_type == "download"
+
+
+def test_site_rules_match_the_url_path_too() -> None:
+    site = SiteRules(page_type_rules=(("/lp/*", "landing"),))
+    assert enriched(url="https://shop.example/lp/spring?utm_source=x", site=site).page_type == (
+        "landing"
+    )
+
+
+def test_a_page_type_sent_by_the_client_wins() -> None:
+    site = SiteRules(page_type_rules=(("*", "everything"),))
+    assert enriched(path="/cart", page_type="upsell", site=site).page_type == "upsell"
+    assert enriched(path="/cart", page_type="").page_type == "cart"
