@@ -1,0 +1,51 @@
+"""Sites over the CLI and ingest: unknown sites are refused in production unless allowed."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from e2e.procs import Launcher
+
+pytestmark = pytest.mark.e2e
+
+
+def test_production_refuses_unknown_sites_until_created(
+    launcher: Launcher, pg_dsn: str, redis_url: str
+) -> None:
+    server = launcher.production(pg_dsn, redis_url, env={"TAPIOCA_AUTO_CREATE_SITES": "false"})
+    batch = [
+        {"site_id": "known", "event_type": "page_view", "path": "/", "user_id": "u"},
+        {"site_id": "ghost", "event_type": "page_view", "path": "/", "user_id": "u"},
+    ]
+    env = {"TAPIOCA_DATABASE_URL": pg_dsn, "TAPIOCA_REDIS_URL": redis_url}
+    created = launcher.run(["sites", "create", "known", "--timezone", "Europe/Berlin"], env)
+    assert created.returncode == 0, created.stderr
+    assert orjson.loads(created.stdout)["timezone"] == "Europe/Berlin"
+
+    refused = server.client.post("/events", content=orjson.dumps(batch))
+    assert refused.status_code == 404, refused.text
+    body = refused.json()
+    assert body["error"]["code"] == "site_not_found"
+    assert body["error"]["details"] == [{"field": "1.site_id", "message": "no site 'ghost'"}]
+    single = server.client.post("/event", content=orjson.dumps(batch[1]))
+    assert single.status_code == 404
+    assert single.json()["error"]["details"][0]["field"] == "site_id"
+
+    assert server.client.post("/event", content=orjson.dumps(batch[0])).status_code == 202
+    assert launcher.run(["sites", "create", "ghost"], env).returncode == 0
+    accepted = server.client.post("/events", content=orjson.dumps(batch))
+    assert accepted.status_code == 202, accepted.text  # seen within a second of creation
+
+    listed = launcher.run(["sites", "list"], env)
+    assert [orjson.loads(line)["id"] for line in listed.stdout.splitlines()] == ["ghost", "known"]
+    again = launcher.run(["sites", "create", "known"], env)
+    assert again.returncode == 1 and "already exists" in again.stderr
+
+
+def test_embedded_creates_sites_on_first_event(launcher: Launcher) -> None:
+    server = launcher.serve()
+    event = {"site_id": "fresh", "event_type": "page_view", "path": "/", "user_id": "u"}
+    assert server.client.post("/event", content=orjson.dumps(event)).status_code == 202
+    stats = server.client.get("/stats", params={"site_id": "fresh"})
+    assert stats.status_code == 200 and stats.json()["total_views"] == 1
