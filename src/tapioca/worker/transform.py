@@ -1,38 +1,63 @@
-"""Queue records → event rows. Pure: no I/O, no clock."""
+"""Queue records → enriched event rows. Pure: no I/O, no clock."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import orjson
+import msgspec
 
 from tapioca.enrich import SiteRules, enrich
-from tapioca.storage.rows import EVENT_COLUMNS, EventRow
+from tapioca.storage.rows import EventRow
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_REQUIRED = ("site_id", "event_id", "event_type", "visitor_id")
-# Record keys that are copied unchanged into the row, in row order.
-_PLAIN = {name for name in EVENT_COLUMNS} - {
-    "ts",
-    "received_at",
-    "revenue",
-    "items",
-    "properties",
-    "browser",
-    "os",
-    "source",
-    "is_bot",
-}
+_MAX_MICROS = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z
 
 
+NULL = msgspec.Raw(b"null")
+
+
+class Record(msgspec.Struct, forbid_unknown_fields=True):
+    """One event as ingest puts it in the queue (one JSON object per line)."""
+
+    site_id: str
+    event_id: str
+    event_type: str
+    ts: int
+    received_at: int
+    visitor_id: str
+    user_id: str | None = None
+    anonymous_id: str | None = None
+    session_id: str | None = None
+    url: str | None = None
+    path: str | None = None
+    referrer: str | None = None
+    title: str | None = None
+    utm_source: str | None = None
+    utm_medium: str | None = None
+    utm_campaign: str | None = None
+    utm_term: str | None = None
+    utm_content: str | None = None
+    user_agent: str | None = None
+    screen_width: int | None = None
+    device: str | None = None
+    channel: str | None = None
+    page_type: str | None = None
+    properties: msgspec.Raw = NULL  # kept as the JSON text it arrived in
+    revenue: str | None = None
+    currency: str | None = None
+    transaction_id: str | None = None
+    items: msgspec.Raw = NULL
+
+
+_DECODER = msgspec.json.Decoder(Record)
 NO_RULES = SiteRules()
-RulesFor = Callable[[Any], SiteRules]
+RulesFor = Callable[[str], SiteRules]
 
 
-def no_rules(_site_id: Any) -> SiteRules:
+def no_rules(_site_id: str) -> SiteRules:
     return NO_RULES
 
 
@@ -40,83 +65,57 @@ class PoisonRecord(ValueError):
     """A record that can never become a row (corrupt or foreign data in the queue)."""
 
 
-def _time(micros: Any) -> datetime:
-    if not isinstance(micros, int) or isinstance(micros, bool):
-        raise PoisonRecord("time is not an integer of microseconds")
+def _time(micros: int) -> datetime:
+    if not 0 <= micros <= _MAX_MICROS:
+        raise PoisonRecord("time out of range")
     return _EPOCH + timedelta(microseconds=micros)
 
 
-def _json(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
+def _raw_text(raw: msgspec.Raw) -> str | None:
+    text = bytes(raw).decode()
+    return None if text == "null" else text
 
 
-def _enriched(values: dict[str, Any], rules: SiteRules) -> dict[str, Any]:
-    found = enrich(
-        user_agent=values["user_agent"],
-        screen_width=values["screen_width"],
-        url=values["url"],
-        path=values["path"],
-        referrer=values["referrer"],
-        utm_source=values["utm_source"],
-        utm_medium=values["utm_medium"],
-        utm_campaign=values["utm_campaign"],
-        utm_term=values["utm_term"],
-        utm_content=values["utm_content"],
-        device=values["device"],
-        channel=values["channel"],
-        page_type=values["page_type"],
-        site=rules,
-    )
-    return {
-        **values,
-        "device": found.device,
-        "channel": found.channel,
-        "page_type": found.page_type,
-        "utm_source": found.utm_source,
-        "utm_medium": found.utm_medium,
-        "utm_campaign": found.utm_campaign,
-        "utm_term": found.utm_term,
-        "utm_content": found.utm_content,
-        "browser": found.browser,
-        "os": found.os,
-        "source": found.source,
-        "is_bot": found.is_bot,
-    }
-
-
-def to_row(record: dict[str, Any], rules: SiteRules = NO_RULES) -> EventRow:
+def to_row(record: Record | dict[str, Any], rules: SiteRules = NO_RULES) -> EventRow:
     """Build the stored row, enriched (bot flag, device, browser, os, source, channel, ...)."""
+    if isinstance(record, dict):  # imports and tests hand over plain objects
+        try:
+            record = msgspec.json.decode(msgspec.json.encode(record), type=Record)
+        except (msgspec.ValidationError, msgspec.DecodeError, TypeError) as exc:
+            raise PoisonRecord(f"malformed record: {exc}") from exc
+    r = record
+    found = enrich(
+        user_agent=r.user_agent, screen_width=r.screen_width, url=r.url, path=r.path,
+        referrer=r.referrer, utm_source=r.utm_source, utm_medium=r.utm_medium,
+        utm_campaign=r.utm_campaign, utm_term=r.utm_term, utm_content=r.utm_content,
+        device=r.device, channel=r.channel, page_type=r.page_type, site=rules,
+    )  # fmt: skip
     try:
-        for key in _REQUIRED:
-            if not isinstance(record[key], str):
-                raise PoisonRecord(f"{key} is not text")
-        revenue = record.get("revenue")
-        values: dict[str, Any] = {name: record.get(name) for name in _PLAIN}
-        return EventRow(
-            **_enriched(values, rules),
-            ts=_time(record["ts"]),
-            received_at=_time(record["received_at"]),
-            revenue=None if revenue is None else Decimal(revenue),
-            items=_json(record.get("items")),
-            properties=_json(record.get("properties")),
-        )
-    except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
-        if isinstance(exc, PoisonRecord):
-            raise
-        raise PoisonRecord(f"malformed record: {type(exc).__name__}: {exc}") from exc
+        revenue = None if r.revenue is None else Decimal(r.revenue)
+    except InvalidOperation as exc:
+        raise PoisonRecord("revenue is not a number") from exc
+    return EventRow(
+        r.site_id, r.event_id, r.event_type, _time(r.ts), _time(r.received_at), r.visitor_id,
+        r.user_id, r.anonymous_id, r.session_id, r.url, r.path, r.referrer, r.title,
+        found.utm_source, found.utm_medium, found.utm_campaign, found.utm_term,
+        found.utm_content, r.user_agent, r.screen_width, found.device, found.browser,
+        found.os, found.channel, found.source, found.page_type, revenue, r.currency,
+        r.transaction_id, _raw_text(r.items), _raw_text(r.properties), found.is_bot,
+    )  # fmt: skip
+
+
+def decode_record(line: bytes) -> Record:
+    try:
+        return _DECODER.decode(line)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise PoisonRecord(f"undecodable record: {exc}") from exc
 
 
 def decode_payload(payload: bytes, rules_for: RulesFor = no_rules) -> list[EventRow]:
     """A queue entry holds one request's records as NDJSON."""
     rows = []
     for line in payload.split(b"\n"):
-        if not line:
-            continue
-        try:
-            record = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise PoisonRecord(f"undecodable record: {exc}") from exc
-        if not isinstance(record, dict):
-            raise PoisonRecord("record is not an object")
-        rows.append(to_row(record, rules_for(record.get("site_id"))))
+        if line:
+            record = decode_record(line)
+            rows.append(to_row(record, rules_for(record.site_id)))
     return rows

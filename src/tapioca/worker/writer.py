@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import time
 
-import orjson
-
 from tapioca import metrics
 from tapioca.sites.catalog import SiteCatalog
 from tapioca.storage.base import EventStore, WriteResult
-from tapioca.worker.transform import to_row
+from tapioca.worker.transform import decode_record, to_row
 
 
 class EventWriter:
@@ -23,8 +21,8 @@ class EventWriter:
         rules = self._sites.rules
         rows = []
         for payload in records:
-            record = orjson.loads(payload)
-            rows.append(to_row(record, rules(record["site_id"])))
+            record = decode_record(payload)
+            rows.append(to_row(record, rules(record.site_id)))
         started = time.perf_counter()
         result = await self._store.write_events(rows)
         observe(result, time.perf_counter() - started)
