@@ -71,13 +71,15 @@ def session_where(
     if end is not None:
         clauses.append(f"s.started_at < {p.add(end)}")
     clauses += _session_conditions(filters, p, "s")
-    for f in filters:
-        if not f.on_session:
-            column = EVENT_DIMENSIONS[f.dimension]
-            clauses.append(
-                f"EXISTS (SELECT 1 FROM event e WHERE {_SESSION_OF_EVENT} AND NOT e.is_bot "
-                f"AND e.{column} = {p.add(f.value)})"
-            )
+    event_filters = [
+        f"e.{EVENT_DIMENSIONS[f.dimension]} = {p.add(f.value)}" for f in filters if not f.on_session
+    ]
+    if event_filters:  # one event of the session must match all of them
+        clauses.append(
+            f"EXISTS (SELECT 1 FROM event e WHERE {_SESSION_OF_EVENT} AND NOT e.is_bot AND "
+            + " AND ".join(event_filters)
+            + ")"
+        )
     return " AND ".join(clauses)
 
 
