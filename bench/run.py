@@ -403,6 +403,7 @@ async def run_production(work: Path, args: argparse.Namespace) -> ModeResult:
                 "TAPIOCA_REDIS_URL": redis.url,
                 "TAPIOCA_PORT": str(port),
                 "TAPIOCA_API_WORKERS": str(args.api_workers),
+                "TAPIOCA_AUTO_CREATE_SITES": "true",
             }
         )
         store = PostgresStore(dsn)

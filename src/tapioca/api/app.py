@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from tapioca import __version__
 from tapioca.api import ops
-from tapioca.api.errors import RequestIdMiddleware, install_error_handlers
+from tapioca.api.errors import ERROR_RESPONSES, RequestIdMiddleware, install_error_handlers
 from tapioca.api.runtime import build_runtime
 from tapioca.config import Mode, Settings
 from tapioca.derive.jobs import derive_forever
@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        responses=ERROR_RESPONSES,
     )
     app.state.settings = settings
     app.add_middleware(RequestIdMiddleware)

@@ -7,6 +7,7 @@ from typing import Any
 import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -31,6 +32,37 @@ _STATUS_CODES = {
     429: "rate_limited",
     500: "internal_error",
     503: "unavailable",
+}
+
+
+class ErrorDetailBody(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorInfo(BaseModel):
+    code: str
+    message: str
+    details: list[ErrorDetailBody]
+
+
+class ErrorBody(BaseModel):
+    """The one shape of every error answer."""
+
+    error: ErrorInfo
+    request_id: str
+
+
+_DESCRIPTIONS = {
+    404: "Unknown route or site",
+    413: "Body, batch or event too large",
+    415: "Unsupported Content-Encoding",
+    422: "Invalid input; details name the fields",
+    500: "Internal error",
+    503: "Store or queue unavailable (Retry-After)",
+}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text} for code, text in _DESCRIPTIONS.items()
 }
 
 

@@ -76,7 +76,12 @@ async def ready(request: Request) -> JSONBody:
     return error_response(request, 503, "not_ready", "Tapioca is not ready yet.", down)
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+)
 async def prometheus(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     try:

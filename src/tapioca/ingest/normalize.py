@@ -32,6 +32,7 @@ class RequestContext:
 
 
 _FIELD_NAMES = field_names()
+_UNSERIALISABLE = "is nested more than 250 levels deep or holds a number beyond 64 bits"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -183,7 +184,7 @@ def _field_path(loc: tuple[int | str, ...], unknown_key: bool) -> str:
     for position, part in enumerate(loc):
         last = position == len(loc) - 1
         if isinstance(part, int) or part in _FIELD_NAMES or (last and unknown_key):
-            parts.append(str(part))
+            parts.append(str(part) if part != "" else '""')
     return ".".join(parts)
 
 
@@ -232,7 +233,7 @@ def encode_events(raw: list[Any], ctx: RequestContext, *, indexed: bool) -> Enco
             events[-1] = EventIn.model_validate(item)
         except ValidationError as exc:
             details.extend(_details(prefix, exc))
-    return encode_valid(events, ctx, indexed=indexed, details=details)
+    return encode_valid(events, ctx, indexed=indexed, details=details, fast=False)
 
 
 def encode_valid(
@@ -241,6 +242,7 @@ def encode_valid(
     *,
     indexed: bool,
     details: list[ErrorDetail] | None = None,
+    fast: bool = True,
 ) -> Encoded:
     """The checks after field validation (future times, NUL, size), then the records."""
     details = details if details is not None else []
@@ -261,8 +263,11 @@ def encode_valid(
         record = to_record(event, ctx)
         try:
             payload = orjson.dumps(record)
-        except TypeError as exc:  # only the fast path can hold numbers JSON cannot carry
-            raise GiveUp(f"unserialisable value: {exc}") from exc
+        except TypeError as exc:  # too deep, or a number JSON cannot carry
+            if fast:
+                raise GiveUp(f"unserialisable value: {exc}") from exc
+            details.append(ErrorDetail(f"{prefix}properties", _UNSERIALISABLE))
+            continue
         if b"\\u0000" in payload and (field := _nul_field(record)):
             details.append(ErrorDetail(f"{prefix}{field}", "must not contain NUL characters"))
             continue

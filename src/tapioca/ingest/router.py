@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
 
 from tapioca.errors import too_large
 from tapioca.ingest.body import decompress
@@ -68,12 +69,23 @@ def client_of(request: Request) -> Client:
     )
 
 
+class AcceptedOne(BaseModel):
+    status: Literal["accepted"]
+    event_id: str
+
+
+class AcceptedBatch(BaseModel):
+    status: Literal["accepted"]
+    accepted: int
+    event_ids: list[str]
+
+
 @router.post(
     "/event",
     status_code=202,
     openapi_extra=_ONE,
     summary="Send one event",
-    responses={202: {"description": '{"status": "accepted", "event_id": "..."}'}},
+    response_model=AcceptedOne,
 )
 async def post_event(request: Request, ingest: Ingest) -> JSONBody:
     event_id = await ingest.accept_one(await read_body(request), client_of(request))
@@ -85,13 +97,23 @@ async def _post_batch(request: Request, ingest: IngestService) -> JSONBody:
     return JSONBody({"status": "accepted", "accepted": len(ids), "event_ids": ids}, status_code=202)
 
 
-@router.post("/events", status_code=202, openapi_extra=_BATCH, summary="Send a batch of events")
+@router.post(
+    "/events",
+    status_code=202,
+    openapi_extra=_BATCH,
+    summary="Send a batch of events",
+    response_model=AcceptedBatch,
+)
 async def post_events(request: Request, ingest: Ingest) -> JSONBody:
     return await _post_batch(request, ingest)
 
 
 @router.post(
-    "/api/events", status_code=202, openapi_extra=_BATCH, summary="Send a batch (alias of /events)"
+    "/api/events",
+    status_code=202,
+    openapi_extra=_BATCH,
+    summary="Send a batch (alias of /events)",
+    response_model=AcceptedBatch,
 )
 async def post_api_events(request: Request, ingest: Ingest) -> JSONBody:
     return await _post_batch(request, ingest)

@@ -14,12 +14,15 @@ from pydantic import (
     Field,
     StrictInt,
     StrictStr,
+    WithJsonSchema,
     field_validator,
 )
 
 Text = Annotated[StrictStr, Field(max_length=2048)]
 ShortText = Annotated[StrictStr, Field(max_length=256)]
 Identifier = Annotated[StrictStr, Field(min_length=1, max_length=128)]
+# Integer ids are 64-bit, as JSON parsers on both ingest paths read them.
+IdInt = Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]
 SiteId = Annotated[StrictStr, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 MAX_PROPERTIES = 64
@@ -73,14 +76,28 @@ def parse_timestamp(value: Any) -> datetime | None:
             raise ValueError("must be an RFC 3339 time, e.g. 2025-11-14T13:30:01Z") from exc
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
-        return parsed.astimezone(UTC)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError as exc:
+            raise ValueError("is outside the years 1..9999 in UTC") from exc
     raise ValueError("must be an RFC 3339 time or epoch milliseconds")
+
+
+_TIMESTAMP_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "format": "date-time", "description": "RFC 3339; no offset = UTC"},
+        {"type": "integer", "minimum": 0, "description": "epoch milliseconds"},
+        {"type": "number", "minimum": 0, "description": "epoch milliseconds"},
+        {"type": "null"},
+    ],
+    "description": "when it happened (default: when received); ≤ 5 minutes in the future",
+}
 
 
 class ItemIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    sku: Annotated[StrictStr, Field(min_length=1, max_length=256)] | StrictInt
+    sku: Annotated[StrictStr, Field(min_length=1, max_length=256)] | IdInt
     name: Text | None = None
     category: ShortText | None = None
     price: Decimal | None = None
@@ -101,13 +118,13 @@ class EventIn(BaseModel):
     event_type: Annotated[StrictStr, Field(min_length=1, max_length=200)] = Field(
         validation_alias=AliasChoices("event_type", "name", "event")
     )
-    timestamp: datetime | None = Field(
+    timestamp: Annotated[datetime | None, WithJsonSchema(_TIMESTAMP_SCHEMA)] = Field(
         default=None, validation_alias=AliasChoices("timestamp", "occurred_at", "ts")
     )
-    event_id: Identifier | StrictInt | None = None
-    user_id: Identifier | StrictInt | None = None
+    event_id: Identifier | IdInt | None = None
+    user_id: Identifier | IdInt | None = None
     anonymous_id: Identifier | None = None
-    session_id: Identifier | StrictInt | None = None
+    session_id: Identifier | IdInt | None = None
     url: Text | None = None
     path: Text | None = None
     referrer: Text | None = None
@@ -127,7 +144,7 @@ class EventIn(BaseModel):
     )
     revenue: Decimal | None = Field(default=None, validation_alias=AliasChoices("revenue", "value"))
     currency: Annotated[StrictStr, Field(pattern=r"^[A-Za-z]{3}$")] | None = None
-    transaction_id: Identifier | StrictInt | None = None
+    transaction_id: Identifier | IdInt | None = None
     items: list[ItemIn] | None = Field(default=None, max_length=1000)
 
     @field_validator("timestamp", mode="before")

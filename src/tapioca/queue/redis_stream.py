@@ -139,6 +139,17 @@ class StreamConsumer:
             return []
         return _entries(reply[0][1])
 
+    async def read_own_pending(self, count: int) -> list[Entry]:
+        """Entries delivered to this consumer and not acknowledged (after a restart or error)."""
+        reply: Any = await self.redis.xreadgroup(
+            self.group, self.consumer, {self.stream: "0"}, count=count
+        )
+        if not reply:
+            return []
+        entries = [e for e in _entries(reply[0][1]) if e.payload]
+        counts = await self.delivery_counts([e.entry_id for e in entries])
+        return [Entry(e.entry_id, e.payload, counts.get(e.entry_id, 1)) for e in entries]
+
     async def claim_stale(self, min_idle_ms: int, count: int) -> list[Entry]:
         """Take over entries left pending by a dead worker (XAUTOCLAIM)."""
         reply: Any = await self.redis.xautoclaim(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from tapioca.errors import ErrorDetail, TapiocaError, not_found
 from tapioca.kit.timerange import parse_zone
 from tapioca.storage.base import ReadStore
+
+SITE_ID = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +31,13 @@ async def resolve_site(db: ReadStore, site_id: str | None) -> Site:
                 [ErrorDetail("site_id", "required")],
             )
     else:
+        if not SITE_ID.fullmatch(site_id):
+            raise TapiocaError(
+                422,
+                "validation_error",
+                "Invalid parameter 'site_id'.",
+                [ErrorDetail("site_id", "letters, digits and _.:- only (at most 100)")],
+            )
         rows = await db.fetch("SELECT id, timezone FROM site WHERE id = $1", [site_id])
         if not rows:
             raise not_found("site_not_found", f"Site '{site_id}' does not exist.", "site_id")

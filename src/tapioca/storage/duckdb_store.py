@@ -203,6 +203,8 @@ class DuckDBStore:
             return applied
 
         applied = await self._on_writer(apply)
+        if applied:  # keep schema changes out of the WAL (DuckDB cannot replay some ALTERs)
+            await self._on_writer(lambda con: con.execute("CHECKPOINT"))
         sites = await self.fetch("SELECT id FROM site")
         self._known_sites = {row[0] for row in sites}
         if applied:

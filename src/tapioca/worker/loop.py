@@ -54,6 +54,7 @@ class Worker:
         self._sites = SiteCatalog(store)
         self._stopping = asyncio.Event()
         self._last_claim = 0.0
+        self._own_pending = True
         self._last_trim = time.monotonic()
 
     def stop(self) -> None:
@@ -72,6 +73,7 @@ class Worker:
                 entries = await self._collect()
             except (RedisError, OSError) as exc:
                 log.warning("queue_unavailable", error=type(exc).__name__)
+                self._own_pending = True  # what was read before the error is ours: re-read it
                 await self._sleep(1.0)
                 continue
             if entries:
@@ -82,7 +84,14 @@ class Worker:
         log.info("worker_stopped", consumer=self._consumer.consumer)
 
     async def _collect(self) -> list[Entry]:
+        """Up to a batch of entries: this consumer's own pending ones first (after a start or
+        a Redis error), then stale ones of dead workers, then new ones."""
         entries: list[Entry] = []
+        if self._own_pending:
+            entries = await self._consumer.read_own_pending(100)
+            self._own_pending = bool(entries)
+            if entries:
+                return entries
         now = time.monotonic()
         if now - self._last_claim >= min(self._opt.claim_idle_ms / 2000, 5.0):
             self._last_claim = now
@@ -93,7 +102,13 @@ class Worker:
             remaining_ms = int((deadline - time.monotonic()) * 1000)
             if remaining_ms <= 0:
                 break
-            new = await self._consumer.read_new(100, remaining_ms if not entries else 1)
+            try:
+                new = await self._consumer.read_new(100, remaining_ms if not entries else 1)
+            except (RedisError, OSError):
+                if not entries:
+                    raise
+                self._own_pending = True
+                break  # write what is in hand; the acknowledgement waits for Redis
             if not new:
                 if entries:
                     break

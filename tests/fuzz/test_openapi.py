@@ -1,0 +1,221 @@
+"""Schemathesis over the served /openapi.json of a real `tapioca serve` (and, for the
+ingest operations, a real `tapioca api`).
+
+Enforced on every generated request (positive and negative data, examples, fuzzing and,
+for POST /event and GET /stats, the coverage phase):
+
+* no answer is a 5xx (``not_a_server_error``);
+* every 4xx/5xx has exactly api.md's error shape (``error_shape``);
+* a 2xx conforms to its documented schema (``response_schema_conformance``).
+
+The spec-versus-behaviour checks (``status_code_conformance``, ``content_type_conformance``,
+``response_schema_conformance`` of non-2xx answers, ``positive_data_acceptance``,
+``negative_data_rejection``) fail today because the OpenAPI document does not declare the
+4xx answers and describes some fields too loosely or too narrowly. They are not disabled:
+their first failure per operation is recorded with a curl reproduction, and
+``test_openapi_documents_what_the_api_answers`` (strict xfail) fails on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import FailureGroup
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    positive_data_acceptance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from e2e.procs import Server
+from fuzz.kit import error_shape_problems
+
+pytestmark = pytest.mark.e2e
+
+SETTINGS: dict[str, Any] = {
+    "seed": 20251114,
+    "output": {"sanitization": {"enabled": False}},  # show session_id etc. in repros
+    "generation": {"mode": "all"},
+    "phases": {
+        "examples": {"enabled": True},
+        "coverage": {"enabled": True},
+        "fuzzing": {"enabled": True},
+        "stateful": {"enabled": False},
+    },
+    # The batch routes take the same EventIn as POST /event, whose coverage phase
+    # already walks every field's boundaries; their ~650 coverage cases each would
+    # double the run time for little news. They are still fuzzed.
+    "operations": [
+        {"include-path": ["/events", "/api/events"], "phases": {"coverage": {"enabled": False}}}
+    ],
+}
+CONFIG = schemathesis.Config.from_dict(SETTINGS)
+# `tapioca api` runs the same validation code as `serve`, which gets the coverage phase;
+# here the point is the production queue path, fuzzed without it.
+PRODUCTION_CONFIG = schemathesis.Config.from_dict(
+    {**SETTINGS, "phases": {**SETTINGS["phases"], "coverage": {"enabled": False}}}
+)
+FUZZ_SETTINGS = settings(
+    max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None
+)
+
+# (environment, operation, check) -> first failure, with a curl reproduction
+SPEC_GAPS: dict[tuple[str, str, str], str] = {}
+
+
+def error_shape(ctx: Any, response: schemathesis.Response, case: schemathesis.Case) -> None:
+    """api.md: every error, from every route, has the one error shape."""
+    if response.status_code < 400:
+        return
+    values = {k.lower(): v for k, v in response.headers.items()}.get("x-request-id") or [None]
+    header = values[0]
+    problems = error_shape_problems(response.status_code, response.content, header)
+    if problems:
+        raise AssertionError("; ".join(problems))
+
+
+def success_conforms(ctx: Any, response: schemathesis.Response, case: schemathesis.Case) -> None:
+    """A 2xx answer validates against the schema documented for it."""
+    if 200 <= response.status_code < 300:
+        response_schema_conformance(ctx, response, case)
+
+
+def error_conforms(ctx: Any, response: schemathesis.Response, case: schemathesis.Case) -> None:
+    """A non-2xx answer validates against the schema documented for it (spec gap check)."""
+    if not 200 <= response.status_code < 300:
+        response_schema_conformance(ctx, response, case)
+
+
+ENFORCED = [not_a_server_error, error_shape, success_conforms]
+RECORDED = [
+    status_code_conformance,
+    content_type_conformance,
+    error_conforms,
+    positive_data_acceptance,
+    negative_data_rejection,
+]
+
+
+@pytest.fixture(scope="module")
+def http_session() -> Iterator[requests.Session]:
+    with requests.Session() as session:
+        yield session
+
+
+@pytest.fixture(scope="module")
+def served_schema(served: Server) -> schemathesis.BaseSchema:
+    return schemathesis.openapi.from_url(f"{served.base_url}/openapi.json", config=CONFIG)
+
+
+@pytest.fixture(scope="module")
+def production_schema(production_api: Server) -> schemathesis.BaseSchema:
+    url = f"{production_api.base_url}/openapi.json"
+    return schemathesis.openapi.from_url(url, config=PRODUCTION_CONFIG)
+
+
+@pytest.fixture(autouse=True)
+def _nodeid_for_schemathesis(request: pytest.FixtureRequest) -> None:
+    """schemathesis 4.32's lazy loader (``from_fixture``) reads and rewrites
+    ``node._nodeid``, which pytest 9.2 no longer has (it became ``_id``)."""
+    if not hasattr(request.node, "_nodeid"):
+        request.node._nodeid = request.node.nodeid
+
+
+def _shorten(text: str, limit: int = 900) -> str:
+    return text if len(text) <= limit else f"{text[:limit]} …(+{len(text) - limit} chars)"
+
+
+def _exercise(case: schemathesis.Case, base_url: str, session: requests.Session, env: str) -> None:
+    response = case.call(base_url=base_url, session=session, timeout=60)
+    for check in RECORDED:
+        key = (env, case.operation.label, check.__name__)
+        if key in SPEC_GAPS:
+            continue
+        try:
+            case.validate_response(response, checks=[check])
+        except FailureGroup as exc:
+            titles = "; ".join(f"{f.title}: {f.message}" for f in exc.exceptions)
+            SPEC_GAPS[key] = (
+                f"{_shorten(titles, 300)}\n      answer: {response.status_code} "
+                f"{_shorten(response.content.decode('utf-8', 'replace'), 200)}\n      repro: "
+                f"{_shorten(case.as_curl_command(base_url=base_url))}"
+            )
+    case.validate_response(response, checks=ENFORCED)
+
+
+embedded = schemathesis.pytest.from_fixture("served_schema")
+production_ingest = schemathesis.pytest.from_fixture("production_schema").include(tag="ingest")
+
+
+@embedded.parametrize()
+@FUZZ_SETTINGS
+def test_every_operation_of_serve(
+    case: schemathesis.Case, served: Server, http_session: requests.Session
+) -> None:
+    _exercise(case, served.base_url, http_session, "serve")
+
+
+@production_ingest.parametrize()
+@FUZZ_SETTINGS
+def test_ingest_operations_of_api(
+    case: schemathesis.Case, production_api: Server, http_session: requests.Session
+) -> None:
+    _exercise(case, production_api.base_url, http_session, "api")
+
+
+ERROR_STATUSES = {
+    ("post", "/event"): ["413", "415", "422", "503"],
+    ("post", "/events"): ["413", "415", "422", "503"],
+    ("post", "/api/events"): ["413", "415", "422", "503"],
+    ("get", "/stats"): ["404", "422"],
+    ("get", "/ready"): ["503"],
+}
+
+
+def _declared_problems(spec: dict[str, Any]) -> list[str]:
+    """Error answers the API gives (docs/api.md) that its OpenAPI document leaves out."""
+    problems = []
+    schemas = spec.get("components", {}).get("schemas", {})
+    for (method, path), statuses in ERROR_STATUSES.items():
+        responses = spec["paths"][path][method].get("responses", {})
+        missing = [s for s in statuses if s not in responses and "default" not in responses]
+        if missing:
+            problems.append(f"{method.upper()} {path}: undeclared statuses {missing}")
+        for status in statuses:
+            content = responses.get(status, {}).get("content", {}).get("application/json", {})
+            ref = content.get("schema", {}).get("$ref", "")
+            props = schemas.get(ref.rsplit("/", 1)[-1], {}).get("properties", {})
+            if status in responses and set(props) != {"error", "request_id"}:
+                problems.append(
+                    f"{method.upper()} {path}: {status} is documented as {ref or 'no schema'}, "
+                    "not the error shape"
+                )
+    timestamp = schemas.get("EventIn", {}).get("properties", {}).get("timestamp", {})
+    types = {alt.get("type") for alt in timestamp.get("anyOf", [timestamp])}
+    if not types & {"integer", "number"}:
+        problems.append("EventIn.timestamp: epoch milliseconds (docs/api.md) are not documented")
+    return problems
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="spec gap left: positive_data_acceptance finds schema-valid requests the server "
+    "refuses for rules the schema does not express (an empty batch, date together with "
+    "start_date/end_date, epoch-ms range, filter syntax)",
+)
+def test_openapi_documents_what_the_api_answers(served: Server) -> None:
+    spec = served.client.get("/openapi.json").json()
+    problems = _declared_problems(spec)
+    problems += [
+        f"[{env}] {operation} {check}: {detail}"
+        for (env, operation, check), detail in sorted(SPEC_GAPS.items())
+    ]
+    assert not problems, "the OpenAPI document is incomplete:\n  " + "\n  ".join(problems)
