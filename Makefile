@@ -56,6 +56,8 @@ typecheck: venv
 	$(BIN)/mypy src
 
 bench: venv system-deps
+	@bash scripts/ensure-bench-deps.sh
+	$(BIN)/python -m bench.bench_ingest
 	$(BIN)/python -m bench.run
 
 clean:

@@ -318,3 +318,9 @@ def test_missing_required_key_is_poison(key: str) -> None:
 
 def test_poison_record_is_a_value_error() -> None:
     assert issubclass(PoisonRecord, ValueError)
+
+
+def test_times_before_1970_down_to_year_one_are_rows() -> None:
+    for iso in ("1969-12-31T23:59:59.500000+00:00", "0001-01-01T00:00:00+00:00"):
+        row = to_row(record_of(timestamp=iso))
+        assert row.ts.isoformat() == iso

@@ -13,6 +13,7 @@ from tapioca.enrich import SiteRules, enrich
 from tapioca.storage.rows import EventRow
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MIN_MICROS = -62_135_596_800_000_000  # 0001-01-01T00:00:00Z
 _MAX_MICROS = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z
 
 
@@ -66,7 +67,7 @@ class PoisonRecord(ValueError):
 
 
 def _time(micros: int) -> datetime:
-    if not 0 <= micros <= _MAX_MICROS:
+    if not _MIN_MICROS <= micros <= _MAX_MICROS:
         raise PoisonRecord("time out of range")
     return _EPOCH + timedelta(microseconds=micros)
 
