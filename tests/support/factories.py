@@ -6,6 +6,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tapioca.enrich import Enrichment, enrich
 from tapioca.storage.rows import EVENT_COLUMNS, EventRow
 
 PATHS = ["/", "/products/tea", "/products/boba", "/cart", "/checkout", "/about", "/blog/a"]
@@ -55,3 +56,14 @@ def random_rows(
             )
         )
     return rows
+
+
+ENRICH_FIELDS = (
+    "user_agent", "screen_width", "url", "path", "referrer", "utm_source", "utm_medium",
+    "utm_campaign", "utm_term", "utm_content", "device", "channel", "page_type",
+)  # fmt: skip
+
+
+def enriched(**fields: Any) -> Enrichment:
+    """enrich() with every field absent except those given."""
+    return enrich(**(dict.fromkeys(ENRICH_FIELDS) | fields))

@@ -6,33 +6,12 @@ from typing import Any
 
 import pytest
 
-from tapioca.enrich import Enrichment, SiteRules, enrich
+from support.factories import enriched
+from tapioca.enrich import SiteRules
 from tapioca.enrich.channel import CHANNELS, classify_channel
 
 SHOP = SiteRules(domains=("shop.example",))
 LANDING = "https://shop.example/products/tea"
-
-
-def enriched(**fields: Any) -> Enrichment:
-    """enrich() with every field absent except those given."""
-    base: dict[str, Any] = dict.fromkeys(
-        [
-            "user_agent",
-            "screen_width",
-            "url",
-            "path",
-            "referrer",
-            "utm_source",
-            "utm_medium",
-            "utm_campaign",
-            "utm_term",
-            "utm_content",
-            "device",
-            "channel",
-            "page_type",
-        ]
-    )
-    return enrich(**(base | {"site": SHOP} | fields))
 
 
 CASES: list[tuple[str, dict[str, Any], str | None]] = [

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from tapioca.enrich import Enrichment, enrich, is_bot
+from support.factories import enriched
+from tapioca.enrich import is_bot
 from tapioca.enrich.device import parse_user_agent
 
 CHROME_WIN = (
@@ -102,28 +101,6 @@ HEADLESS_CHROME = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "HeadlessChrome/124.0.0.0 Safari/537.36"
 )
-
-
-def enriched(**fields: Any) -> Enrichment:
-    """enrich() with every field absent except those given."""
-    base: dict[str, Any] = dict.fromkeys(
-        [
-            "user_agent",
-            "screen_width",
-            "url",
-            "path",
-            "referrer",
-            "utm_source",
-            "utm_medium",
-            "utm_campaign",
-            "utm_term",
-            "utm_content",
-            "device",
-            "channel",
-            "page_type",
-        ]
-    )
-    return enrich(**(base | fields))
 
 
 @pytest.mark.parametrize(

@@ -8,32 +8,11 @@ from typing import Any
 
 import pytest
 
-from tapioca.enrich import Enrichment, SiteRules, enrich
+from support.factories import enriched
+from tapioca.enrich import SiteRules
 from tapioca.enrich.sources import build_catalog, source_categories
 
 SHOP = SiteRules(domains=("shop.example",))
-
-
-def enriched(**fields: Any) -> Enrichment:
-    """enrich() with every field absent except those given."""
-    base: dict[str, Any] = dict.fromkeys(
-        [
-            "user_agent",
-            "screen_width",
-            "url",
-            "path",
-            "referrer",
-            "utm_source",
-            "utm_medium",
-            "utm_campaign",
-            "utm_term",
-            "utm_content",
-            "device",
-            "channel",
-            "page_type",
-        ]
-    )
-    return enrich(**(base | fields))
 
 
 @pytest.mark.parametrize(
