@@ -85,11 +85,14 @@ _LIST = msgspec.json.Decoder(list[WireEvent])
 _ENVELOPE = msgspec.json.Decoder(Envelope)
 
 
-def _one_of(*values: Any) -> Any:
-    present = [v for v in values if v is not msgspec.UNSET]
+def _one_of(first: Any, second: Any, third: Any = msgspec.UNSET) -> Any:
+    """The value of whichever alias was sent (None if none); two aliases: give up."""
+    if second is msgspec.UNSET and third is msgspec.UNSET:  # the usual case
+        return None if first is msgspec.UNSET else first
+    present = [v for v in (first, second, third) if v is not msgspec.UNSET]
     if len(present) > 1:
         raise GiveUp("two aliases of one field")
-    return present[0] if present else None
+    return present[0]
 
 
 def _finish(event: WireEvent) -> WireEvent:

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+import msgspec
 import orjson
 from pydantic import ValidationError
 
@@ -32,6 +33,19 @@ class RequestContext:
 
 
 _FIELD_NAMES = field_names()
+_RECORD_ENCODER = msgspec.json.Encoder()
+_UNENCODABLE = (TypeError, OverflowError, RecursionError, UnicodeEncodeError)
+
+
+def encode_record(record: dict[str, Any]) -> bytes:
+    """A record as JSON. msgspec is several times faster here than orjson on this machine;
+    free-form properties keep orjson, whose limits (64-bit integers, 255 levels) both
+    ingest paths are held to."""
+    if record["properties"] is None:
+        return _RECORD_ENCODER.encode(record)
+    return orjson.dumps(record)
+
+
 _UNSERIALISABLE = "is nested more than 250 levels deep or holds a number beyond 64 bits"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -262,8 +276,8 @@ def encode_valid(
             continue
         record = to_record(event, ctx)
         try:
-            payload = orjson.dumps(record)
-        except TypeError as exc:  # too deep, or a number JSON cannot carry
+            payload = encode_record(record)
+        except _UNENCODABLE as exc:  # too deep, or a number JSON cannot carry
             if fast:
                 raise GiveUp(f"unserialisable value: {exc}") from exc
             details.append(ErrorDetail(f"{prefix}properties", _UNSERIALISABLE))

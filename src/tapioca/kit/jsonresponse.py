@@ -1,22 +1,17 @@
-"""A JSON response rendered with orjson (fast, UTF-8, no NaN)."""
+"""A JSON response rendered with msgspec (fast, UTF-8; Decimal as a JSON number)."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
-import orjson
+import msgspec
 from starlette.responses import Response
 
-
-def _default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return float(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+_ENCODER = msgspec.json.Encoder(decimal_format="number")
 
 
 class JSONBody(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, default=_default)
+        return _ENCODER.encode(content)
