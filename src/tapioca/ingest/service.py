@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import orjson
-
 from tapioca import metrics
 from tapioca.errors import ErrorDetail, QueueUnavailable, TapiocaError, unavailable
 from tapioca.ingest.body import parse_batch, parse_one
@@ -100,11 +98,15 @@ class IngestService:
     async def accept_one(self, body: bytes, client: Client, now: datetime | None = None) -> str:
         ctx = await self._context(client, now or datetime.now(UTC))
         try:
-            encoded = encode_valid([decode_one(body)], ctx, indexed=False)
+            event = decode_one(body)
+            encoded = encode_valid([event], ctx, indexed=False)
+            sites = [event.site_id]
         except GiveUp:
-            encoded = encode_events([parse_one(body)], ctx, indexed=False)
+            raw = parse_one(body)
+            encoded = encode_events([raw], ctx, indexed=False)
+            sites = [raw["site_id"]]  # valid by now
         if self._sites is not None:
-            await self._check_sites([_site_of(encoded[0][1])], indexed=False)
+            await self._check_sites(sites, indexed=False)
         await self._publish([payload for _, payload in encoded], "event")
         return encoded[0][0]
 
@@ -116,16 +118,13 @@ class IngestService:
             events = decode_batch(body)
             ensure_batch_size(len(events), self._max_events)
             encoded = encode_valid(events, ctx, indexed=True)
+            sites = [event.site_id for event in events]
         except GiveUp:
             raw = parse_batch(body)
             ensure_batch_size(len(raw), self._max_events)
             encoded = encode_events(raw, ctx, indexed=True)
+            sites = [item["site_id"] for item in raw]  # all valid by now
         if self._sites is not None:
-            await self._check_sites([_site_of(payload) for _, payload in encoded], indexed=True)
+            await self._check_sites(sites, indexed=True)
         await self._publish([payload for _, payload in encoded], "events")
         return [event_id for event_id, _ in encoded]
-
-
-def _site_of(payload: bytes) -> str:
-    site: str = orjson.loads(payload)["site_id"]
-    return site

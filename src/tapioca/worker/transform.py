@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -112,11 +112,16 @@ def decode_record(line: bytes) -> Record:
         raise PoisonRecord(f"undecodable record: {exc}") from exc
 
 
-def decode_payload(payload: bytes, rules_for: RulesFor = no_rules) -> list[EventRow]:
-    """A queue entry holds one request's records as NDJSON."""
+def decode_records(lines: Iterable[bytes], rules_for: RulesFor = no_rules) -> list[EventRow]:
+    """JSON records → enriched rows, each with its site's rules."""
     rows = []
-    for line in payload.split(b"\n"):
+    for line in lines:
         if line:
             record = decode_record(line)
             rows.append(to_row(record, rules_for(record.site_id)))
     return rows
+
+
+def decode_payload(payload: bytes, rules_for: RulesFor = no_rules) -> list[EventRow]:
+    """A queue entry holds one request's records as NDJSON."""
+    return decode_records(payload.split(b"\n"), rules_for)

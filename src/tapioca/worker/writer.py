@@ -7,7 +7,7 @@ import time
 from tapioca import metrics
 from tapioca.sites.catalog import SiteCatalog
 from tapioca.storage.base import EventStore, WriteResult
-from tapioca.worker.transform import decode_record, to_row
+from tapioca.worker.transform import decode_records
 
 
 class EventWriter:
@@ -18,11 +18,7 @@ class EventWriter:
     async def write_records(self, records: list[bytes]) -> WriteResult:
         """Write JSON records (embedded group commit and imports)."""
         await self._sites.refresh()
-        rules = self._sites.rules
-        rows = []
-        for payload in records:
-            record = decode_record(payload)
-            rows.append(to_row(record, rules(record.site_id)))
+        rows = decode_records(records, self._sites.rules)
         started = time.perf_counter()
         result = await self._store.write_events(rows)
         observe(result, time.perf_counter() - started)

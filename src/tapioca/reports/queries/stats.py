@@ -5,29 +5,30 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from tapioca.reports.queries.where import event_filter
+from tapioca.reports.queries.web import Params, event_where
 
 Query = tuple[str, list[Any]]
 
 
 def build_stats_totals_query(site_id: str, start: datetime | None, end: datetime | None) -> Query:
-    where, params = event_filter(site_id, start, end)
+    p = Params()
+    where = event_where(site_id, start, end, [], p)
     sql = (
-        "SELECT count(*) FILTER (WHERE event_type = 'page_view') AS total_views, "
-        "count(DISTINCT visitor_id) AS unique_users "
-        f"FROM event WHERE {where}"
+        "SELECT count(*) FILTER (WHERE e.event_type = 'page_view') AS total_views, "
+        "count(DISTINCT e.visitor_id) AS unique_users "
+        f"FROM event e WHERE {where}"
     )
-    return sql, params
+    return sql, p.values
 
 
 def build_top_paths_query(
     site_id: str, start: datetime | None, end: datetime | None, limit: int
 ) -> Query:
-    where, params = event_filter(site_id, start, end)
-    params.append(limit)
+    p = Params()
+    where = event_where(site_id, start, end, [], p)
     sql = (
-        "SELECT path, count(*) AS views FROM event "
-        f"WHERE {where} AND event_type = 'page_view' AND path IS NOT NULL "
-        f"GROUP BY path ORDER BY views DESC, path ASC LIMIT ${len(params)}"
+        "SELECT e.path, count(*) AS views FROM event e "
+        f"WHERE {where} AND e.event_type = 'page_view' AND e.path IS NOT NULL "
+        f"GROUP BY e.path ORDER BY views DESC, e.path ASC LIMIT {p.add(limit)}"
     )
-    return sql, params
+    return sql, p.values
