@@ -500,10 +500,12 @@ def render(results: list[ModeResult], info: dict[str, str], command: str) -> str
     return "\n".join(lines)
 
 
-def write_docs(text: str) -> None:
+def write_docs(text: str, marker: str = "BENCH") -> None:
     doc = ROOT / "docs" / "benchmarks.md"
-    start, end = "<!-- BENCH:START -->", "<!-- BENCH:END -->"
-    current = doc.read_text() if doc.exists() else f"# Benchmarks\n\n{start}\n{end}\n"
+    start, end = f"<!-- {marker}:START -->", f"<!-- {marker}:END -->"
+    current = doc.read_text() if doc.exists() else "# Benchmarks\n"
+    if start not in current:
+        current += f"\n{start}\n{end}\n"
     before, _, rest = current.partition(start)
     _, _, after = rest.partition(end)
     doc.write_text(f"{before}{start}\n{text}\n{end}{after}")

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,26 +12,11 @@ import pytest
 from support.factories import make_row
 from tapioca.derive.jobs import derive_once, rebuild
 from tapioca.storage.base import EventStore
-from tapioca.storage.duckdb_store import DuckDBStore
-from tapioca.storage.postgres_store import PostgresStore
 from tapioca.storage.rows import EventRow
 
 pytestmark = pytest.mark.integration
 GAP = timedelta(minutes=30)
 T0 = datetime(2025, 11, 14, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["duckdb", "postgres"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[EventStore]:
-    if request.param == "duckdb":
-        engine: EventStore = DuckDBStore(tmp_path / "s.duckdb", readers=1)
-    else:
-        engine = PostgresStore(request.getfixturevalue("pg_dsn"), max_size=3)
-    await engine.migrate()
-    try:
-        yield engine
-    finally:
-        await engine.close()
 
 
 def traffic(seed: int, count: int) -> list[EventRow]:
@@ -97,7 +80,10 @@ async def stored(store: EventStore) -> dict[tuple[str, str, datetime], tuple[Any
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-async def test_shuffled_arrival_gives_the_ordered_sessions(store: EventStore, seed: int) -> None:
+async def test_shuffled_arrival_gives_the_ordered_sessions(
+    derive_store: EventStore, seed: int
+) -> None:
+    store = derive_store
     rows = traffic(seed, 1000)
     expected = reference(rows)
     shuffled = rows[:]
@@ -112,7 +98,9 @@ async def test_shuffled_arrival_gives_the_ordered_sessions(store: EventStore, se
     assert len(expected) > 100
 
 
-async def test_a_late_event_bridges_two_sessions(store: EventStore) -> None:
+async def test_a_late_event_bridges_two_sessions(derive_store: EventStore) -> None:
+    store = derive_store
+
     def at(minutes: int, name: str) -> EventRow:
         return make_row(event_id=name, visitor_id="v", ts=T0 + timedelta(minutes=minutes))
 
@@ -130,7 +118,8 @@ async def test_a_late_event_bridges_two_sessions(store: EventStore) -> None:
     assert ids[0] in await store.fetch("SELECT session_id FROM session")  # stable id
 
 
-async def test_rebuild_equals_incremental(store: EventStore) -> None:
+async def test_rebuild_equals_incremental(derive_store: EventStore) -> None:
+    store = derive_store
     rows = traffic(3, 600)
     for start in range(0, len(rows), 50):
         await store.write_events(rows[start : start + 50])

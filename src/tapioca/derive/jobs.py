@@ -5,21 +5,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from tapioca.derive import sessions
+from tapioca.derive import rollups, sessions
 from tapioca.logging import get_logger
-from tapioca.storage.base import EventStore
+from tapioca.storage.base import EventStore, Step
 
 log = get_logger(__name__)
 
-DERIVED_TABLES = {sessions.NAME: ["session"]}
+WEB = "web"
+DERIVED_TABLES = {WEB: ["session", *rollups.TABLES]}
+# Events per derive transaction: bounds its memory and time when a backlog (an import,
+# a first start on old data) is worked off.
+CHUNK = 1_000_000
 
 
-async def derive_once(store: EventStore) -> int:
+def web_steps(last: int, upto: int) -> list[Step]:
+    """Sessions first, then the rollups of every hour they or the new events touched."""
+    return sessions.session_steps(last, upto) + rollups.rollup_steps(last, upto)
+
+
+async def derive_once(store: EventStore, chunk: int = CHUNK) -> int:
     """Bring every derived table up to the events stored so far."""
-    done = await store.run_derive(sessions.NAME, sessions.session_steps)
-    if done:
-        log.info("sessions_derived", seqs=done)
-    return done
+    total = 0
+    while True:
+        done = await store.run_derive(
+            WEB, web_steps, pending_sql=rollups.PENDING_SQL, max_seqs=chunk
+        )
+        total += done
+        if done < chunk:
+            break
+    if total:
+        log.info("web_derived", seqs=total)
+    return total
 
 
 async def rebuild(store: EventStore) -> int:

@@ -17,11 +17,19 @@ and DuckDB share.
 
 from __future__ import annotations
 
-from typing import Any
+from tapioca.storage.base import Step
 
-Step = tuple[str, list[Any]]
-NAME = "sessions"
 GAP = "INTERVAL '30 minutes'"
+HOUR = "date_trunc('hour', {ts} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+
+
+def mark_dirty(from_: str, ts: str, site: str = "site_id") -> str:
+    """Record the UTC hours ``ts`` of the rows of ``from_`` for the rollups to recompute."""
+    return (
+        f"INSERT INTO rollup_dirty (site_id, hour) SELECT DISTINCT {site}, "
+        f"{HOUR.format(ts=ts)} {from_} ON CONFLICT DO NOTHING"
+    )
+
 
 _FIRST_OF = ("path", "channel", "source", "device", "browser", "os",
              "utm_source", "utm_medium", "utm_campaign")  # fmt: skip
@@ -68,6 +76,12 @@ def auto_steps(last: int, upto: int) -> list[Step]:
         AND NOT s.client_defined
         AND s.ended_at >= t.lo - {GAP} AND s.started_at <= t.hi + {GAP}
     GROUP BY t.site_id, t.visitor_id, t.lo, t.hi"""
+    replaced = """
+    FROM session JOIN derive_bounds b
+      ON session.site_id = b.site_id AND session.visitor_id = b.visitor_id
+     AND NOT session.client_defined
+     AND session.started_at <= b.hi AND session.ended_at >= b.lo"""
+    mark: Step = (mark_dirty(replaced, "session.started_at", "session.site_id"), [])
     delete = """
     DELETE FROM session USING derive_bounds b
     WHERE session.site_id = b.site_id AND session.visitor_id = b.visitor_id
@@ -91,7 +105,8 @@ def auto_steps(last: int, upto: int) -> list[Step]:
     insert = f"INSERT INTO session ({_COLUMNS}) {numbered}" + _session_select(
         "numbered", "site_id, visitor_id", session_id, client=False
     )
-    return [(bounds, [last, upto]), (delete, []), (insert, []), ("DROP TABLE derive_bounds", [])]
+    return [(bounds, [last, upto]), mark, (delete, []), (insert, []), mark,
+            ("DROP TABLE derive_bounds", [])]  # fmt: skip
 
 
 def client_steps(last: int, upto: int) -> list[Step]:
@@ -100,6 +115,9 @@ def client_steps(last: int, upto: int) -> list[Step]:
     CREATE TEMP TABLE derive_keys AS
     SELECT DISTINCT site_id, session_id FROM event
     WHERE seq > $1 AND seq <= $2 AND session_id IS NOT NULL AND NOT is_bot"""
+    mark: Step = (mark_dirty("FROM session JOIN derive_keys k ON session.site_id = k.site_id "
+                       "AND session.session_id = k.session_id", "session.started_at",
+                       "session.site_id"), [])  # fmt: skip
     delete = """
     DELETE FROM session USING derive_keys k
     WHERE session.site_id = k.site_id AND session.session_id = k.session_id"""
@@ -112,7 +130,8 @@ def client_steps(last: int, upto: int) -> list[Step]:
     insert = f"INSERT INTO session ({_COLUMNS}) {numbered}" + _session_select(
         "numbered", "site_id, session_id", "session_id", client=True
     )
-    return [(keys, [last, upto]), (delete, []), (insert, []), ("DROP TABLE derive_keys", [])]
+    return [(keys, [last, upto]), mark, (delete, []), (insert, []), mark,
+            ("DROP TABLE derive_keys", [])]  # fmt: skip
 
 
 def session_steps(last: int, upto: int) -> list[Step]:

@@ -16,6 +16,7 @@ from tapioca.reports.filters import (
     Filter,
     parse_filters,
 )
+from tapioca.reports.queries import rollup
 from tapioca.reports.queries.web import (
     Params,
     build_event_totals,
@@ -112,6 +113,17 @@ _SESSION_NAMES = ["sessions", "bounces", "duration_seconds", "session_pageviews"
 
 async def overview(db: ReadStore, scope: Scope) -> dict[str, Any]:
     start, end = scope.span.start_utc, scope.span.end_utc
+    if rollup.usable(scope.span, scope.filters):
+        (ev,) = await rollup.hour_sums(
+            db, "rollup_hour", rollup.EVENT_SUMS, scope.site.id, "", start, end
+        )
+        (se,) = await rollup.hour_sums(
+            db, "rollup_session_hour", rollup.SESSION_SUMS, scope.site.id, "", start, end
+        )
+        visitors = (await _visitors_by(db, scope, scope.span, "")).get((None, None), 0)
+        counts = {"pageviews": int(ev["pageviews"] or 0), "visitors": visitors,
+                  "events": int(ev["events"] or 0)}  # fmt: skip
+        return {**scope.echo(), **counts, **_session_values(se)}
     p = Params()
     events = await _fetch_dicts(
         db,
@@ -126,6 +138,53 @@ async def overview(db: ReadStore, scope: Scope) -> dict[str, Any]:
     )
     totals = {name: int(events[0][name] or 0) for name in _EVENT_NAMES}
     return {**scope.echo(), **totals, **_session_values(sessions[0])}
+
+
+async def _visitors_by(
+    db: ReadStore,
+    scope: Scope,
+    span: DateRange,
+    dim: str,
+    interval: Interval | None = None,
+    values: list[Any] | None = None,
+) -> dict[tuple[Any, Any], int]:
+    """Distinct visitors per (value, bucket start): from the daily rollups when they are
+    in the report's zone, else from events (sessions for a session dimension)."""
+    if interval is not Interval.HOUR and rollup.days_usable(span, scope.site.timezone.key):
+        bucket = None if interval is None else (lambda d: _bucket_of(d, interval))
+        return await rollup.day_visitors(db, scope.site.id, dim, span, bucket, values)
+    p = Params()
+    start, end = span.start_utc, span.end_utc
+    keys: list[str] = []
+    if dim:
+        keys.append(f"e.{EVENT_DIMENSIONS[Dimension(dim)]}" if Dimension(dim) in
+                    EVENT_DIMENSIONS else f"s.{SESSION_DIMENSIONS[Dimension(dim)]}")  # fmt: skip
+    if interval is not None:
+        keys.append(f"date_trunc('{interval.value}', e.ts AT TIME ZONE {p.add(span.tz.key)})")
+    if dim and Dimension(dim) in SESSION_DIMENSIONS:
+        where = session_where(scope.site.id, start, end, [], p)
+        sql = f"SELECT {keys[0]}, count(DISTINCT s.visitor_id) FROM session s WHERE {where} "
+        sql += f"GROUP BY {keys[0]}"
+        return {(row[0], None): int(row[1]) for row in await db.fetch(sql, p.values)}
+    where = event_where(scope.site.id, start, end, [], p)
+    select = ", ".join([*keys, "count(DISTINCT e.visitor_id)"])
+    sql = f"SELECT {select} FROM event e WHERE {where}"
+    if keys:
+        sql += " GROUP BY " + ", ".join(keys)
+    out = {}
+    for row in await db.fetch(sql, p.values):
+        value = row[0] if dim else None
+        moment = _naive(row[-2]) if interval is not None else None
+        out[(value, moment)] = int(row[-1])
+    return out
+
+
+def _bucket_of(day: date, interval: Interval) -> datetime:
+    if interval is Interval.WEEK:
+        day -= timedelta(days=day.weekday())
+    elif interval is Interval.MONTH:
+        day = day.replace(day=1)
+    return datetime.combine(day, datetime.min.time())
 
 
 def _buckets(span: DateRange, interval: Interval) -> list[datetime]:
@@ -177,8 +236,30 @@ async def timeseries(
 ) -> dict[str, Any]:
     span = default_span(scope.span, now.astimezone(scope.span.tz).date())
     buckets = _buckets(span, interval)
-    start, end = span.start_utc, span.end_utc
     rows: dict[Any, dict[str, Any]] = {}
+    if rollup.usable(span, scope.filters):
+        await _timeseries_rolled(db, scope, span, interval, metrics, rows)
+    else:
+        await _timeseries_raw(db, scope, span, interval, metrics, rows)
+    results = []
+    for bucket in buckets:
+        row = rows.get(bucket, {})
+        values = {name: int(row.get(name) or 0) for name in EVENT_METRIC_NAMES}
+        values.update(_session_values(row))
+        results.append({"bucket": _label(bucket, interval), **{m: values[m] for m in metrics}})
+    echo = Scope(scope.site, span, scope.filters).echo()
+    return {**echo, "interval": interval.value, "results": results}
+
+
+async def _timeseries_raw(
+    db: ReadStore,
+    scope: Scope,
+    span: DateRange,
+    interval: Interval,
+    metrics: list[str],
+    rows: dict[Any, dict[str, Any]],
+) -> None:
+    start, end = span.start_utc, span.end_utc
     if set(metrics) & set(EVENT_METRIC_NAMES):
         p = Params()
         group = f"date_trunc('{interval.value}', e.ts AT TIME ZONE {p.add(span.tz.key)})"
@@ -195,14 +276,49 @@ async def timeseries(
             db, build_session_totals(where, q, group), ["k", *_SESSION_NAMES]
         ):
             rows.setdefault(_naive(row["k"]), {}).update(row)
-    results = []
-    for bucket in buckets:
-        row = rows.get(bucket, {})
-        values = {name: int(row.get(name) or 0) for name in EVENT_METRIC_NAMES}
-        values.update(_session_values(row))
-        results.append({"bucket": _label(bucket, interval), **{m: values[m] for m in metrics}})
-    echo = Scope(scope.site, span, scope.filters).echo()
-    return {**echo, "interval": interval.value, "results": results}
+
+
+async def _timeseries_rolled(
+    db: ReadStore,
+    scope: Scope,
+    span: DateRange,
+    interval: Interval,
+    metrics: list[str],
+    rows: dict[Any, dict[str, Any]],
+) -> None:
+    start, end = span.start_utc, span.end_utc
+    zone = span.tz.key
+
+    def local(p: Params) -> str:
+        return f"date_trunc('{interval.value}', r.hour AT TIME ZONE {p.add(zone)})"
+
+    wanted = set(metrics)
+    if wanted & {"pageviews", "events"}:
+        for row in await rollup.hour_sums(
+            db, "rollup_hour", rollup.EVENT_SUMS, scope.site.id, "", start, end, local
+        ):
+            rows.setdefault(_naive(row["k"]), {}).update(row)
+    if wanted & set(SESSION_METRIC_NAMES):
+        for row in await rollup.hour_sums(
+            db, "rollup_session_hour", rollup.SESSION_SUMS, scope.site.id, "", start, end, local
+        ):
+            rows.setdefault(_naive(row["k"]), {}).update(row)
+    if "visitors" not in wanted:
+        return
+    steady = (
+        start is not None
+        and end is not None
+        and start.astimezone(span.tz).utcoffset() == end.astimezone(span.tz).utcoffset()
+    )
+    if interval is Interval.HOUR and steady:
+        for hour, count in await rollup.hourly_visitors(db, scope.site.id, start, end):
+            moment = hour.astimezone(span.tz).replace(tzinfo=None)
+            rows.setdefault(moment, {})["visitors"] = count
+        return
+    # a clock change repeats or skips an hour: then hours come from events
+    counts = await _visitors_by(db, scope, span, "", interval)
+    for (_, moment), count in counts.items():
+        rows.setdefault(moment, {})["visitors"] = count
 
 
 def _naive(value: Any) -> datetime:
@@ -217,7 +333,15 @@ async def breakdown(
     start, end = scope.span.start_utc, scope.span.end_utc
     if dimension is Dimension.COUNTRY:  # not collected: no GeoIP database
         return {**scope.echo(), "dimension": dimension.value, "results": []}
-    if dimension in SESSION_DIMENSIONS:
+    rolled = rollup.usable(scope.span, scope.filters)
+    if dimension in SESSION_DIMENSIONS and rolled:
+        rows = await rollup.hour_sums(db, "rollup_session_hour", rollup.SESSION_SUMS,
+                                      scope.site.id, dimension.value, start, end,
+                                      lambda p: "r.value")  # fmt: skip
+        if "visitors" in metrics:
+            await _add_visitors(db, scope, dimension, rows, metrics, limit, "session_visitors")
+        results = [_session_row(row, metrics) for row in rows]
+    elif dimension in SESSION_DIMENSIONS:
         p = Params()
         where = session_where(scope.site.id, start, end, scope.filters, p)
         group = f"s.{SESSION_DIMENSIONS[dimension]}"
@@ -229,20 +353,70 @@ async def breakdown(
             raise invalid_parameter(
                 "metrics", f"{bad} are session metrics; '{dimension.value}' is an event dimension"
             )
-        p = Params()
-        where = event_where(scope.site.id, start, end, scope.filters, p)
-        group = f"e.{EVENT_DIMENSIONS[dimension]}"
-        rows = await _fetch_dicts(db, build_event_totals(where, p, group), ["k", *_EVENT_NAMES])
+        if rolled:
+            rows = await rollup.hour_sums(
+                db, "rollup_hour", rollup.EVENT_SUMS, scope.site.id, dimension.value,
+                start, end, lambda p: "r.value",
+            )  # fmt: skip
+            if "visitors" in metrics:
+                await _add_visitors(db, scope, dimension, rows, metrics, limit, "visitors")
+        else:
+            p = Params()
+            where = event_where(scope.site.id, start, end, scope.filters, p)
+            group = f"e.{EVENT_DIMENSIONS[dimension]}"
+            rows = await _fetch_dicts(db, build_event_totals(where, p, group), ["k", *_EVENT_NAMES])
         results = [{"value": r["k"], **{m: int(r[m] or 0) for m in metrics}} for r in rows]
     key = metrics[0]
     results.sort(key=lambda r: (-r[key], r["value"] is None, r["value"] or ""))
     return {**scope.echo(), "dimension": dimension.value, "results": results[:limit]}
 
 
+# The additive first metrics a breakdown can rank by, and their row columns.
+_SORT_COLUMNS = {
+    "visitors": {"pageviews": "pageviews", "events": "events"},
+    "session_visitors": {"pageviews": "session_pageviews", "events": "session_events",
+                         "sessions": "sessions"},
+}  # fmt: skip
+
+
+async def _add_visitors(
+    db: ReadStore,
+    scope: Scope,
+    dimension: Dimension,
+    rows: list[dict[str, Any]],
+    metrics: list[str],
+    limit: int,
+    column: str,
+) -> None:
+    """Visitors of the breakdown rows that can make the top ``limit``: all of them from
+    events when the daily rollups are in another zone; else the top rows by an additive
+    first metric, or, when visitors rank, the values whose most visitors possible (the
+    sum of their days) reaches the ``limit``-th largest fewest possible (their best day)."""
+    dim = dimension.value
+    values: list[Any] | None = None
+    if rollup.days_usable(scope.span, scope.site.timezone.key):
+        first = metrics[0]
+        if first in _SORT_COLUMNS[column]:
+            name = _SORT_COLUMNS[column][first]
+            ranked = sorted(rows, key=lambda r: (-(r[name] or 0), r["k"] is None, r["k"] or ""))
+            values = [r["k"] for r in ranked[:limit]]
+        elif first == "visitors":
+            bounds = await rollup.day_bounds(db, scope.site.id, dim, scope.span)
+            floors = sorted((low for low, _ in bounds.values()), reverse=True)
+            bar = floors[limit - 1] if len(floors) >= limit else 0
+            values = [v for v, (_, high) in bounds.items() if high >= bar]
+    if values is None or values:
+        counts = await _visitors_by(db, scope, scope.span, dim, None, values)
+    else:
+        counts = {}
+    for row in rows:
+        row[column] = counts.get((row["k"], None), 0)
+
+
 def _session_row(row: dict[str, Any], metrics: list[str]) -> dict[str, Any]:
     values = {
         "pageviews": int(row["session_pageviews"] or 0),
-        "visitors": int(row["session_visitors"] or 0),
+        "visitors": int(row.get("session_visitors") or 0),
         "events": int(row["session_events"] or 0),
         **_session_values(row),
     }

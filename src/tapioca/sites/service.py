@@ -82,11 +82,18 @@ async def create_site(store: EventStore, site_id: str, changes: SiteChanges) -> 
 
 async def update_site(store: EventStore, site_id: str, changes: SiteChanges) -> SiteConfig:
     changes.validate()
-    await get_site(store, site_id)
+    before = await get_site(store, site_id)
     assignments = changes.assignments()
     if assignments:
         columns = ", ".join(f"{name} = ${i + 2}" for i, (name, _) in enumerate(assignments))
         await store.execute(
             f"UPDATE site SET {columns} WHERE id = $1", [site_id, *[v for _, v in assignments]]
         )
-    return await get_site(store, site_id)
+    after = await get_site(store, site_id)
+    if after.timezone != before.timezone:  # daily visitor rollups are in the site's zone
+        await store.execute(
+            "INSERT INTO rollup_dirty (site_id, hour) SELECT DISTINCT site_id, hour "
+            "FROM rollup_hour WHERE site_id = $1 ON CONFLICT DO NOTHING",
+            [site_id],
+        )
+    return after

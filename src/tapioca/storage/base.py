@@ -9,7 +9,25 @@ from typing import Any, Protocol
 from tapioca.storage.rows import EventRow
 
 Params = Sequence[Any]
-Step = tuple[str, list[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Transform:
+    """A derive step computed in Python, one unit of work at a time: for every row
+    (key) of ``keys_sql``, ``clear_sql`` and ``rows_sql`` run with the key's columns
+    picked by ``clear_args`` and ``rows_args``, and ``compute(key, rows)`` gives the
+    rows ``insert_sql`` stores."""
+
+    keys_sql: str
+    clear_sql: str
+    clear_args: tuple[int, ...]
+    rows_sql: str
+    rows_args: tuple[int, ...]
+    compute: Callable[[tuple[Any, ...], list[tuple[Any, ...]]], list[tuple[Any, ...]]]
+    insert_sql: str
+
+
+Step = tuple[str, list[Any]] | Transform
 BuildSteps = Callable[[int, int], list[Step]]
 
 
@@ -42,8 +60,12 @@ class EventStore(ReadStore, Protocol):
         """One write statement on the primary (settings, admin); not for events."""
         ...
 
-    async def run_derive(self, name: str, build: BuildSteps) -> int:
-        """Run a derive job over the events not yet processed by it, in one transaction."""
+    async def run_derive(
+        self, name: str, build: BuildSteps, *, pending_sql: str | None = None, max_seqs: int = 0
+    ) -> int:
+        """Run a derive job over the events not yet processed by it (at most ``max_seqs``
+        of them when > 0), in one transaction; also when ``pending_sql`` says there is
+        work left without new events."""
         ...
 
     async def reset_derived(self, name: str, tables: list[str]) -> None: ...

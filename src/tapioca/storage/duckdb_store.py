@@ -20,7 +20,7 @@ import duckdb_extension_icu
 import pyarrow as pa
 
 from tapioca.logging import get_logger
-from tapioca.storage.base import BuildSteps, Params, WriteResult
+from tapioca.storage.base import BuildSteps, Params, Transform, WriteResult
 from tapioca.storage.migrations import load_migrations
 from tapioca.storage.rows import EVENT_COLUMNS, EventRow, dedupe
 
@@ -55,6 +55,15 @@ def icu_extension_path() -> Path:
 
 
 _LAST_SEQ = "SELECT last_seq FROM derive_state WHERE name = $1"
+
+
+def _transform(con: duckdb.DuckDBPyConnection, step: Transform) -> None:
+    for key in con.execute(step.keys_sql).fetchall():
+        con.execute(step.clear_sql, [key[i] for i in step.clear_args])
+        rows = con.execute(step.rows_sql, [key[i] for i in step.rows_args]).fetchall()
+        out = step.compute(tuple(key), rows)
+        if out:
+            con.executemany(step.insert_sql, out)
 
 
 class QueryTimeout(Exception):
@@ -219,21 +228,29 @@ class DuckDBStore:
         if sql.lstrip().upper().startswith("INSERT INTO SITE"):
             self._known_sites.add(str(params[0]))
 
-    async def run_derive(self, name: str, build: BuildSteps) -> int:
+    async def run_derive(
+        self, name: str, build: BuildSteps, *, pending_sql: str | None = None, max_seqs: int = 0
+    ) -> int:
         """On the writer thread, so no write is in flight while the range is chosen."""
 
         def derive(con: duckdb.DuckDBPyConnection) -> int:
             upto = int(con.execute("SELECT coalesce(max(seq), 0) FROM event").fetchone()[0])  # type: ignore[index]
-            row = con.execute(
-                "SELECT last_seq FROM derive_state WHERE name = $1", [name]
-            ).fetchone()
+            row = con.execute(_LAST_SEQ, [name]).fetchone()
             last = int(row[0]) if row else 0
+            if max_seqs > 0:
+                upto = min(upto, last + max_seqs)
             if upto <= last:
-                return 0
+                pending = pending_sql and con.execute(pending_sql).fetchone()
+                if not (pending and pending[0]):
+                    return 0
+                upto = last
             con.execute("BEGIN")
             try:
-                for sql, params in build(last, upto):
-                    con.execute(sql, params)
+                for step in build(last, upto):
+                    if isinstance(step, Transform):
+                        _transform(con, step)
+                    else:
+                        con.execute(step[0], step[1])
                 con.execute(
                     "INSERT INTO derive_state (name, last_seq) VALUES ($1, $2) ON CONFLICT (name) "
                     "DO UPDATE SET last_seq = excluded.last_seq, updated_at = now()",

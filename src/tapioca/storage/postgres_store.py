@@ -9,7 +9,7 @@ import asyncpg
 
 from tapioca.errors import StoreUnavailable
 from tapioca.logging import get_logger
-from tapioca.storage.base import BuildSteps, Params, WriteResult
+from tapioca.storage.base import BuildSteps, Params, Transform, WriteResult
 from tapioca.storage.migrations import load_migrations
 from tapioca.storage.rows import EVENT_COLUMNS, EventRow, dedupe
 
@@ -91,6 +91,7 @@ class PostgresStore:
                         server_settings={
                             "statement_timeout": str(self._statement_timeout_ms),
                             "application_name": "tapioca",
+                            "jit": "off",  # compiling costs more than small queries take
                         },
                     )
                 except Exception as exc:
@@ -158,7 +159,9 @@ class PostgresStore:
         async with pool.acquire(timeout=self._acquire_timeout_s) as con:
             await con.execute(sql, *params)
 
-    async def run_derive(self, name: str, build: BuildSteps) -> int:
+    async def run_derive(
+        self, name: str, build: BuildSteps, *, pending_sql: str | None = None, max_seqs: int = 0
+    ) -> int:
         """Process new events (by seq) with ``build``; one leader at a time. Returns seqs done."""
         pool = await self._get_pool()
         async with pool.acquire(timeout=self._acquire_timeout_s) as con:
@@ -173,14 +176,31 @@ class PostgresStore:
                     await con.execute("SELECT pg_advisory_unlock($1)", _WRITE_FENCE)
                 async with con.transaction():
                     last = await con.fetchval(_LAST_SEQ, name) or 0
-                    if upto <= last:
+                    if max_seqs > 0:
+                        upto = min(upto, last + max_seqs)
+                    if upto <= last and not (pending_sql and await con.fetchval(pending_sql)):
                         return 0
-                    for sql, params in build(last, upto):
-                        await con.execute(sql, *params)
+                    upto = max(upto, last)
+                    # Background work: not bound by the reports' statement timeout.
+                    await con.execute("SET LOCAL statement_timeout = 0")
+                    for step in build(last, upto):
+                        if isinstance(step, Transform):
+                            await self._transform(con, step)
+                        else:
+                            await con.execute(step[0], *step[1])
                     await con.execute(_SAVE_SEQ, name, upto)
                 return int(upto - last)
             finally:
                 await con.execute("SELECT pg_advisory_unlock($1)", _DERIVE_LEADER)
+
+    @staticmethod
+    async def _transform(con: asyncpg.Connection, step: Transform) -> None:
+        for key in await con.fetch(step.keys_sql):
+            await con.execute(step.clear_sql, *[key[i] for i in step.clear_args])
+            rows = await con.fetch(step.rows_sql, *[key[i] for i in step.rows_args])
+            out = step.compute(tuple(key), [tuple(r) for r in rows])
+            if out:
+                await con.executemany(step.insert_sql, out)
 
     async def reset_derived(self, name: str, tables: list[str]) -> None:
         pool = await self._get_pool()

@@ -1,0 +1,314 @@
+"""`make bench`, reports part: every web report over 30 days of a 10M-event, 90-day site.
+
+The site comes from the bench generator, through the real ingest encoding and worker
+enrichment, and is cached as Parquet in bench/out (built once). It is loaded into a
+fresh DuckDB file and a fresh PostgreSQL, the derive job builds sessions and rollups
+(timed), and `tapioca serve` / `tapioca api` answer each report under wrk. The visitor
+counts of the rollups are checked against an exact count over the events.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from bench.generator import generate
+from bench.procs import Proc, base_env, wait_ready
+from bench.run import OUT, Figure, ModeResult, machine, render, write_docs, wrk
+from support.servers import PostgresServer, RedisServer, free_port
+
+SITE = "big90"
+ZONE = "Europe/Berlin"
+START = datetime(2025, 10, 1, tzinfo=UTC)
+DAYS = 90
+RANGE = "start_date=2025-11-15&end_date=2025-12-14"  # 30 days, no clock change inside
+TARGET_MS = 100.0
+
+REPORTS = {
+    "overview": f"/api/v1/stats/overview?site_id={SITE}&{RANGE}",
+    "timeseries day": f"/api/v1/stats/timeseries?site_id={SITE}&{RANGE}&interval=day"
+    "&metrics=pageviews,visitors,sessions,bounce_rate",
+    "timeseries hour": f"/api/v1/stats/timeseries?site_id={SITE}&{RANGE}&interval=hour"
+    "&metrics=pageviews,visitors",
+    "timeseries week": f"/api/v1/stats/timeseries?site_id={SITE}&{RANGE}&interval=week"
+    "&metrics=pageviews,visitors,sessions",
+    **{
+        f"breakdown {dim}": f"/api/v1/stats/breakdown?site_id={SITE}&{RANGE}&dimension={dim}"
+        + ("&metrics=visitors,sessions,bounce_rate" if session else "&metrics=pageviews,visitors")
+        for dim, session in [
+            ("path", False),
+            ("page_type", False),
+            ("event_type", False),
+            ("channel", True),
+            ("source", True),
+            ("device", True),
+            ("browser", True),
+            ("landing_page", True),
+        ]
+    },
+    "realtime": f"/api/v1/stats/realtime?site_id={SITE}",
+}
+
+
+# -- the site -------------------------------------------------------------------------
+def build_parquet(count: int, path: Path) -> float:
+    """Generate, encode and enrich ``count`` events as the worker would; write Parquet."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tapioca.enrich.enrichment import SiteRules
+    from tapioca.ingest.normalize import RequestContext, encode_events
+    from tapioca.storage.duckdb_store import _ARROW_SCHEMA
+    from tapioca.worker.transform import decode_records
+
+    ctx = RequestContext(datetime.now(UTC), "10.0.0.1", None, b"bench", timedelta(minutes=5), 65536)
+    rules = SiteRules(domains=("boba.example",))
+    started = time.perf_counter()
+    tmp = path.with_suffix(".tmp")
+    with pq.ParquetWriter(tmp, _ARROW_SCHEMA) as out:
+        chunk: list[dict[str, Any]] = []
+
+        def flush() -> None:
+            records = [p for _, p in encode_events(chunk, ctx, indexed=True)]
+            rows = decode_records(records, lambda _site: rules)
+            columns = list(zip(*rows, strict=True))
+            out.write_table(
+                pa.Table.from_arrays(
+                    [pa.array(c, type=_ARROW_SCHEMA.field(i).type) for i, c in enumerate(columns)],
+                    schema=_ARROW_SCHEMA,
+                )
+            )
+            chunk.clear()
+
+        for event in generate(90, count, site=SITE, start=START, days=DAYS):
+            chunk.append(event)
+            if len(chunk) == 100_000:
+                flush()
+        if chunk:
+            flush()
+    tmp.rename(path)
+    return time.perf_counter() - started
+
+
+def parquet_for(count: int) -> Path:
+    path = OUT / f"site-{SITE}-{count}.parquet"
+    if not path.exists():
+        seconds = build_parquet(count, path)
+        print(f"generated {count:,} events in {seconds:.0f} s → {path}", flush=True)
+    return path
+
+
+async def load_duckdb(db_file: Path, parquet: Path) -> tuple[float, float]:
+    from tapioca.derive.jobs import derive_once
+    from tapioca.storage.duckdb_store import DuckDBStore
+    from tapioca.storage.rows import EVENT_COLUMNS
+
+    store = DuckDBStore(db_file)
+    await store.migrate()
+    await store.execute("INSERT INTO site (id, timezone) VALUES ($1, $2)", [SITE, ZONE])
+    columns = ", ".join(EVENT_COLUMNS)
+    started = time.perf_counter()
+    await store.execute(
+        f"INSERT INTO event ({columns}) SELECT {columns} FROM read_parquet($1) ORDER BY ts",
+        [str(parquet)],
+    )
+    loaded = time.perf_counter() - started
+    started = time.perf_counter()
+    await derive_once(store)
+    derived = time.perf_counter() - started
+    await store.close()
+    return loaded, derived
+
+
+async def load_postgres(dsn: str, parquet: Path, work: Path) -> tuple[float, float]:
+    import duckdb
+
+    from tapioca.derive.jobs import derive_once
+    from tapioca.storage.postgres_store import PostgresStore
+    from tapioca.storage.rows import EVENT_COLUMNS
+
+    store = PostgresStore(dsn)
+    await store.migrate()
+    await store.execute("INSERT INTO site (id, timezone) VALUES ($1, $2)", [SITE, ZONE])
+    csv = work / "events.csv"
+    columns = ", ".join(EVENT_COLUMNS)
+    duckdb.execute(
+        f"COPY (SELECT {columns} FROM read_parquet('{parquet}') ORDER BY ts) "
+        f"TO '{csv}' (FORMAT csv, HEADER false)"
+    )
+    started = time.perf_counter()
+    con = await asyncpg.connect(dsn)
+    try:
+        await con.copy_to_table("event", source=str(csv), columns=list(EVENT_COLUMNS), format="csv")
+        await con.execute("VACUUM ANALYZE event")
+    finally:
+        await con.close()
+    loaded = time.perf_counter() - started
+    csv.unlink()
+    started = time.perf_counter()
+    await derive_once(store)
+    derived = time.perf_counter() - started
+    con = await asyncpg.connect(dsn)
+    try:
+        await con.execute("VACUUM ANALYZE")
+    finally:
+        await con.close()
+    await store.close()
+    return loaded, derived
+
+
+# -- measuring ------------------------------------------------------------------------
+def measure(url: str, result: ModeResult, seconds: int) -> None:
+    for name, path in REPORTS.items():
+        answer = httpx.get(url + path, timeout=60)
+        answer.raise_for_status()
+        r = wrk(url, "wrk_get.lua", threads=1, conns=4, seconds=seconds, env={"BENCH_PATH": path})
+        if r["non2xx"] or r["socket_errors"]:
+            raise RuntimeError(f"{name}: {r['non2xx']} non-2xx, {r['socket_errors']} errors")
+        p95 = r["p95_us"] / 1000
+        result.add(
+            Figure(
+                f"{name} p95 (p50 {r['p50_us'] / 1000:.1f} ms)",
+                p95,
+                "ms",
+                f"≤ {TARGET_MS:.0f}",
+                p95 <= TARGET_MS,
+                f"wrk -t1 -c4 -d{seconds}s, {r['rps']:.0f} req/s",
+            )
+        )
+
+
+async def check_visitors(url: str, exact: int, result: ModeResult) -> None:
+    async with httpx.AsyncClient(timeout=60) as client:
+        got = (await client.get(url + REPORTS["overview"])).json()["visitors"]
+    error = abs(got - exact) / exact * 100
+    result.add(
+        Figure(
+            "visitors over the 30 days: sketch error",
+            error,
+            "%",
+            "≤ 1",
+            error <= 1,
+            f"{got:,} reported, {exact:,} exact (count distinct over the events)",
+        )
+    )
+
+
+EXACT_VISITORS = (
+    "SELECT count(DISTINCT visitor_id) FROM event WHERE site_id = $1 AND NOT is_bot "
+    "AND ts >= $2 AND ts < $3"
+)
+FIRST = datetime(2025, 11, 15)
+AFTER = datetime(2025, 12, 15)
+
+
+def _bounds() -> tuple[datetime, datetime]:
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(ZONE)
+    return FIRST.replace(tzinfo=zone), AFTER.replace(tzinfo=zone)
+
+
+async def run_embedded(work: Path, parquet: Path, count: int, seconds: int) -> ModeResult:
+    import duckdb
+
+    result = ModeResult(f"embedded, {count:,} events in {DAYS} days")
+    data = work / "embedded"
+    data.mkdir(parents=True)
+    loaded, derived = await load_duckdb(data / "tapioca.duckdb", parquet)
+    result.add(Figure("load the events (INSERT from Parquet)", loaded, "s"))
+    result.add(Figure("derive sessions and rollups from scratch", derived, "s"))
+    con = duckdb.connect(str(data / "tapioca.duckdb"), read_only=True)
+    lo, hi = _bounds()
+    exact = con.execute(EXACT_VISITORS, [SITE, lo, hi]).fetchone()[0]  # type: ignore[index]
+    con.close()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    serve = Proc("serve", ["serve"], base_env({"TAPIOCA_DATA_DIR": str(data),
+                                               "TAPIOCA_PORT": str(port)}), data)  # fmt: skip
+    try:
+        wait_ready(url, serve)
+        await check_visitors(url, int(exact), result)
+        measure(url, result, seconds)
+        result.add(Figure("peak RSS of serve", serve.peak_rss_mb(), "MB"))
+    finally:
+        serve.stop()
+    return result
+
+
+async def run_production(work: Path, parquet: Path, count: int, seconds: int) -> ModeResult:
+    result = ModeResult(f"production, {count:,} events in {DAYS} days")
+    pg = PostgresServer(work / "pg")
+    redis = RedisServer(work / "redis")
+    procs: list[Proc] = []
+    try:
+        pg.init()
+        pg._append(pg.data_dir / "postgresql.conf", ["shared_buffers = 1GB", "work_mem = 64MB"])
+        pg.start()
+        pg.create_database("bench")
+        redis.start()
+        dsn = pg.dsn("bench")
+        loaded, derived = await load_postgres(dsn, parquet, work)
+        result.add(Figure("load the events (COPY from CSV)", loaded, "s"))
+        result.add(Figure("derive sessions and rollups from scratch", derived, "s"))
+        con = await asyncpg.connect(dsn)
+        lo, hi = _bounds()
+        exact = await con.fetchval(EXACT_VISITORS, SITE, lo, hi)
+        await con.close()
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = base_env(
+            {
+                "TAPIOCA_DATABASE_URL": dsn,
+                "TAPIOCA_REDIS_URL": redis.url,
+                "TAPIOCA_PORT": str(port),
+                "TAPIOCA_API_WORKERS": "1",
+            }
+        )
+        procs.append(Proc("api", ["api"], env, work))
+        wait_ready(url, procs[0])
+        await check_visitors(url, int(exact), result)
+        measure(url, result, seconds)
+    finally:
+        for proc in procs:
+            proc.stop()
+        redis.cleanup()
+        pg.cleanup()
+    return result
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--modes", default="embedded,production")
+    parser.add_argument("--no-docs", action="store_true")
+    args = parser.parse_args()
+    OUT.mkdir(exist_ok=True)
+    parquet = parquet_for(args.events)
+    import tempfile
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="tapioca-reports-") as tmp:
+        import os
+
+        os.chmod(tmp, 0o755)
+        for mode in args.modes.split(","):
+            runner = run_embedded if mode == "embedded" else run_production
+            results.append(await runner(Path(tmp) / mode, parquet, args.events, args.seconds))
+    command = "python -m bench.bench_reports " + " ".join(a for a in __import__("sys").argv[1:])
+    text = render(results, machine(), command.strip())
+    print(text)
+    if not args.no_docs:
+        write_docs(text, "REPORTS")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,187 @@
+"""Distinct-visitor sketches: exact while small, HyperLogLog when large (metrics.md; derive.md).
+
+A sketch holds the 64-bit hashes of the visitors it has seen. Up to ``EXPLICIT_MAX``
+distinct hashes it keeps them all, so small counts are exact (a 64-bit hash collision
+among a million visitors has odds of about 3 in 100 million). Past that it becomes a
+HyperLogLog with 2^16 registers: standard error 1.04 / 256 = 0.41 %, so an estimate
+stays within 1 % of the truth in more than 98 % of cases (tested in
+tests/unit/test_sketch.py). The count uses Ertl's improved estimator ("New cardinality
+estimation algorithms for HyperLogLog sketches", 2017), which has no bias to correct
+across the whole range, where the classic one is off by 3 % near 2.5 * 2^16. Sketches
+merge losslessly: the union of two sketches is the sketch of the union, which is what
+lets daily sketches answer any range of days.
+
+The hash of a visitor is the first 16 hex digits of ``md5(visitor_id)``, which both
+stores compute in SQL (``HASH_SQL``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+P = 16
+M = 1 << P
+EXPLICIT_MAX = 4096
+_EXPLICIT, _REGISTERS = b"E", b"R"
+Q = 64 - P
+# Two stores, one hash: the first 64 bits of the md5 of the visitor id, as hex.
+HASH_SQL = "substr(md5({column}), 1, 16)"
+
+U64 = npt.NDArray[np.uint64]
+U8 = npt.NDArray[np.uint8]
+
+
+def hashes_from_hex(digests: Sequence[str]) -> U64:
+    """The hex digests ``HASH_SQL`` returns, as unsigned 64-bit integers."""
+    if not digests:
+        return np.empty(0, dtype=np.uint64)
+    raw = bytes.fromhex("".join(digests))
+    return np.frombuffer(raw, dtype=">u8").astype(np.uint64)
+
+
+class Sketch:
+    __slots__ = ("_hashes", "_registers")
+
+    def __init__(self) -> None:
+        self._hashes: U64 | None = np.empty(0, dtype=np.uint64)
+        self._registers: U8 | None = None
+
+    # -- building -----------------------------------------------------------------
+    @classmethod
+    def of(cls, hashes: U64) -> Sketch:
+        sketch = cls()
+        sketch.add(hashes)
+        return sketch
+
+    def add(self, hashes: U64) -> None:
+        if self._registers is not None:
+            _fold(self._registers, hashes)
+            return
+        assert self._hashes is not None
+        merged = np.union1d(self._hashes, hashes) if len(self._hashes) else np.unique(hashes)
+        if len(merged) <= EXPLICIT_MAX:
+            self._hashes = merged
+        else:
+            self._registers = np.zeros(M, dtype=np.uint8)
+            _fold(self._registers, merged)
+            self._hashes = None
+
+    def merge(self, other: Sketch) -> None:
+        if other._registers is None:
+            assert other._hashes is not None
+            self.add(other._hashes)
+            return
+        if self._registers is None:
+            assert self._hashes is not None
+            hashes = self._hashes
+            self._registers = other._registers.copy()
+            self._hashes = None
+            _fold(self._registers, hashes)
+            return
+        np.maximum(self._registers, other._registers, out=self._registers)
+
+    @classmethod
+    def union(cls, sketches: Iterable[Sketch]) -> Sketch:
+        """One pass over many sketches: one concatenation of the exact ones, one
+        element-wise maximum of the register ones."""
+        hashes: list[U64] = []
+        registers: list[U8] = []
+        for sketch in sketches:
+            if sketch._registers is not None:
+                registers.append(sketch._registers)
+            else:
+                assert sketch._hashes is not None
+                hashes.append(sketch._hashes)
+        out = cls()
+        if registers:
+            out._registers = np.maximum.reduce(registers) if len(registers) > 1 else (
+                registers[0].copy())  # fmt: skip
+            out._hashes = None
+            if hashes:
+                _fold(out._registers, np.concatenate(hashes))
+        elif hashes:
+            out.add(np.unique(np.concatenate(hashes)))
+        return out
+
+    # -- reading ------------------------------------------------------------------
+    @property
+    def exact(self) -> bool:
+        return self._registers is None
+
+    def count(self) -> int:
+        if self._registers is None:
+            assert self._hashes is not None
+            return len(self._hashes)
+        return round(_estimate(self._registers))
+
+    # -- storage ------------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        if self._registers is None:
+            assert self._hashes is not None
+            return _EXPLICIT + bytes(self._hashes.astype("<u8").tobytes())
+        filled = np.flatnonzero(self._registers).astype("<u2")
+        return _REGISTERS + bytes(filled.tobytes()) + bytes(self._registers[filled].tobytes())
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> Sketch:
+        sketch = cls()
+        kind, body = blob[:1], blob[1:]
+        if kind == _EXPLICIT:
+            sketch._hashes = np.frombuffer(body, dtype="<u8").astype(np.uint64)
+            return sketch
+        if kind != _REGISTERS:
+            raise ValueError("not a visitor sketch")
+        n = len(body) // 3
+        index = np.frombuffer(body[: 2 * n], dtype="<u2")
+        registers = np.zeros(M, dtype=np.uint8)
+        registers[index] = np.frombuffer(body[2 * n :], dtype=np.uint8)
+        sketch._registers, sketch._hashes = registers, None
+        return sketch
+
+
+def _fold(registers: U8, hashes: U64) -> None:
+    """Add hashes to HyperLogLog registers: the top P bits pick the register, the rank is
+    the position of the first 1 bit in the remaining 64 - P bits."""
+    if not len(hashes):
+        return
+    index = (hashes >> np.uint64(64 - P)).astype(np.int64)
+    rest = hashes & np.uint64((1 << (64 - P)) - 1)
+    _, exponent = np.frexp(rest.astype(np.float64))  # exact: rest < 2^48 < 2^53
+    rank = np.where(rest == 0, 64 - P + 1, (64 - P) - exponent + 1).astype(np.uint8)
+    np.maximum.at(registers, index, rank)
+
+
+def _estimate(registers: U8) -> float:
+    """Ertl's improved raw estimator over the register histogram."""
+    counts = np.bincount(registers, minlength=Q + 2).astype(np.float64)
+    inner = float(np.sum(counts[1 : Q + 1] * np.ldexp(1.0, -np.arange(1, Q + 1))))
+    denominator = M * _sigma(counts[0] / M) + inner + M * _tau(1 - counts[Q + 1] / M) * 2.0**-Q
+    return float(M * M / (2 * np.log(2)) / denominator)
+
+
+def _sigma(x: float) -> float:
+    if x == 1.0:
+        return float("inf")
+    y, z = 1.0, x
+    while True:
+        x *= x
+        previous, z = z, z + x * y
+        y += y
+        if z == previous:
+            return z
+
+
+def _tau(x: float) -> float:
+    if x in (0.0, 1.0):
+        return 0.0
+    y, z = 1.0, 1 - x
+    while True:
+        x = float(np.sqrt(x))
+        previous = z
+        y *= 0.5
+        z -= (1 - x) ** 2 * y
+        if z == previous:
+            return z / 3

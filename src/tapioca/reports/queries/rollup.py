@@ -1,0 +1,141 @@
+"""Report queries over the rollups (derive/rollups.py) instead of raw events.
+
+Counts (events, pageviews, sessions, bounces, durations) are sums of hourly rows, exact
+for any range whose ends fall on whole UTC hours (every zone with a whole-hour offset).
+Visitors of one hour or one day are stored exact; visitors over several days are the
+union of the daily sketches (exact up to 4,096 visitors, within 1 % beyond). Daily rows
+are in the site's time zone; a report in another zone counts its visitors from events.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Hashable
+from datetime import date, datetime
+from typing import Any
+
+from tapioca.kit.sketch import Sketch
+from tapioca.kit.timerange import DateRange
+from tapioca.reports.filters import Filter
+from tapioca.reports.queries.web import Params
+from tapioca.storage.base import ReadStore
+
+EVENT_SUMS = {"events": "sum(r.events)", "pageviews": "sum(r.pageviews)"}
+SESSION_SUMS = {
+    "sessions": "sum(r.sessions)",
+    "bounces": "sum(r.bounces)",
+    "duration_seconds": "sum(r.duration_seconds)",
+    "session_pageviews": "sum(r.pageviews)",
+    "session_events": "sum(r.events)",
+}
+
+
+def usable(span: DateRange, filters: list[Filter]) -> bool:
+    """Rollups answer unfiltered reports whose ends fall on whole UTC hours."""
+    if filters:
+        return False
+    ends = (span.start_utc, span.end_utc)
+    return all(t is None or (t.minute, t.second, t.microsecond) == (0, 0, 0) for t in ends)
+
+
+def days_usable(span: DateRange, site_zone: str) -> bool:
+    """Daily visitor rows are in the site's zone."""
+    return span.tz.key == site_zone
+
+
+def _hour_where(site_id: str, dim: str, start: datetime | None, end: datetime | None,
+                p: Params) -> str:  # fmt: skip
+    clauses = [f"r.site_id = {p.add(site_id)}", f"r.dim = {p.add(dim)}"]
+    if start is not None:
+        clauses.append(f"r.hour >= {p.add(start)}")
+    if end is not None:
+        clauses.append(f"r.hour < {p.add(end)}")
+    return " AND ".join(clauses)
+
+
+async def hour_sums(
+    db: ReadStore,
+    table: str,
+    sums: dict[str, str],
+    site_id: str,
+    dim: str,
+    start: datetime | None,
+    end: datetime | None,
+    group: Callable[[Params], str] | None = None,
+) -> list[dict[str, Any]]:
+    """Sums of hourly rows of ``table``; grouped by ``group(p)`` (column k) if given."""
+    p = Params()
+    key = f"{group(p)} AS k, " if group else ""
+    select = ", ".join(f"{sql} AS {name}" for name, sql in sums.items())
+    where = _hour_where(site_id, dim, start, end, p)
+    tail = " GROUP BY k" if group else ""
+    names = (["k"] if group else []) + list(sums)
+    rows = await db.fetch(f"SELECT {key}{select} FROM {table} r WHERE {where}{tail}", p.values)
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+async def hourly_visitors(
+    db: ReadStore, site_id: str, start: datetime | None, end: datetime | None
+) -> list[tuple[datetime, int]]:
+    p = Params()
+    where = _hour_where(site_id, "", start, end, p)
+    rows = await db.fetch(f"SELECT r.hour, r.visitors FROM rollup_hour r WHERE {where}", p.values)
+    return [(row[0], int(row[1])) for row in rows]
+
+
+async def day_visitors(
+    db: ReadStore,
+    site_id: str,
+    dim: str,
+    span: DateRange,
+    bucket: Callable[[date], Hashable] | None = None,
+    values: list[Any] | None = None,
+) -> dict[tuple[Any, Any], int]:
+    """Distinct visitors per (value, bucket) over the days of ``span`` (bucket None:
+    the whole range; ``values`` None: every value): exact for one day, the union of
+    daily sketches for several."""
+    p = Params()
+    where = _day_where(site_id, dim, span, values, p)
+    rows = await db.fetch(
+        f"SELECT value, day, visitors, sketch FROM rollup_day WHERE {where}", p.values
+    )
+    groups: dict[tuple[Any, Any], list[tuple[int, bytes]]] = defaultdict(list)
+    for value, day, visitors, blob in rows:
+        groups[(value, bucket(day) if bucket else None)].append((int(visitors), bytes(blob)))
+    out = {}
+    for key, days in groups.items():
+        if len(days) == 1:
+            out[key] = days[0][0]
+        else:
+            out[key] = Sketch.union(Sketch.from_bytes(blob) for _, blob in days).count()
+    return out
+
+
+def _day_where(site_id: str, dim: str, span: DateRange, values: list[Any] | None,
+               p: Params) -> str:  # fmt: skip
+    clauses = [f"site_id = {p.add(site_id)}", f"dim = {p.add(dim)}", f"tz = {p.add(span.tz.key)}"]
+    if span.start_date is not None:
+        clauses.append(f"day >= {p.add(span.start_date)}")
+    if span.end_date is not None:
+        clauses.append(f"day <= {p.add(span.end_date)}")
+    if values is not None:
+        named = [v for v in values if v is not None]
+        options = [f"value IN ({', '.join(p.add(v) for v in named)})"] if named else []
+        if len(named) < len(values):
+            options.append("value IS NULL")
+        clauses.append("(" + " OR ".join(options or ["false"]) + ")")
+    return " AND ".join(clauses)
+
+
+async def day_bounds(
+    db: ReadStore, site_id: str, dim: str, span: DateRange
+) -> dict[Any, tuple[int, int]]:
+    """Per value, bounds on its distinct visitors over the range: the largest day's
+    count (no fewer) and the sum of the days' counts (no more)."""
+    p = Params()
+    where = _day_where(site_id, dim, span, None, p)
+    rows = await db.fetch(
+        f"SELECT value, max(visitors), sum(visitors) FROM rollup_day WHERE {where} GROUP BY value",
+        p.values,
+    )
+    return {row[0]: (int(row[1]), int(row[2])) for row in rows}

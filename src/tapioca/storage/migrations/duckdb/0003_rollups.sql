@@ -1,0 +1,46 @@
+-- Rollups the web reports read instead of scanning events (derive.md, Rollups).
+-- (site, UTC hour) pairs whose rollups must be recomputed by the derive job.
+CREATE TABLE rollup_dirty (
+    site_id VARCHAR NOT NULL,
+    hour    TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (site_id, hour)
+);
+-- Events per site, UTC hour and event dimension value (dim '' is the site total).
+CREATE TABLE rollup_hour (
+    site_id   VARCHAR NOT NULL,
+    hour      TIMESTAMPTZ NOT NULL,
+    dim       VARCHAR NOT NULL,
+    value     VARCHAR,
+    events    BIGINT NOT NULL,
+    pageviews BIGINT NOT NULL,
+    visitors  BIGINT NOT NULL
+);
+CREATE INDEX rollup_hour_key ON rollup_hour (site_id, dim, hour);
+-- Sessions per site, UTC hour of their start and session dimension value.
+CREATE TABLE rollup_session_hour (
+    site_id          VARCHAR NOT NULL,
+    hour             TIMESTAMPTZ NOT NULL,
+    dim              VARCHAR NOT NULL,
+    value            VARCHAR,
+    sessions         BIGINT NOT NULL,
+    bounces          BIGINT NOT NULL,
+    duration_seconds DOUBLE NOT NULL,
+    pageviews        BIGINT NOT NULL,
+    events           BIGINT NOT NULL,
+    visitors         BIGINT NOT NULL
+);
+CREATE INDEX rollup_session_hour_key ON rollup_session_hour (site_id, dim, hour);
+-- Visitors per site, day in the site's time zone (tz) and dimension value: the exact
+-- count and a mergeable sketch (kit/sketch.py) for ranges of many days.
+CREATE TABLE rollup_day (
+    site_id  VARCHAR NOT NULL,
+    day      DATE NOT NULL,
+    tz       VARCHAR NOT NULL,
+    dim      VARCHAR NOT NULL,
+    value    VARCHAR,
+    visitors BIGINT NOT NULL,
+    sketch   BLOB NOT NULL
+);
+CREATE INDEX rollup_day_key ON rollup_day (site_id, dim, day);
+-- The job that keeps sessions and rollups is now one job, "web".
+UPDATE derive_state SET name = 'web' WHERE name = 'sessions';

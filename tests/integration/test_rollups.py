@@ -1,0 +1,154 @@
+"""Rollups on both stores: equal to a Python computation from the events, and the same
+whether built incrementally from shuffled batches or rebuilt from scratch."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from integration.test_sessions import traffic
+from tapioca.derive.jobs import derive_once, rebuild
+from tapioca.kit.sketch import Sketch
+from tapioca.storage.base import EventStore
+from tapioca.storage.rows import EventRow
+
+pytestmark = pytest.mark.integration
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def _hour(ts: datetime) -> datetime:
+    return ts.replace(minute=0, second=0, microsecond=0)
+
+
+def expected_hours(rows: list[EventRow]) -> dict[tuple[Any, ...], tuple[int, int, int]]:
+    """(site, hour, dim, value) → (events, pageviews, visitors) for the dimensions
+    the traffic varies (total, path, event_type)."""
+    cells: dict[tuple[Any, ...], list[EventRow]] = defaultdict(list)
+    for row in {r.event_id: r for r in rows}.values():
+        if row.is_bot:
+            continue
+        hour = _hour(row.ts)
+        cells[(row.site_id, hour, "", None)].append(row)
+        cells[(row.site_id, hour, "path", row.path)].append(row)
+        cells[(row.site_id, hour, "event_type", row.event_type)].append(row)
+    return {
+        key: (
+            len(evs),
+            sum(e.event_type == "page_view" for e in evs),
+            len({e.visitor_id for e in evs}),
+        )
+        for key, evs in cells.items()
+    }
+
+
+def expected_days(rows: list[EventRow], zone: ZoneInfo) -> dict[tuple[Any, ...], int]:
+    """(site, local day, value) → visitors of the path dimension."""
+    seen: dict[tuple[Any, ...], set[str]] = defaultdict(set)
+    for row in {r.event_id: r for r in rows}.values():
+        if not row.is_bot:
+            seen[(row.site_id, row.ts.astimezone(zone).date(), row.path)].add(row.visitor_id)
+    return {key: len(v) for key, v in seen.items()}
+
+
+async def hours(store: EventStore, dims: tuple[str, ...]) -> dict[tuple[Any, ...], Any]:
+    marks = ", ".join(f"'{d}'" for d in dims)
+    rows = await store.fetch(
+        "SELECT site_id, hour, dim, value, events, pageviews, visitors FROM rollup_hour "
+        f"WHERE dim IN ({marks})"
+    )
+    return {(r[0], r[1], r[2], r[3]): tuple(r[4:]) for r in rows}
+
+
+async def everything(store: EventStore) -> list[Any]:
+    out = []
+    for table in ("rollup_hour", "rollup_session_hour", "rollup_day"):
+        rows = await store.fetch(f"SELECT * FROM {table}")
+        out.append(sorted((tuple(bytes(v) if isinstance(v, memoryview) else v
+                                 for v in r) for r in rows), key=repr))  # fmt: skip
+    return out
+
+
+async def test_hourly_and_daily_rollups_match_the_events(derive_store: EventStore) -> None:
+    store = derive_store
+    rows = traffic(5, 1500)
+    await store.execute("INSERT INTO site (id, timezone) VALUES ($1, $2)", ["shop", BERLIN.key])
+    shuffled = rows[:]
+    random.Random(5).shuffle(shuffled)
+    for start in range(0, len(shuffled), 113):
+        await store.write_events(shuffled[start : start + 113])
+        if start % 2:
+            await derive_once(store)
+    await store.write_events(shuffled[:300])  # replays change nothing
+    await derive_once(store)
+
+    assert await hours(store, ("", "path", "event_type")) == expected_hours(rows)
+
+    days = await store.fetch(
+        "SELECT site_id, day, tz, value, visitors, sketch FROM rollup_day WHERE dim = 'path'"
+    )
+    zones = {"shop": BERLIN, "blog": ZoneInfo("UTC")}
+    got = {}
+    for site, day, tz, value, visitors, blob in days:
+        assert tz == zones[site].key
+        assert Sketch.from_bytes(bytes(blob)).count() == visitors
+        got[(site, day, value)] = visitors
+    want = {k: v for k, v in expected_days(rows, BERLIN).items() if k[0] == "shop"}
+    want |= {k: v for k, v in expected_days(rows, ZoneInfo("UTC")).items() if k[0] == "blog"}
+    assert got == want
+    assert any(isinstance(k[1], date) and k[0] == "shop" for k in got)
+
+    incremental = await everything(store)
+    await rebuild(store)
+    assert await everything(store) == incremental
+
+
+async def test_session_rollups_follow_a_bridging_late_event(derive_store: EventStore) -> None:
+    store = derive_store
+    from support.factories import make_row
+
+    t0 = datetime(2025, 11, 14, 9, 50, tzinfo=ZoneInfo("UTC"))
+
+    def at(minutes: int, name: str, channel: str) -> EventRow:
+        return make_row(event_id=name, visitor_id="v", ts=t0 + timedelta(minutes=minutes),
+                        channel=channel)  # fmt: skip
+
+    await store.write_events([at(0, "a", "Direct"), at(50, "c", "Email")])
+    await derive_once(store)
+    sessions = await store.fetch(
+        "SELECT hour, value, sessions FROM rollup_session_hour WHERE dim = 'channel' ORDER BY hour"
+    )
+    assert [(r[1], r[2]) for r in sessions] == [("Direct", 1), ("Email", 1)]
+    await store.write_events([at(25, "b", "Email")])  # joins both into the 09:50 session
+    await derive_once(store)
+    sessions = await store.fetch(
+        "SELECT hour, value, sessions, events FROM rollup_session_hour WHERE dim = 'channel'"
+    )
+    assert [(r[1], r[2], r[3]) for r in sessions] == [("Direct", 1, 3)]
+
+
+async def test_a_new_site_zone_recomputes_the_daily_rows(derive_store: EventStore) -> None:
+    store = derive_store
+    from tapioca.sites.service import SiteChanges, update_site
+
+    rows = [r for r in traffic(6, 800) if r.site_id == "shop"]
+    await store.write_events(rows)
+    await derive_once(store)
+    utc_days = {(r[0], r[1]) for r in await store.fetch("SELECT tz, day FROM rollup_day")}
+    assert {tz for tz, _ in utc_days} == {"UTC"}
+
+    await update_site(store, "shop", SiteChanges(timezone="Asia/Tokyo"))
+    assert await derive_once(store) == 0  # no new events, but the dirty hours are redone
+    got = {
+        (r[0], r[1], r[2]): r[3]
+        for r in await store.fetch(
+            "SELECT site_id, day, value, visitors FROM rollup_day "
+            "WHERE dim = 'path' AND tz = 'Asia/Tokyo'"
+        )
+    }
+    assert got == expected_days(rows, ZoneInfo("Asia/Tokyo"))
+    assert not await store.fetch("SELECT 1 FROM rollup_dirty")

@@ -1,0 +1,65 @@
+"""Visitor sketches: exact while small, within 1 % when large, lossless merges."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from tapioca.kit.sketch import EXPLICIT_MAX, Sketch, hashes_from_hex
+
+
+def _hashes(n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 2**64, size=n, dtype=np.uint64)
+
+
+def test_hex_digests_are_the_leading_64_bits_of_md5() -> None:
+    ids = ["v1", "visitor-2", "ü"]
+    digests = [hashlib.md5(v.encode()).hexdigest()[:16] for v in ids]
+    assert hashes_from_hex(digests).tolist() == [int(d, 16) for d in digests]
+
+
+def test_small_sets_are_exact_and_ignore_repeats() -> None:
+    hashes = _hashes(EXPLICIT_MAX, 1)
+    sketch = Sketch.of(np.concatenate([hashes, hashes[:100]]))
+    assert sketch.exact
+    assert sketch.count() == EXPLICIT_MAX
+
+
+@pytest.mark.parametrize("n", [5_000, 20_000, 100_000, 160_000, 400_000, 1_500_000])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_large_sets_stay_within_one_percent(n: int, seed: int) -> None:
+    sketch = Sketch.of(_hashes(n, seed))
+    assert not sketch.exact
+    assert abs(sketch.count() - n) / n <= 0.01
+
+
+def test_union_of_parts_equals_sketch_of_the_whole() -> None:
+    everything = _hashes(100_000, 7)
+    parts = [everything[i::30] for i in range(30)]  # thirty "days", each exact alone
+    days = [Sketch.of(part) for part in parts]
+    assert all(day.exact for day in days)
+    whole = Sketch.of(everything)
+    merged = Sketch.union(days)
+    assert merged.count() == whole.count()
+    assert merged.to_bytes() == whole.to_bytes()
+
+
+def test_overlapping_parts_count_each_visitor_once() -> None:
+    base = _hashes(3_000, 9)
+    a, b = Sketch.of(base[:2_000]), Sketch.of(base[1_000:])
+    assert Sketch.union([a, b]).count() == 3_000
+
+
+@pytest.mark.parametrize("n", [0, 10, EXPLICIT_MAX + 1, 70_000])
+def test_storage_round_trip(n: int) -> None:
+    sketch = Sketch.of(_hashes(n, 4))
+    again = Sketch.from_bytes(sketch.to_bytes())
+    assert again.count() == sketch.count()
+    assert again.to_bytes() == sketch.to_bytes()
+
+
+def test_rejects_foreign_bytes() -> None:
+    with pytest.raises(ValueError, match="sketch"):
+        Sketch.from_bytes(b"xyz")
