@@ -59,6 +59,7 @@ bench: venv system-deps
 	@bash scripts/ensure-bench-deps.sh
 	$(BIN)/python -m bench.bench_ingest
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.bench_reports
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

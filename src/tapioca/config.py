@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     retry_after_seconds: int = Field(default=2, ge=1)
     worker_metrics_port: int = Field(default=0, ge=0, le=65535)
     derive_interval_s: float = Field(
-        default=1.0, gt=0, description="how often sessions are brought up to date"
+        default=1.0, gt=0, description="how often sessions and rollups are brought up to date"
     )
 
     # PostgreSQL pools

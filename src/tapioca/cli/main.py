@@ -214,13 +214,13 @@ def sites_list() -> None:
         typer.echo(orjson.dumps(site.as_dict()).decode())
 
 
-derive_app = typer.Typer(help="Derived tables (sessions).", no_args_is_help=True)
+derive_app = typer.Typer(help="Derived tables (sessions, report rollups).", no_args_is_help=True)
 app.add_typer(derive_app, name="derive")
 
 
 @derive_app.command("run")
 def derive_run() -> None:
-    """Bring sessions up to date with the stored events (serve and worker do this too)."""
+    """Bring sessions and rollups up to date with the stored events (serve and worker do too)."""
     settings = _settings()
     from tapioca.derive.jobs import derive_once
 

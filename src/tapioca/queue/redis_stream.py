@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -88,9 +88,11 @@ async def stream_lag(client: aioredis.Redis, stream: str) -> int:
     total = 0
     for group in groups:
         lag = group.get("lag")
-        if lag is None:  # unknown after trims: count the undelivered entries
-            start = b"(" + group["last-delivered-id"]
-            lag = len(await client.xrange(stream, min=start, max="+", count=100_000) or [])
+        if lag is None:  # unknown after trims: count the undelivered entries, a page at a time
+            lag, start = 0, b"(" + group["last-delivered-id"]
+            while page := await client.xrange(stream, min=start, max="+", count=500):
+                lag += len(page)
+                start = b"(" + cast(bytes, page[-1][0])
         total = max(total, int(lag) + int(group.get("pending") or 0))
     return total
 

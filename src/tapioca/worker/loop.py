@@ -103,7 +103,8 @@ class Worker:
             if remaining_ms <= 0:
                 break
             try:
-                new = await self._consumer.read_new(100, remaining_ms if not entries else 1)
+                count = self._read_size(events, len(entries))
+                new = await self._consumer.read_new(count, remaining_ms if not entries else 1)
             except (RedisError, OSError):
                 if not entries:
                     raise
@@ -116,6 +117,15 @@ class Worker:
             entries += new
             events += sum(_count(e) for e in new)
         return entries
+
+    def _read_size(self, events: int, entries: int) -> int:
+        """How many entries to ask for: an entry holds one request's events (1 to 10,000),
+        so the count follows the events per entry seen so far, keeping a batch (and the
+        worker's memory) near ``batch_max_events``."""
+        if not entries:
+            return 10
+        per_entry = max(1, events // entries)
+        return max(1, min(100, (self._opt.batch_max_events - events) // per_entry))
 
     async def _process(self, entries: list[Entry]) -> None:
         try:
