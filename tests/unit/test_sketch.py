@@ -63,3 +63,13 @@ def test_storage_round_trip(n: int) -> None:
 def test_rejects_foreign_bytes() -> None:
     with pytest.raises(ValueError, match="sketch"):
         Sketch.from_bytes(b"xyz")
+
+
+def test_union_of_stored_sketches_equals_union_of_sketches() -> None:
+    parts = [_hashes(n, seed) for seed, n in enumerate([10, 3_000, 9_000, 70_000, 1])]
+    sketches = [Sketch.of(p) for p in parts]
+    from_bytes = Sketch.union_bytes(s.to_bytes() for s in sketches)
+    assert from_bytes.to_bytes() == Sketch.union(sketches).to_bytes()
+    assert Sketch.union_bytes([sketches[0].to_bytes(), sketches[1].to_bytes()]).exact
+    with pytest.raises(ValueError, match="sketch"):
+        Sketch.union_bytes([b"?"])

@@ -8,7 +8,8 @@ The derive job marks the hours of new events and of every session it deletes or 
 - ``rollup_session_hour``: per site, UTC hour of the session start and session dimension
   value, the additive session figures and the hour's exact visitors, from ``session``;
 - ``rollup_day``: per site, day in the site's time zone and dimension value, the day's
-  exact visitors and their sketch (kit/sketch.py), for every day that holds a dirty hour.
+  exact visitors and their sketch (kit/sketch.py), for every day that holds a dirty hour;
+- ``rollup_week``: the union of those sketches per week (Monday to Sunday, site zone).
 
 Each is replaced, never added to, so a re-run changes nothing, and ``tapioca derive
 rebuild`` (recompute from events) must give the same rows as the incremental path. The
@@ -24,7 +25,7 @@ from tapioca.kit.sketch import HASH_SQL, Sketch, hashes_from_hex
 from tapioca.reports.filters import EVENT_DIMENSIONS, SESSION_DIMENSIONS
 from tapioca.storage.base import Step, Transform
 
-TABLES = ["rollup_hour", "rollup_session_hour", "rollup_day", "rollup_dirty"]
+TABLES = ["rollup_hour", "rollup_session_hour", "rollup_day", "rollup_week", "rollup_dirty"]
 PENDING_SQL = "SELECT EXISTS (SELECT 1 FROM rollup_dirty)"
 TOTAL = ""
 
@@ -140,7 +141,30 @@ def _day_rollup() -> list[Step]:
         insert_sql="INSERT INTO rollup_day (site_id, day, tz, dim, value, visitors, sketch) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
-    return [(_DAYS, []), transform, ("DROP TABLE derive_days", [])]
+    weeks = Transform(
+        keys_sql="SELECT DISTINCT site_id, tz, CAST(date_trunc('week', day) AS DATE) AS week "
+        "FROM derive_days ORDER BY site_id, week",
+        clear_sql="DELETE FROM rollup_week WHERE site_id = $1 AND week = $2",
+        clear_args=(0, 2),
+        rows_sql="SELECT dim, value, sketch FROM rollup_day WHERE site_id = $1 AND tz = $2 "
+        "AND day >= $3 AND day < CAST($3 AS DATE) + 7",
+        rows_args=(0, 1, 2),
+        compute=_week_sketches,
+        insert_sql="INSERT INTO rollup_week (site_id, week, tz, dim, value, sketch) "
+        "VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    return [(_DAYS, []), transform, weeks, ("DROP TABLE derive_days", [])]
+
+
+def _week_sketches(key: tuple[Any, ...], rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    site_id, tz, week = key
+    days: dict[tuple[str, Any], list[bytes]] = {}
+    for dim, value, blob in rows:
+        days.setdefault((dim, value), []).append(bytes(blob))
+    return [
+        (site_id, week, tz, dim, value, Sketch.union_bytes(blobs).to_bytes())
+        for (dim, value), blobs in days.items()
+    ]
 
 
 def rollup_steps(last: int, upto: int) -> list[Step]:

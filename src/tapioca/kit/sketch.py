@@ -97,13 +97,40 @@ class Sketch:
                 hashes.append(sketch._hashes)
         out = cls()
         if registers:
-            out._registers = np.maximum.reduce(registers) if len(registers) > 1 else (
-                registers[0].copy())  # fmt: skip
-            out._hashes = None
+            merged = registers[0].copy()
+            for more in registers[1:]:
+                np.maximum(merged, more, out=merged)
+            out._registers, out._hashes = merged, None
             if hashes:
-                _fold(out._registers, np.concatenate(hashes))
+                _fold(merged, np.concatenate(hashes))
         elif hashes:
             out.add(np.unique(np.concatenate(hashes)))
+        return out
+
+    @classmethod
+    def union_bytes(cls, blobs: Iterable[bytes]) -> Sketch:
+        """The union of stored sketches, without materialising each one."""
+        hashes: list[U64] = []
+        merged: U8 | None = None
+        for blob in blobs:
+            kind, body = blob[:1], blob[1:]
+            if kind == _EXPLICIT:
+                hashes.append(np.frombuffer(body, dtype="<u8"))
+                continue
+            if kind != _REGISTERS:
+                raise ValueError("not a visitor sketch")
+            if merged is None:
+                merged = np.zeros(M, dtype=np.uint8)
+            n = len(body) // 3
+            index = np.frombuffer(body[: 2 * n], dtype="<u2")
+            merged[index] = np.maximum(merged[index], np.frombuffer(body[2 * n :], np.uint8))
+        out = cls()
+        if merged is not None:
+            out._registers, out._hashes = merged, None
+            if hashes:
+                _fold(merged, np.concatenate(hashes).astype(np.uint64))
+        elif hashes:
+            out.add(np.unique(np.concatenate(hashes)).astype(np.uint64))
         return out
 
     # -- reading ------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Hashable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from tapioca.kit.sketch import Sketch
@@ -92,38 +92,76 @@ async def day_visitors(
     values: list[Any] | None = None,
 ) -> dict[tuple[Any, Any], int]:
     """Distinct visitors per (value, bucket) over the days of ``span`` (bucket None:
-    the whole range; ``values`` None: every value): exact for one day, the union of
-    daily sketches for several."""
+    the whole range; ``values`` None: every value): exact for one day, else the union of
+    the sketches of the range's whole weeks and of its other days."""
+    weeks = _whole_weeks(span) if bucket is None else None
     p = Params()
-    where = _day_where(site_id, dim, span, values, p)
-    rows = await db.fetch(
-        f"SELECT value, day, visitors, sketch FROM rollup_day WHERE {where}", p.values
-    )
+    where = _day_where(site_id, dim, span, values, p, weeks)
+    sql = f"SELECT value, day, visitors, sketch FROM rollup_day WHERE {where}"
+    if weeks is not None:
+        q_where = _week_where(site_id, dim, span.tz.key, values, p, weeks)
+        sql += f" UNION ALL SELECT value, week, -1, sketch FROM rollup_week WHERE {q_where}"
     groups: dict[tuple[Any, Any], list[tuple[int, bytes]]] = defaultdict(list)
-    for value, day, visitors, blob in rows:
+    for value, day, visitors, blob in await db.fetch(sql, p.values):
         groups[(value, bucket(day) if bucket else None)].append((int(visitors), bytes(blob)))
     out = {}
-    for key, days in groups.items():
-        if len(days) == 1:
-            out[key] = days[0][0]
+    for key, parts in groups.items():
+        if len(parts) == 1 and parts[0][0] >= 0:
+            out[key] = parts[0][0]  # one day: its exact count
         else:
-            out[key] = Sketch.union(Sketch.from_bytes(blob) for _, blob in days).count()
+            out[key] = Sketch.union_bytes(blob for _, blob in parts).count()
     return out
 
 
-def _day_where(site_id: str, dim: str, span: DateRange, values: list[Any] | None,
-               p: Params) -> str:  # fmt: skip
+def _whole_weeks(span: DateRange) -> tuple[date | None, date | None] | None:
+    """The first and last Monday of the weeks (Monday to Sunday) wholly inside the range
+    (None: open), or None when it holds no whole week."""
+    first = None if span.start_date is None else (
+        span.start_date + timedelta(days=(7 - span.start_date.weekday()) % 7))  # fmt: skip
+    last = None if span.end_date is None else (
+        span.end_date - timedelta(days=(span.end_date.weekday() + 1) % 7 + 6))  # fmt: skip
+    if first is not None and last is not None and first > last:
+        return None
+    return first, last
+
+
+def _week_where(site_id: str, dim: str, zone: str, values: list[Any] | None, p: Params,
+                weeks: tuple[date | None, date | None]) -> str:  # fmt: skip
+    clauses = [f"site_id = {p.add(site_id)}", f"dim = {p.add(dim)}", f"tz = {p.add(zone)}"]
+    if weeks[0] is not None:
+        clauses.append(f"week >= {p.add(weeks[0])}")
+    if weeks[1] is not None:
+        clauses.append(f"week <= {p.add(weeks[1])}")
+    clauses += _value_clause(values, p)
+    return " AND ".join(clauses)
+
+
+def _value_clause(values: list[Any] | None, p: Params) -> list[str]:
+    if values is None:
+        return []
+    named = [v for v in values if v is not None]
+    options = [f"value IN ({', '.join(p.add(v) for v in named)})"] if named else []
+    if len(named) < len(values):
+        options.append("value IS NULL")
+    return ["(" + " OR ".join(options or ["false"]) + ")"]
+
+
+def _day_where(site_id: str, dim: str, span: DateRange, values: list[Any] | None, p: Params,
+               weeks: tuple[date | None, date | None] | None = None) -> str:  # fmt: skip
+    """Daily rows of the range; with ``weeks``, only the days outside those weeks."""
     clauses = [f"site_id = {p.add(site_id)}", f"dim = {p.add(dim)}", f"tz = {p.add(span.tz.key)}"]
     if span.start_date is not None:
         clauses.append(f"day >= {p.add(span.start_date)}")
     if span.end_date is not None:
         clauses.append(f"day <= {p.add(span.end_date)}")
-    if values is not None:
-        named = [v for v in values if v is not None]
-        options = [f"value IN ({', '.join(p.add(v) for v in named)})"] if named else []
-        if len(named) < len(values):
-            options.append("value IS NULL")
-        clauses.append("(" + " OR ".join(options or ["false"]) + ")")
+    if weeks is not None:
+        outside = []
+        if weeks[0] is not None:
+            outside.append(f"day < {p.add(weeks[0])}")
+        if weeks[1] is not None:
+            outside.append(f"day > {p.add(weeks[1] + timedelta(days=6))}")
+        clauses.append("(" + " OR ".join(outside or ["false"]) + ")")
+    clauses += _value_clause(values, p)
     return " AND ".join(clauses)
 
 
