@@ -130,7 +130,11 @@ class Sketch:
             if hashes:
                 _fold(merged, np.concatenate(hashes).astype(np.uint64))
         elif hashes:
-            out.add(np.unique(np.concatenate(hashes)).astype(np.uint64))
+            distinct = np.unique(np.concatenate(hashes)).astype(np.uint64)
+            if len(distinct) <= EXPLICIT_MAX:
+                out._hashes = distinct
+            else:
+                out.add(distinct)
         return out
 
     # -- reading ------------------------------------------------------------------

@@ -31,6 +31,8 @@ _INSERT_SITES = (
     "INSERT INTO site (id) SELECT DISTINCT site_id FROM incoming ON CONFLICT (id) DO NOTHING"
 )
 
+# Derive runs in the background; a backlog (an import) may take minutes per statement.
+_DERIVE_TIMEOUT_S = 3600.0
 _LAST_SEQ = "SELECT last_seq FROM derive_state WHERE name = $1"
 _SAVE_SEQ = (
     "INSERT INTO derive_state (name, last_seq) VALUES ($1, $2) "
@@ -187,7 +189,7 @@ class PostgresStore:
                         if isinstance(step, Transform):
                             await self._transform(con, step)
                         else:
-                            await con.execute(step[0], *step[1])
+                            await con.execute(step[0], *step[1], timeout=_DERIVE_TIMEOUT_S)
                     await con.execute(_SAVE_SEQ, name, upto)
                 return int(upto - last)
             finally:
@@ -195,12 +197,13 @@ class PostgresStore:
 
     @staticmethod
     async def _transform(con: asyncpg.Connection, step: Transform) -> None:
-        for key in await con.fetch(step.keys_sql):
-            await con.execute(step.clear_sql, *[key[i] for i in step.clear_args])
-            rows = await con.fetch(step.rows_sql, *[key[i] for i in step.rows_args])
+        wait = _DERIVE_TIMEOUT_S
+        for key in await con.fetch(step.keys_sql, timeout=wait):
+            await con.execute(step.clear_sql, *[key[i] for i in step.clear_args], timeout=wait)
+            rows = await con.fetch(step.rows_sql, *[key[i] for i in step.rows_args], timeout=wait)
             out = step.compute(tuple(key), [tuple(r) for r in rows])
             if out:
-                await con.executemany(step.insert_sql, out)
+                await con.executemany(step.insert_sql, out, timeout=wait)
 
     async def reset_derived(self, name: str, tables: list[str]) -> None:
         pool = await self._get_pool()
