@@ -188,3 +188,25 @@ async def test_visitors_over_weeks_of_a_large_site(derive_store: EventStore) -> 
     part = await web.resolve_scope(store, "shop", None, "2025-11-08", "2025-11-17", None, None)
     seen = {r.visitor_id for r in rows if date(2025, 11, 8) <= r.ts.date() <= date(2025, 11, 17)}
     assert abs((await web.overview(store, part))["visitors"] - len(seen)) / len(seen) <= 0.01
+
+
+async def test_daily_rollups_can_wait_while_hours_stay_current(derive_store: EventStore) -> None:
+    store = derive_store
+    rows = [r for r in traffic(8, 1000) if r.site_id == "shop"]
+    half = len(rows) // 2
+    await store.write_events(rows[:half])
+    await derive_once(store)
+    before = await store.fetch("SELECT day, value, visitors FROM rollup_day ORDER BY 1, 2")
+    await store.write_events(rows[half:])
+    assert await derive_once(store, days=False) > 0
+    assert await hours(store, ("", "path")) == {
+        k: v for k, v in expected_hours(rows).items() if k[2] in ("", "path")
+    }
+    assert await store.fetch("SELECT day, value, visitors FROM rollup_day ORDER BY 1, 2") == before
+    assert await store.fetch("SELECT 1 FROM rollup_dirty_day")
+    assert await derive_once(store) == 0  # no new events: only the days that waited
+    days = await store.fetch(
+        "SELECT site_id, day, value, visitors FROM rollup_day WHERE dim = 'path'"
+    )
+    assert {(r[0], r[1], r[2]): r[3] for r in days} == expected_days(rows, ZoneInfo("UTC"))
+    assert not await store.fetch("SELECT 1 FROM rollup_dirty_day")

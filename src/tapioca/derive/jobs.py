@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections.abc import Callable
 
 from tapioca.derive import rollups, sessions
 from tapioca.logging import get_logger
@@ -18,21 +20,32 @@ DERIVED_TABLES = {WEB: ["session", *rollups.TABLES]}
 CHUNK = 1_000_000
 
 
-def web_steps(last: int, upto: int) -> list[Step]:
+def web_steps(days: bool) -> Callable[[int, int], list[Step]]:
     """Sessions first, then the rollups of every hour they or the new events touched."""
-    return sessions.session_steps(last, upto) + rollups.rollup_steps(last, upto)
+
+    def build(last: int, upto: int) -> list[Step]:
+        return sessions.session_steps(last, upto) + rollups.rollup_steps(last, upto, days)
+
+    return build
 
 
-async def derive_once(store: EventStore, chunk: int = CHUNK) -> int:
-    """Bring every derived table up to the events stored so far."""
+async def _run(store: EventStore, days: bool, chunk: int) -> int:
+    return await store.run_derive(
+        WEB, web_steps(days), pending_sql=rollups.pending_sql(days), max_seqs=chunk
+    )
+
+
+async def derive_once(store: EventStore, chunk: int = CHUNK, days: bool = True) -> int:
+    """Bring sessions and hourly rollups up to the events stored so far, in chunks of
+    ``chunk`` events, then (``days``) the daily and weekly visitor rollups."""
     total = 0
     while True:
-        done = await store.run_derive(
-            WEB, web_steps, pending_sql=rollups.PENDING_SQL, max_seqs=chunk
-        )
+        done = await _run(store, False, chunk)
         total += done
         if done < chunk:
             break
+    if days:
+        total += await _run(store, True, chunk)
     if total:
         log.info("web_derived", seqs=total)
     return total
@@ -45,11 +58,23 @@ async def rebuild(store: EventStore) -> int:
     return await derive_once(store)
 
 
+# The share of the time the daily rollups may take: each recomputes whole days of events,
+# so on a large site they run less often than the derive interval (a few seconds apart).
+DAYS_SHARE = 0.2
+
+
 async def derive_forever(store: EventStore, interval_s: float, stop: asyncio.Event) -> None:
-    """Run the jobs every ``interval_s`` until ``stop``; failures are logged and retried."""
+    """Run the jobs every ``interval_s`` until ``stop``; failures are logged and retried.
+    The daily rollups run when due: after one took t seconds, the next waits t / share."""
+    days_due = 0.0
     while not stop.is_set():
         try:
-            await derive_once(store)
+            days = time.monotonic() >= days_due
+            started = time.monotonic()
+            await derive_once(store, days=days)
+            if days:
+                took = time.monotonic() - started
+                days_due = started + took / DAYS_SHARE
         except Exception as exc:
             log.warning("derive_failed", error=type(exc).__name__, detail=str(exc)[:300])
         with contextlib.suppress(TimeoutError):

@@ -25,8 +25,19 @@ from tapioca.kit.sketch import HASH_SQL, Sketch, hashes_from_hex
 from tapioca.reports.filters import EVENT_DIMENSIONS, SESSION_DIMENSIONS
 from tapioca.storage.base import Step, Transform
 
-TABLES = ["rollup_hour", "rollup_session_hour", "rollup_day", "rollup_week", "rollup_dirty"]
-PENDING_SQL = "SELECT EXISTS (SELECT 1 FROM rollup_dirty)"
+TABLES = ["rollup_hour", "rollup_session_hour", "rollup_day", "rollup_week", "rollup_dirty",
+          "rollup_dirty_day"]  # fmt: skip
+
+
+def pending_sql(days: bool) -> str:
+    """True when marked work is left without new events."""
+    if days:
+        return (
+            "SELECT EXISTS (SELECT 1 FROM rollup_dirty) OR EXISTS (SELECT 1 FROM rollup_dirty_day)"
+        )
+    return "SELECT EXISTS (SELECT 1 FROM rollup_dirty)"
+
+
 TOTAL = ""
 
 _EVENT_COLUMNS = {str(d): col for d, col in EVENT_DIMENSIONS.items()}
@@ -91,11 +102,11 @@ _DAYS = """
 CREATE TEMP TABLE derive_days AS
 WITH local AS (
     SELECT DISTINCT d.site_id, s.timezone AS tz, CAST(d.hour AT TIME ZONE s.timezone AS DATE) AS day
-    FROM rollup_dirty d JOIN site s ON s.id = d.site_id
+    FROM rollup_dirty_day d JOIN site s ON s.id = d.site_id
     UNION
     SELECT DISTINCT d.site_id, s.timezone,
            CAST((d.hour + INTERVAL '59 minutes') AT TIME ZONE s.timezone AS DATE)
-    FROM rollup_dirty d JOIN site s ON s.id = d.site_id
+    FROM rollup_dirty_day d JOIN site s ON s.id = d.site_id
 )
 SELECT site_id, tz, day,
        CAST(day AS TIMESTAMP) AT TIME ZONE tz AS lo,
@@ -167,18 +178,26 @@ def _week_sketches(key: tuple[Any, ...], rows: list[tuple[Any, ...]]) -> list[tu
     ]
 
 
-def rollup_steps(last: int, upto: int) -> list[Step]:
-    """Mark the hours of the new events, then recompute every dirty hour and day."""
+def rollup_steps(last: int, upto: int, days: bool = True) -> list[Step]:
+    """Mark the hours of the new events, recompute every dirty hour, and, when ``days``,
+    every day that holds an hour marked since the last time days were done."""
     from tapioca.derive.sessions import mark_dirty
 
     mark = mark_dirty("FROM event WHERE seq > $1 AND seq <= $2 AND NOT is_bot", "ts")
-    return [
+    steps: list[Step] = [
         (mark, [last, upto]),
         # A few rows when live, thousands after an import: the planner must know which
         # (PostgreSQL joins each dirty hour to its index range only with fresh stats).
         ("ANALYZE rollup_dirty", []),
         *_event_rollup(),
         *_session_rollup(),
-        *_day_rollup(),
+        (
+            "INSERT INTO rollup_dirty_day (site_id, hour) SELECT site_id, hour FROM rollup_dirty "
+            "ON CONFLICT DO NOTHING",
+            [],
+        ),
         ("DELETE FROM rollup_dirty", []),
     ]
+    if days:
+        steps += [*_day_rollup(), ("DELETE FROM rollup_dirty_day", [])]
+    return steps
