@@ -66,7 +66,8 @@ async def hours(store: EventStore, dims: tuple[str, ...]) -> dict[tuple[Any, ...
 
 async def everything(store: EventStore) -> list[Any]:
     out = []
-    for table in ("rollup_hour", "rollup_session_hour", "rollup_day", "rollup_week"):
+    for table in ("rollup_hour", "rollup_session_hour", "rollup_day", "rollup_week",
+                  "rollup_sketch"):  # fmt: skip
         rows = await store.fetch(f"SELECT * FROM {table}")
         out.append(sorted((tuple(bytes(v) if isinstance(v, memoryview) else v
                                  for v in r) for r in rows), key=repr))  # fmt: skip
@@ -89,7 +90,8 @@ async def test_hourly_and_daily_rollups_match_the_events(derive_store: EventStor
     assert await hours(store, ("", "path", "event_type")) == expected_hours(rows)
 
     days = await store.fetch(
-        "SELECT site_id, day, tz, value, visitors, sketch FROM rollup_day WHERE dim = 'path'"
+        "SELECT d.site_id, d.day, d.tz, d.value, d.visitors, k.sketch FROM rollup_day d "
+        "JOIN rollup_sketch k ON k.id = d.sketch_id WHERE d.dim = 'path'"
     )
     zones = {"shop": BERLIN, "blog": ZoneInfo("UTC")}
     got = {}

@@ -18,15 +18,16 @@ SQL is the dialect PostgreSQL and DuckDB share.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from tapioca.derive.sessions import HOUR
 from tapioca.kit.sketch import HASH_SQL, Sketch, hashes_from_hex
 from tapioca.reports.filters import EVENT_DIMENSIONS, SESSION_DIMENSIONS
-from tapioca.storage.base import Step, Transform
+from tapioca.storage.base import Rows, Step, Transform
 
-TABLES = ["rollup_hour", "rollup_session_hour", "rollup_day", "rollup_week", "rollup_dirty",
-          "rollup_dirty_day"]  # fmt: skip
+TABLES = ["rollup_hour", "rollup_session_hour", "rollup_day", "rollup_week", "rollup_sketch",
+          "rollup_dirty", "rollup_dirty_day"]  # fmt: skip
 
 
 def pending_sql(days: bool) -> str:
@@ -131,51 +132,77 @@ def _day_rows_sql() -> str:
     GROUP BY GROUPING SETS ({s_sets})"""
 
 
-def _day_sketches(key: tuple[Any, ...], rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+def sketch_id(kind: str, site_id: str, tz: str, dim: str, value: Any, day: Any) -> int:
+    """A stable id for the sketch of one daily or weekly row (63 bits of a BLAKE2 hash)."""
+    text = f"{kind}|{site_id}|{tz}|{dim}|{'' if value is None else 'v' + str(value)}|{day}"
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big") >> 1
+
+
+_INSERT_SKETCH = "INSERT INTO rollup_sketch (id, sketch) VALUES ($1, $2)"
+
+
+def _day_sketches(key: tuple[Any, ...], rows: Rows) -> list[tuple[str, Rows]]:
     site_id, tz, day, _, _ = key
-    out = []
+    days, sketches = [], []
     for dim, value, visitors, digests in rows:
         text = digests or ""
         sketch = Sketch.of(hashes_from_hex([text[i : i + 16] for i in range(0, len(text), 16)]))
-        out.append((site_id, day, tz, dim, value, int(visitors), sketch.to_bytes()))
-    return out
+        ident = sketch_id("day", site_id, tz, dim, value, day)
+        days.append((site_id, day, tz, dim, value, int(visitors), ident))
+        sketches.append((ident, sketch.to_bytes()))
+    return [
+        (_INSERT_SKETCH, sketches),
+        ("INSERT INTO rollup_day (site_id, day, tz, dim, value, visitors, sketch_id) "
+         "VALUES ($1, $2, $3, $4, $5, $6, $7)", days),
+    ]  # fmt: skip
+
+
+def _week_sketches(key: tuple[Any, ...], rows: Rows) -> list[tuple[str, Rows]]:
+    site_id, tz, week = key
+    parts: dict[tuple[str, Any], list[bytes]] = {}
+    for dim, value, blob in rows:
+        parts.setdefault((dim, value), []).append(bytes(blob))
+    weeks, sketches = [], []
+    for (dim, value), blobs in parts.items():
+        ident = sketch_id("week", site_id, tz, dim, value, week)
+        weeks.append((site_id, week, tz, dim, value, ident))
+        sketches.append((ident, Sketch.union_bytes(blobs).to_bytes()))
+    return [
+        (_INSERT_SKETCH, sketches),
+        ("INSERT INTO rollup_week (site_id, week, tz, dim, value, sketch_id) "
+         "VALUES ($1, $2, $3, $4, $5, $6)", weeks),
+    ]  # fmt: skip
+
+
+def _clear(table: str, column: str) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """Delete a (site, day or week)'s rows and their sketches."""
+    where = f"site_id = $1 AND {column} = $2"
+    return (
+        (f"DELETE FROM rollup_sketch WHERE id IN (SELECT sketch_id FROM {table} WHERE {where})",
+         (0, 2)),
+        (f"DELETE FROM {table} WHERE {where}", (0, 2)),
+    )  # fmt: skip
 
 
 def _day_rollup() -> list[Step]:
-    transform = Transform(
+    days = Transform(
         keys_sql="SELECT site_id, tz, day, lo, hi FROM derive_days ORDER BY site_id, day",
-        clear_sql="DELETE FROM rollup_day WHERE site_id = $1 AND day = $2",
-        clear_args=(0, 2),
+        clears=_clear("rollup_day", "day"),
         rows_sql=_day_rows_sql(),
         rows_args=(0, 3, 4),
         compute=_day_sketches,
-        insert_sql="INSERT INTO rollup_day (site_id, day, tz, dim, value, visitors, sketch) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     weeks = Transform(
         keys_sql="SELECT DISTINCT site_id, tz, CAST(date_trunc('week', day) AS DATE) AS week "
         "FROM derive_days ORDER BY site_id, week",
-        clear_sql="DELETE FROM rollup_week WHERE site_id = $1 AND week = $2",
-        clear_args=(0, 2),
-        rows_sql="SELECT dim, value, sketch FROM rollup_day WHERE site_id = $1 AND tz = $2 "
-        "AND day >= $3 AND day < CAST($3 AS DATE) + 7",
+        clears=_clear("rollup_week", "week"),
+        rows_sql="SELECT d.dim, d.value, k.sketch FROM rollup_day d "
+        "JOIN rollup_sketch k ON k.id = d.sketch_id WHERE d.site_id = $1 AND d.tz = $2 "
+        "AND d.day >= $3 AND d.day < CAST($3 AS DATE) + 7",
         rows_args=(0, 1, 2),
         compute=_week_sketches,
-        insert_sql="INSERT INTO rollup_week (site_id, week, tz, dim, value, sketch) "
-        "VALUES ($1, $2, $3, $4, $5, $6)",
     )
-    return [(_DAYS, []), transform, weeks, ("DROP TABLE derive_days", [])]
-
-
-def _week_sketches(key: tuple[Any, ...], rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    site_id, tz, week = key
-    days: dict[tuple[str, Any], list[bytes]] = {}
-    for dim, value, blob in rows:
-        days.setdefault((dim, value), []).append(bytes(blob))
-    return [
-        (site_id, week, tz, dim, value, Sketch.union_bytes(blobs).to_bytes())
-        for (dim, value), blobs in days.items()
-    ]
+    return [(_DAYS, []), days, weeks, ("DROP TABLE derive_days", [])]
 
 
 def rollup_steps(last: int, upto: int, days: bool = True) -> list[Step]:

@@ -11,20 +11,21 @@ from tapioca.storage.rows import EventRow
 Params = Sequence[Any]
 
 
+Rows = list[tuple[Any, ...]]
+
+
 @dataclass(frozen=True, slots=True)
 class Transform:
     """A derive step computed in Python, one unit of work at a time: for every row
-    (key) of ``keys_sql``, ``clear_sql`` and ``rows_sql`` run with the key's columns
-    picked by ``clear_args`` and ``rows_args``, and ``compute(key, rows)`` gives the
-    rows ``insert_sql`` stores."""
+    (key) of ``keys_sql``, each of ``clears`` (SQL, the key's columns it takes) and then
+    ``rows_sql`` (with the key's columns ``rows_args``) run, and ``compute(key, rows)``
+    gives the (INSERT statement, rows) pairs to store."""
 
     keys_sql: str
-    clear_sql: str
-    clear_args: tuple[int, ...]
+    clears: tuple[tuple[str, tuple[int, ...]], ...]
     rows_sql: str
     rows_args: tuple[int, ...]
-    compute: Callable[[tuple[Any, ...], list[tuple[Any, ...]]], list[tuple[Any, ...]]]
-    insert_sql: str
+    compute: Callable[[tuple[Any, ...], Rows], list[tuple[str, Rows]]]
 
 
 Step = tuple[str, list[Any]] | Transform

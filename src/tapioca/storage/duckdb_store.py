@@ -59,11 +59,12 @@ _LAST_SEQ = "SELECT last_seq FROM derive_state WHERE name = $1"
 
 def _transform(con: duckdb.DuckDBPyConnection, step: Transform) -> None:
     for key in con.execute(step.keys_sql).fetchall():
-        con.execute(step.clear_sql, [key[i] for i in step.clear_args])
+        for sql, args in step.clears:
+            con.execute(sql, [key[i] for i in args])
         rows = con.execute(step.rows_sql, [key[i] for i in step.rows_args]).fetchall()
-        out = step.compute(tuple(key), rows)
-        if out:
-            con.executemany(step.insert_sql, out)
+        for sql, out in step.compute(tuple(key), rows):
+            if out:
+                con.executemany(sql, out)
 
 
 class QueryTimeout(Exception):

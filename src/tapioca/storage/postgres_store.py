@@ -199,11 +199,12 @@ class PostgresStore:
     async def _transform(con: asyncpg.Connection, step: Transform) -> None:
         wait = _DERIVE_TIMEOUT_S
         for key in await con.fetch(step.keys_sql, timeout=wait):
-            await con.execute(step.clear_sql, *[key[i] for i in step.clear_args], timeout=wait)
+            for sql, args in step.clears:
+                await con.execute(sql, *[key[i] for i in args], timeout=wait)
             rows = await con.fetch(step.rows_sql, *[key[i] for i in step.rows_args], timeout=wait)
-            out = step.compute(tuple(key), [tuple(r) for r in rows])
-            if out:
-                await con.executemany(step.insert_sql, out, timeout=wait)
+            for sql, out in step.compute(tuple(key), [tuple(r) for r in rows]):
+                if out:
+                    await con.executemany(sql, out, timeout=wait)
 
     async def reset_derived(self, name: str, tables: list[str]) -> None:
         pool = await self._get_pool()

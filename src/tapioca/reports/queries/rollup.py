@@ -97,20 +97,33 @@ async def day_visitors(
     weeks = _whole_weeks(span) if bucket is None else None
     p = Params()
     where = _day_where(site_id, dim, span, values, p, weeks)
-    sql = f"SELECT value, day, visitors, sketch FROM rollup_day WHERE {where}"
+    sql = f"SELECT value, day, visitors, sketch_id FROM rollup_day WHERE {where}"
     if weeks is not None:
         q_where = _week_where(site_id, dim, span.tz.key, values, p, weeks)
-        sql += f" UNION ALL SELECT value, week, -1, sketch FROM rollup_week WHERE {q_where}"
-    groups: dict[tuple[Any, Any], list[tuple[int, bytes]]] = defaultdict(list)
-    for value, day, visitors, blob in await db.fetch(sql, p.values):
-        groups[(value, bucket(day) if bucket else None)].append((int(visitors), bytes(blob)))
-    out = {}
+        sql += f" UNION ALL SELECT value, week, -1, sketch_id FROM rollup_week WHERE {q_where}"
+    groups: dict[tuple[Any, Any], list[tuple[int, int]]] = defaultdict(list)
+    for value, day, visitors, ident in await db.fetch(sql, p.values):
+        groups[(value, bucket(day) if bucket else None)].append((int(visitors), int(ident)))
+    out: dict[tuple[Any, Any], int] = {}
+    merge: dict[tuple[Any, Any], list[int]] = {}
     for key, parts in groups.items():
         if len(parts) == 1 and parts[0][0] >= 0:
             out[key] = parts[0][0]  # one day: its exact count
         else:
-            out[key] = Sketch.union_bytes(blob for _, blob in parts).count()
+            merge[key] = [ident for _, ident in parts]
+    if merge:
+        blobs = await _sketches(db, [i for ids in merge.values() for i in ids])
+        for key, ids in merge.items():
+            out[key] = Sketch.union_bytes(blobs[i] for i in ids).count()
     return out
+
+
+async def _sketches(db: ReadStore, ids: list[int]) -> dict[int, bytes]:
+    """Stored sketches by id (primary-key lookups)."""
+    p = Params()
+    marks = ", ".join(p.add(i) for i in ids)
+    rows = await db.fetch(f"SELECT id, sketch FROM rollup_sketch WHERE id IN ({marks})", p.values)
+    return {int(i): bytes(blob) for i, blob in rows}
 
 
 def _whole_weeks(span: DateRange) -> tuple[date | None, date | None] | None:
