@@ -165,12 +165,13 @@ def _week_sketches(key: tuple[Any, ...], rows: Rows) -> list[tuple[str, Rows]]:
     weeks, sketches = [], []
     for (dim, value), blobs in parts.items():
         ident = sketch_id("week", site_id, tz, dim, value, week)
-        weeks.append((site_id, week, tz, dim, value, ident))
-        sketches.append((ident, Sketch.union_bytes(blobs).to_bytes()))
+        sketch = Sketch.union_bytes(blobs)
+        weeks.append((site_id, week, tz, dim, value, sketch.count(), ident))
+        sketches.append((ident, sketch.to_bytes()))
     return [
         (_INSERT_SKETCH, sketches),
-        ("INSERT INTO rollup_week (site_id, week, tz, dim, value, sketch_id) "
-         "VALUES ($1, $2, $3, $4, $5, $6)", weeks),
+        ("INSERT INTO rollup_week (site_id, week, tz, dim, value, visitors, sketch_id) "
+         "VALUES ($1, $2, $3, $4, $5, $6, $7)", weeks),
     ]  # fmt: skip
 
 

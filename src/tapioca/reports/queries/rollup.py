@@ -98,7 +98,7 @@ async def day_visitors(
     p = Params()
     where = _day_where(site_id, dim, span, values, p, weeks)
     sql = f"SELECT value, day, visitors, sketch_id FROM rollup_day WHERE {where}"
-    if weeks is not None:
+    if weeks is not None:  # a week's count may be an estimate: -1 keeps it out of "exact"
         q_where = _week_where(site_id, dim, span.tz.key, values, p, weeks)
         sql += f" UNION ALL SELECT value, week, -1, sketch_id FROM rollup_week WHERE {q_where}"
     groups: dict[tuple[Any, Any], list[tuple[int, int]]] = defaultdict(list)
@@ -181,12 +181,18 @@ def _day_where(site_id: str, dim: str, span: DateRange, values: list[Any] | None
 async def day_bounds(
     db: ReadStore, site_id: str, dim: str, span: DateRange
 ) -> dict[Any, tuple[int, int]]:
-    """Per value, bounds on its distinct visitors over the range: the largest day's
-    count (no fewer) and the sum of the days' counts (no more)."""
+    """Per value, bounds on its distinct visitors over the range, from the rows of its
+    whole weeks and other days: the largest part's count (no fewer) and the sum of the
+    parts' counts (no more)."""
+    weeks = _whole_weeks(span)
     p = Params()
-    where = _day_where(site_id, dim, span, None, p)
+    days = _day_where(site_id, dim, span, None, p, weeks)
+    parts = f"SELECT value, visitors FROM rollup_day WHERE {days}"
+    if weeks is not None:
+        parts += " UNION ALL SELECT value, visitors FROM rollup_week WHERE "
+        parts += _week_where(site_id, dim, span.tz.key, None, p, weeks)
     rows = await db.fetch(
-        f"SELECT value, max(visitors), sum(visitors) FROM rollup_day WHERE {where} GROUP BY value",
+        f"SELECT value, max(visitors), sum(visitors) FROM ({parts}) AS parts GROUP BY value",
         p.values,
     )
     return {row[0]: (int(row[1]), int(row[2])) for row in rows}
