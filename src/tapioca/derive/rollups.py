@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from tapioca.derive.sessions import HOUR
 from tapioca.kit.sketch import HASH_SQL, Sketch, hashes_from_hex
 from tapioca.reports.filters import EVENT_DIMENSIONS, SESSION_DIMENSIONS
 from tapioca.storage.base import Rows, Step, Transform
@@ -45,57 +44,70 @@ _EVENT_COLUMNS = {str(d): col for d, col in EVENT_DIMENSIONS.items()}
 _SESSION_COLUMNS = {str(d): col for d, col in SESSION_DIMENSIONS.items()}
 
 
-def _dimension_sets(
-    columns: dict[str, str], alias: str, total: bool, keys: str = ""
-) -> tuple[str, str, str]:
-    """SELECT expressions naming each grouping set's dimension and value, and the sets
-    (each prefixed with ``keys``)."""
-    named = " ".join(
-        f"WHEN GROUPING({alias}.{col}) = 0 THEN '{dim}'" for dim, col in columns.items()
+def _per_visitor(source: str, columns: dict[str, str], sums: dict[str, str]) -> str:
+    """Per (site, hour, dimension value): ``sums`` and distinct visitors, in two plain
+    aggregations (per visitor, then per value) over the rows of ``source``, one branch
+    per dimension: hash aggregation, where grouping sets with count(DISTINCT) sort."""
+    inner = ", ".join(f"{sql} AS {name}" for name, sql in sums.items())
+    outer = ", ".join(f"sum({name})" for name in sums)
+    branches = [("", "CAST(NULL AS VARCHAR)", "")] + [
+        (dim, f"CAST({col} AS VARCHAR)", f", {col}") for dim, col in columns.items()
+    ]
+    union = " UNION ALL ".join(
+        f"SELECT site_id, hour, '{dim}' AS dim, {value} AS value, visitor_id, {inner} "
+        f"FROM {source} GROUP BY site_id, hour{group}, visitor_id"
+        for dim, value, group in branches
     )
-    valued = " ".join(
-        f"WHEN GROUPING({alias}.{col}) = 0 THEN CAST({alias}.{col} AS VARCHAR)"
-        for col in columns.values()
+    return (
+        f"SELECT site_id, hour, dim, value, {outer}, count(*) FROM ({union}) AS per_visitor "
+        "GROUP BY site_id, hour, dim, value"
     )
-    groups = ([""] if total else []) + [f"{alias}.{col}" for col in columns.values()]
-    sets = ", ".join("(" + ", ".join(x for x in (keys, group) if x) + ")" for group in groups)
-    return f"CASE {named} ELSE '' END", f"CASE {valued} END", sets
 
 
 def _event_rollup() -> list[Step]:
-    hour = HOUR.format(ts="e.ts")
-    dim, value, sets = _dimension_sets(_EVENT_COLUMNS, "e", True, f"e.site_id, {hour}")
-    insert = f"""
-    INSERT INTO rollup_hour (site_id, hour, dim, value, events, pageviews, visitors)
-    SELECT e.site_id, {hour}, {dim}, {value}, count(*),
-           count(*) FILTER (WHERE e.event_type = 'page_view'), count(DISTINCT e.visitor_id)
+    rows = f"""
+    CREATE TEMP TABLE derive_hour_rows AS
+    SELECT e.site_id, d.hour, e.visitor_id,
+           {", ".join(dict.fromkeys(["event_type", *_EVENT_COLUMNS.values()]))}
     FROM event e JOIN rollup_dirty d
       ON e.site_id = d.site_id AND e.ts >= d.hour AND e.ts < d.hour + INTERVAL '1 hour'
-    WHERE NOT e.is_bot
-    GROUP BY GROUPING SETS ({sets})"""
+    WHERE NOT e.is_bot"""
+    sums = {"n": "count(*)", "pv": "count(*) FILTER (WHERE event_type = 'page_view')"}
+    insert = (
+        "INSERT INTO rollup_hour (site_id, hour, dim, value, events, pageviews, visitors) "
+        + _per_visitor("derive_hour_rows", _EVENT_COLUMNS, sums)
+    )
     delete = """
     DELETE FROM rollup_hour USING rollup_dirty d
     WHERE rollup_hour.site_id = d.site_id AND rollup_hour.hour = d.hour"""
-    return [(delete, []), (insert, [])]
+    return [(delete, []), (rows, []), (insert, []), ("DROP TABLE derive_hour_rows", [])]
 
 
 def _session_rollup() -> list[Step]:
-    hour = HOUR.format(ts="s.started_at")
-    dim, value, sets = _dimension_sets(_SESSION_COLUMNS, "s", True, f"s.site_id, {hour}")
-    insert = f"""
-    INSERT INTO rollup_session_hour (site_id, hour, dim, value, sessions, bounces,
-                                     duration_seconds, pageviews, events, visitors)
-    SELECT s.site_id, {hour}, {dim}, {value}, count(*), count(*) FILTER (WHERE s.is_bounce),
-           coalesce(sum(EXTRACT(EPOCH FROM s.ended_at - s.started_at)), 0),
-           sum(s.pageviews), sum(s.events), count(DISTINCT s.visitor_id)
+    columns = ", ".join(dict.fromkeys(_SESSION_COLUMNS.values()))
+    rows = f"""
+    CREATE TEMP TABLE derive_hour_sessions AS
+    SELECT s.site_id, d.hour, s.visitor_id, s.is_bounce, s.pageviews, s.events,
+           EXTRACT(EPOCH FROM s.ended_at - s.started_at) AS seconds, {columns}
     FROM session s JOIN rollup_dirty d
       ON s.site_id = d.site_id AND s.started_at >= d.hour
-     AND s.started_at < d.hour + INTERVAL '1 hour'
-    GROUP BY GROUPING SETS ({sets})"""
+     AND s.started_at < d.hour + INTERVAL '1 hour'"""
+    sums = {
+        "n": "count(*)",
+        "b": "count(*) FILTER (WHERE is_bounce)",
+        "sec": "sum(seconds)",
+        "pv": "sum(pageviews)",
+        "ev": "sum(events)",
+    }
+    insert = (
+        "INSERT INTO rollup_session_hour (site_id, hour, dim, value, sessions, bounces, "
+        "duration_seconds, pageviews, events, visitors) "
+        + _per_visitor("derive_hour_sessions", _SESSION_COLUMNS, sums)
+    )
     delete = """
     DELETE FROM rollup_session_hour USING rollup_dirty d
     WHERE rollup_session_hour.site_id = d.site_id AND rollup_session_hour.hour = d.hour"""
-    return [(delete, []), (insert, [])]
+    return [(delete, []), (rows, []), (insert, []), ("DROP TABLE derive_hour_sessions", [])]
 
 
 # -- days: exact visitors and sketches --------------------------------------------------
@@ -116,20 +128,25 @@ FROM local"""
 
 
 def _day_rows_sql() -> str:
-    e_dim, e_value, e_sets = _dimension_sets(_EVENT_COLUMNS, "e", True)
-    s_dim, s_value, s_sets = _dimension_sets(_SESSION_COLUMNS, "s", False)
-    e_hash = HASH_SQL.format(column="e.visitor_id")
-    s_hash = HASH_SQL.format(column="s.visitor_id")
-    return f"""
-    SELECT {e_dim}, {e_value}, count(DISTINCT e.visitor_id), string_agg(DISTINCT {e_hash}, '')
-    FROM event e
-    WHERE e.site_id = $1 AND e.ts >= $2 AND e.ts < $3 AND NOT e.is_bot
-    GROUP BY GROUPING SETS ({e_sets})
-    UNION ALL
-    SELECT {s_dim}, {s_value}, count(DISTINCT s.visitor_id), string_agg(DISTINCT {s_hash}, '')
-    FROM session s
-    WHERE s.site_id = $1 AND s.started_at >= $2 AND s.started_at < $3
-    GROUP BY GROUPING SETS ({s_sets})"""
+    """Per dimension value of one day: distinct visitors and their hashes, concatenated.
+    Visitors are grouped first, so neither aggregate needs DISTINCT."""
+    e_where = "site_id = $1 AND ts >= $2 AND ts < $3 AND NOT is_bot"
+    s_where = "site_id = $1 AND started_at >= $2 AND started_at < $3"
+    branches = [("", "CAST(NULL AS VARCHAR)", "", "event", e_where)]
+    branches += [(d, f"CAST({c} AS VARCHAR)", f"{c}, ", "event", e_where)
+                 for d, c in _EVENT_COLUMNS.items()]  # fmt: skip
+    branches += [(d, f"CAST({c} AS VARCHAR)", f"{c}, ", "session", s_where)
+                 for d, c in _SESSION_COLUMNS.items()]  # fmt: skip
+    union = " UNION ALL ".join(
+        f"SELECT '{dim}' AS dim, {value} AS value, visitor_id FROM {table} "
+        f"WHERE {where} GROUP BY {group}visitor_id"
+        for dim, value, group, table, where in branches
+    )
+    digest = HASH_SQL.format(column="visitor_id")
+    return (
+        f"SELECT dim, value, count(*), string_agg({digest}, '') FROM ({union}) AS visitors "
+        "GROUP BY dim, value"
+    )
 
 
 def sketch_id(kind: str, site_id: str, tz: str, dim: str, value: Any, day: Any) -> int:

@@ -185,6 +185,7 @@ class PostgresStore:
                     upto = max(upto, last)
                     # Background work: not bound by the reports' statement timeout.
                     await con.execute("SET LOCAL statement_timeout = 0")
+                    await con.execute("SET LOCAL work_mem = '256MB'")  # aggregates stay in memory
                     for step in build(last, upto):
                         if isinstance(step, Transform):
                             await self._transform(con, step)
