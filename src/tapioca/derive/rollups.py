@@ -69,9 +69,10 @@ def _event_rollup() -> list[Step]:
     CREATE TEMP TABLE derive_hour_rows AS
     SELECT e.site_id, d.hour, e.visitor_id,
            {", ".join(dict.fromkeys(["event_type", *_EVENT_COLUMNS.values()]))}
-    FROM event e JOIN rollup_dirty d
-      ON e.site_id = d.site_id AND e.ts >= d.hour AND e.ts < d.hour + INTERVAL '1 hour'
-    WHERE NOT e.is_bot"""
+    FROM rollup_dirty d CROSS JOIN LATERAL (
+        SELECT * FROM event WHERE event.site_id = d.site_id AND event.ts >= d.hour
+           AND event.ts < d.hour + INTERVAL '1 hour' AND NOT event.is_bot
+    ) AS e"""  # per dirty hour, an index range: never a scan of every event
     sums = {"n": "count(*)", "pv": "count(*) FILTER (WHERE event_type = 'page_view')"}
     insert = (
         "INSERT INTO rollup_hour (site_id, hour, dim, value, events, pageviews, visitors) "
@@ -89,9 +90,10 @@ def _session_rollup() -> list[Step]:
     CREATE TEMP TABLE derive_hour_sessions AS
     SELECT s.site_id, d.hour, s.visitor_id, s.is_bounce, s.pageviews, s.events,
            EXTRACT(EPOCH FROM s.ended_at - s.started_at) AS seconds, {columns}
-    FROM session s JOIN rollup_dirty d
-      ON s.site_id = d.site_id AND s.started_at >= d.hour
-     AND s.started_at < d.hour + INTERVAL '1 hour'"""
+    FROM rollup_dirty d CROSS JOIN LATERAL (
+        SELECT * FROM session WHERE session.site_id = d.site_id AND session.started_at >= d.hour
+           AND session.started_at < d.hour + INTERVAL '1 hour'
+    ) AS s"""
     sums = {
         "n": "count(*)",
         "b": "count(*) FILTER (WHERE is_bounce)",
