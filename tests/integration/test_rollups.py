@@ -212,3 +212,30 @@ async def test_daily_rollups_can_wait_while_hours_stay_current(derive_store: Eve
     )
     assert {(r[0], r[1], r[2]): r[3] for r in days} == expected_days(rows, ZoneInfo("UTC"))
     assert not await store.fetch("SELECT 1 FROM rollup_dirty_day")
+
+
+async def test_a_backlog_of_days_is_worked_off_a_few_days_per_run(
+    derive_store: EventStore,
+) -> None:
+    from support.factories import make_row
+    from tapioca.derive import jobs, rollups
+
+    store = derive_store
+    t0 = datetime(2025, 11, 3, 12, tzinfo=ZoneInfo("UTC"))
+    rows = [make_row(event_id=f"e{i}", visitor_id=f"u{i % 5}", ts=t0 + timedelta(hours=6 * i))
+            for i in range(40)]  # fmt: skip
+    await store.write_events(rows)
+    await derive_once(store, days=False)
+    await jobs._run(store, True, jobs.LIVE_CHUNK)  # what one live run does
+    done = sorted({r[0] for r in await store.fetch("SELECT day FROM rollup_day")})
+    assert len(done) == rollups.DAYS_PER_RUN
+    assert done[-1] == max(r.ts.date() for r in rows)  # the newest days first
+    assert await store.fetch("SELECT 1 FROM rollup_dirty_day")
+    await derive_once(store)
+    assert await hours(store, ("path",)) == {
+        k: v for k, v in expected_hours(rows).items() if k[2] == "path"
+    }
+    days = await store.fetch(
+        "SELECT site_id, day, value, visitors FROM rollup_day WHERE dim = 'path'"
+    )
+    assert {(r[0], r[1], r[2]): r[3] for r in days} == expected_days(rows, ZoneInfo("UTC"))

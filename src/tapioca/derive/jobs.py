@@ -18,6 +18,9 @@ DERIVED_TABLES = {WEB: ["session", *rollups.TABLES]}
 # Events per derive transaction: bounds its memory and time when a backlog (an import,
 # a first start on old data) is worked off.
 CHUNK = 1_000_000
+# The serving processes derive in smaller transactions: in embedded mode a derive run
+# holds the one DuckDB writer, and ingest commits wait behind it.
+LIVE_CHUNK = 100_000
 
 
 def web_steps(days: bool) -> Callable[[int, int], list[Step]]:
@@ -44,8 +47,10 @@ async def derive_once(store: EventStore, chunk: int = CHUNK, days: bool = True) 
         total += done
         if done < chunk:
             break
-    if days:
+    while days:  # each run redoes a few days; a backlog takes several
         total += await _run(store, True, chunk)
+        (left,), *_ = await store.fetch(rollups.DAYS_PENDING_SQL)
+        days = bool(left)
     if total:
         log.info("web_derived", seqs=total)
     return total
@@ -69,12 +74,11 @@ async def derive_forever(store: EventStore, interval_s: float, stop: asyncio.Eve
     days_due = 0.0
     while not stop.is_set():
         try:
-            days = time.monotonic() >= days_due
-            started = time.monotonic()
-            await derive_once(store, days=days)
-            if days:
-                took = time.monotonic() - started
-                days_due = started + took / DAYS_SHARE
+            await derive_once(store, LIVE_CHUNK, days=False)
+            if time.monotonic() >= days_due:  # one run of a few days, when due
+                started = time.monotonic()
+                await _run(store, True, LIVE_CHUNK)
+                days_due = started + (time.monotonic() - started) / DAYS_SHARE
         except Exception as exc:
             log.warning("derive_failed", error=type(exc).__name__, detail=str(exc)[:300])
         with contextlib.suppress(TimeoutError):

@@ -29,6 +29,9 @@ TABLES = ["rollup_hour", "rollup_session_hour", "rollup_day", "rollup_week", "ro
           "rollup_dirty", "rollup_dirty_day"]  # fmt: skip
 
 
+DAYS_PENDING_SQL = "SELECT EXISTS (SELECT 1 FROM rollup_dirty_day)"
+
+
 def pending_sql(days: bool) -> str:
     """True when marked work is left without new events."""
     if days:
@@ -126,7 +129,20 @@ WITH local AS (
 SELECT site_id, tz, day,
        CAST(day AS TIMESTAMP) AT TIME ZONE tz AS lo,
        CAST(day + 1 AS TIMESTAMP) AT TIME ZONE tz AS hi
-FROM local"""
+FROM local ORDER BY day DESC, site_id LIMIT {limit}"""
+# The dirty hours whose local dates (one, or two in a zone with a half-hour offset) were
+# all recomputed in this run; the others wait for the next.
+_DAYS_DONE = """
+DELETE FROM rollup_dirty_day USING site s
+WHERE s.id = rollup_dirty_day.site_id
+  AND EXISTS (SELECT 1 FROM derive_days dd WHERE dd.site_id = rollup_dirty_day.site_id
+              AND dd.day = CAST(rollup_dirty_day.hour AT TIME ZONE s.timezone AS DATE))
+  AND EXISTS (SELECT 1 FROM derive_days dd WHERE dd.site_id = rollup_dirty_day.site_id
+              AND dd.day = CAST((rollup_dirty_day.hour + INTERVAL '59 minutes')
+                                AT TIME ZONE s.timezone AS DATE))"""
+# Days recomputed per run at most (newest first): a backlog (an import, a new zone) is
+# worked off over several runs, so no run holds the embedded writer for long.
+DAYS_PER_RUN = 4
 
 
 def _day_rows_sql() -> str:
@@ -222,7 +238,8 @@ def _day_rollup() -> list[Step]:
         rows_args=(0, 1, 2),
         compute=_week_sketches,
     )
-    return [(_DAYS, []), days, weeks, ("DROP TABLE derive_days", [])]
+    return [(_DAYS.format(limit=DAYS_PER_RUN), []), days, weeks, (_DAYS_DONE, []),
+            ("DROP TABLE derive_days", [])]  # fmt: skip
 
 
 def rollup_steps(last: int, upto: int, days: bool = True) -> list[Step]:
@@ -246,5 +263,5 @@ def rollup_steps(last: int, upto: int, days: bool = True) -> list[Step]:
         ("DELETE FROM rollup_dirty", []),
     ]
     if days:
-        steps += [*_day_rollup(), ("DELETE FROM rollup_dirty_day", [])]
+        steps += _day_rollup()
     return steps
