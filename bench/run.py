@@ -545,9 +545,7 @@ async def main() -> None:
             runner = run_embedded if mode == "embedded" else run_production
             results.append(await runner(work, args))
     info = machine()
-    command = (
-        "make bench" if len(sys.argv) == 1 else "python -m bench.run " + " ".join(sys.argv[1:])
-    )
+    command = " ".join(["python -m bench.run", *sys.argv[1:]])  # one part of `make bench`
     (OUT / "results.json").write_text(
         json.dumps({"machine": info, "results": [asdict(r) for r in results]}, indent=2)
     )
