@@ -383,6 +383,7 @@ async def run_embedded(work: Path, args: argparse.Namespace) -> ModeResult:
         bench_batch(url, result, args.seconds)
         await bench_durable(url, None, result)
         await bench_lag(url, None, result, args.seconds)
+        await wait_derived(url, 300)  # reports are measured once the derive job is idle
         bench_stats(url, result, args.seconds, args.big)
         result.add(Figure("peak RSS of serve (api + writer)", serve.peak_rss_mb(), "MB"))
     finally:
@@ -437,6 +438,7 @@ async def run_production(work: Path, args: argparse.Namespace) -> ModeResult:
         await wait_drained(url, 300)
         await bench_durable(url, dsn, result)
         await bench_lag(url, dsn, result, args.seconds)
+        await wait_derived(url, 300)  # reports are measured once the derive job is idle
         bench_stats(url, result, args.seconds, args.big)
         result.add(Figure("peak RSS of api (largest process)", procs[0].peak_rss_mb(), "MB"))
         worker_rss = procs[1].peak_rss_mb()
@@ -447,6 +449,17 @@ async def run_production(work: Path, args: argparse.Namespace) -> ModeResult:
         redis.cleanup()
         pg.cleanup()
     return result
+
+
+async def wait_derived(url: str, limit_s: float) -> None:
+    deadline = time.monotonic() + limit_s
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            derive = (await client.get(f"{url}/health")).json().get("derive")
+            if derive == {"lag": 0, "days_pending": False}:
+                return
+            await asyncio.sleep(0.2)
+    raise RuntimeError("the derive job did not catch up")
 
 
 async def wait_drained(url: str, limit_s: float) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import random
 import re
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -56,6 +57,12 @@ def test_stats_match_the_reference(embedded: Server) -> None:
     health = embedded.client.get("/health").json()
     assert health["status"] == "ok"
     assert health["queue_lag"] == 0
+    assert 0 <= health["derive"]["lag"] <= len(ref)
+    deadline = time.monotonic() + 30  # the derive loop catches up by itself
+    while health["derive"] != {"lag": 0, "days_pending": False} and time.monotonic() < deadline:
+        time.sleep(0.2)
+        health = embedded.client.get("/health").json()
+    assert health["derive"] == {"lag": 0, "days_pending": False}
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -33,6 +34,13 @@ async def _check(call: Any, limit_s: float = 2.0) -> str:
     return "ok"
 
 
+# Events stored but not yet in sessions and hourly rollups, and whether daily rollups wait.
+_DERIVE_LAG = (
+    "SELECT (SELECT coalesce(max(seq), 0) FROM event) - coalesce((SELECT last_seq FROM "
+    "derive_state WHERE name = 'web'), 0), EXISTS (SELECT 1 FROM rollup_dirty_day)"
+)
+
+
 async def _status(runtime: Runtime) -> dict[str, Any]:
     async def reads() -> None:
         await runtime.reader.fetch("SELECT 1")
@@ -45,6 +53,10 @@ async def _status(runtime: Runtime) -> dict[str, Any]:
         lag = await asyncio.wait_for(runtime.queue.lag(), 2.0)
     except Exception:
         lag = None
+    derive: dict[str, Any] = {"lag": None, "days_pending": None}  # unknown: store down
+    with contextlib.suppress(Exception):
+        rows = await asyncio.wait_for(runtime.store.fetch(_DERIVE_LAG), 2.0)
+        derive = {"lag": int(rows[0][0]), "days_pending": bool(rows[0][1])}
     router = runtime.router
     replicas = router.describe() if router else []
     healthy = store == reading == queue == "ok" and all(r["state"] == "healthy" for r in replicas)
@@ -52,6 +64,7 @@ async def _status(runtime: Runtime) -> dict[str, Any]:
         "status": "ok" if healthy else "degraded",
         "reading_from": router.reading_from if router else "primary",
         "queue_lag": lag,
+        "derive": derive,
         "mode": runtime.settings.mode.value,
         "store": store,
         "reads": reading,
