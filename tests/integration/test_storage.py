@@ -34,7 +34,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 
 
 async def test_migrations_apply_once_from_empty(store: EventStore) -> None:
-    assert await store.migrate() == [1, 2, 3, 4, 5, 6, 7]
+    assert await store.migrate() == [1, 2, 3, 4, 5, 6, 7, 8]
     assert await store.migrate() == []
     rows = await store.fetch("SELECT version, name FROM schema_migration ORDER BY version")
     assert rows == [
@@ -45,6 +45,7 @@ async def test_migrations_apply_once_from_empty(store: EventStore) -> None:
         (5, "rollup_dirty_day"),
         (6, "rollup_sketch"),
         (7, "rollup_week_visitors"),
+        (8, "rollup_redo"),
     ]
     assert await store.fetch("SELECT count(*) FROM event") == [(0,)]
 

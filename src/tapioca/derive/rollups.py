@@ -26,7 +26,7 @@ from tapioca.reports.filters import EVENT_DIMENSIONS, SESSION_DIMENSIONS
 from tapioca.storage.base import Rows, Step, Transform
 
 TABLES = ["rollup_hour", "rollup_session_hour", "rollup_day", "rollup_week", "rollup_sketch",
-          "rollup_dirty", "rollup_dirty_day"]  # fmt: skip
+          "rollup_dirty", "rollup_dirty_day", "rollup_redo"]  # fmt: skip
 
 
 DAYS_PENDING_SQL = "SELECT EXISTS (SELECT 1 FROM rollup_dirty_day)"
@@ -238,8 +238,10 @@ def _day_rollup() -> list[Step]:
         rows_args=(0, 1, 2),
         compute=_week_sketches,
     )
+    redone = ("DELETE FROM rollup_redo WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty_day d "
+              "WHERE d.site_id = rollup_redo.site_id)")  # fmt: skip
     return [(_DAYS.format(limit=DAYS_PER_RUN), []), days, weeks, (_DAYS_DONE, []),
-            ("DROP TABLE derive_days", [])]  # fmt: skip
+            (redone, []), ("DROP TABLE derive_days", [])]  # fmt: skip
 
 
 def rollup_steps(last: int, upto: int, days: bool = True) -> list[Step]:

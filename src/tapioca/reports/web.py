@@ -150,7 +150,9 @@ async def _visitors_by(
 ) -> dict[tuple[Any, Any], int]:
     """Distinct visitors per (value, bucket start): from the daily rollups when they are
     in the report's zone, else from events (sessions for a session dimension)."""
-    if interval is not Interval.HOUR and rollup.days_usable(span, scope.site.timezone.key):
+    if interval is not Interval.HOUR and await rollup.days_usable(
+        db, span, scope.site.id, scope.site.timezone.key
+    ):
         bucket = None if interval is None else (lambda d: _bucket_of(d, interval))
         return await rollup.day_visitors(db, scope.site.id, dim, span, bucket, values)
     p = Params()
@@ -394,7 +396,7 @@ async def _add_visitors(
     sum of their days) reaches the ``limit``-th largest fewest possible (their best day)."""
     dim = dimension.value
     values: list[Any] | None = None
-    if rollup.days_usable(scope.span, scope.site.timezone.key):
+    if await rollup.days_usable(db, scope.span, scope.site.id, scope.site.timezone.key):
         first = metrics[0]
         if first in _SORT_COLUMNS[column]:
             name = _SORT_COLUMNS[column][first]

@@ -91,9 +91,19 @@ async def update_site(store: EventStore, site_id: str, changes: SiteChanges) -> 
         )
     after = await get_site(store, site_id)
     if after.timezone != before.timezone:  # daily visitor rollups are in the site's zone
-        await store.execute(
-            "INSERT INTO rollup_dirty (site_id, hour) SELECT DISTINCT site_id, hour "
-            "FROM rollup_hour WHERE site_id = $1 ON CONFLICT DO NOTHING",
-            [site_id],
-        )
+        for sql in _REDO_DAYS:
+            await store.execute(sql, [site_id])
     return after
+
+
+# Until the derive job has redone every day in the new zone, reports count the site's
+# visitors from events (rollup_redo); its old daily rows go at once.
+_REDO_DAYS = (
+    "INSERT INTO rollup_redo (site_id) VALUES ($1) ON CONFLICT DO NOTHING",
+    "DELETE FROM rollup_sketch WHERE id IN (SELECT sketch_id FROM rollup_day WHERE site_id = $1"
+    " UNION ALL SELECT sketch_id FROM rollup_week WHERE site_id = $1)",
+    "DELETE FROM rollup_day WHERE site_id = $1",
+    "DELETE FROM rollup_week WHERE site_id = $1",
+    "INSERT INTO rollup_dirty_day (site_id, hour) SELECT DISTINCT site_id, hour "
+    "FROM rollup_hour WHERE site_id = $1 ON CONFLICT DO NOTHING",
+)

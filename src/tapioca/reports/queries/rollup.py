@@ -38,9 +38,12 @@ def usable(span: DateRange, filters: list[Filter]) -> bool:
     return all(t is None or (t.minute, t.second, t.microsecond) == (0, 0, 0) for t in ends)
 
 
-def days_usable(span: DateRange, site_zone: str) -> bool:
-    """Daily visitor rows are in the site's zone."""
-    return span.tz.key == site_zone
+async def days_usable(db: ReadStore, span: DateRange, site_id: str, site_zone: str) -> bool:
+    """Daily visitor rows are in the site's zone, and all there unless being redone."""
+    if span.tz.key != site_zone:
+        return False
+    redoing = await db.fetch("SELECT 1 FROM rollup_redo WHERE site_id = $1", [site_id])
+    return not redoing
 
 
 def _hour_where(site_id: str, dim: str, start: datetime | None, end: datetime | None,
