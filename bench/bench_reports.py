@@ -68,27 +68,32 @@ REPORTS = {
 
 
 # -- the site -------------------------------------------------------------------------
-def build_parquet(count: int, path: Path) -> float:
-    """Generate, encode and enrich ``count`` events as the worker would; write Parquet."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+def worker_rows(events: list[dict[str, Any]]) -> list[Any]:
+    """Events encoded as ingest does and enriched as the worker does."""
     from tapioca.enrich.enrichment import SiteRules
     from tapioca.ingest.normalize import RequestContext, encode_events
-    from tapioca.storage.duckdb_store import _ARROW_SCHEMA
     from tapioca.worker.transform import decode_records
 
     ctx = RequestContext(datetime.now(UTC), "10.0.0.1", None, b"bench", timedelta(minutes=5), 65536)
+    records = [p for _, p in encode_events(events, ctx, indexed=True)]
     rules = SiteRules(domains=("boba.example",))
+    return decode_records(records, lambda _site: rules)
+
+
+def build_parquet(count: int, path: Path) -> float:
+    """Generate ``count`` events, make them the worker's rows; write Parquet."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tapioca.storage.duckdb_store import _ARROW_SCHEMA
+
     started = time.perf_counter()
     tmp = path.with_suffix(".tmp")
     with pq.ParquetWriter(tmp, _ARROW_SCHEMA) as out:
         chunk: list[dict[str, Any]] = []
 
         def flush() -> None:
-            records = [p for _, p in encode_events(chunk, ctx, indexed=True)]
-            rows = decode_records(records, lambda _site: rules)
-            columns = list(zip(*rows, strict=True))
+            columns = list(zip(*worker_rows(chunk), strict=True))
             out.write_table(
                 pa.Table.from_arrays(
                     [pa.array(c, type=_ARROW_SCHEMA.field(i).type) for i, c in enumerate(columns)],
@@ -117,15 +122,8 @@ def parquet_for(count: int) -> Path:
 
 def live_rows(count: int = 1_000) -> list[Any]:
     """``count`` more events on the busiest stretch of the last day, as the worker writes them."""
-    from tapioca.enrich.enrichment import SiteRules
-    from tapioca.ingest.normalize import RequestContext, encode_events
-    from tapioca.worker.transform import decode_records
-
-    ctx = RequestContext(datetime.now(UTC), "10.0.0.1", None, b"bench", timedelta(minutes=5), 65536)
     start = START + timedelta(days=DAYS - 1, hours=12)
-    events = list(generate(91, count, site=SITE, start=start, days=1))
-    records = [p for _, p in encode_events(events, ctx, indexed=True)]
-    return decode_records(records, lambda _site: SiteRules(domains=("boba.example",)))
+    return worker_rows(list(generate(91, count, site=SITE, start=start, days=1)))
 
 
 async def time_live_derive(store: Any) -> tuple[float, float]:

@@ -1,4 +1,4 @@
-"""Fixtures shared by the derive tests (sessions, rollups)."""
+"""Fixtures shared by the integration tests: a migrated store of each kind."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from tapioca.storage.postgres_store import PostgresStore
 
 
 @pytest.fixture(params=["duckdb", "postgres"])
-async def derive_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[EventStore]:
+async def migrated_store(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[EventStore]:
     if request.param == "duckdb":
         engine: EventStore = DuckDBStore(tmp_path / "s.duckdb", readers=1)
     else:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,8 +18,7 @@ from tapioca.ingest.body import decompress
 from tapioca.ingest.salt import SaltProvider
 from tapioca.ingest.service import Client, IngestService
 from tapioca.queue.inprocess import GroupCommitQueue
-from tapioca.storage.duckdb_store import DuckDBStore
-from tapioca.storage.postgres_store import PostgresStore
+from tapioca.storage.base import EventStore
 from tapioca.worker.transform import decode_payload
 
 pytestmark = pytest.mark.integration
@@ -82,21 +79,9 @@ def test_arbitrary_gzip_bodies_are_4xx_or_decoded(body: bytes) -> None:
         assert exc.status in (413, 422)
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
-    if request.param == "duckdb":
-        engine: Any = DuckDBStore(tmp_path / "p.duckdb", readers=1)
-    else:
-        engine = PostgresStore(request.getfixturevalue("pg_dsn"), max_size=2)
-    await engine.migrate()
-    try:
-        yield engine
-    finally:
-        await engine.close()
-
-
-async def test_everything_accepted_is_storable(store: Any) -> None:
+async def test_everything_accepted_is_storable(migrated_store: EventStore) -> None:
     """Events that pass validation must never become poison for either store."""
+    store = migrated_store
     collected = Collected()
     strategy = st.lists(good_event, min_size=1, max_size=5) | st.lists(event_like, max_size=5)
     accepted = 0

@@ -74,8 +74,8 @@ async def everything(store: EventStore) -> list[Any]:
     return out
 
 
-async def test_hourly_and_daily_rollups_match_the_events(derive_store: EventStore) -> None:
-    store = derive_store
+async def test_hourly_and_daily_rollups_match_the_events(migrated_store: EventStore) -> None:
+    store = migrated_store
     rows = traffic(5, 1500)
     await store.execute("INSERT INTO site (id, timezone) VALUES ($1, $2)", ["shop", BERLIN.key])
     shuffled = rows[:]
@@ -109,8 +109,8 @@ async def test_hourly_and_daily_rollups_match_the_events(derive_store: EventStor
     assert await everything(store) == incremental
 
 
-async def test_session_rollups_follow_a_bridging_late_event(derive_store: EventStore) -> None:
-    store = derive_store
+async def test_session_rollups_follow_a_bridging_late_event(migrated_store: EventStore) -> None:
+    store = migrated_store
     from support.factories import make_row
 
     t0 = datetime(2025, 11, 14, 9, 50, tzinfo=ZoneInfo("UTC"))
@@ -133,8 +133,8 @@ async def test_session_rollups_follow_a_bridging_late_event(derive_store: EventS
     assert [(r[1], r[2], r[3]) for r in sessions] == [("Direct", 1, 3)]
 
 
-async def test_a_new_site_zone_recomputes_the_daily_rows(derive_store: EventStore) -> None:
-    store = derive_store
+async def test_a_new_site_zone_recomputes_the_daily_rows(migrated_store: EventStore) -> None:
+    store = migrated_store
     from tapioca.sites.service import SiteChanges, update_site
 
     rows = [r for r in traffic(6, 800) if r.site_id == "shop"]
@@ -165,13 +165,13 @@ async def test_a_new_site_zone_recomputes_the_daily_rows(derive_store: EventStor
     assert not await store.fetch("SELECT 1 FROM rollup_dirty")
 
 
-async def test_visitors_over_weeks_of_a_large_site(derive_store: EventStore) -> None:
+async def test_visitors_over_weeks_of_a_large_site(migrated_store: EventStore) -> None:
     """Past 4,096 visitors the sketches estimate: within 1 % over three weeks, exact for
     a single day, and the week rows are the union of their days."""
     from support.factories import make_row
     from tapioca.reports import web
 
-    store = derive_store
+    store = migrated_store
     t0 = datetime(2025, 11, 3, tzinfo=ZoneInfo("UTC"))  # a Monday
     rows = [
         make_row(
@@ -201,8 +201,8 @@ async def test_visitors_over_weeks_of_a_large_site(derive_store: EventStore) -> 
     assert abs((await web.overview(store, part))["visitors"] - len(seen)) / len(seen) <= 0.01
 
 
-async def test_daily_rollups_can_wait_while_hours_stay_current(derive_store: EventStore) -> None:
-    store = derive_store
+async def test_daily_rollups_can_wait_while_hours_stay_current(migrated_store: EventStore) -> None:
+    store = migrated_store
     rows = [r for r in traffic(8, 1000) if r.site_id == "shop"]
     half = len(rows) // 2
     await store.write_events(rows[:half])
@@ -224,12 +224,12 @@ async def test_daily_rollups_can_wait_while_hours_stay_current(derive_store: Eve
 
 
 async def test_a_backlog_of_days_is_worked_off_a_few_days_per_run(
-    derive_store: EventStore,
+    migrated_store: EventStore,
 ) -> None:
     from support.factories import make_row
     from tapioca.derive import jobs, rollups
 
-    store = derive_store
+    store = migrated_store
     t0 = datetime(2025, 11, 3, 12, tzinfo=ZoneInfo("UTC"))
     rows = [make_row(event_id=f"e{i}", visitor_id=f"u{i % 5}", ts=t0 + timedelta(hours=6 * i))
             for i in range(40)]  # fmt: skip

@@ -81,9 +81,9 @@ async def stored(store: EventStore) -> dict[tuple[str, str, datetime], tuple[Any
 
 @pytest.mark.parametrize("seed", [1, 2])
 async def test_shuffled_arrival_gives_the_ordered_sessions(
-    derive_store: EventStore, seed: int
+    migrated_store: EventStore, seed: int
 ) -> None:
-    store = derive_store
+    store = migrated_store
     rows = traffic(seed, 1000)
     expected = reference(rows)
     shuffled = rows[:]
@@ -98,8 +98,8 @@ async def test_shuffled_arrival_gives_the_ordered_sessions(
     assert len(expected) > 100
 
 
-async def test_a_late_event_bridges_two_sessions(derive_store: EventStore) -> None:
-    store = derive_store
+async def test_a_late_event_bridges_two_sessions(migrated_store: EventStore) -> None:
+    store = migrated_store
 
     def at(minutes: int, name: str) -> EventRow:
         return make_row(event_id=name, visitor_id="v", ts=T0 + timedelta(minutes=minutes))
@@ -118,8 +118,8 @@ async def test_a_late_event_bridges_two_sessions(derive_store: EventStore) -> No
     assert ids[0] in await store.fetch("SELECT session_id FROM session")  # stable id
 
 
-async def test_rebuild_equals_incremental(derive_store: EventStore) -> None:
-    store = derive_store
+async def test_rebuild_equals_incremental(migrated_store: EventStore) -> None:
+    store = migrated_store
     rows = traffic(3, 600)
     for start in range(0, len(rows), 50):
         await store.write_events(rows[start : start + 50])

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from tapioca.derive.sessions import mark_dirty
 from tapioca.kit.sketch import HASH_SQL, Sketch, hashes_from_hex
 from tapioca.reports.filters import EVENT_DIMENSIONS, SESSION_DIMENSIONS
 from tapioca.storage.base import Rows, Step, Transform
@@ -29,19 +30,15 @@ TABLES = ["rollup_hour", "rollup_session_hour", "rollup_day", "rollup_week", "ro
           "rollup_dirty", "rollup_dirty_day", "rollup_redo"]  # fmt: skip
 
 
-DAYS_PENDING_SQL = "SELECT EXISTS (SELECT 1 FROM rollup_dirty_day)"
+_HOURS_PENDING = "EXISTS (SELECT 1 FROM rollup_dirty)"
+_DAYS_PENDING = "EXISTS (SELECT 1 FROM rollup_dirty_day)"
+DAYS_PENDING_SQL = f"SELECT {_DAYS_PENDING}"
 
 
 def pending_sql(days: bool) -> str:
     """True when marked work is left without new events."""
-    if days:
-        return (
-            "SELECT EXISTS (SELECT 1 FROM rollup_dirty) OR EXISTS (SELECT 1 FROM rollup_dirty_day)"
-        )
-    return "SELECT EXISTS (SELECT 1 FROM rollup_dirty)"
+    return f"SELECT {_HOURS_PENDING} OR {_DAYS_PENDING}" if days else f"SELECT {_HOURS_PENDING}"
 
-
-TOTAL = ""
 
 _EVENT_COLUMNS = {str(d): col for d, col in EVENT_DIMENSIONS.items()}
 _SESSION_COLUMNS = {str(d): col for d, col in SESSION_DIMENSIONS.items()}
@@ -67,52 +64,50 @@ def _per_visitor(source: str, columns: dict[str, str], sums: dict[str, str]) -> 
     )
 
 
-def _event_rollup() -> list[Step]:
+def _hour_rollup(
+    table: str, source: str, ts: str, where: str, columns: list[str],
+    dims: dict[str, str], sums: dict[str, str], targets: str,
+) -> list[Step]:  # fmt: skip
+    """Replace the dirty hours' rows of ``table``: the rows of ``source`` that start in
+    each dirty hour (an index range per hour: OFFSET 0 keeps PostgreSQL from flattening
+    the lateral query into a scan of the whole table), aggregated per visitor, then per
+    value of each dimension."""
+    temp = f"derive_{table}"
     rows = f"""
-    CREATE TEMP TABLE derive_hour_rows AS
-    SELECT e.site_id, d.hour, e.visitor_id,
-           {", ".join(dict.fromkeys(["event_type", *_EVENT_COLUMNS.values()]))}
+    CREATE TEMP TABLE {temp} AS
+    SELECT x.site_id, d.hour, x.visitor_id, {", ".join(dict.fromkeys(columns))}
     FROM rollup_dirty d CROSS JOIN LATERAL (
-        SELECT * FROM event WHERE event.site_id = d.site_id AND event.ts >= d.hour
-           AND event.ts < d.hour + INTERVAL '1 hour' AND NOT event.is_bot OFFSET 0
-    ) AS e"""  # per dirty hour an index range (OFFSET 0 keeps PostgreSQL from flattening it)
-    sums = {"n": "count(*)", "pv": "count(*) FILTER (WHERE event_type = 'page_view')"}
-    insert = (
-        "INSERT INTO rollup_hour (site_id, hour, dim, value, events, pageviews, visitors) "
-        + _per_visitor("derive_hour_rows", _EVENT_COLUMNS, sums)
-    )
-    delete = """
-    DELETE FROM rollup_hour USING rollup_dirty d
-    WHERE rollup_hour.site_id = d.site_id AND rollup_hour.hour = d.hour"""
-    return [(delete, []), (rows, []), (insert, []), ("DROP TABLE derive_hour_rows", [])]
+        SELECT * FROM {source} WHERE {source}.site_id = d.site_id AND {source}.{ts} >= d.hour
+           AND {source}.{ts} < d.hour + INTERVAL '1 hour'{where} OFFSET 0
+    ) AS x"""
+    insert = f"INSERT INTO {table} ({targets}) " + _per_visitor(temp, dims, sums)
+    delete = f"""
+    DELETE FROM {table} USING rollup_dirty d
+    WHERE {table}.site_id = d.site_id AND {table}.hour = d.hour"""
+    return [(delete, []), (rows, []), (insert, []), (f"DROP TABLE {temp}", [])]
+
+
+def _event_rollup() -> list[Step]:
+    return _hour_rollup(
+        "rollup_hour", "event", "ts", " AND NOT event.is_bot",
+        ["event_type", *_EVENT_COLUMNS.values()], _EVENT_COLUMNS,
+        {"n": "count(*)", "pv": "count(*) FILTER (WHERE event_type = 'page_view')"},
+        "site_id, hour, dim, value, events, pageviews, visitors",
+    )  # fmt: skip
 
 
 def _session_rollup() -> list[Step]:
-    columns = ", ".join(dict.fromkeys(_SESSION_COLUMNS.values()))
-    rows = f"""
-    CREATE TEMP TABLE derive_hour_sessions AS
-    SELECT s.site_id, d.hour, s.visitor_id, s.is_bounce, s.pageviews, s.events,
-           EXTRACT(EPOCH FROM s.ended_at - s.started_at) AS seconds, {columns}
-    FROM rollup_dirty d CROSS JOIN LATERAL (
-        SELECT * FROM session WHERE session.site_id = d.site_id AND session.started_at >= d.hour
-           AND session.started_at < d.hour + INTERVAL '1 hour' OFFSET 0
-    ) AS s"""
-    sums = {
-        "n": "count(*)",
-        "b": "count(*) FILTER (WHERE is_bounce)",
-        "sec": "sum(seconds)",
-        "pv": "sum(pageviews)",
-        "ev": "sum(events)",
-    }
-    insert = (
-        "INSERT INTO rollup_session_hour (site_id, hour, dim, value, sessions, bounces, "
-        "duration_seconds, pageviews, events, visitors) "
-        + _per_visitor("derive_hour_sessions", _SESSION_COLUMNS, sums)
-    )
-    delete = """
-    DELETE FROM rollup_session_hour USING rollup_dirty d
-    WHERE rollup_session_hour.site_id = d.site_id AND rollup_session_hour.hour = d.hour"""
-    return [(delete, []), (rows, []), (insert, []), ("DROP TABLE derive_hour_sessions", [])]
+    return _hour_rollup(
+        "rollup_session_hour", "session", "started_at", "",
+        ["is_bounce", "pageviews", "events",
+         "EXTRACT(EPOCH FROM x.ended_at - x.started_at) AS seconds",
+         *_SESSION_COLUMNS.values()],
+        _SESSION_COLUMNS,
+        {"n": "count(*)", "b": "count(*) FILTER (WHERE is_bounce)", "sec": "sum(seconds)",
+         "pv": "sum(pageviews)", "ev": "sum(events)"},
+        "site_id, hour, dim, value, sessions, bounces, duration_seconds, pageviews, events, "
+        "visitors",
+    )  # fmt: skip
 
 
 # -- days: exact visitors and sketches --------------------------------------------------
@@ -247,14 +242,9 @@ def _day_rollup() -> list[Step]:
 def rollup_steps(last: int, upto: int, days: bool = True) -> list[Step]:
     """Mark the hours of the new events, recompute every dirty hour, and, when ``days``,
     every day that holds an hour marked since the last time days were done."""
-    from tapioca.derive.sessions import mark_dirty
-
     mark = mark_dirty("FROM event WHERE seq > $1 AND seq <= $2 AND NOT is_bot", "ts")
     steps: list[Step] = [
         (mark, [last, upto]),
-        # A few rows when live, thousands after an import: the planner must know which
-        # (PostgreSQL joins each dirty hour to its index range only with fresh stats).
-        ("ANALYZE rollup_dirty", []),
         *_event_rollup(),
         *_session_rollup(),
         (

@@ -45,67 +45,29 @@ def hashes_from_hex(digests: Sequence[str]) -> U64:
 class Sketch:
     __slots__ = ("_hashes", "_registers")
 
-    def __init__(self) -> None:
-        self._hashes: U64 | None = np.empty(0, dtype=np.uint64)
-        self._registers: U8 | None = None
+    def __init__(self, hashes: U64 | None, registers: U8 | None) -> None:
+        self._hashes, self._registers = hashes, registers  # exactly one is set
 
     # -- building -----------------------------------------------------------------
     @classmethod
     def of(cls, hashes: U64) -> Sketch:
-        sketch = cls()
-        sketch.add(hashes)
-        return sketch
-
-    def add(self, hashes: U64) -> None:
-        if self._registers is not None:
-            _fold(self._registers, hashes)
-            return
-        assert self._hashes is not None
-        merged = np.union1d(self._hashes, hashes) if len(self._hashes) else np.unique(hashes)
-        if len(merged) <= EXPLICIT_MAX:
-            self._hashes = merged
-        else:
-            self._registers = np.zeros(M, dtype=np.uint8)
-            _fold(self._registers, merged)
-            self._hashes = None
-
-    def merge(self, other: Sketch) -> None:
-        if other._registers is None:
-            assert other._hashes is not None
-            self.add(other._hashes)
-            return
-        if self._registers is None:
-            assert self._hashes is not None
-            hashes = self._hashes
-            self._registers = other._registers.copy()
-            self._hashes = None
-            _fold(self._registers, hashes)
-            return
-        np.maximum(self._registers, other._registers, out=self._registers)
+        return cls._build([hashes], None)
 
     @classmethod
     def union(cls, sketches: Iterable[Sketch]) -> Sketch:
-        """One pass over many sketches: one concatenation of the exact ones, one
-        element-wise maximum of the register ones."""
+        """One pass: one concatenation of the exact sketches, one element-wise maximum
+        of the register ones."""
         hashes: list[U64] = []
-        registers: list[U8] = []
+        merged: U8 | None = None
         for sketch in sketches:
-            if sketch._registers is not None:
-                registers.append(sketch._registers)
-            else:
+            if sketch._registers is None:
                 assert sketch._hashes is not None
                 hashes.append(sketch._hashes)
-        out = cls()
-        if registers:
-            merged = registers[0].copy()
-            for more in registers[1:]:
-                np.maximum(merged, more, out=merged)
-            out._registers, out._hashes = merged, None
-            if hashes:
-                _fold(merged, np.concatenate(hashes))
-        elif hashes:
-            out.add(np.unique(np.concatenate(hashes)))
-        return out
+            elif merged is None:
+                merged = sketch._registers.copy()
+            else:
+                np.maximum(merged, sketch._registers, out=merged)
+        return cls._build(hashes, merged)
 
     @classmethod
     def union_bytes(cls, blobs: Iterable[bytes]) -> Sketch:
@@ -113,29 +75,27 @@ class Sketch:
         hashes: list[U64] = []
         merged: U8 | None = None
         for blob in blobs:
-            kind, body = blob[:1], blob[1:]
-            if kind == _EXPLICIT:
-                hashes.append(np.frombuffer(body, dtype="<u8"))
+            explicit, index, ranks = _parse(blob)
+            if explicit is not None:
+                hashes.append(explicit)
                 continue
-            if kind != _REGISTERS:
-                raise ValueError("not a visitor sketch")
             if merged is None:
                 merged = np.zeros(M, dtype=np.uint8)
-            n = len(body) // 3
-            index = np.frombuffer(body[: 2 * n], dtype="<u2")
-            merged[index] = np.maximum(merged[index], np.frombuffer(body[2 * n :], np.uint8))
-        out = cls()
-        if merged is not None:
-            out._registers, out._hashes = merged, None
-            if hashes:
-                _fold(merged, np.concatenate(hashes).astype(np.uint64))
-        elif hashes:
-            distinct = np.unique(np.concatenate(hashes)).astype(np.uint64)
+            merged[index] = np.maximum(merged[index], ranks)
+        return cls._build(hashes, merged)
+
+    @classmethod
+    def _build(cls, hashes: list[U64], registers: U8 | None) -> Sketch:
+        """Exact while the distinct hashes fit, else registers with every hash folded in."""
+        if registers is None:
+            distinct = np.unique(np.concatenate(hashes)).astype(np.uint64) if hashes else (
+                np.empty(0, dtype=np.uint64))  # fmt: skip
             if len(distinct) <= EXPLICIT_MAX:
-                out._hashes = distinct
-            else:
-                out.add(distinct)
-        return out
+                return cls(distinct, None)
+            registers, hashes = np.zeros(M, dtype=np.uint8), [distinct]
+        if hashes:
+            _fold(registers, np.concatenate(hashes).astype(np.uint64))
+        return cls(None, registers)
 
     # -- reading ------------------------------------------------------------------
     @property
@@ -158,19 +118,23 @@ class Sketch:
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> Sketch:
-        sketch = cls()
-        kind, body = blob[:1], blob[1:]
-        if kind == _EXPLICIT:
-            sketch._hashes = np.frombuffer(body, dtype="<u8").astype(np.uint64)
-            return sketch
-        if kind != _REGISTERS:
-            raise ValueError("not a visitor sketch")
-        n = len(body) // 3
-        index = np.frombuffer(body[: 2 * n], dtype="<u2")
-        registers = np.zeros(M, dtype=np.uint8)
-        registers[index] = np.frombuffer(body[2 * n :], dtype=np.uint8)
-        sketch._registers, sketch._hashes = registers, None
-        return sketch
+        return cls.union_bytes([blob])
+
+
+def _parse(blob: bytes) -> tuple[U64 | None, npt.NDArray[np.uint16], U8]:
+    """A stored sketch: its hashes (exact), or the index and rank of its filled registers."""
+    kind, body = blob[:1], blob[1:]
+    if kind == _EXPLICIT:
+        return np.frombuffer(body, dtype="<u8").astype(np.uint64), _NO_INDEX, _NO_RANKS
+    if kind != _REGISTERS:
+        raise ValueError("not a visitor sketch")
+    n = len(body) // 3
+    index = np.frombuffer(body[: 2 * n], dtype="<u2")
+    return None, index, np.frombuffer(body[2 * n :], dtype=np.uint8)
+
+
+_NO_INDEX = np.empty(0, dtype=np.uint16)
+_NO_RANKS = np.empty(0, dtype=np.uint8)
 
 
 def _fold(registers: U8, hashes: U64) -> None:

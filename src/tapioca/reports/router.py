@@ -58,8 +58,7 @@ FiltersParam = Annotated[
 ]
 
 
-@router.get("/api/v1/stats/overview", summary="Pageviews, visitors, sessions, bounce rate, …")
-async def get_overview(
+async def get_scope(
     reader: Reader,
     site_id: SiteParam = None,
     date: DateParam = None,
@@ -67,24 +66,26 @@ async def get_overview(
     end_date: EndParam = None,
     tz: TzParam = None,
     filters: FiltersParam = None,
-) -> JSONBody:
-    scope = await web.resolve_scope(reader, site_id, date, start_date, end_date, tz, filters)
+) -> web.Scope:
+    """The site, range and filters every web report takes."""
+    return await web.resolve_scope(reader, site_id, date, start_date, end_date, tz, filters)
+
+
+ReportScope = Annotated[web.Scope, Depends(get_scope)]
+
+
+@router.get("/api/v1/stats/overview", summary="Pageviews, visitors, sessions, bounce rate, …")
+async def get_overview(reader: Reader, scope: ReportScope) -> JSONBody:
     return JSONBody(await web.overview(reader, scope))
 
 
 @router.get("/api/v1/stats/timeseries", summary="Metrics per hour, day, week or month")
 async def get_timeseries(
     reader: Reader,
-    site_id: SiteParam = None,
-    date: DateParam = None,
-    start_date: StartParam = None,
-    end_date: EndParam = None,
-    tz: TzParam = None,
-    filters: FiltersParam = None,
+    scope: ReportScope,
     metrics: Annotated[str | None, Query(max_length=200)] = "pageviews,visitors",
     interval: web.Interval = web.Interval.DAY,
 ) -> JSONBody:
-    scope = await web.resolve_scope(reader, site_id, date, start_date, end_date, tz, filters)
     names = web.parse_metrics(metrics, ("pageviews", "visitors"))
     return JSONBody(await web.timeseries(reader, scope, interval, names, web.utc_now()))
 
@@ -93,16 +94,10 @@ async def get_timeseries(
 async def get_breakdown(
     reader: Reader,
     dimension: Annotated[str, Query(max_length=40)],
-    site_id: SiteParam = None,
-    date: DateParam = None,
-    start_date: StartParam = None,
-    end_date: EndParam = None,
-    tz: TzParam = None,
-    filters: FiltersParam = None,
+    scope: ReportScope,
     metrics: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 10,
 ) -> JSONBody:
-    scope = await web.resolve_scope(reader, site_id, date, start_date, end_date, tz, filters)
     dim = web.parse_dimension(dimension)
     default = (
         ("visitors", "pageviews") if dim not in SESSION_DIMENSIONS else ("visitors", "sessions")

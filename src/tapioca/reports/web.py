@@ -147,12 +147,14 @@ async def _visitors_by(
     dim: str,
     interval: Interval | None = None,
     values: list[Any] | None = None,
+    days: bool | None = None,
 ) -> dict[tuple[Any, Any], int]:
     """Distinct visitors per (value, bucket start): from the daily rollups when they are
-    in the report's zone, else from events (sessions for a session dimension)."""
-    if interval is not Interval.HOUR and await rollup.days_usable(
-        db, span, scope.site.id, scope.site.timezone.key
-    ):
+    in the report's zone (``days``, asked of the store when None), else from events
+    (sessions for a session dimension)."""
+    if days is None:
+        days = await rollup.days_usable(db, span, scope.site.id, scope.site.timezone.key)
+    if interval is not Interval.HOUR and days:
         bucket = None if interval is None else (lambda d: _bucket_of(d, interval))
         return await rollup.day_visitors(db, scope.site.id, dim, span, bucket, values)
     p = Params()
@@ -317,7 +319,8 @@ async def _timeseries_rolled(
             moment = hour.astimezone(span.tz).replace(tzinfo=None)
             rows.setdefault(moment, {})["visitors"] = count
         return
-    # a clock change repeats or skips an hour: then hours come from events
+    # days, weeks and months from the daily rollups; hours around a clock change (one
+    # repeated or skipped) from events
     counts = await _visitors_by(db, scope, span, "", interval)
     for (_, moment), count in counts.items():
         rows.setdefault(moment, {})["visitors"] = count
@@ -396,7 +399,8 @@ async def _add_visitors(
     sum of their days) reaches the ``limit``-th largest fewest possible (their best day)."""
     dim = dimension.value
     values: list[Any] | None = None
-    if await rollup.days_usable(db, scope.span, scope.site.id, scope.site.timezone.key):
+    days = await rollup.days_usable(db, scope.span, scope.site.id, scope.site.timezone.key)
+    if days:
         first = metrics[0]
         if first in _SORT_COLUMNS[column]:
             name = _SORT_COLUMNS[column][first]
@@ -407,10 +411,9 @@ async def _add_visitors(
             floors = sorted((low for low, _ in bounds.values()), reverse=True)
             bar = floors[limit - 1] if len(floors) >= limit else 0
             values = [v for v, (_, high) in bounds.items() if high >= bar]
-    if values is None or values:
-        counts = await _visitors_by(db, scope, scope.span, dim, None, values)
-    else:
-        counts = {}
+    counts: dict[tuple[Any, Any], int] = {}
+    if values is None or values:  # [] when no value has visitors
+        counts = await _visitors_by(db, scope, scope.span, dim, None, values, days)
     for row in rows:
         row[column] = counts.get((row["k"], None), 0)
 

@@ -96,14 +96,12 @@ async def update_site(store: EventStore, site_id: str, changes: SiteChanges) -> 
     return after
 
 
-# Until the derive job has redone every day in the new zone, reports count the site's
-# visitors from events (rollup_redo); its old daily rows go at once.
+# Every day of the site is marked to redo in the new zone, then the site is flagged: until
+# the derive job has redone them all, reports count its visitors from events. (Rows of the
+# old zone are never read: reports ask for the site's zone.) Marks before the flag: a flag
+# without marks would be cleared by the next derive run with the days not redone.
 _REDO_DAYS = (
-    "INSERT INTO rollup_redo (site_id) VALUES ($1) ON CONFLICT DO NOTHING",
-    "DELETE FROM rollup_sketch WHERE id IN (SELECT sketch_id FROM rollup_day WHERE site_id = $1"
-    " UNION ALL SELECT sketch_id FROM rollup_week WHERE site_id = $1)",
-    "DELETE FROM rollup_day WHERE site_id = $1",
-    "DELETE FROM rollup_week WHERE site_id = $1",
     "INSERT INTO rollup_dirty_day (site_id, hour) SELECT DISTINCT site_id, hour "
     "FROM rollup_hour WHERE site_id = $1 ON CONFLICT DO NOTHING",
+    "INSERT INTO rollup_redo (site_id) VALUES ($1) ON CONFLICT DO NOTHING",
 )

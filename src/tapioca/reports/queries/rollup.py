@@ -97,23 +97,20 @@ async def day_visitors(
     """Distinct visitors per (value, bucket) over the days of ``span`` (bucket None:
     the whole range; ``values`` None: every value): exact for one day, else the union of
     the sketches of the range's whole weeks and of its other days."""
-    weeks = _whole_weeks(span) if bucket is None else None
     p = Params()
-    where = _day_where(site_id, dim, span, values, p, weeks)
-    sql = f"SELECT value, day, visitors, sketch_id FROM rollup_day WHERE {where}"
-    if weeks is not None:  # a week's count may be an estimate: -1 keeps it out of "exact"
-        q_where = _week_where(site_id, dim, span.tz.key, values, p, weeks)
-        sql += f" UNION ALL SELECT value, week, -1, sketch_id FROM rollup_week WHERE {q_where}"
-    groups: dict[tuple[Any, Any], list[tuple[int, int]]] = defaultdict(list)
-    for value, day, visitors, ident in await db.fetch(sql, p.values):
-        groups[(value, bucket(day) if bucket else None)].append((int(visitors), int(ident)))
+    parts = _parts(site_id, dim, span, values, p, whole_weeks=bucket is None)
+    sql = f"SELECT value, start, visitors, sketch_id, is_week FROM ({parts}) AS parts"
+    groups: dict[tuple[Any, Any], list[tuple[int, int, bool]]] = defaultdict(list)
+    for value, start, visitors, ident, is_week in await db.fetch(sql, p.values):
+        key = (value, bucket(start) if bucket else None)
+        groups[key].append((int(visitors), int(ident), bool(is_week)))
     out: dict[tuple[Any, Any], int] = {}
     merge: dict[tuple[Any, Any], list[int]] = {}
-    for key, parts in groups.items():
-        if len(parts) == 1 and parts[0][0] >= 0:
-            out[key] = parts[0][0]  # one day: its exact count
+    for key, found in groups.items():
+        if len(found) == 1 and not found[0][2]:
+            out[key] = found[0][0]  # one day: its exact count (a week's may be an estimate)
         else:
-            merge[key] = [ident for _, ident in parts]
+            merge[key] = [ident for _, ident, _ in found]
     if merge:
         blobs = await _sketches(db, [i for ids in merge.values() for i in ids])
         for key, ids in merge.items():
@@ -141,17 +138,6 @@ def _whole_weeks(span: DateRange) -> tuple[date | None, date | None] | None:
     return first, last
 
 
-def _week_where(site_id: str, dim: str, zone: str, values: list[Any] | None, p: Params,
-                weeks: tuple[date | None, date | None]) -> str:  # fmt: skip
-    clauses = [f"site_id = {p.add(site_id)}", f"dim = {p.add(dim)}", f"tz = {p.add(zone)}"]
-    if weeks[0] is not None:
-        clauses.append(f"week >= {p.add(weeks[0])}")
-    if weeks[1] is not None:
-        clauses.append(f"week <= {p.add(weeks[1])}")
-    clauses += _value_clause(values, p)
-    return " AND ".join(clauses)
-
-
 def _value_clause(values: list[Any] | None, p: Params) -> list[str]:
     if values is None:
         return []
@@ -162,23 +148,36 @@ def _value_clause(values: list[Any] | None, p: Params) -> list[str]:
     return ["(" + " OR ".join(options or ["false"]) + ")"]
 
 
-def _day_where(site_id: str, dim: str, span: DateRange, values: list[Any] | None, p: Params,
-               weeks: tuple[date | None, date | None] | None = None) -> str:  # fmt: skip
-    """Daily rows of the range; with ``weeks``, only the days outside those weeks."""
-    clauses = [f"site_id = {p.add(site_id)}", f"dim = {p.add(dim)}", f"tz = {p.add(span.tz.key)}"]
-    if span.start_date is not None:
-        clauses.append(f"day >= {p.add(span.start_date)}")
-    if span.end_date is not None:
-        clauses.append(f"day <= {p.add(span.end_date)}")
-    if weeks is not None:
-        outside = []
-        if weeks[0] is not None:
-            outside.append(f"day < {p.add(weeks[0])}")
+def _parts(site_id: str, dim: str, span: DateRange, values: list[Any] | None, p: Params,
+           whole_weeks: bool) -> str:  # fmt: skip
+    """The rows (value, start, visitors, sketch_id, is_week) that cover the range: its
+    whole weeks (with ``whole_weeks``) and its other days."""
+    weeks = _whole_weeks(span) if whole_weeks else None
+    days = _where(site_id, dim, span.tz.key, "day", span.start_date, span.end_date, values, p)
+    if weeks is not None:  # only the days outside the weeks
+        outside = [f"day < {p.add(weeks[0])}"] if weeks[0] is not None else []
         if weeks[1] is not None:
             outside.append(f"day > {p.add(weeks[1] + timedelta(days=6))}")
-        clauses.append("(" + " OR ".join(outside or ["false"]) + ")")
-    clauses += _value_clause(values, p)
-    return " AND ".join(clauses)
+        days += " AND (" + " OR ".join(outside or ["false"]) + ")"
+    sql = (
+        "SELECT value, day AS start, visitors, sketch_id, false AS is_week "
+        f"FROM rollup_day WHERE {days}"
+    )
+    if weeks is not None:
+        in_weeks = _where(site_id, dim, span.tz.key, "week", weeks[0], weeks[1], values, p)
+        sql += " UNION ALL SELECT value, week, visitors, sketch_id, true FROM rollup_week "
+        sql += f"WHERE {in_weeks}"
+    return sql
+
+
+def _where(site_id: str, dim: str, zone: str, column: str, first: date | None,
+           last: date | None, values: list[Any] | None, p: Params) -> str:  # fmt: skip
+    clauses = [f"site_id = {p.add(site_id)}", f"dim = {p.add(dim)}", f"tz = {p.add(zone)}"]
+    if first is not None:
+        clauses.append(f"{column} >= {p.add(first)}")
+    if last is not None:
+        clauses.append(f"{column} <= {p.add(last)}")
+    return " AND ".join(clauses + _value_clause(values, p))
 
 
 async def day_bounds(
@@ -187,13 +186,8 @@ async def day_bounds(
     """Per value, bounds on its distinct visitors over the range, from the rows of its
     whole weeks and other days: the largest part's count (no fewer) and the sum of the
     parts' counts (no more)."""
-    weeks = _whole_weeks(span)
     p = Params()
-    days = _day_where(site_id, dim, span, None, p, weeks)
-    parts = f"SELECT value, visitors FROM rollup_day WHERE {days}"
-    if weeks is not None:
-        parts += " UNION ALL SELECT value, visitors FROM rollup_week WHERE "
-        parts += _week_where(site_id, dim, span.tz.key, None, p, weeks)
+    parts = _parts(site_id, dim, span, None, p, whole_weeks=True)
     rows = await db.fetch(
         f"SELECT value, max(visitors), sum(visitors) FROM ({parts}) AS parts GROUP BY value",
         p.values,
