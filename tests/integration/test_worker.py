@@ -10,6 +10,8 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
+from support.servers import free_port
+from tapioca.errors import QueueUnavailable
 from tapioca.ingest.normalize import RequestContext, encode_events
 from tapioca.queue.redis_stream import STATS_KEY, StreamConsumer, StreamProducer, connect
 from tapioca.storage.postgres_store import PostgresStore
@@ -149,3 +151,35 @@ async def test_pending_entries_are_never_trimmed(
     await make_worker(redis_client, store, "w3", claim_idle_ms=100).run(burst=True)
     assert len(await stored(store)) == 30
     assert (await redis_client.xpending(STREAM, GROUP))["pending"] == 0
+
+
+async def test_concurrent_publishes_share_round_trips_and_keep_one_entry_each(
+    redis_client: aioredis.Redis, store: PostgresStore
+) -> None:
+    """Requests that publish together go in one pipeline, each as its own entry."""
+    producer = StreamProducer(redis_client, STREAM, require_aof=True)
+    sizes = [1 + i % 5 for i in range(200)]
+    await asyncio.gather(
+        *(producer.publish(records(f"c{i}", size)) for i, size in enumerate(sizes))
+    )
+    entries = await redis_client.xrange(STREAM)
+    assert len(entries) == len(sizes)
+    by_first = {orjson.loads(f[b"e"].split(b"\n")[0])["event_id"]: f for _, f in entries}
+    for i, size in enumerate(sizes):
+        fields = by_first[f"c{i}-0"]
+        assert int(fields[b"n"]) == size == len(fields[b"e"].split(b"\n"))
+    await make_worker(redis_client, store).run(burst=True)
+    assert len(await stored(store)) == sum(sizes)
+
+
+async def test_publishes_fail_together_when_redis_is_unreachable() -> None:
+    """No request is told its events are held when Redis never answered."""
+    client = connect(f"redis://127.0.0.1:{free_port()}/0", timeout_s=0.5)  # nothing listens
+    producer = StreamProducer(client, STREAM, require_aof=False)
+    try:
+        results = await asyncio.gather(
+            *(producer.publish(records(f"x{i}", 2)) for i in range(20)), return_exceptions=True
+        )
+    finally:
+        await client.aclose()
+    assert all(isinstance(r, QueueUnavailable) for r in results), results

@@ -84,15 +84,22 @@ def error_response(
     headers: dict[str, str] | None = None,
 ) -> JSONBody:
     rid = request_id_of(request)
-    body = {
+    body = error_content(rid, code, message, details)
+    return JSONBody(body, status_code=status, headers={**(headers or {}), "X-Request-ID": rid})
+
+
+def error_content(
+    request_id: str, code: str, message: str, details: list[ErrorDetail] | None = None
+) -> dict[str, Any]:
+    """The body of every error answer."""
+    return {
         "error": {
             "code": code,
             "message": message,
             "details": [{"field": d.field, "message": d.message} for d in details or []],
         },
-        "request_id": rid,
+        "request_id": request_id,
     }
-    return JSONBody(body, status_code=status, headers={**(headers or {}), "X-Request-ID": rid})
 
 
 async def _tapioca_error(request: Request, exc: Exception) -> JSONBody:

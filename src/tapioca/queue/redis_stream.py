@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -33,13 +34,21 @@ def connect(url: str, *, timeout_s: float = 2.0) -> aioredis.Redis:
 
 
 class StreamProducer:
-    """XADD one entry per request; the entry holds the request's records as NDJSON."""
+    """XADD one entry per request; the entry holds the request's records as NDJSON.
+
+    Requests that arrive while an XADD is on its way wait for the next one, and all of
+    them go together in one pipeline: each request still gets its own entry and its
+    answer only once Redis has acknowledged that entry, and a busy API process makes
+    one round trip for many requests instead of one each.
+    """
 
     def __init__(self, client: aioredis.Redis, stream: str, *, require_aof: bool) -> None:
         self.redis = client
         self._stream = stream
         self._require_aof = require_aof
         self._durable_checked = False
+        self._waiting: list[tuple[bytes, int, asyncio.Future[None]]] = []
+        self._sender: asyncio.Task[None] | None = None
 
     async def _check_durable(self) -> None:
         if self._durable_checked or not self._require_aof:
@@ -50,6 +59,8 @@ class StreamProducer:
             log.warning("redis_config_unreadable", check="appendonly")
             self._durable_checked = True
             return
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise QueueUnavailable(f"Redis is unreachable: {type(exc).__name__}") from exc
         if config.get(b"appendonly", config.get("appendonly")) not in (b"yes", "yes"):
             raise QueueUnavailable(
                 "Redis does not persist (appendonly is off); turn AOF on or set "
@@ -58,13 +69,31 @@ class StreamProducer:
         self._durable_checked = True
 
     async def publish(self, records: list[bytes]) -> None:
-        try:
-            await self._check_durable()
-            await self.redis.xadd(self._stream, {PAYLOAD: b"\n".join(records), COUNT: len(records)})
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise QueueUnavailable(f"Redis is unreachable: {type(exc).__name__}") from exc
-        except RedisError as exc:
-            raise QueueUnavailable(f"Redis refused the event: {type(exc).__name__}") from exc
+        """Return once Redis holds the records (else raise QueueUnavailable)."""
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append((b"\n".join(records), len(records), done))
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send_waiting())
+        await done
+
+    async def _send_waiting(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            pipe = self.redis.pipeline(transaction=False)
+            for payload, count, _ in batch:
+                pipe.xadd(self._stream, {PAYLOAD: payload, COUNT: count})
+            try:
+                await self._check_durable()
+                results: list[Any] = await pipe.execute(raise_on_error=False)
+            except Exception as exc:  # every request of the batch hears why
+                results = [exc] * len(batch)
+            for (_, _, done), result in zip(batch, results, strict=True):
+                if done.done():  # the request went away meanwhile
+                    continue
+                if isinstance(result, Exception):
+                    done.set_exception(_unavailable(result))
+                else:
+                    done.set_result(None)
 
     async def lag(self) -> int:
         return await stream_lag(self.redis, self._stream)
@@ -75,6 +104,16 @@ class StreamProducer:
 
     async def close(self) -> None:
         await self.redis.aclose()
+
+
+def _unavailable(exc: Exception) -> QueueUnavailable:
+    if isinstance(exc, QueueUnavailable):
+        return exc
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError | OSError):
+        return QueueUnavailable(f"Redis is unreachable: {type(exc).__name__}")
+    if not isinstance(exc, RedisError):
+        log.error("publish_failed", error=type(exc).__name__, exc_info=exc)
+    return QueueUnavailable(f"Redis refused the event: {type(exc).__name__}")
 
 
 async def stream_lag(client: aioredis.Redis, stream: str) -> int:

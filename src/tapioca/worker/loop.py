@@ -3,6 +3,11 @@
 Entries are acknowledged only after the write that holds them has committed. A store
 outage keeps the batch in hand and backs off; data the store rejects is isolated
 entry by entry, retried, and after ``max_deliveries`` moved to the dead-letter stream.
+
+Up to ``max_inflight`` batches are in hand at once: while the store writes one, the
+worker reads and decodes the next, so its CPU and the store's overlap. Before it reads
+its own pending entries or claims stale ones, it lets the batches in hand finish, so
+that no entry is ever in two batches of one worker.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ class WorkerOptions:
     claim_idle_ms: int = 30_000
     trim_every_s: float = 10.0
     max_backoff_s: float = 5.0
+    max_inflight: int = 2
 
 
 @dataclass
@@ -56,6 +62,7 @@ class Worker:
         self._last_claim = 0.0
         self._own_pending = True
         self._last_trim = time.monotonic()
+        self._inflight: set[asyncio.Task[None]] = set()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -77,17 +84,42 @@ class Worker:
                 await self._sleep(1.0)
                 continue
             if entries:
-                await self._process(entries)
+                await self._start(entries)
             elif burst:
+                await self._settle()
                 break
             await self._maybe_trim()
+        await self._settle()
         log.info("worker_stopped", consumer=self._consumer.consumer)
+
+    async def _start(self, entries: list[Entry]) -> None:
+        """Process a batch in the background once fewer than ``max_inflight`` are."""
+        while len(self._inflight) >= self._opt.max_inflight:
+            await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
+            self._reap()
+        self._inflight.add(asyncio.create_task(self._process(entries)))
+
+    async def _settle(self) -> None:
+        """Wait for every batch in hand."""
+        if self._inflight:
+            await asyncio.wait(self._inflight)
+            self._reap()
+
+    def _reap(self) -> None:
+        """Forget finished batches; a batch that failed unexpectedly fails the worker, as
+        it did before batches overlapped (its entries stay pending for the next one)."""
+        done = {task for task in self._inflight if task.done()}
+        self._inflight -= done
+        for task in done:
+            if (exc := task.exception()) is not None:
+                raise exc
 
     async def _collect(self) -> list[Entry]:
         """Up to a batch of entries: this consumer's own pending ones first (after a start or
         a Redis error), then stale ones of dead workers, then new ones."""
         entries: list[Entry] = []
         if self._own_pending:
+            await self._settle()
             entries = await self._consumer.read_own_pending(100)
             self._own_pending = bool(entries)
             if entries:
@@ -95,6 +127,7 @@ class Worker:
         now = time.monotonic()
         if now - self._last_claim >= min(self._opt.claim_idle_ms / 2000, 5.0):
             self._last_claim = now
+            await self._settle()  # a batch in hand may be older than claim_idle_ms
             entries += await self._consumer.claim_stale(self._opt.claim_idle_ms, 100)
         events = sum(_count(e) for e in entries)
         deadline = time.monotonic() + self._opt.batch_max_wait_ms / 1000
