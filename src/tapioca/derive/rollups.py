@@ -11,9 +11,13 @@ The derive job marks the hours of new events and of every session it deletes or 
   exact visitors and their sketch (kit/sketch.py), for every day that holds a dirty hour;
 - ``rollup_week``: the union of those sketches per week (Monday to Sunday, site zone).
 
-Each is replaced, never added to, so a re-run changes nothing, and ``tapioca derive
-rebuild`` (recompute from events) must give the same rows as the incremental path. The
-SQL is the dialect PostgreSQL and DuckDB share.
+Events are read up to the seq the run saves (an event stored later, beyond a chunk or
+committed while the run works, is left to the run that marks its hour): once a run
+commits, every hour's rows hold exactly the events up to the saved seq, and so do the
+rows of every day with no hour left in ``rollup_dirty_day`` (/stats adds the events
+after that seq, reports/queries/stats.py). Each is replaced, never added to, so a re-run
+changes nothing, and ``tapioca derive rebuild`` (recompute from events) must give the
+same rows as the incremental path. The SQL is the dialect PostgreSQL and DuckDB share.
 """
 
 from __future__ import annotations
@@ -65,7 +69,7 @@ def _per_visitor(source: str, columns: dict[str, str], sums: dict[str, str]) -> 
 
 
 def _hour_rollup(
-    table: str, source: str, ts: str, where: str, columns: list[str],
+    table: str, source: str, ts: str, where: str, args: list[Any], columns: list[str],
     dims: dict[str, str], sums: dict[str, str], targets: str,
 ) -> list[Step]:  # fmt: skip
     """Replace the dirty hours' rows of ``table``: the rows of ``source`` that start in
@@ -84,12 +88,12 @@ def _hour_rollup(
     delete = f"""
     DELETE FROM {table} USING rollup_dirty d
     WHERE {table}.site_id = d.site_id AND {table}.hour = d.hour"""
-    return [(delete, []), (rows, []), (insert, []), (f"DROP TABLE {temp}", [])]
+    return [(delete, []), (rows, args), (insert, []), (f"DROP TABLE {temp}", [])]
 
 
-def _event_rollup() -> list[Step]:
+def _event_rollup(upto: int) -> list[Step]:
     return _hour_rollup(
-        "rollup_hour", "event", "ts", " AND NOT event.is_bot",
+        "rollup_hour", "event", "ts", " AND NOT event.is_bot AND event.seq <= $1", [upto],
         ["event_type", *_EVENT_COLUMNS.values()], _EVENT_COLUMNS,
         {"n": "count(*)", "pv": "count(*) FILTER (WHERE event_type = 'page_view')"},
         "site_id, hour, dim, value, events, pageviews, visitors",
@@ -98,7 +102,7 @@ def _event_rollup() -> list[Step]:
 
 def _session_rollup() -> list[Step]:
     return _hour_rollup(
-        "rollup_session_hour", "session", "started_at", "",
+        "rollup_session_hour", "session", "started_at", "", [],
         ["is_bounce", "pageviews", "events",
          "EXTRACT(EPOCH FROM x.ended_at - x.started_at) AS seconds",
          *_SESSION_COLUMNS.values()],
@@ -123,7 +127,7 @@ WITH local AS (
 )
 SELECT site_id, tz, day,
        CAST(day AS TIMESTAMP) AT TIME ZONE tz AS lo,
-       CAST(day + 1 AS TIMESTAMP) AT TIME ZONE tz AS hi
+       CAST(day + 1 AS TIMESTAMP) AT TIME ZONE tz AS hi, CAST($1 AS BIGINT) AS upto
 FROM local ORDER BY day DESC, site_id LIMIT {limit}"""
 # The dirty hours whose local dates (one, or two in a zone with a half-hour offset) were
 # all recomputed in this run; the others wait for the next.
@@ -143,7 +147,7 @@ DAYS_PER_RUN = 4
 def _day_rows_sql() -> str:
     """Per dimension value of one day: distinct visitors and their hashes, concatenated.
     Visitors are grouped first, so neither aggregate needs DISTINCT."""
-    e_where = "site_id = $1 AND ts >= $2 AND ts < $3 AND NOT is_bot"
+    e_where = "site_id = $1 AND ts >= $2 AND ts < $3 AND NOT is_bot AND seq <= $4"
     s_where = "site_id = $1 AND started_at >= $2 AND started_at < $3"
     branches = [("", "CAST(NULL AS VARCHAR)", "", "event", e_where)]
     branches += [(d, f"CAST({c} AS VARCHAR)", f"{c}, ", "event", e_where)
@@ -172,7 +176,7 @@ _INSERT_SKETCH = "INSERT INTO rollup_sketch (id, sketch) VALUES ($1, $2)"
 
 
 def _day_sketches(key: tuple[Any, ...], rows: Rows) -> list[tuple[str, Rows]]:
-    site_id, tz, day, _, _ = key
+    site_id, tz, day, *_ = key
     days, sketches = [], []
     for dim, value, visitors, digests in rows:
         text = digests or ""
@@ -215,12 +219,12 @@ def _clear(table: str, column: str) -> tuple[tuple[str, tuple[int, ...]], ...]:
     )  # fmt: skip
 
 
-def _day_rollup() -> list[Step]:
+def _day_rollup(upto: int) -> list[Step]:
     days = Transform(
-        keys_sql="SELECT site_id, tz, day, lo, hi FROM derive_days ORDER BY site_id, day",
+        keys_sql="SELECT site_id, tz, day, lo, hi, upto FROM derive_days ORDER BY site_id, day",
         clears=_clear("rollup_day", "day"),
         rows_sql=_day_rows_sql(),
-        rows_args=(0, 3, 4),
+        rows_args=(0, 3, 4, 5),
         compute=_day_sketches,
     )
     weeks = Transform(
@@ -235,7 +239,7 @@ def _day_rollup() -> list[Step]:
     )
     redone = ("DELETE FROM rollup_redo WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty_day d "
               "WHERE d.site_id = rollup_redo.site_id)")  # fmt: skip
-    return [(_DAYS.format(limit=DAYS_PER_RUN), []), days, weeks, (_DAYS_DONE, []),
+    return [(_DAYS.format(limit=DAYS_PER_RUN), [upto]), days, weeks, (_DAYS_DONE, []),
             (redone, []), ("DROP TABLE derive_days", [])]  # fmt: skip
 
 
@@ -245,7 +249,7 @@ def rollup_steps(last: int, upto: int, days: bool = True) -> list[Step]:
     mark = mark_dirty("FROM event WHERE seq > $1 AND seq <= $2 AND NOT is_bot", "ts")
     steps: list[Step] = [
         (mark, [last, upto]),
-        *_event_rollup(),
+        *_event_rollup(upto),
         *_session_rollup(),
         (
             "INSERT INTO rollup_dirty_day (site_id, hour) SELECT site_id, hour FROM rollup_dirty "
@@ -255,5 +259,5 @@ def rollup_steps(last: int, upto: int, days: bool = True) -> list[Step]:
         ("DELETE FROM rollup_dirty", []),
     ]
     if days:
-        steps += _day_rollup()
+        steps += _day_rollup(upto)
     return steps

@@ -267,9 +267,15 @@ class DuckDBStore:
 
     async def reset_derived(self, name: str, tables: list[str]) -> None:
         def reset(con: duckdb.DuckDBPyConnection) -> None:
-            for table in tables:
-                con.execute(f"DELETE FROM {table}")  # names come from code, not input
-            con.execute("DELETE FROM derive_state WHERE name = $1", [name])
+            con.execute("BEGIN")  # one commit: readers never see part of it (/stats)
+            try:
+                for table in tables:
+                    con.execute(f"DELETE FROM {table}")  # names come from code, not input
+                con.execute("DELETE FROM derive_state WHERE name = $1", [name])
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
 
         await self._on_writer(reset)
 

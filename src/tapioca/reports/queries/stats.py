@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from tapioca.reports.queries.web import Params, event_where
@@ -30,5 +30,70 @@ def build_top_paths_query(
         "SELECT e.path, count(*) AS views FROM event e "
         f"WHERE {where} AND e.event_type = 'page_view' AND e.path IS NOT NULL "
         f"GROUP BY e.path ORDER BY views DESC, e.path ASC LIMIT {p.add(limit)}"
+    )
+    return sql, p.values
+
+
+def build_stats_rollup_query(
+    site_id: str, zone: str, day: date, start: datetime, end: datetime, limit: int
+) -> Query:
+    """/stats of one day in the site's zone, [start, end) on whole UTC hours: the rollups
+    hold the events up to the seq the derive job saved (derive/rollups.py), the ``tail``
+    is the events after it. One statement, so one snapshot: a derive run that commits
+    meanwhile is seen wholly or not at all.
+
+    Rows (kind, path, n): the top paths (``path``, unordered), ``views`` and ``users`` to
+    add up, and ``stale`` ones, any n > 0 of which voids the rest: the day's visitor row
+    covers other bounds, or one of its hours waits for it to be redone, or it is missing
+    while the hours are there (a zone changed without redoing the days). One row per
+    part, not one row of scalar subqueries, which DuckDB would plan as one large join.
+
+    A visitor of the tail is new to the day when it has no earlier-derived event that
+    day: an index lookup on (site_id, visitor_id, ts) each, which OFFSET 0 keeps
+    PostgreSQL from turning into an anti-join over all the day's events."""
+    p = Params()
+    site, lo, hi, tz = p.add(site_id), p.add(start), p.add(end), p.add(zone)
+    local = f"CAST({p.add(day)} AS DATE)"
+    hours = f"r.site_id = {site} AND r.hour >= {lo} AND r.hour < {hi}"
+    events = f"e.site_id = {site} AND NOT e.is_bot AND e.ts >= {lo} AND e.ts < {hi}"
+    derived = "(SELECT coalesce(max(last_seq), 0) FROM derive_state WHERE name = 'web')"
+    day_row = (
+        f"rollup_day d WHERE d.site_id = {site} AND d.dim = '' AND d.tz = {tz} AND d.day = {local}"
+    )
+    same_bounds = (
+        f"CAST({local} AS TIMESTAMP) AT TIME ZONE {tz} = {lo} "
+        f"AND CAST({local} + 1 AS TIMESTAMP) AT TIME ZONE {tz} = {hi}"
+    )
+    new_visitor = (
+        f"NOT EXISTS (SELECT 1 FROM event e WHERE e.visitor_id = t.visitor_id AND {events} "
+        f"AND e.seq <= {derived} OFFSET 0)"
+    )
+    totals = f"FROM rollup_hour r WHERE {hours} AND r.dim = ''"
+    parts = [
+        ("stale", f"CASE WHEN {same_bounds} THEN 0 ELSE 1 END", ""),
+        ("stale", "count(*)", f"FROM rollup_redo WHERE site_id = {site}"),
+        ("stale", "count(*)", f"FROM rollup_dirty_day r WHERE {hours}"),
+        ("stale", "count(*)", f"{totals} AND NOT EXISTS (SELECT 1 FROM {day_row})"),
+        ("views", "sum(r.pageviews)", totals),
+        ("views", "count(*)", "FROM tail WHERE event_type = 'page_view'"),
+        ("users", "sum(d.visitors)", f"FROM {day_row}"),
+        ("users", "count(DISTINCT t.visitor_id)", f"FROM tail t WHERE {new_visitor}"),
+    ]
+    sql = f"""
+    WITH tail AS (
+        SELECT e.visitor_id, e.event_type, e.path FROM event e
+        WHERE {events} AND e.seq > {derived}
+    ), paths AS (
+        SELECT r.value AS path, r.pageviews AS views FROM rollup_hour r
+        WHERE {hours} AND r.dim = 'path'
+        UNION ALL
+        SELECT path, 1 FROM tail WHERE event_type = 'page_view'
+    )
+    SELECT 'path' AS kind, path, views AS n FROM (
+        SELECT path, sum(views) AS views FROM paths WHERE path IS NOT NULL
+        GROUP BY path HAVING sum(views) > 0 ORDER BY views DESC, path LIMIT {p.add(limit)}
+    ) AS top"""
+    sql += "".join(
+        f"\n    UNION ALL SELECT '{kind}', NULL, {n} {from_}" for kind, n, from_ in parts
     )
     return sql, p.values
