@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     batch_max_events: int = Field(default=5_000, ge=1)
     batch_max_wait_ms: int = Field(default=200, ge=1)
     max_deliveries: int = Field(default=5, ge=1)
+    batches_in_hand: int = Field(
+        default=2, ge=1, le=8, description="batches a worker holds at once (decoding, writing)"
+    )
     claim_idle_ms: int = Field(default=30_000, ge=100)
     redis_require_aof: bool = Field(
         default=True, description="refuse to accept events when Redis does not persist (AOF)"

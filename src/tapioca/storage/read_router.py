@@ -75,6 +75,9 @@ async def _open_pool(dsn: str, opts: PoolOptions, *, read_only: bool) -> asyncpg
     settings = {
         "statement_timeout": str(opts.statement_timeout_ms),
         "application_name": "tapioca-reports",
+        # A report's plan depends on its values (a day or a year, one site or a large
+        # one): plan each with its values, never a generic plan for any value.
+        "plan_cache_mode": "force_custom_plan",
     }
     if read_only:
         settings["default_transaction_read_only"] = "on"

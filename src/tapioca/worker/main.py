@@ -34,6 +34,7 @@ async def run_worker(settings: Settings, consumer_name: str, *, burst: bool = Fa
             batch_max_events=settings.batch_max_events,
             batch_max_wait_ms=settings.batch_max_wait_ms,
             max_deliveries=settings.max_deliveries,
+            max_inflight=settings.batches_in_hand,
             claim_idle_ms=settings.claim_idle_ms,
         ),
     )

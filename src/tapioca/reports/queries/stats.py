@@ -81,8 +81,8 @@ def build_stats_rollup_query(
     ]
     sql = f"""
     WITH tail AS (
-        SELECT e.visitor_id, e.event_type, e.path FROM event e
-        WHERE {events} AND e.seq > {derived}
+        SELECT e.visitor_id, e.event_type, e.path FROM {derived} AS w (last_seq)
+        CROSS JOIN LATERAL (SELECT * FROM event e WHERE {events} AND e.seq > w.last_seq) AS e
     ), paths AS (
         SELECT r.value AS path, r.pageviews AS views FROM rollup_hour r
         WHERE {hours} AND r.dim = 'path'
