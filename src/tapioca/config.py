@@ -55,8 +55,15 @@ class Settings(BaseSettings):
     batch_max_events: int = Field(default=5_000, ge=1)
     batch_max_wait_ms: int = Field(default=200, ge=1)
     max_deliveries: int = Field(default=5, ge=1)
+    worker_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="CPU priority the worker gives up (nice): ingest answers first on a shared "
+        "machine; Redis holds what the worker has not written yet",
+    )
     batches_in_hand: int = Field(
-        default=2, ge=1, le=8, description="batches a worker holds at once (decoding, writing)"
+        default=1, ge=1, le=8, description="batches a worker holds at once (decoding, writing)"
     )
     claim_idle_ms: int = Field(default=30_000, ge=100)
     redis_require_aof: bool = Field(

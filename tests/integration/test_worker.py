@@ -71,14 +71,15 @@ async def stored(store: PostgresStore) -> set[str]:
     return {r[0] for r in await store.fetch("SELECT event_id FROM event")}
 
 
+@pytest.mark.parametrize("in_hand", [1, 2])
 async def test_entries_are_written_once_and_acknowledged(
-    redis_client: aioredis.Redis, store: PostgresStore
+    redis_client: aioredis.Redis, store: PostgresStore, in_hand: int
 ) -> None:
     producer = StreamProducer(redis_client, STREAM, require_aof=True)
     for batch in range(5):
         await producer.publish(records(f"b{batch}", 300))
     await producer.publish(records("b1", 300))  # the same events again, a later entry
-    await make_worker(redis_client, store).run(burst=True)
+    await make_worker(redis_client, store, max_inflight=in_hand).run(burst=True)
     assert len(await stored(store)) == 1500
     assert await producer.lag() == 0
     stats = await redis_client.hgetall(STATS_KEY)

@@ -77,12 +77,15 @@ def api(
     _require_production(settings, "api")
     os.environ["TAPIOCA_HOST"] = settings.host
     os.environ["TAPIOCA_PORT"] = str(settings.port)
+    if settings.api_workers > 1:
+        from tapioca.api.processes import run_processes
+
+        raise typer.Exit(run_processes(settings.host, settings.port, settings.api_workers))
     uvicorn.run(
         "tapioca.api.app:create_app",
         factory=True,
         host=settings.host,
         port=settings.port,
-        workers=settings.api_workers,
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=10,

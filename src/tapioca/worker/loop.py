@@ -4,8 +4,9 @@ Entries are acknowledged only after the write that holds them has committed. A s
 outage keeps the batch in hand and backs off; data the store rejects is isolated
 entry by entry, retried, and after ``max_deliveries`` moved to the dead-letter stream.
 
-Up to ``max_inflight`` batches are in hand at once: while the store writes one, the
-worker reads and decodes the next, so its CPU and the store's overlap. Before it reads
+Up to ``max_inflight`` batches are in hand at once (one by default): with two, while the
+store writes one the worker reads and decodes the next, so its CPU and the store's
+overlap. Before it reads
 its own pending entries or claims stale ones, it lets the batches in hand finish, so
 that no entry is ever in two batches of one worker.
 """
@@ -43,7 +44,7 @@ class WorkerOptions:
     claim_idle_ms: int = 30_000
     trim_every_s: float = 10.0
     max_backoff_s: float = 5.0
-    max_inflight: int = 2
+    max_inflight: int = 1
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 
 from tapioca.api.runtime import build_store
@@ -18,6 +19,8 @@ log = get_logger(__name__)
 
 async def run_worker(settings: Settings, consumer_name: str, *, burst: bool = False) -> int:
     assert settings.redis_url is not None
+    if settings.worker_nice:
+        os.nice(settings.worker_nice)  # background work: the API's answers come first
     store = build_store(settings)
     client = connect(settings.redis_url, timeout_s=10.0)
     consumer = StreamConsumer(
