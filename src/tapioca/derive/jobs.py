@@ -66,13 +66,18 @@ async def rebuild(store: EventStore) -> int:
 # The share of the time the daily rollups may take: each recomputes whole days of events,
 # so on a large site they run less often than the derive interval (a few seconds apart).
 DAYS_SHARE = 0.2
+# The share of the time derive runs may take while they work off a backlog (a burst of
+# ingest): they run in the store's CPU beside the writes and the API, and yield to them.
+LIVE_SHARE = 0.5
 
 
 async def derive_forever(store: EventStore, interval_s: float, stop: asyncio.Event) -> None:
     """Run the jobs every ``interval_s`` until ``stop``; failures are logged and retried.
-    The daily rollups run when due: after one took t seconds, the next waits t / share."""
+    The daily rollups run when due: after one took t seconds, the next waits t / share.
+    A pass that took t seconds is followed by a pause of at least t (1 / LIVE_SHARE - 1)."""
     days_due = 0.0
     while not stop.is_set():
+        began = time.monotonic()
         try:
             await derive_once(store, LIVE_CHUNK, days=False)
             if time.monotonic() >= days_due:  # one run of a few days, when due
@@ -81,5 +86,6 @@ async def derive_forever(store: EventStore, interval_s: float, stop: asyncio.Eve
                 days_due = started + (time.monotonic() - started) / DAYS_SHARE
         except Exception as exc:
             log.warning("derive_failed", error=type(exc).__name__, detail=str(exc)[:300])
+        pause = max(interval_s, (time.monotonic() - began) * (1 / LIVE_SHARE - 1))
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval_s)
+            await asyncio.wait_for(stop.wait(), pause)

@@ -78,6 +78,9 @@ async def _open_pool(dsn: str, opts: PoolOptions, *, read_only: bool) -> asyncpg
         # A report's plan depends on its values (a day or a year, one site or a large
         # one): plan each with its values, never a generic plan for any value.
         "plan_cache_mode": "force_custom_plan",
+        # Compiling a plan takes tens of milliseconds: more than a report over rollups
+        # takes to run, and the planner's costs cannot tell the two apart.
+        "jit": "off",
     }
     if read_only:
         settings["default_transaction_read_only"] = "on"
