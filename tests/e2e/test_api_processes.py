@@ -87,7 +87,7 @@ def test_api_processes_share_connections_and_stop_together(
         assert time.monotonic() < deadline, "events not stored"
         time.sleep(0.2)
     # the worker runs at a lower CPU priority than the API
-    assert nice_of(server.workers[0].pid) == nice_of(server.http.pid) + 10
+    assert nice_of(server.workers[0].pid) == min(19, nice_of(server.http.pid) + 10)
 
     os.kill(server.http.pid, signal.SIGTERM)
     assert server.http.popen.wait(30) == 0, server.output()

@@ -25,6 +25,7 @@ log = get_logger(__name__)
 
 GRACE_S = 10  # uvicorn's graceful shutdown, then the supervisor's own margin
 _CHECK_S = 0.5
+STARTUP_FAILURE = 3  # as uvicorn exits when the application cannot start
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -47,7 +48,10 @@ def serve_process(host: str, port: int) -> None:
         access_log=False,
         timeout_graceful_shutdown=GRACE_S,
     )
-    uvicorn.Server(config).run(sockets=[listening_socket(host, port)])
+    server = uvicorn.Server(config)
+    server.run(sockets=[listening_socket(host, port)])
+    if not server.started:
+        raise SystemExit(STARTUP_FAILURE)
 
 
 def run_processes(host: str, port: int, count: int) -> int:
@@ -72,9 +76,13 @@ def run_processes(host: str, port: int, count: int) -> int:
         while not stopping:
             time.sleep(_CHECK_S)
             for index, child in enumerate(children):
-                if not child.is_alive() and not stopping:
-                    log.warning("api_process_died", pid=child.pid, exitcode=child.exitcode)
-                    children[index] = start()
+                if child.is_alive() or stopping:
+                    continue
+                if child.exitcode == STARTUP_FAILURE:  # restarting would fail the same way
+                    log.error("api_process_failed_to_start", pid=child.pid)
+                    return STARTUP_FAILURE
+                log.warning("api_process_died", pid=child.pid, exitcode=child.exitcode)
+                children[index] = start()
     finally:
         _stop(children)
         for sig, handler in previous.items():
