@@ -5,12 +5,17 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # test helpers
+from support.processes import child_pids
+
 ROOT = Path(__file__).resolve().parent.parent
+
 TAPIOCA = ROOT / ".venv" / "bin" / "tapioca"
 
 
@@ -27,17 +32,8 @@ class Proc:
         return self.popen.pid
 
     def tree(self) -> list[int]:
-        """This process and its children (uvicorn workers)."""
-        pids = [self.pid]
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    stat = (entry / "stat").read_text()
-                except OSError:
-                    continue
-                if int(stat.rsplit(")", 1)[1].split()[1]) == self.pid:
-                    pids.append(int(entry.name))
-        return pids
+        """This process and its children (the API processes)."""
+        return [self.pid, *child_pids(self.pid)]
 
     def peak_rss_mb(self) -> float:
         """Largest peak resident set (VmHWM) of the process and its children."""

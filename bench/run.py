@@ -35,8 +35,6 @@ import orjson
 
 from bench.generator import generate
 from bench.procs import ROOT, Proc, base_env, wait_ready
-
-sys.path.insert(0, str(ROOT / "tests"))
 from support.servers import PostgresServer, RedisServer, free_port
 
 BENCH = Path(__file__).resolve().parent

@@ -12,21 +12,9 @@ import httpx
 import pytest
 
 from e2e.procs import Launcher, PsqlRunner
+from support.processes import child_pids
 
 pytestmark = pytest.mark.e2e
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def established_on(port: int) -> dict[str, int]:
@@ -63,7 +51,7 @@ def test_api_processes_share_connections_and_stop_together(
     launcher: Launcher, pg_dsn: str, redis_url: str, psql: PsqlRunner
 ) -> None:
     server = launcher.production(pg_dsn, redis_url, env={"TAPIOCA_API_WORKERS": "2"})
-    api_pids = [p for p in children(server.http.pid) if b"resource_tracker" not in
+    api_pids = [p for p in child_pids(server.http.pid) if b"resource_tracker" not in
                 Path(f"/proc/{p}/cmdline").read_bytes()]  # fmt: skip
     assert len(api_pids) == 2, api_pids
     deadline = time.monotonic() + 30

@@ -44,10 +44,20 @@ class IngestRoutes:
             await self.app(scope, receive, send)
             return
         state = scope["app"].state
+        declared = encoding = agent = None
+        for name, value in scope["headers"]:  # one pass over the headers
+            if name == b"content-length":
+                declared = value
+            elif name == b"content-encoding":
+                encoding = value.decode("latin-1")
+            elif name == b"user-agent":
+                agent = value.decode("latin-1")
+        address = scope.get("client")
+        client = Client(ip=address[0] if address else "", user_agent=agent)
         try:
-            body = await _read_body(scope, receive, state.settings.max_body_bytes)
+            limit: int = state.settings.max_body_bytes
+            body = decompress(await _read_body(receive, declared, limit), encoding, limit)
             ingest: IngestService = state.ingest
-            client = _client(scope)
             if path == "/event":
                 event_id = await ingest.accept_one(body, client)
                 content: dict[str, Any] = {"status": "accepted", "event_id": event_id}
@@ -73,15 +83,11 @@ def _error(scope: Scope, exc: TapiocaError) -> dict[str, Any]:
     return error_content(scope["state"]["request_id"], exc.code, exc.message, exc.details)
 
 
-async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The body, decompressed, refusing anything over ``limit`` bytes before reading it
-    when its declared length says so, and as soon as it grows past the limit otherwise."""
-    encoding = None
-    for name, value in scope["headers"]:
-        if name == b"content-length" and value.isdigit() and int(value) > limit:
-            raise too_large(f"The body is larger than {limit} bytes.")
-        if name == b"content-encoding":
-            encoding = value.decode("latin-1")
+async def _read_body(receive: Receive, declared: bytes | None, limit: int) -> bytes:
+    """The raw body, refused before reading it when its declared length is over ``limit``,
+    and as soon as it grows past ``limit`` otherwise."""
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large(f"The body is larger than {limit} bytes.")
     chunks, size, more = [], 0, True
     while more:
         message = await receive()
@@ -93,16 +99,7 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
             raise too_large(f"The body is larger than {limit} bytes.")
         chunks.append(chunk)
         more = message.get("more_body", False)
-    return decompress(chunks[0] if len(chunks) == 1 else b"".join(chunks), encoding, limit)
-
-
-def _client(scope: Scope) -> Client:
-    agent = None
-    for name, value in scope["headers"]:
-        if name == b"user-agent":
-            agent = value.decode("latin-1")
-    address = scope.get("client")
-    return Client(ip=address[0] if address else "", user_agent=agent)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def _answer(

@@ -6,9 +6,8 @@ entry by entry, retried, and after ``max_deliveries`` moved to the dead-letter s
 
 Up to ``max_inflight`` batches are in hand at once (one by default): with two, while the
 store writes one the worker reads and decodes the next, so its CPU and the store's
-overlap. Before it reads
-its own pending entries or claims stale ones, it lets the batches in hand finish, so
-that no entry is ever in two batches of one worker.
+overlap. Before it reads its own pending entries or claims stale ones, it lets the
+batches in hand finish, so that no entry is ever in two batches of one worker.
 """
 
 from __future__ import annotations
