@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
@@ -62,6 +63,32 @@ async def test_writes_are_idempotent_on_site_and_event_id(store: EventStore) -> 
     counts = await store.fetch("SELECT site_id, count(*) FROM event GROUP BY site_id ORDER BY 1")
     assert counts == [("blog", 1), ("shop", 11)]
     assert await store.fetch("SELECT id FROM site ORDER BY id") == [("blog",), ("shop",)]
+
+
+async def test_a_stored_event_keeps_its_first_values(store: EventStore) -> None:
+    await store.migrate()
+    await store.write_events([make_row(event_id=f"f{i}", path="/first") for i in range(5)])
+    again = await store.write_events(
+        [make_row(event_id="f2", path="/again"), make_row(event_id="f9", path="/new")]
+    )
+    assert (again.inserted, again.duplicates) == (1, 1)
+    paths = await store.fetch("SELECT event_id, path FROM event ORDER BY event_id")
+    assert paths == [(f"f{i}", "/first") for i in range(5)] + [("f9", "/new")]
+
+
+async def test_overlapping_writes_at_once_store_each_event_once(store: EventStore) -> None:
+    """Two workers writing batches that share events (a redelivery racing its original):
+    the one that commits second finds the shared events stored and inserts only its own."""
+    await store.migrate()
+    a = [make_row(event_id=f"c{i:04d}", path="/a") for i in range(0, 600)]
+    b = [make_row(event_id=f"c{i:04d}", path="/b") for i in range(300, 900)]
+    first, second = await asyncio.gather(store.write_events(a), store.write_events(b))
+    assert first.inserted + second.inserted == 900
+    assert first.duplicates + second.duplicates == 300
+    rows = await store.fetch("SELECT path, count(*) FROM event GROUP BY path ORDER BY path")
+    by_path = dict(rows)
+    assert sum(by_path.values()) == 900
+    assert by_path["/a"] >= 300 and by_path["/b"] >= 300  # each batch's own events
 
 
 def reference_stats(

@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from support.servers import free_port
 from tapioca.errors import QueueUnavailable
 from tapioca.ingest.normalize import RequestContext, encode_events
-from tapioca.queue.redis_stream import STATS_KEY, StreamConsumer, StreamProducer, connect
+from tapioca.queue.redis_stream import STATS_KEY, Entry, StreamConsumer, StreamProducer, connect
 from tapioca.storage.postgres_store import PostgresStore
 from tapioca.worker.loop import Worker, WorkerOptions
 
@@ -85,6 +85,28 @@ async def test_entries_are_written_once_and_acknowledged(
     stats = await redis_client.hgetall(STATS_KEY)
     assert int(stats[b"written"]) == 1500
     assert int(stats[b"duplicates"]) == 300
+
+
+async def test_a_full_read_tells_of_a_backlog(
+    redis_client: aioredis.Redis, store: PostgresStore
+) -> None:
+    """The derive job waits while the worker reads whole batches (derive/jobs.py)."""
+    producer = StreamProducer(redis_client, STREAM, require_aof=True)
+    for entry in range(11):
+        await producer.publish(records(f"k{entry}", 250))
+    worker = make_worker(redis_client, store)  # 500 events a batch
+    seen: list[tuple[int, bool]] = []
+    start = worker._start
+
+    async def noting(entries: list[Entry]) -> None:
+        seen.append((len(entries), worker.has_backlog()))
+        await start(entries)
+
+    worker._start = noting  # type: ignore[method-assign]
+    await worker.run(burst=True)
+    assert seen == [(10, True), (1, False)]  # 2,500 events, then the last 250
+    assert not worker.has_backlog()
+    assert len(await stored(store)) == 2750
 
 
 async def test_entries_of_a_dead_worker_are_reclaimed(

@@ -8,6 +8,7 @@ from datetime import date
 from typing import Any
 
 from tapioca.config import Mode, Settings
+from tapioca.enrich.device import warm_up
 from tapioca.ingest.salt import SaltProvider
 from tapioca.ingest.service import IngestService
 from tapioca.queue.base import EventQueue
@@ -93,6 +94,7 @@ def build_runtime(settings: Settings) -> Runtime:
         salts = SaltProvider(redis_salt, settings.visitor_salt)
     else:
         assert isinstance(store, DuckDBStore)
+        warm_up()  # this process enriches the events it commits
         writer = EventWriter(store)
 
         async def commit(records: list[bytes]) -> None:

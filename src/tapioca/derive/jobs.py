@@ -69,14 +69,34 @@ DAYS_SHARE = 0.2
 # The share of the time derive runs may take while they work off a backlog (a burst of
 # ingest): they run in the store's CPU beside the writes and the API, and yield to them.
 LIVE_SHARE = 0.5
+# While the worker has a backlog of events to write (``busy``), derive runs wait: the
+# events become durable first, and the derived tables catch up after the burst. They wait
+# at most this long, so that the rollups stay at most a few seconds behind under any load.
+MAX_DEFER_S = 5.0
 
 
-async def derive_forever(store: EventStore, interval_s: float, stop: asyncio.Event) -> None:
+async def _defer(busy: Callable[[], bool], stop: asyncio.Event) -> None:
+    deadline = time.monotonic() + MAX_DEFER_S
+    while busy() and time.monotonic() < deadline and not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.05)
+
+
+async def derive_forever(
+    store: EventStore,
+    interval_s: float,
+    stop: asyncio.Event,
+    busy: Callable[[], bool] = lambda: False,
+) -> None:
     """Run the jobs every ``interval_s`` until ``stop``; failures are logged and retried.
     The daily rollups run when due: after one took t seconds, the next waits t / share.
-    A pass that took t seconds is followed by a pause of at least t (1 / LIVE_SHARE - 1)."""
+    A pass that took t seconds is followed by a pause of at least t (1 / LIVE_SHARE - 1).
+    A pass waits while ``busy`` (the writes have a backlog), for at most MAX_DEFER_S."""
     days_due = 0.0
     while not stop.is_set():
+        await _defer(busy, stop)
+        if stop.is_set():
+            break
         began = time.monotonic()
         try:
             await derive_once(store, LIVE_CHUNK, days=False)

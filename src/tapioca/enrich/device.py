@@ -39,6 +39,12 @@ def _resolver() -> Resolver:
     return BestAvailableResolver(load_lazy_builtins())
 
 
+def warm_up() -> None:
+    """Build the parser now (it compiles its regular expressions: about a second), so that
+    the first batch of events does not wait for it."""
+    _resolver()
+
+
 def device_class(user_agent: str) -> str:
     """mobile, tablet or desktop from the UA tokens (every UA gets one of the three)."""
     if _TABLET.search(user_agent):

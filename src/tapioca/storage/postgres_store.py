@@ -27,9 +27,7 @@ _INSERT_EVENTS = (
     f"INSERT INTO event ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM incoming "
     "ON CONFLICT (site_id, event_id) DO NOTHING"
 )
-_INSERT_SITES = (
-    "INSERT INTO site (id) SELECT DISTINCT site_id FROM incoming ON CONFLICT (id) DO NOTHING"
-)
+_INSERT_SITES = "INSERT INTO site (id) SELECT unnest($1::text[]) ON CONFLICT (id) DO NOTHING"
 
 # Derive runs in the background; a backlog (an import) may take minutes per statement.
 _DERIVE_TIMEOUT_S = 3600.0
@@ -115,17 +113,30 @@ class PostgresStore:
         return [tuple(r) for r in records]
 
     async def write_events(self, rows: list[EventRow]) -> WriteResult:
-        """One transaction: COPY the batch into a temp table, insert what is new."""
+        """One transaction: COPY the batch straight into the event table. A batch that
+        holds an event stored before (a client's retry, an entry delivered again) fails
+        on the unique key; it is then written again the idempotent way: COPY into a
+        temp table, insert what is new. The direct COPY costs PostgreSQL about half."""
         if not rows:
             return WriteResult(0, 0)
         unique = dedupe(rows)
+        sites = sorted({row.site_id for row in unique})
         pool = await self._get_pool()
-        async with pool.acquire(timeout=self._acquire_timeout_s) as con, con.transaction():
-            await con.execute("SELECT pg_advisory_xact_lock_shared($1)", _WRITE_FENCE)
-            await con.execute(_CREATE_INCOMING)
-            await con.copy_records_to_table("incoming", records=unique, columns=EVENT_COLUMNS)
-            await con.execute(_INSERT_SITES)
-            status = await con.execute(_INSERT_EVENTS)
+        async with pool.acquire(timeout=self._acquire_timeout_s) as con:
+            try:
+                async with con.transaction():
+                    await con.execute("SELECT pg_advisory_xact_lock_shared($1)", _WRITE_FENCE)
+                    await con.execute(_INSERT_SITES, sites)
+                    await con.copy_records_to_table("event", records=unique, columns=EVENT_COLUMNS)
+                return WriteResult(len(rows), len(unique))
+            except asyncpg.UniqueViolationError:
+                pass
+            async with con.transaction():
+                await con.execute("SELECT pg_advisory_xact_lock_shared($1)", _WRITE_FENCE)
+                await con.execute(_INSERT_SITES, sites)
+                await con.execute(_CREATE_INCOMING)
+                await con.copy_records_to_table("incoming", records=unique, columns=EVENT_COLUMNS)
+                status = await con.execute(_INSERT_EVENTS)
         return WriteResult(len(rows), int(status.rsplit(" ", 1)[1]))
 
     async def migrate(self) -> list[int]:

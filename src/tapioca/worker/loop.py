@@ -63,6 +63,7 @@ class Worker:
         self._own_pending = True
         self._last_trim = time.monotonic()
         self._inflight: set[asyncio.Task[None]] = set()
+        self._backlog = False
 
     def stop(self) -> None:
         self._stopping.set()
@@ -70,6 +71,10 @@ class Worker:
     @property
     def stopping(self) -> bool:
         return self._stopping.is_set()
+
+    def has_backlog(self) -> bool:
+        """The last read filled a whole batch: more events are waiting to be written."""
+        return self._backlog
 
     async def run(self, *, burst: bool = False) -> None:
         """Process batches until stopped; with ``burst`` also stop when the queue is empty."""
@@ -83,6 +88,7 @@ class Worker:
                 self._own_pending = True  # what was read before the error is ours: re-read it
                 await self._sleep(1.0)
                 continue
+            self._backlog = sum(_count(e) for e in entries) >= self._opt.batch_max_events
             if entries:
                 await self._start(entries)
             elif burst:

@@ -9,6 +9,7 @@ import signal
 from tapioca.api.runtime import build_store
 from tapioca.config import Settings
 from tapioca.derive.jobs import derive_forever, derive_once
+from tapioca.enrich.device import warm_up
 from tapioca.errors import StoreUnavailable
 from tapioca.logging import get_logger
 from tapioca.queue.redis_stream import StreamConsumer, connect
@@ -21,6 +22,7 @@ async def run_worker(settings: Settings, consumer_name: str, *, burst: bool = Fa
     assert settings.redis_url is not None
     if settings.worker_nice:
         os.nice(settings.worker_nice)  # background work: the API's answers come first
+    warm_up()
     store = build_store(settings)
     client = connect(settings.redis_url, timeout_s=10.0)
     consumer = StreamConsumer(
@@ -60,7 +62,7 @@ async def run_worker(settings: Settings, consumer_name: str, *, burst: bool = Fa
                 delay = min(delay * 2, 5.0)
         stop_derive = asyncio.Event()
         deriving = asyncio.create_task(
-            derive_forever(store, settings.derive_interval_s, stop_derive)
+            derive_forever(store, settings.derive_interval_s, stop_derive, worker.has_backlog)
         )
         try:
             await worker.run(burst=burst)

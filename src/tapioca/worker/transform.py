@@ -69,7 +69,13 @@ class PoisonRecord(ValueError):
 def _time(micros: int) -> datetime:
     if not _MIN_MICROS <= micros <= _MAX_MICROS:
         raise PoisonRecord("time out of range")
-    return _EPOCH + timedelta(microseconds=micros)
+    return _EPOCH + timedelta(0, 0, micros)
+
+
+def _row(values: tuple[Any, ...]) -> EventRow:
+    """An EventRow without the keyword handling of its constructor (a tenth of the
+    worker's time per event)."""
+    return tuple.__new__(EventRow, values)
 
 
 def _raw_text(raw: msgspec.Raw) -> str | None:
@@ -95,14 +101,14 @@ def to_row(record: Record | dict[str, Any], rules: SiteRules = NO_RULES) -> Even
         revenue = None if r.revenue is None else Decimal(r.revenue)
     except InvalidOperation as exc:
         raise PoisonRecord("revenue is not a number") from exc
-    return EventRow(
+    return _row((
         r.site_id, r.event_id, r.event_type, _time(r.ts), _time(r.received_at), r.visitor_id,
         r.user_id, r.anonymous_id, r.session_id, r.url, r.path, r.referrer, r.title,
         found.utm_source, found.utm_medium, found.utm_campaign, found.utm_term,
         found.utm_content, r.user_agent, r.screen_width, found.device, found.browser,
         found.os, found.channel, found.source, found.page_type, revenue, r.currency,
         r.transaction_id, _raw_text(r.items), _raw_text(r.properties), found.is_bot,
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def decode_record(line: bytes) -> Record:
