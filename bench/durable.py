@@ -1,0 +1,168 @@
+"""The 100k-durable scenario of bench.run, repeated, with the CPU each process used.
+
+Compares source trees in one run (the machine is shared: only ratios measured together
+mean something). Each tree is given as a `src` directory; the `tapioca` processes run it
+through PYTHONPATH. For example, the previous commit against the working tree:
+
+    git worktree add /tmp/before HEAD~1
+    python -m bench.durable --tree before=/tmp/before/src --tree after=src --runs 3
+
+PostgreSQL (fsync on) and Redis (AOF) are started once, with a 1M-event site loaded and
+derived as in bench.run; each run posts 100k new events of a new site, in batches of
+1,000 over 4 connections, and waits until all are in the event table. The CPU seconds
+are those of the api processes, the worker, every PostgreSQL process, Redis and this
+load generator, from the start of the run until the last event is stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import asyncpg
+
+from bench.procs import Proc, base_env, wait_ready
+from bench.run import (
+    batches,
+    derive_all,
+    last_ids,
+    load_big_site,
+    post_all,
+    wait_count,
+    wait_derived,
+    wait_drained,
+)
+from support.processes import child_pids
+from support.servers import PostgresServer, RedisServer, free_port
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    out = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[pid] = (int(fields[11]) + int(fields[12])) / TICK
+    return out
+
+
+def postgres_pids(pg: PostgresServer) -> list[int]:
+    postmaster = int((pg.data_dir / "postmaster.pid").read_text().split()[0])
+    return [postmaster, *child_pids(postmaster)]
+
+
+async def run_tree(
+    name: str,
+    src: Path,
+    runs: int,
+    dsn: str,
+    pg: PostgresServer,
+    redis: RedisServer,
+    work: Path,
+    round_no: int,
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = base_env(
+        {
+            "TAPIOCA_DATABASE_URL": dsn,
+            "TAPIOCA_REDIS_URL": redis.url,
+            "TAPIOCA_PORT": str(port),
+            "TAPIOCA_API_WORKERS": "2",
+            "TAPIOCA_AUTO_CREATE_SITES": "true",
+            "PYTHONPATH": str(src),
+        }
+    )
+    api = Proc(f"api-{name}-{round_no}", ["api"], env, work)
+    worker = Proc(f"worker-{name}-{round_no}", ["worker"], env, work)
+    try:
+        wait_ready(url, api)
+        for run in range(runs):
+            await wait_drained(url, 600)
+            await wait_derived(url, 600)
+            site = f"durable-{name}-{round_no}-{run}"
+            bodies = list(batches(21 + run, 100_000, 1000, site))
+            groups = {
+                "api": api.tree(),
+                "worker": [worker.pid],
+                "postgres": postgres_pids(pg),
+                "redis": [redis.pid],
+                "load": [os.getpid()],
+            }
+            before = {group: cpu_seconds(pids) for group, pids in groups.items()}
+            started = time.perf_counter()
+            await post_all(url, bodies, concurrency=4)
+            accepted = time.perf_counter()
+            done = await wait_count(dsn, site, 100_000, 120, last_ids(bodies))
+            groups["postgres"] = postgres_pids(pg)  # with the backends opened meanwhile
+            used = {
+                group: sum(
+                    seconds - before[group].get(pid, 0.0)
+                    for pid, seconds in cpu_seconds(pids).items()
+                )
+                for group, pids in groups.items()
+            }
+            cpu = ", ".join(f"{group} {seconds:.2f}" for group, seconds in used.items())
+            print(
+                f"{name} run {run}: durable {done - started:.2f} s (all 202s after "
+                f"{accepted - started:.2f} s); CPU s: {cpu}; total {sum(used.values()):.2f}",
+                flush=True,
+            )
+    finally:
+        worker.stop()
+        api.stop()
+
+
+def trees_of(specs: list[str]) -> list[tuple[str, Path]]:
+    return [(name, Path(path).resolve()) for name, path in (s.split("=", 1) for s in specs)]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tree", action="append", required=True, help="name=path/to/src")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--big", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=1, help="times through all trees")
+    args = parser.parse_args()
+    trees = trees_of(args.tree)
+    from tapioca.storage.postgres_store import PostgresStore
+
+    with tempfile.TemporaryDirectory(prefix="tapioca-durable-") as tmp:
+        os.chmod(tmp, 0o755)
+        work = Path(tmp)
+        pg, redis = PostgresServer(work / "pg"), RedisServer(work / "redis")
+        try:
+            pg.init()
+            pg._append(
+                pg.data_dir / "postgresql.conf",
+                ["fsync = on", "full_page_writes = on", "shared_buffers = 512MB"],
+            )
+            pg.start()
+            pg.create_database("bench")
+            redis.start()
+            dsn = pg.dsn("bench")
+            store = PostgresStore(dsn)
+            await store.migrate()
+            await load_big_site(store, args.big)
+            await derive_all(store)
+            await store.close()
+            con = await asyncpg.connect(dsn)
+            await con.execute("VACUUM ANALYZE event")
+            await con.close()
+            for round_no in range(args.rounds):
+                for name, src in trees:
+                    await run_tree(name, src, args.runs, dsn, pg, redis, work, round_no)
+        finally:
+            redis.cleanup()
+            pg.cleanup()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
