@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import asyncpg
@@ -28,6 +29,10 @@ _INSERT_EVENTS = (
     "ON CONFLICT (site_id, event_id) DO NOTHING"
 )
 _INSERT_SITES = "INSERT INTO site (id) SELECT unnest($1::text[]) ON CONFLICT (id) DO NOTHING"
+
+# After a batch met a stored event, batches go the idempotent way for this long: redelivered
+# entries (a worker died) and retrying clients come in runs, and each failed COPY is wasted.
+_IDEMPOTENT_FOR_S = 30.0
 
 # Derive runs in the background; a backlog (an import) may take minutes per statement.
 _DERIVE_TIMEOUT_S = 3600.0
@@ -75,6 +80,7 @@ class PostgresStore:
         self._acquire_timeout_s = acquire_timeout_s
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
+        self._idempotent_until = 0.0  # monotonic time until which writes skip the direct COPY
 
     async def _get_pool(self) -> asyncpg.Pool:
         if self._pool is not None:
@@ -116,21 +122,25 @@ class PostgresStore:
         """One transaction: COPY the batch straight into the event table. A batch that
         holds an event stored before (a client's retry, an entry delivered again) fails
         on the unique key; it is then written again the idempotent way: COPY into a
-        temp table, insert what is new. The direct COPY costs PostgreSQL about half."""
+        temp table, insert what is new; the batches of the next _IDEMPOTENT_FOR_S seconds
+        go that way at once. The direct COPY costs PostgreSQL about half."""
         if not rows:
             return WriteResult(0, 0)
         unique = dedupe(rows)
         sites = sorted({row.site_id for row in unique})
         pool = await self._get_pool()
         async with pool.acquire(timeout=self._acquire_timeout_s) as con:
-            try:
-                async with con.transaction():
-                    await con.execute("SELECT pg_advisory_xact_lock_shared($1)", _WRITE_FENCE)
-                    await con.execute(_INSERT_SITES, sites)
-                    await con.copy_records_to_table("event", records=unique, columns=EVENT_COLUMNS)
-                return WriteResult(len(rows), len(unique))
-            except asyncpg.UniqueViolationError:
-                pass
+            if time.monotonic() >= self._idempotent_until:
+                try:
+                    async with con.transaction():
+                        await con.execute("SELECT pg_advisory_xact_lock_shared($1)", _WRITE_FENCE)
+                        await con.execute(_INSERT_SITES, sites)
+                        await con.copy_records_to_table(
+                            "event", records=unique, columns=EVENT_COLUMNS
+                        )
+                    return WriteResult(len(rows), len(unique))
+                except asyncpg.UniqueViolationError:
+                    self._idempotent_until = time.monotonic() + _IDEMPOTENT_FOR_S
             async with con.transaction():
                 await con.execute("SELECT pg_advisory_xact_lock_shared($1)", _WRITE_FENCE)
                 await con.execute(_INSERT_SITES, sites)
