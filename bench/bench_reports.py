@@ -20,7 +20,7 @@ import asyncpg
 import httpx
 
 from bench.generator import generate
-from bench.procs import Proc, base_env, wait_ready
+from bench.procs import Proc, base_env, production_env, wait_ready
 from bench.run import OUT, Figure, ModeResult, machine, render, write_docs, wrk
 from support.servers import PostgresServer, RedisServer, free_port
 
@@ -307,14 +307,7 @@ async def run_production(work: Path, parquet: Path, count: int, seconds: int) ->
         await con.close()
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        env = base_env(
-            {
-                "TAPIOCA_DATABASE_URL": dsn,
-                "TAPIOCA_REDIS_URL": redis.url,
-                "TAPIOCA_PORT": str(port),
-                "TAPIOCA_API_WORKERS": "1",
-            }
-        )
+        env = production_env(dsn, redis.url, port, {"TAPIOCA_API_WORKERS": "1"})
         procs.append(Proc("api", ["api"], env, work))
         wait_ready(url, procs[0])
         await check_visitors(url, int(exact), result)

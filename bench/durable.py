@@ -23,33 +23,29 @@ import tempfile
 import time
 from pathlib import Path
 
-import asyncpg
-
-from bench.procs import Proc, base_env, wait_ready
+from bench.procs import Proc, wait_ready
 from bench.run import (
     batches,
-    derive_all,
     last_ids,
-    load_big_site,
+    pipeline_env,
     post_all,
+    start_production_stores,
     wait_count,
     wait_derived,
     wait_drained,
 )
-from support.processes import child_pids
+from support.processes import child_pids, cpu_seconds
 from support.servers import PostgresServer, RedisServer, free_port
 
-TICK = os.sysconf("SC_CLK_TCK")
 
-
-def cpu_seconds(pids: list[int]) -> dict[int, float]:
+def cpu_of(pids: list[int]) -> dict[int, float]:
+    """CPU seconds of each of ``pids`` still running."""
     out = {}
     for pid in pids:
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            out[pid] = cpu_seconds(pid)
         except OSError:
             continue
-        out[pid] = (int(fields[11]) + int(fields[12])) / TICK
     return out
 
 
@@ -70,16 +66,7 @@ async def run_tree(
 ) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = base_env(
-        {
-            "TAPIOCA_DATABASE_URL": dsn,
-            "TAPIOCA_REDIS_URL": redis.url,
-            "TAPIOCA_PORT": str(port),
-            "TAPIOCA_API_WORKERS": "2",
-            "TAPIOCA_AUTO_CREATE_SITES": "true",
-            "PYTHONPATH": str(src),
-        }
-    )
+    env = pipeline_env(dsn, redis.url, port, {"PYTHONPATH": str(src)})
     api = Proc(f"api-{name}-{round_no}", ["api"], env, work)
     worker = Proc(f"worker-{name}-{round_no}", ["worker"], env, work)
     try:
@@ -96,7 +83,7 @@ async def run_tree(
                 "redis": [redis.pid],
                 "load": [os.getpid()],
             }
-            before = {group: cpu_seconds(pids) for group, pids in groups.items()}
+            before = {group: cpu_of(pids) for group, pids in groups.items()}
             started = time.perf_counter()
             await post_all(url, bodies, concurrency=4)
             accepted = time.perf_counter()
@@ -104,8 +91,7 @@ async def run_tree(
             groups["postgres"] = postgres_pids(pg)  # with the backends opened meanwhile
             used = {
                 group: sum(
-                    seconds - before[group].get(pid, 0.0)
-                    for pid, seconds in cpu_seconds(pids).items()
+                    seconds - before[group].get(pid, 0.0) for pid, seconds in cpu_of(pids).items()
                 )
                 for group, pids in groups.items()
             }
@@ -132,30 +118,12 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="times through all trees")
     args = parser.parse_args()
     trees = trees_of(args.tree)
-    from tapioca.storage.postgres_store import PostgresStore
-
     with tempfile.TemporaryDirectory(prefix="tapioca-durable-") as tmp:
         os.chmod(tmp, 0o755)
         work = Path(tmp)
         pg, redis = PostgresServer(work / "pg"), RedisServer(work / "redis")
         try:
-            pg.init()
-            pg._append(
-                pg.data_dir / "postgresql.conf",
-                ["fsync = on", "full_page_writes = on", "shared_buffers = 512MB"],
-            )
-            pg.start()
-            pg.create_database("bench")
-            redis.start()
-            dsn = pg.dsn("bench")
-            store = PostgresStore(dsn)
-            await store.migrate()
-            await load_big_site(store, args.big)
-            await derive_all(store)
-            await store.close()
-            con = await asyncpg.connect(dsn)
-            await con.execute("VACUUM ANALYZE event")
-            await con.close()
+            dsn, _, _ = await start_production_stores(pg, redis, args.big)
             for round_no in range(args.rounds):
                 for name, src in trees:
                     await run_tree(name, src, args.runs, dsn, pg, redis, work, round_no)

@@ -65,6 +65,17 @@ def base_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def production_env(dsn: str, redis_url: str, port: int, settings: dict[str, str]) -> dict[str, str]:
+    return base_env(
+        {
+            "TAPIOCA_DATABASE_URL": dsn,
+            "TAPIOCA_REDIS_URL": redis_url,
+            "TAPIOCA_PORT": str(port),
+            **settings,
+        }
+    )
+
+
 def wait_ready(url: str, proc: Proc, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

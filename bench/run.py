@@ -34,7 +34,7 @@ import httpx
 import orjson
 
 from bench.generator import generate
-from bench.procs import ROOT, Proc, base_env, wait_ready
+from bench.procs import ROOT, Proc, base_env, production_env, wait_ready
 from support.servers import PostgresServer, RedisServer, free_port
 
 BENCH = Path(__file__).resolve().parent
@@ -420,13 +420,7 @@ async def run_embedded(work: Path, args: argparse.Namespace) -> ModeResult:
     data.mkdir()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = base_env(
-        {
-            "TAPIOCA_DATA_DIR": str(data),
-            "TAPIOCA_PORT": str(port),
-            **dict(s.split("=", 1) for s in args.set),
-        }
-    )
+    env = base_env({"TAPIOCA_DATA_DIR": str(data), "TAPIOCA_PORT": str(port), **args.settings})
 
     store = DuckDBStore(data / "tapioca.duckdb")
     await store.migrate()
@@ -450,46 +444,56 @@ async def run_embedded(work: Path, args: argparse.Namespace) -> ModeResult:
     return result
 
 
-async def run_production(work: Path, args: argparse.Namespace) -> ModeResult:
+async def start_production_stores(
+    pg: PostgresServer, redis: RedisServer, big: int
+) -> tuple[str, float, float]:
+    """PostgreSQL (durable like production) and Redis, with the ``big``-event site loaded
+    and derived; returns the DSN and the seconds the load and the derive took."""
     from tapioca.storage.postgres_store import PostgresStore
 
+    pg.init()
+    pg._append(
+        pg.data_dir / "postgresql.conf",
+        ["fsync = on", "full_page_writes = on", "shared_buffers = 512MB"],
+    )
+    pg.start()
+    pg.create_database("bench")
+    redis.start()
+    dsn = pg.dsn("bench")
+    store = PostgresStore(dsn)
+    await store.migrate()
+    load_s = await load_big_site(store, big)
+    derive_s = await derive_all(store)
+    await store.close()
+    con = await asyncpg.connect(dsn)
+    await con.execute("VACUUM ANALYZE event")
+    await con.close()
+    return dsn, load_s, derive_s
+
+
+def pipeline_env(dsn: str, redis_url: str, port: int, settings: dict[str, str]) -> dict[str, str]:
+    """The settings of the measured api and worker processes."""
+    return production_env(
+        dsn,
+        redis_url,
+        port,
+        {"TAPIOCA_API_WORKERS": "2", "TAPIOCA_AUTO_CREATE_SITES": "true", **settings},
+    )
+
+
+async def run_production(work: Path, args: argparse.Namespace) -> ModeResult:
     result = ModeResult("production")
     pg = PostgresServer(work / "pg")
     redis = RedisServer(work / "redis")
     procs: list[Proc] = []
     try:
-        pg.init()
-        pg._append(
-            pg.data_dir / "postgresql.conf",  # durable like production
-            ["fsync = on", "full_page_writes = on", "shared_buffers = 512MB"],
-        )
-        pg.start()
-        pg.create_database("bench")
-        redis.start()
-        dsn = pg.dsn("bench")
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        env = base_env(
-            {
-                "TAPIOCA_DATABASE_URL": dsn,
-                "TAPIOCA_REDIS_URL": redis.url,
-                "TAPIOCA_PORT": str(port),
-                "TAPIOCA_API_WORKERS": str(args.api_workers),
-                "TAPIOCA_AUTO_CREATE_SITES": "true",
-                **dict(item.split("=", 1) for item in args.set),
-            }
-        )
-        store = PostgresStore(dsn)
-        await store.migrate()
-        load_s = await load_big_site(store, args.big)
-        derive_s = await derive_all(store)
-        await store.close()
+        dsn, load_s, derive_s = await start_production_stores(pg, redis, args.big)
         result.add(Figure(f"load {args.big:,} events (bulk writer)", load_s, "s"))
         result.add(Figure("derive their sessions and rollups (before serving)", derive_s, "s"))
-        con = await asyncpg.connect(dsn)
-        await con.execute("VACUUM ANALYZE event")
-        await con.close()
-
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        settings = {"TAPIOCA_API_WORKERS": str(args.api_workers), **args.settings}
+        env = pipeline_env(dsn, redis.url, port, settings)
         procs.append(Proc("api", ["api"], env, work))
         procs.append(Proc("worker", ["worker"], env, work))
         wait_ready(url, procs[0])
@@ -618,7 +622,8 @@ async def main() -> None:
         help="a setting for the tapioca processes (to compare settings; implies --no-docs)",
     )
     args = parser.parse_args()
-    if args.set:
+    args.settings = dict(item.split("=", 1) for item in args.set)
+    if args.settings:
         args.no_docs = True
     if not shutil.which("wrk"):
         raise SystemExit("wrk is missing: run `make bench` (it installs it)")

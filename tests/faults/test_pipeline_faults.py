@@ -36,6 +36,7 @@ import redis
 
 from e2e.procs import BROWSER_UA, Launcher, Proc, PsqlRunner, Server, wait_ready
 from e2e.traffic import assert_error, fields_of, metric
+from support.processes import cpu_seconds
 from support.servers import PostgresServer, RedisServer
 from tapioca.ingest.normalize import RequestContext, encode_events
 
@@ -260,12 +261,6 @@ def stop_gracefully(proc: Proc) -> None:
     """SIGTERM an HTTP process; it must finish its shutdown (uvicorn then re-raises SIGTERM)."""
     assert proc.stop() in (0, -signal.SIGTERM), proc.output()
     assert "api_stopped" in proc.stderr_path.read_text(), proc.output()
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, from /proc/PID/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def redis_client(url: str) -> redis.Redis:

@@ -55,6 +55,12 @@ _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+async def _begin_write(con: asyncpg.Connection, sites: list[str]) -> None:
+    """The start of a write transaction: hold the write fence (shared), add new sites."""
+    await con.execute("SELECT pg_advisory_xact_lock_shared($1)", _WRITE_FENCE)
+    await con.execute(_INSERT_SITES, sites)
+
+
 def is_connection_error(exc: BaseException) -> bool:
     if isinstance(exc, asyncpg.exceptions.QueryCanceledError):
         return False  # statement timeout: the query's own fault
@@ -133,8 +139,7 @@ class PostgresStore:
             if time.monotonic() >= self._idempotent_until:
                 try:
                     async with con.transaction():
-                        await con.execute("SELECT pg_advisory_xact_lock_shared($1)", _WRITE_FENCE)
-                        await con.execute(_INSERT_SITES, sites)
+                        await _begin_write(con, sites)
                         await con.copy_records_to_table(
                             "event", records=unique, columns=EVENT_COLUMNS
                         )
@@ -142,8 +147,7 @@ class PostgresStore:
                 except asyncpg.UniqueViolationError:
                     self._idempotent_until = time.monotonic() + _IDEMPOTENT_FOR_S
             async with con.transaction():
-                await con.execute("SELECT pg_advisory_xact_lock_shared($1)", _WRITE_FENCE)
-                await con.execute(_INSERT_SITES, sites)
+                await _begin_write(con, sites)
                 await con.execute(_CREATE_INCOMING)
                 await con.copy_records_to_table("incoming", records=unique, columns=EVENT_COLUMNS)
                 status = await con.execute(_INSERT_EVENTS)

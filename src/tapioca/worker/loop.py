@@ -88,7 +88,6 @@ class Worker:
                 self._own_pending = True  # what was read before the error is ours: re-read it
                 await self._sleep(1.0)
                 continue
-            self._backlog = sum(_count(e) for e in entries) >= self._opt.batch_max_events
             if entries:
                 await self._start(entries)
             elif burst:
@@ -129,6 +128,7 @@ class Worker:
             entries = await self._consumer.read_own_pending(100)
             self._own_pending = bool(entries)
             if entries:
+                self._backlog = sum(_count(e) for e in entries) >= self._opt.batch_max_events
                 return entries
         now = time.monotonic()
         if now - self._last_claim >= min(self._opt.claim_idle_ms / 2000, 5.0):
@@ -155,6 +155,7 @@ class Worker:
                 continue
             entries += new
             events += sum(_count(e) for e in new)
+        self._backlog = events >= self._opt.batch_max_events
         return entries
 
     def _read_size(self, events: int, entries: int) -> int:
