@@ -17,6 +17,7 @@ stores compute in SQL (``HASH_SQL``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -88,8 +89,7 @@ class Sketch:
     def _build(cls, hashes: list[U64], registers: U8 | None) -> Sketch:
         """Exact while the distinct hashes fit, else registers with every hash folded in."""
         if registers is None:
-            distinct = np.unique(np.concatenate(hashes)).astype(np.uint64) if hashes else (
-                np.empty(0, dtype=np.uint64))  # fmt: skip
+            distinct = _distinct(hashes)
             if len(distinct) <= EXPLICIT_MAX:
                 return cls(distinct, None)
             registers, hashes = np.zeros(M, dtype=np.uint8), [distinct]
@@ -121,6 +121,20 @@ class Sketch:
         return cls.union_bytes([blob])
 
 
+def _distinct(hashes: list[U64]) -> U64:
+    """The distinct hashes, sorted (a sort and a neighbour compare: several times faster
+    than ``np.unique``, which hashes first)."""
+    if not hashes:
+        return np.empty(0, dtype=np.uint64)
+    ordered = np.sort(np.concatenate(hashes))
+    if len(ordered) < 2:
+        return ordered
+    keep = np.empty(len(ordered), dtype=bool)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
+
+
 def _parse(blob: bytes) -> tuple[U64 | None, npt.NDArray[np.uint16], U8]:
     """A stored sketch: its hashes (exact), or the index and rank of its filled registers."""
     kind, body = blob[:1], blob[1:]
@@ -149,11 +163,15 @@ def _fold(registers: U8, hashes: U64) -> None:
     np.maximum.at(registers, index, rank)
 
 
+_WEIGHTS = np.ldexp(1.0, -np.arange(1, Q + 1))
+
+
 def _estimate(registers: U8) -> float:
     """Ertl's improved raw estimator over the register histogram."""
     counts = np.bincount(registers, minlength=Q + 2).astype(np.float64)
-    inner = float(np.sum(counts[1 : Q + 1] * np.ldexp(1.0, -np.arange(1, Q + 1))))
-    denominator = M * _sigma(counts[0] / M) + inner + M * _tau(1 - counts[Q + 1] / M) * 2.0**-Q
+    inner = float(counts[1 : Q + 1] @ _WEIGHTS)
+    zeros, full = float(counts[0]) / M, float(counts[Q + 1]) / M
+    denominator = M * _sigma(zeros) + inner + M * _tau(1 - full) * 2.0**-Q
     return float(M * M / (2 * np.log(2)) / denominator)
 
 
@@ -174,7 +192,7 @@ def _tau(x: float) -> float:
         return 0.0
     y, z = 1.0, 1 - x
     while True:
-        x = float(np.sqrt(x))
+        x = math.sqrt(x)
         previous = z
         y *= 0.5
         z -= (1 - x) ** 2 * y

@@ -17,12 +17,20 @@ SITE_ID = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 class Site:
     id: str
     timezone: ZoneInfo
+    days_redoing: bool = False  # its daily visitor rollups are being redone (a new zone)
+
+
+# The site and whether its daily rollups are being redone, in one statement.
+_SITE = (
+    "SELECT s.id, s.timezone, EXISTS (SELECT 1 FROM rollup_redo r WHERE r.site_id = s.id) "
+    "FROM site s"
+)
 
 
 async def resolve_site(db: ReadStore, site_id: str | None) -> Site:
     """The named site, or the only one when the instance has exactly one."""
     if site_id is None:
-        rows = await db.fetch("SELECT id, timezone FROM site ORDER BY id LIMIT 2")
+        rows = await db.fetch(f"{_SITE} ORDER BY s.id LIMIT 2")
         if len(rows) != 1:
             raise TapiocaError(
                 422,
@@ -38,8 +46,8 @@ async def resolve_site(db: ReadStore, site_id: str | None) -> Site:
                 "Invalid parameter 'site_id'.",
                 [ErrorDetail("site_id", "letters, digits and _.:- only (at most 100)")],
             )
-        rows = await db.fetch("SELECT id, timezone FROM site WHERE id = $1", [site_id])
+        rows = await db.fetch(f"{_SITE} WHERE s.id = $1", [site_id])
         if not rows:
             raise not_found("site_not_found", f"Site '{site_id}' does not exist.", "site_id")
-    site_id, zone = rows[0]
-    return Site(site_id, parse_zone(zone or "UTC", "site.timezone"))
+    site_id, zone, redoing = rows[0]
+    return Site(site_id, parse_zone(zone or "UTC", "site.timezone"), bool(redoing))

@@ -147,16 +147,14 @@ async def _visitors_by(
     dim: str,
     interval: Interval | None = None,
     values: list[Any] | None = None,
-    days: bool | None = None,
+    parts: list[rollup.Part] | None = None,
 ) -> dict[tuple[Any, Any], int]:
     """Distinct visitors per (value, bucket start): from the daily rollups when they are
-    in the report's zone (``days``, asked of the store when None), else from events
+    in the report's zone (``parts``: their rows, already read), else from events
     (sessions for a session dimension)."""
-    if days is None:
-        days = await rollup.days_usable(db, span, scope.site.id, scope.site.timezone.key)
-    if interval is not Interval.HOUR and days:
+    if interval is not Interval.HOUR and rollup.days_usable(span, scope.site):
         bucket = None if interval is None else (lambda d: _bucket_of(d, interval))
-        return await rollup.day_visitors(db, scope.site.id, dim, span, bucket, values)
+        return await rollup.day_visitors(db, scope.site.id, dim, span, bucket, values, parts)
     p = Params()
     start, end = span.start_utc, span.end_utc
     keys: list[str] = []
@@ -297,7 +295,21 @@ async def _timeseries_rolled(
         return f"date_trunc('{interval.value}', r.hour AT TIME ZONE {p.add(zone)})"
 
     wanted = set(metrics)
-    if wanted & {"pageviews", "events"}:
+    steady = (
+        start is not None
+        and end is not None
+        and start.astimezone(span.tz).utcoffset() == end.astimezone(span.tz).utcoffset()
+    )
+    # hours with no clock change inside: one row per hour holds every event figure
+    hourly = interval is Interval.HOUR and steady
+    if hourly and wanted & {"pageviews", "events", "visitors"}:
+        for hour, events, pageviews, visitors in await rollup.hour_totals(
+            db, scope.site.id, start, end
+        ):
+            moment = hour.astimezone(span.tz).replace(tzinfo=None)
+            figures = {"events": events, "pageviews": pageviews, "visitors": visitors}
+            rows.setdefault(moment, {}).update(figures)
+    elif wanted & {"pageviews", "events"}:
         for row in await rollup.hour_sums(
             db, "rollup_hour", rollup.EVENT_SUMS, scope.site.id, "", start, end, local
         ):
@@ -307,17 +319,7 @@ async def _timeseries_rolled(
             db, "rollup_session_hour", rollup.SESSION_SUMS, scope.site.id, "", start, end, local
         ):
             rows.setdefault(_naive(row["k"]), {}).update(row)
-    if "visitors" not in wanted:
-        return
-    steady = (
-        start is not None
-        and end is not None
-        and start.astimezone(span.tz).utcoffset() == end.astimezone(span.tz).utcoffset()
-    )
-    if interval is Interval.HOUR and steady:
-        for hour, count in await rollup.hourly_visitors(db, scope.site.id, start, end):
-            moment = hour.astimezone(span.tz).replace(tzinfo=None)
-            rows.setdefault(moment, {})["visitors"] = count
+    if "visitors" not in wanted or hourly:
         return
     # days, weeks and months from the daily rollups; hours around a clock change (one
     # repeated or skipped) from events
@@ -399,21 +401,22 @@ async def _add_visitors(
     sum of their days) reaches the ``limit``-th largest fewest possible (their best day)."""
     dim = dimension.value
     values: list[Any] | None = None
-    days = await rollup.days_usable(db, scope.span, scope.site.id, scope.site.timezone.key)
-    if days:
+    parts: list[rollup.Part] | None = None
+    if rollup.days_usable(scope.span, scope.site):
         first = metrics[0]
         if first in _SORT_COLUMNS[column]:
             name = _SORT_COLUMNS[column][first]
             ranked = sorted(rows, key=lambda r: (-(r[name] or 0), r["k"] is None, r["k"] or ""))
             values = [r["k"] for r in ranked[:limit]]
         elif first == "visitors":
-            bounds = await rollup.day_bounds(db, scope.site.id, dim, scope.span)
+            parts = await rollup.day_parts(db, scope.site.id, dim, scope.span)
+            bounds = rollup.part_bounds(parts)
             floors = sorted((low for low, _ in bounds.values()), reverse=True)
             bar = floors[limit - 1] if len(floors) >= limit else 0
             values = [v for v, (_, high) in bounds.items() if high >= bar]
     counts: dict[tuple[Any, Any], int] = {}
     if values is None or values:  # [] when no value has visitors
-        counts = await _visitors_by(db, scope, scope.span, dim, None, values, days)
+        counts = await _visitors_by(db, scope, scope.span, dim, None, values, parts)
     for row in rows:
         row[column] = counts.get((row["k"], None), 0)
 

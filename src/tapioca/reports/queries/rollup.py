@@ -18,6 +18,7 @@ from tapioca.kit.sketch import Sketch
 from tapioca.kit.timerange import DateRange
 from tapioca.reports.filters import Filter
 from tapioca.reports.queries.web import Params
+from tapioca.reports.sites import Site
 from tapioca.storage.base import ReadStore
 
 EVENT_SUMS = {"events": "sum(r.events)", "pageviews": "sum(r.pageviews)"}
@@ -38,12 +39,9 @@ def usable(span: DateRange, filters: list[Filter]) -> bool:
     return all(t is None or (t.minute, t.second, t.microsecond) == (0, 0, 0) for t in ends)
 
 
-async def days_usable(db: ReadStore, span: DateRange, site_id: str, site_zone: str) -> bool:
+def days_usable(span: DateRange, site: Site) -> bool:
     """Daily visitor rows are in the site's zone, and all there unless being redone."""
-    if span.tz.key != site_zone:
-        return False
-    redoing = await db.fetch("SELECT 1 FROM rollup_redo WHERE site_id = $1", [site_id])
-    return not redoing
+    return span.tz.key == site.timezone.key and not site.days_redoing
 
 
 def _hour_where(site_id: str, dim: str, start: datetime | None, end: datetime | None,
@@ -77,13 +75,46 @@ async def hour_sums(
     return [dict(zip(names, row, strict=True)) for row in rows]
 
 
-async def hourly_visitors(
+async def hour_totals(
     db: ReadStore, site_id: str, start: datetime | None, end: datetime | None
-) -> list[tuple[datetime, int]]:
+) -> list[tuple[datetime, int, int, int]]:
+    """(hour, events, pageviews, exact visitors) of every hour with events: the site's
+    one row per hour, nothing to group."""
     p = Params()
     where = _hour_where(site_id, "", start, end, p)
-    rows = await db.fetch(f"SELECT r.hour, r.visitors FROM rollup_hour r WHERE {where}", p.values)
-    return [(row[0], int(row[1])) for row in rows]
+    sql = f"SELECT r.hour, r.events, r.pageviews, r.visitors FROM rollup_hour r WHERE {where}"
+    return [(h, int(e), int(v), int(u)) for h, e, v, u in await db.fetch(sql, p.values)]
+
+
+# One row covering part of a range: (dimension value, its day or week, visitors, sketch
+# id, is a week).
+Part = tuple[Any, date, int, int, bool]
+
+
+async def day_parts(
+    db: ReadStore,
+    site_id: str,
+    dim: str,
+    span: DateRange,
+    values: list[Any] | None = None,
+    whole_weeks: bool = True,
+) -> list[Part]:
+    """The rows that cover the days of ``span`` for ``values`` (None: every value): its
+    whole weeks (with ``whole_weeks``) and its other days."""
+    p = Params()
+    parts = _parts(site_id, dim, span, values, p, whole_weeks)
+    sql = f"SELECT value, start, visitors, sketch_id, is_week FROM ({parts}) AS parts"
+    return [(v, s, int(n), int(i), bool(w)) for v, s, n, i, w in await db.fetch(sql, p.values)]
+
+
+def part_bounds(parts: list[Part]) -> dict[Any, tuple[int, int]]:
+    """Per value, bounds on its distinct visitors over the parts: the largest part's
+    count (no fewer) and the sum of the parts' counts (no more)."""
+    bounds: dict[Any, tuple[int, int]] = {}
+    for value, _, visitors, _, _ in parts:
+        low, high = bounds.get(value, (0, 0))
+        bounds[value] = (max(low, visitors), high + visitors)
+    return bounds
 
 
 async def day_visitors(
@@ -93,17 +124,21 @@ async def day_visitors(
     span: DateRange,
     bucket: Callable[[date], Hashable] | None = None,
     values: list[Any] | None = None,
+    parts: list[Part] | None = None,
 ) -> dict[tuple[Any, Any], int]:
     """Distinct visitors per (value, bucket) over the days of ``span`` (bucket None:
     the whole range; ``values`` None: every value): exact for one day, else the union of
-    the sketches of the range's whole weeks and of its other days."""
-    p = Params()
-    parts = _parts(site_id, dim, span, values, p, whole_weeks=bucket is None)
-    sql = f"SELECT value, start, visitors, sketch_id, is_week FROM ({parts}) AS parts"
+    the sketches of the range's whole weeks and of its other days. ``parts``: those rows
+    of every value, already read (bucket None)."""
+    if parts is None:
+        parts = await day_parts(db, site_id, dim, span, values, whole_weeks=bucket is None)
+    elif values is not None:
+        wanted = set(values)
+        parts = [part for part in parts if part[0] in wanted]
     groups: dict[tuple[Any, Any], list[tuple[int, int, bool]]] = defaultdict(list)
-    for value, start, visitors, ident, is_week in await db.fetch(sql, p.values):
+    for value, start, visitors, ident, is_week in parts:
         key = (value, bucket(start) if bucket else None)
-        groups[key].append((int(visitors), int(ident), bool(is_week)))
+        groups[key].append((visitors, ident, is_week))
     out: dict[tuple[Any, Any], int] = {}
     merge: dict[tuple[Any, Any], list[int]] = {}
     for key, found in groups.items():
@@ -178,18 +213,3 @@ def _where(site_id: str, dim: str, zone: str, column: str, first: date | None,
     if last is not None:
         clauses.append(f"{column} <= {p.add(last)}")
     return " AND ".join(clauses + _value_clause(values, p))
-
-
-async def day_bounds(
-    db: ReadStore, site_id: str, dim: str, span: DateRange
-) -> dict[Any, tuple[int, int]]:
-    """Per value, bounds on its distinct visitors over the range, from the rows of its
-    whole weeks and other days: the largest part's count (no fewer) and the sum of the
-    parts' counts (no more)."""
-    p = Params()
-    parts = _parts(site_id, dim, span, None, p, whole_weeks=True)
-    rows = await db.fetch(
-        f"SELECT value, max(visitors), sum(visitors) FROM ({parts}) AS parts GROUP BY value",
-        p.values,
-    )
-    return {row[0]: (int(row[1]), int(row[2])) for row in rows}
