@@ -144,25 +144,41 @@ WHERE s.id = rollup_dirty_day.site_id
 DAYS_PER_RUN = 4
 
 
+# The additive figures of a daily row, in its column order: events and pageviews of an
+# event dimension, the sessions started that day of a session dimension (the total, dim
+# '', has both: its session figures are those of any session dimension summed, every
+# session holding one value of each).
+_EVENT_FIGURES = ["count(*)", "count(*) FILTER (WHERE event_type = 'page_view')",
+                  "0", "0", "0", "0", "0"]  # fmt: skip
+_SESSION_FIGURES = ["0", "0", "count(*)", "count(*) FILTER (WHERE is_bounce)",
+                    "sum(EXTRACT(EPOCH FROM ended_at - started_at))", "sum(pageviews)",
+                    "sum(events)"]  # fmt: skip
+DAY_FIGURES = ["events", "pageviews", "sessions", "bounces", "duration_seconds",
+               "session_pageviews", "session_events"]  # fmt: skip
+_TOTAL_FROM = next(iter(_SESSION_COLUMNS))  # the session dimension the total's figures sum
+
+
 def _day_rows_sql() -> str:
-    """Per dimension value of one day: distinct visitors and their hashes, concatenated.
-    Visitors are grouped first, so neither aggregate needs DISTINCT."""
+    """Per dimension value of one day: distinct visitors and their hashes, concatenated,
+    and the additive figures. Visitors are grouped first, so no aggregate needs DISTINCT."""
     e_where = "site_id = $1 AND ts >= $2 AND ts < $3 AND NOT is_bot AND seq <= $4"
     s_where = "site_id = $1 AND started_at >= $2 AND started_at < $3"
-    branches = [("", "CAST(NULL AS VARCHAR)", "", "event", e_where)]
-    branches += [(d, f"CAST({c} AS VARCHAR)", f"{c}, ", "event", e_where)
+    branches = [("", "CAST(NULL AS VARCHAR)", "", "event", e_where, _EVENT_FIGURES)]
+    branches += [(d, f"CAST({c} AS VARCHAR)", f"{c}, ", "event", e_where, _EVENT_FIGURES)
                  for d, c in _EVENT_COLUMNS.items()]  # fmt: skip
-    branches += [(d, f"CAST({c} AS VARCHAR)", f"{c}, ", "session", s_where)
+    branches += [(d, f"CAST({c} AS VARCHAR)", f"{c}, ", "session", s_where, _SESSION_FIGURES)
                  for d, c in _SESSION_COLUMNS.items()]  # fmt: skip
     union = " UNION ALL ".join(
-        f"SELECT '{dim}' AS dim, {value} AS value, visitor_id FROM {table} "
-        f"WHERE {where} GROUP BY {group}visitor_id"
-        for dim, value, group, table, where in branches
+        f"SELECT '{dim}' AS dim, {value} AS value, visitor_id, "
+        + ", ".join(f"{sql} AS f{i}" for i, sql in enumerate(figures))
+        + f" FROM {table} WHERE {where} GROUP BY {group}visitor_id"
+        for dim, value, group, table, where, figures in branches
     )
     digest = HASH_SQL.format(column="visitor_id")
+    sums = ", ".join(f"sum(f{i})" for i in range(len(DAY_FIGURES)))
     return (
-        f"SELECT dim, value, count(*), string_agg({digest}, '') FROM ({union}) AS visitors "
-        "GROUP BY dim, value"
+        f"SELECT dim, value, count(*), string_agg({digest}, ''), {sums} "
+        f"FROM ({union}) AS visitors GROUP BY dim, value"
     )
 
 
@@ -177,17 +193,30 @@ _INSERT_SKETCH = "INSERT INTO rollup_sketch (id, sketch) VALUES ($1, $2)"
 
 def _day_sketches(key: tuple[Any, ...], rows: Rows) -> list[tuple[str, Rows]]:
     site_id, tz, day, *_ = key
+    session_totals = [0.0] * 5
+    for dim, _, _, _, *figures in rows:
+        if dim == _TOTAL_FROM:
+            session_totals = [
+                a + float(b or 0) for a, b in zip(session_totals, figures[2:], strict=True)
+            ]
     days, sketches = [], []
-    for dim, value, visitors, digests in rows:
+    for dim, value, visitors, digests, *figures in rows:
         text = digests or ""
         sketch = Sketch.of(hashes_from_hex([text[i : i + 16] for i in range(0, len(text), 16)]))
         ident = sketch_id("day", site_id, tz, dim, value, day)
-        days.append((site_id, day, tz, dim, value, int(visitors), ident))
+        counts = [float(f or 0) for f in figures]
+        if dim == "":
+            counts[2:] = session_totals
+        events, pageviews, sessions, bounces, seconds, session_pageviews, session_events = counts
+        days.append((site_id, day, tz, dim, value, int(visitors), ident, int(events),
+                     int(pageviews), int(sessions), int(bounces), seconds,
+                     int(session_pageviews), int(session_events)))  # fmt: skip
         sketches.append((ident, sketch.to_bytes()))
     return [
         (_INSERT_SKETCH, sketches),
-        ("INSERT INTO rollup_day (site_id, day, tz, dim, value, visitors, sketch_id) "
-         "VALUES ($1, $2, $3, $4, $5, $6, $7)", days),
+        ("INSERT INTO rollup_day (site_id, day, tz, dim, value, visitors, sketch_id, "
+         + ", ".join(DAY_FIGURES) + ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
+         "$12, $13, $14)", days),
     ]  # fmt: skip
 
 

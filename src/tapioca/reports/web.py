@@ -114,12 +114,14 @@ _SESSION_NAMES = ["sessions", "bounces", "duration_seconds", "session_pageviews"
 async def overview(db: ReadStore, scope: Scope) -> dict[str, Any]:
     start, end = scope.span.start_utc, scope.span.end_utc
     if rollup.usable(scope.span, scope.filters):
-        (ev,) = await rollup.hour_sums(
-            db, "rollup_hour", rollup.EVENT_SUMS, scope.site.id, "", start, end
+        days = rollup.whole_days(scope.span, scope.filters, scope.site)
+        (ev,) = await rollup.sums(
+            db, "rollup_hour", rollup.EVENT_SUMS, scope.site.id, "", scope.span, None, days
         )
-        (se,) = await rollup.hour_sums(
-            db, "rollup_session_hour", rollup.SESSION_SUMS, scope.site.id, "", start, end
-        )
+        (se,) = await rollup.sums(
+            db, "rollup_session_hour", rollup.SESSION_SUMS, scope.site.id, "", scope.span,
+            None, days,
+        )  # fmt: skip
         visitors = (await _visitors_by(db, scope, scope.span, "")).get((None, None), 0)
         counts = {"pageviews": int(ev["pageviews"] or 0), "visitors": visitors,
                   "events": int(ev["events"] or 0)}  # fmt: skip
@@ -291,8 +293,11 @@ async def _timeseries_rolled(
     start, end = span.start_utc, span.end_utc
     zone = span.tz.key
 
-    def local(p: Params) -> str:
-        return f"date_trunc('{interval.value}', r.hour AT TIME ZONE {p.add(zone)})"
+    def local(p: Params, day: bool) -> str:
+        moment = "CAST(r.day AS TIMESTAMP)" if day else f"r.hour AT TIME ZONE {p.add(zone)}"
+        return f"date_trunc('{interval.value}', {moment})"
+
+    days = interval is not Interval.HOUR and rollup.whole_days(span, scope.filters, scope.site)
 
     wanted = set(metrics)
     steady = (
@@ -310,13 +315,13 @@ async def _timeseries_rolled(
             figures = {"events": events, "pageviews": pageviews, "visitors": visitors}
             rows.setdefault(moment, {}).update(figures)
     elif wanted & {"pageviews", "events"}:
-        for row in await rollup.hour_sums(
-            db, "rollup_hour", rollup.EVENT_SUMS, scope.site.id, "", start, end, local
+        for row in await rollup.sums(
+            db, "rollup_hour", rollup.EVENT_SUMS, scope.site.id, "", span, local, days
         ):
             rows.setdefault(_naive(row["k"]), {}).update(row)
     if wanted & set(SESSION_METRIC_NAMES):
-        for row in await rollup.hour_sums(
-            db, "rollup_session_hour", rollup.SESSION_SUMS, scope.site.id, "", start, end, local
+        for row in await rollup.sums(
+            db, "rollup_session_hour", rollup.SESSION_SUMS, scope.site.id, "", span, local, days
         ):
             rows.setdefault(_naive(row["k"]), {}).update(row)
     if "visitors" not in wanted or hourly:
@@ -341,10 +346,10 @@ async def breakdown(
     if dimension is Dimension.COUNTRY:  # not collected: no GeoIP database
         return {**scope.echo(), "dimension": dimension.value, "results": []}
     rolled = rollup.usable(scope.span, scope.filters)
+    days = rollup.whole_days(scope.span, scope.filters, scope.site)
     if dimension in SESSION_DIMENSIONS and rolled:
-        rows = await rollup.hour_sums(db, "rollup_session_hour", rollup.SESSION_SUMS,
-                                      scope.site.id, dimension.value, start, end,
-                                      lambda p: "r.value")  # fmt: skip
+        rows = await rollup.sums(db, "rollup_session_hour", rollup.SESSION_SUMS, scope.site.id,
+                                 dimension.value, scope.span, _by_value, days)  # fmt: skip
         if "visitors" in metrics:
             await _add_visitors(db, scope, dimension, rows, metrics, limit, "session_visitors")
         results = [_session_row(row, metrics) for row in rows]
@@ -361,10 +366,8 @@ async def breakdown(
                 "metrics", f"{bad} are session metrics; '{dimension.value}' is an event dimension"
             )
         if rolled:
-            rows = await rollup.hour_sums(
-                db, "rollup_hour", rollup.EVENT_SUMS, scope.site.id, dimension.value,
-                start, end, lambda p: "r.value",
-            )  # fmt: skip
+            rows = await rollup.sums(db, "rollup_hour", rollup.EVENT_SUMS, scope.site.id,
+                                     dimension.value, scope.span, _by_value, days)  # fmt: skip
             if "visitors" in metrics:
                 await _add_visitors(db, scope, dimension, rows, metrics, limit, "visitors")
         else:
@@ -376,6 +379,10 @@ async def breakdown(
     key = metrics[0]
     results.sort(key=lambda r: (-r[key], r["value"] is None, r["value"] or ""))
     return {**scope.echo(), "dimension": dimension.value, "results": results[:limit]}
+
+
+def _by_value(p: Params, day: bool) -> str:
+    return "r.value"
 
 
 # The additive first metrics a breakdown can rank by, and their row columns.

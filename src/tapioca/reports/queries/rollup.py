@@ -21,14 +21,19 @@ from tapioca.reports.queries.web import Params
 from tapioca.reports.sites import Site
 from tapioca.storage.base import ReadStore
 
-EVENT_SUMS = {"events": "sum(r.events)", "pageviews": "sum(r.pageviews)"}
+# Additive figures: name (a column of the daily rows, derive/rollups.DAY_FIGURES) → the
+# column of the hourly table.
+EVENT_SUMS = {"events": "events", "pageviews": "pageviews"}
 SESSION_SUMS = {
-    "sessions": "sum(r.sessions)",
-    "bounces": "sum(r.bounces)",
-    "duration_seconds": "sum(r.duration_seconds)",
-    "session_pageviews": "sum(r.pageviews)",
-    "session_events": "sum(r.events)",
+    "sessions": "sessions",
+    "bounces": "bounces",
+    "duration_seconds": "duration_seconds",
+    "session_pageviews": "pageviews",
+    "session_events": "events",
 }
+# The key of a grouped sum, as SQL over the rows ``r`` of the hourly table (False) or of
+# the daily one (True).
+Group = Callable[[Params, bool], str]
 
 
 def usable(span: DateRange, filters: list[Filter]) -> bool:
@@ -54,25 +59,66 @@ def _hour_where(site_id: str, dim: str, start: datetime | None, end: datetime | 
     return " AND ".join(clauses)
 
 
-async def hour_sums(
+async def sums(
     db: ReadStore,
     table: str,
-    sums: dict[str, str],
+    figures: dict[str, str],
     site_id: str,
     dim: str,
-    start: datetime | None,
-    end: datetime | None,
-    group: Callable[[Params], str] | None = None,
+    span: DateRange,
+    group: Group | None = None,
+    days: bool = False,
 ) -> list[dict[str, Any]]:
-    """Sums of hourly rows of ``table``; grouped by ``group(p)`` (column k) if given."""
+    """Sums of ``figures`` over the range, grouped by ``group`` (column k) if given: from
+    the hourly rows of ``table``, or, with ``days`` (the daily rows are in the range's
+    zone, see whole_days), from the daily row of each day that has no hour waiting for
+    it to be redone and from the hourly rows of the days that have one."""
     p = Params()
-    key = f"{group(p)} AS k, " if group else ""
-    select = ", ".join(f"{sql} AS {name}" for name, sql in sums.items())
-    where = _hour_where(site_id, dim, start, end, p)
+    names = (["k"] if group else []) + list(figures)
     tail = " GROUP BY k" if group else ""
-    names = (["k"] if group else []) + list(sums)
-    rows = await db.fetch(f"SELECT {key}{select} FROM {table} r WHERE {where}{tail}", p.values)
+    if not days:
+        key = f"{group(p, False)} AS k, " if group else ""
+        select = ", ".join(f"sum(r.{column}) AS {name}" for name, column in figures.items())
+        where = _hour_where(site_id, dim, span.start_utc, span.end_utc, p)
+        sql = f"SELECT {key}{select} FROM {table} r WHERE {where}{tail}"
+    else:
+        assert span.start_date is not None and span.end_date is not None
+        site, zone, value = p.add(site_id), p.add(span.tz.key), p.add(dim)
+        lo, hi = p.add(span.start_utc), p.add(span.end_utc)
+        first, last = p.add(span.start_date), p.add(span.end_date)
+        hour_key = f"{group(p, False)} AS k, " if group else ""
+        day_key = f"{group(p, True)} AS k, " if group else ""
+        hourly = ", ".join(f"r.{column} AS {name}" for name, column in figures.items())
+        daily = ", ".join(f"r.{name}" for name in figures)
+        outer = ", ".join(f"sum({name}) AS {name}" for name in figures)
+        sql = f"""
+        WITH dirty AS (
+            SELECT DISTINCT CAST(d.hour AT TIME ZONE {zone} AS DATE) AS day
+            FROM rollup_dirty_day d WHERE d.site_id = {site} AND d.hour >= {lo} AND d.hour < {hi}
+        )
+        SELECT {"k, " if group else ""}{outer} FROM (
+            SELECT {hour_key}{hourly} FROM dirty JOIN {table} r
+              ON r.site_id = {site} AND r.dim = {value}
+             AND r.hour >= CAST(dirty.day AS TIMESTAMP) AT TIME ZONE {zone}
+             AND r.hour < CAST(dirty.day + 1 AS TIMESTAMP) AT TIME ZONE {zone}
+            UNION ALL
+            SELECT {day_key}{daily} FROM rollup_day r
+            WHERE r.site_id = {site} AND r.dim = {value} AND r.tz = {zone}
+              AND r.day >= {first} AND r.day <= {last} AND r.day NOT IN (SELECT day FROM dirty)
+        ) AS parts{tail}"""
+    rows = await db.fetch(sql, p.values)
     return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def whole_days(span: DateRange, filters: list[Filter], site: Site) -> bool:
+    """The daily rows can answer for the range: rollups usable, both ends given, the
+    daily rows in the range's zone and not being redone."""
+    return (
+        usable(span, filters)
+        and span.start_date is not None
+        and span.end_date is not None
+        and days_usable(span, site)
+    )
 
 
 async def hour_totals(
