@@ -248,3 +248,33 @@ async def test_a_backlog_of_days_is_worked_off_a_few_days_per_run(
         "SELECT site_id, day, value, visitors FROM rollup_day WHERE dim = 'path'"
     )
     assert {(r[0], r[1], r[2]): r[3] for r in days} == expected_days(rows, ZoneInfo("UTC"))
+
+
+async def test_visitors_read_again_when_a_derive_run_replaces_their_sketches(
+    migrated_store: EventStore,
+) -> None:
+    """A sketch id names its content: a redone day gets a new id and the old sketch is
+    deleted. A report holding the day rows read before that reads them again."""
+    from support.factories import make_row
+    from tapioca.kit.timerange import DateRange
+    from tapioca.reports.queries import rollup
+
+    store = migrated_store
+    t0 = datetime(2025, 11, 13, 12, tzinfo=ZoneInfo("UTC"))
+    rows = [make_row(event_id=f"e{i}", visitor_id=f"u{i}", ts=t0 + timedelta(hours=20 * (i % 2)))
+            for i in range(10)]  # fmt: skip
+    await store.write_events(rows)
+    await derive_once(store)
+    span = DateRange(date(2025, 11, 13), date(2025, 11, 14), ZoneInfo("UTC"))
+    before = await rollup.day_parts(store, "shop", "", span)
+    assert await rollup.day_visitors(store, "shop", "", span, parts=before) == {(None, None): 10}
+
+    await store.write_events([make_row(event_id="late", visitor_id="u-late", ts=t0)])
+    await derive_once(store)
+    after = await rollup.day_parts(store, "shop", "", span)
+    assert {p[3] for p in after} != {p[3] for p in before}  # day 13 has a new sketch
+    for part in before:  # nothing kept: the old sketches must be read from the store
+        rollup.SKETCHES._blobs.pop(part[3], None)
+    with pytest.raises(rollup.SketchGone):
+        await rollup._count_parts(store, before, None)
+    assert await rollup.day_visitors(store, "shop", "", span, parts=before) == {(None, None): 11}

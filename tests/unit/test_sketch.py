@@ -73,3 +73,29 @@ def test_union_of_stored_sketches_equals_union_of_sketches() -> None:
     assert Sketch.union_bytes([sketches[0].to_bytes(), sketches[1].to_bytes()]).exact
     with pytest.raises(ValueError, match="sketch"):
         Sketch.union_bytes([b"?"])
+
+
+def test_the_sketch_cache_keeps_the_most_recently_used_within_its_budget() -> None:
+    from tapioca.reports.queries.rollup import SketchCache
+
+    cache = SketchCache(budget=100)
+    for ident in range(4):
+        cache.put(ident, bytes(30))
+    assert cache.get(0) is None  # 120 bytes: the oldest went
+    assert cache.get(1) == bytes(30)  # now the most recent
+    cache.put(9, bytes(30))
+    assert cache.get(2) is None and cache.get(1) is not None and cache.get(9) is not None
+    cache.put(10, bytes(101))  # larger than the budget: not kept
+    assert cache.get(10) is None and cache.get(3) is not None
+
+
+def test_a_sketch_id_names_its_content() -> None:
+    from tapioca.derive.rollups import sketch_id
+
+    one = Sketch.of(np.array([1, 2, 3], dtype=np.uint64)).to_bytes()
+    two = Sketch.of(np.array([1, 2, 4], dtype=np.uint64)).to_bytes()
+    key = ("day", "shop", "UTC", "path", "/", "2025-11-14")
+    assert sketch_id(*key, one) == sketch_id(*key, one)
+    assert sketch_id(*key, one) != sketch_id(*key, two)
+    assert sketch_id(*key, one) != sketch_id("week", *key[1:], one)
+    assert 0 <= sketch_id(*key, one) < 2**63

@@ -182,10 +182,14 @@ def _day_rows_sql() -> str:
     )
 
 
-def sketch_id(kind: str, site_id: str, tz: str, dim: str, value: Any, day: Any) -> int:
-    """A stable id for the sketch of one daily or weekly row (63 bits of a BLAKE2 hash)."""
-    text = f"{kind}|{site_id}|{tz}|{dim}|{'' if value is None else 'v' + str(value)}|{day}"
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big") >> 1
+def sketch_id(kind: str, site_id: str, tz: str, dim: str, value: Any, day: Any, blob: bytes) -> int:
+    """The id of the sketch ``blob`` of one daily or weekly row: 63 bits of a BLAKE2 hash
+    of the row's key and the sketch, so an id never names other content (readers may
+    keep sketches by id) and a rebuild gives the same ids."""
+    text = f"{kind}|{site_id}|{tz}|{dim}|{'' if value is None else 'v' + str(value)}|{day}|"
+    digest = hashlib.blake2b(text.encode(), digest_size=8)
+    digest.update(blob)
+    return int.from_bytes(digest.digest(), "big") >> 1
 
 
 _INSERT_SKETCH = "INSERT INTO rollup_sketch (id, sketch) VALUES ($1, $2)"
@@ -203,7 +207,8 @@ def _day_sketches(key: tuple[Any, ...], rows: Rows) -> list[tuple[str, Rows]]:
     for dim, value, visitors, digests, *figures in rows:
         text = digests or ""
         sketch = Sketch.of(hashes_from_hex([text[i : i + 16] for i in range(0, len(text), 16)]))
-        ident = sketch_id("day", site_id, tz, dim, value, day)
+        blob = sketch.to_bytes()
+        ident = sketch_id("day", site_id, tz, dim, value, day, blob)
         counts = [float(f or 0) for f in figures]
         if dim == "":
             counts[2:] = session_totals
@@ -211,7 +216,7 @@ def _day_sketches(key: tuple[Any, ...], rows: Rows) -> list[tuple[str, Rows]]:
         days.append((site_id, day, tz, dim, value, int(visitors), ident, int(events),
                      int(pageviews), int(sessions), int(bounces), seconds,
                      int(session_pageviews), int(session_events)))  # fmt: skip
-        sketches.append((ident, sketch.to_bytes()))
+        sketches.append((ident, blob))
     return [
         (_INSERT_SKETCH, sketches),
         ("INSERT INTO rollup_day (site_id, day, tz, dim, value, visitors, sketch_id, "
@@ -227,10 +232,11 @@ def _week_sketches(key: tuple[Any, ...], rows: Rows) -> list[tuple[str, Rows]]:
         parts.setdefault((dim, value), []).append(bytes(blob))
     weeks, sketches = [], []
     for (dim, value), blobs in parts.items():
-        ident = sketch_id("week", site_id, tz, dim, value, week)
         sketch = Sketch.union_bytes(blobs)
+        blob = sketch.to_bytes()
+        ident = sketch_id("week", site_id, tz, dim, value, week, blob)
         weeks.append((site_id, week, tz, dim, value, sketch.count(), ident))
-        sketches.append((ident, sketch.to_bytes()))
+        sketches.append((ident, blob))
     return [
         (_INSERT_SKETCH, sketches),
         ("INSERT INTO rollup_week (site_id, week, tz, dim, value, visitors, sketch_id) "

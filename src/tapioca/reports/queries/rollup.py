@@ -9,7 +9,7 @@ are in the site's time zone; a report in another zone counts its visitors from e
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Hashable
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -176,11 +176,24 @@ async def day_visitors(
     the whole range; ``values`` None: every value): exact for one day, else the union of
     the sketches of the range's whole weeks and of its other days. ``parts``: those rows
     of every value, already read (bucket None)."""
-    if parts is None:
-        parts = await day_parts(db, site_id, dim, span, values, whole_weeks=bucket is None)
-    elif values is not None:
-        wanted = set(values)
-        parts = [part for part in parts if part[0] in wanted]
+    for attempt in range(3):
+        if parts is None:
+            parts = await day_parts(db, site_id, dim, span, values, whole_weeks=bucket is None)
+        elif values is not None:
+            wanted = set(values)
+            parts = [part for part in parts if part[0] in wanted]
+        try:
+            return await _count_parts(db, parts, bucket)
+        except SketchGone:
+            if attempt == 2:
+                raise
+            parts = None  # a derive run replaced some: read the rows again
+    raise AssertionError("unreachable")
+
+
+async def _count_parts(
+    db: ReadStore, parts: list[Part], bucket: Callable[[date], Hashable] | None
+) -> dict[tuple[Any, Any], int]:
     groups: dict[tuple[Any, Any], list[tuple[int, int, bool]]] = defaultdict(list)
     for value, start, visitors, ident, is_week in parts:
         key = (value, bucket(start) if bucket else None)
@@ -199,12 +212,53 @@ async def day_visitors(
     return out
 
 
+class SketchCache:
+    """Stored sketches by id, the most recently used up to ``budget`` bytes. A sketch id
+    names its content for good (derive/rollups.sketch_id), so a kept one never goes
+    stale: a redone day or week gets a new id."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._blobs: OrderedDict[int, bytes] = OrderedDict()
+        self._size = 0
+
+    def get(self, ident: int) -> bytes | None:
+        blob = self._blobs.get(ident)
+        if blob is not None:
+            self._blobs.move_to_end(ident)
+        return blob
+
+    def put(self, ident: int, blob: bytes) -> None:
+        if ident in self._blobs or len(blob) > self.budget:
+            return
+        self._blobs[ident] = blob
+        self._size += len(blob)
+        while self._size > self.budget:
+            _, dropped = self._blobs.popitem(last=False)
+            self._size -= len(dropped)
+
+
+SKETCHES = SketchCache(64 << 20)
+
+
+class SketchGone(Exception):
+    """A sketch read a moment ago was replaced since (its day or week redone)."""
+
+
 async def _sketches(db: ReadStore, ids: list[int]) -> dict[int, bytes]:
-    """Stored sketches by id (primary-key lookups)."""
-    p = Params()
-    marks = ", ".join(p.add(i) for i in ids)
-    rows = await db.fetch(f"SELECT id, sketch FROM rollup_sketch WHERE id IN ({marks})", p.values)
-    return {int(i): bytes(blob) for i, blob in rows}
+    """Stored sketches by id: kept ones, the others by primary-key lookups."""
+    found = {i: blob for i in ids if (blob := SKETCHES.get(i)) is not None}
+    missing = [i for i in dict.fromkeys(ids) if i not in found]
+    if missing:
+        p = Params()
+        marks = ", ".join(p.add(i) for i in missing)
+        sql = f"SELECT id, sketch FROM rollup_sketch WHERE id IN ({marks})"
+        for ident, blob in await db.fetch(sql, p.values):
+            found[int(ident)] = bytes(blob)
+            SKETCHES.put(int(ident), found[int(ident)])
+        if len(found) < len(set(ids)):
+            raise SketchGone
+    return found
 
 
 def _whole_weeks(span: DateRange) -> tuple[date | None, date | None] | None:
