@@ -274,7 +274,7 @@ async def test_visitors_read_again_when_a_derive_run_replaces_their_sketches(
     after = await rollup.day_parts(store, "shop", "", span)
     assert {p[3] for p in after} != {p[3] for p in before}  # day 13 has a new sketch
     for part in before:  # nothing kept: the old sketches must be read from the store
-        rollup.SKETCHES._blobs.pop(part[3], None)
+        rollup.SKETCHES._sketches.pop(part[3], None)
     with pytest.raises(rollup.SketchGone):
         await rollup._count_parts(store, before, None)
     assert await rollup.day_visitors(store, "shop", "", span, parts=before) == {(None, None): 11}

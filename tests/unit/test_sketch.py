@@ -78,15 +78,19 @@ def test_union_of_stored_sketches_equals_union_of_sketches() -> None:
 def test_the_sketch_cache_keeps_the_most_recently_used_within_its_budget() -> None:
     from tapioca.reports.queries.rollup import SketchCache
 
-    cache = SketchCache(budget=100)
+    def of(n: int) -> Sketch:  # n distinct hashes: 8 n bytes
+        return Sketch.of(np.arange(1, n + 1, dtype=np.uint64))
+
+    cache = SketchCache(budget=100 * 8)
     for ident in range(4):
-        cache.put(ident, bytes(30))
-    assert cache.get(0) is None  # 120 bytes: the oldest went
-    assert cache.get(1) == bytes(30)  # now the most recent
-    cache.put(9, bytes(30))
+        cache.put(ident, of(30))
+    assert cache.get(0) is None  # 960 bytes: the oldest went
+    assert cache.get(1) is not None  # now the most recent
+    cache.put(9, of(30))
     assert cache.get(2) is None and cache.get(1) is not None and cache.get(9) is not None
-    cache.put(10, bytes(101))  # larger than the budget: not kept
+    cache.put(10, of(101))  # larger than the budget: not kept
     assert cache.get(10) is None and cache.get(3) is not None
+    assert of(5000).nbytes == 1 << 16  # registers
 
 
 def test_a_sketch_id_names_its_content() -> None:

@@ -102,6 +102,12 @@ class Sketch:
     def exact(self) -> bool:
         return self._registers is None
 
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the sketch's array."""
+        array = self._registers if self._registers is not None else self._hashes
+        return 0 if array is None else int(array.nbytes)
+
     def count(self) -> int:
         if self._registers is None:
             assert self._hashes is not None

@@ -206,36 +206,37 @@ async def _count_parts(
         else:
             merge[key] = [ident for _, ident, _ in found]
     if merge:
-        blobs = await _sketches(db, [i for ids in merge.values() for i in ids])
+        sketches = await _sketches(db, [i for ids in merge.values() for i in ids])
         for key, ids in merge.items():
-            out[key] = Sketch.union_bytes(blobs[i] for i in ids).count()
+            out[key] = Sketch.union(sketches[i] for i in ids).count()
     return out
 
 
 class SketchCache:
-    """Stored sketches by id, the most recently used up to ``budget`` bytes. A sketch id
-    names its content for good (derive/rollups.sketch_id), so a kept one never goes
-    stale: a redone day or week gets a new id."""
+    """Stored sketches by id, read (registers unpacked, so a union is an element-wise
+    maximum), the most recently used up to ``budget`` bytes. A sketch id names its
+    content for good (derive/rollups.sketch_id), so a kept one never goes stale: a
+    redone day or week gets a new id."""
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
-        self._blobs: OrderedDict[int, bytes] = OrderedDict()
+        self._sketches: OrderedDict[int, Sketch] = OrderedDict()
         self._size = 0
 
-    def get(self, ident: int) -> bytes | None:
-        blob = self._blobs.get(ident)
-        if blob is not None:
-            self._blobs.move_to_end(ident)
-        return blob
+    def get(self, ident: int) -> Sketch | None:
+        sketch = self._sketches.get(ident)
+        if sketch is not None:
+            self._sketches.move_to_end(ident)
+        return sketch
 
-    def put(self, ident: int, blob: bytes) -> None:
-        if ident in self._blobs or len(blob) > self.budget:
+    def put(self, ident: int, sketch: Sketch) -> None:
+        if ident in self._sketches or sketch.nbytes > self.budget:
             return
-        self._blobs[ident] = blob
-        self._size += len(blob)
+        self._sketches[ident] = sketch
+        self._size += sketch.nbytes
         while self._size > self.budget:
-            _, dropped = self._blobs.popitem(last=False)
-            self._size -= len(dropped)
+            _, dropped = self._sketches.popitem(last=False)
+            self._size -= dropped.nbytes
 
 
 SKETCHES = SketchCache(64 << 20)
@@ -245,17 +246,18 @@ class SketchGone(Exception):
     """A sketch read a moment ago was replaced since (its day or week redone)."""
 
 
-async def _sketches(db: ReadStore, ids: list[int]) -> dict[int, bytes]:
+async def _sketches(db: ReadStore, ids: list[int]) -> dict[int, Sketch]:
     """Stored sketches by id: kept ones, the others by primary-key lookups."""
-    found = {i: blob for i in ids if (blob := SKETCHES.get(i)) is not None}
+    found = {i: sketch for i in ids if (sketch := SKETCHES.get(i)) is not None}
     missing = [i for i in dict.fromkeys(ids) if i not in found]
     if missing:
         p = Params()
         marks = ", ".join(p.add(i) for i in missing)
         sql = f"SELECT id, sketch FROM rollup_sketch WHERE id IN ({marks})"
         for ident, blob in await db.fetch(sql, p.values):
-            found[int(ident)] = bytes(blob)
-            SKETCHES.put(int(ident), found[int(ident)])
+            sketch = Sketch.from_bytes(bytes(blob))
+            found[int(ident)] = sketch
+            SKETCHES.put(int(ident), sketch)
         if len(found) < len(set(ids)):
             raise SketchGone
     return found
