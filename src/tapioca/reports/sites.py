@@ -20,9 +20,10 @@ class Site:
     days_redoing: bool = False  # its daily visitor rollups are being redone (a new zone)
 
 
-# The site and whether its daily rollups are being redone, in one statement.
+# The site and whether its daily rollups are being redone, in one statement (DuckDB runs
+# the EXISTS on the named id faster than one correlated with the row).
 _SITE = (
-    "SELECT s.id, s.timezone, EXISTS (SELECT 1 FROM rollup_redo r WHERE r.site_id = s.id) "
+    "SELECT s.id, s.timezone, EXISTS (SELECT 1 FROM rollup_redo r WHERE r.site_id = {id}) "
     "FROM site s"
 )
 
@@ -30,7 +31,7 @@ _SITE = (
 async def resolve_site(db: ReadStore, site_id: str | None) -> Site:
     """The named site, or the only one when the instance has exactly one."""
     if site_id is None:
-        rows = await db.fetch(f"{_SITE} ORDER BY s.id LIMIT 2")
+        rows = await db.fetch(_SITE.format(id="s.id") + " ORDER BY s.id LIMIT 2")
         if len(rows) != 1:
             raise TapiocaError(
                 422,
@@ -46,7 +47,7 @@ async def resolve_site(db: ReadStore, site_id: str | None) -> Site:
                 "Invalid parameter 'site_id'.",
                 [ErrorDetail("site_id", "letters, digits and _.:- only (at most 100)")],
             )
-        rows = await db.fetch(f"{_SITE} WHERE s.id = $1", [site_id])
+        rows = await db.fetch(_SITE.format(id="$1") + " WHERE s.id = $1", [site_id])
         if not rows:
             raise not_found("site_not_found", f"Site '{site_id}' does not exist.", "site_id")
     site_id, zone, redoing = rows[0]

@@ -308,10 +308,12 @@ async def _timeseries_rolled(
     # hours with no clock change inside: one row per hour holds every event figure
     hourly = interval is Interval.HOUR and steady
     if hourly and wanted & {"pageviews", "events", "visitors"}:
-        for hour, events, pageviews, visitors in await rollup.hour_totals(
+        assert start is not None
+        local_epoch = _EPOCH + (start.astimezone(span.tz).utcoffset() or timedelta(0))
+        for seconds, events, pageviews, visitors in await rollup.hour_totals(
             db, scope.site.id, start, end
         ):
-            moment = hour.astimezone(span.tz).replace(tzinfo=None)
+            moment = local_epoch + timedelta(seconds=seconds)  # one offset all along
             figures = {"events": events, "pageviews": pageviews, "visitors": visitors}
             rows.setdefault(moment, {}).update(figures)
     elif wanted & {"pageviews", "events"}:
@@ -331,6 +333,9 @@ async def _timeseries_rolled(
     counts = await _visitors_by(db, scope, span, "", interval)
     for (_, moment), count in counts.items():
         rows.setdefault(moment, {})["visitors"] = count
+
+
+_EPOCH = datetime(1970, 1, 1)
 
 
 def _naive(value: Any) -> datetime:

@@ -123,13 +123,16 @@ def whole_days(span: DateRange, filters: list[Filter], site: Site) -> bool:
 
 async def hour_totals(
     db: ReadStore, site_id: str, start: datetime | None, end: datetime | None
-) -> list[tuple[datetime, int, int, int]]:
-    """(hour, events, pageviews, exact visitors) of every hour with events: the site's
-    one row per hour, nothing to group."""
+) -> list[tuple[int, int, int, int]]:
+    """(hour as Unix seconds, events, pageviews, exact visitors) of every hour with
+    events: the site's one row per hour, nothing to group."""
     p = Params()
     where = _hour_where(site_id, "", start, end, p)
-    sql = f"SELECT r.hour, r.events, r.pageviews, r.visitors FROM rollup_hour r WHERE {where}"
-    return [(h, int(e), int(v), int(u)) for h, e, v, u in await db.fetch(sql, p.values)]
+    sql = (
+        "SELECT CAST(EXTRACT(EPOCH FROM r.hour) AS BIGINT), r.events, r.pageviews, r.visitors "
+        f"FROM rollup_hour r WHERE {where}"
+    )
+    return [(int(h), int(e), int(v), int(u)) for h, e, v, u in await db.fetch(sql, p.values)]
 
 
 # One row covering part of a range: (dimension value, its day or week, visitors, sketch
