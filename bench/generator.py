@@ -153,7 +153,7 @@ def generate(
         offset = min(offset + rng.expovariate((count - produced) / EVENTS_PER_SESSION / left),
                      span - 1.0)  # fmt: skip
         # About 60 % of sessions come from new visitors; returning ones favour the
-        # recent and the loyal: roughly 15,000 visitors a day for 10M events in 90 days.
+        # recent and the loyal: about 22,000 visitors a day for 10M events in 90 days.
         if seen < visitors and (seen == 0 or rng.random() < NEW_VISITOR_SHARE):
             visitor_no, seen = seen, seen + 1
         else:
