@@ -8,7 +8,8 @@ The derive job marks the hours of new events and of every session it deletes or 
 - ``rollup_session_hour``: per site, UTC hour of the session start and session dimension
   value, the additive session figures and the hour's exact visitors, from ``session``;
 - ``rollup_day``: per site, day in the site's time zone and dimension value, the day's
-  exact visitors and their sketch (kit/sketch.py), for every day that holds a dirty hour;
+  exact visitors, their sketch (kit/sketch.py) and the day's additive figures (those of
+  the hourly tables), for every day that holds a dirty hour;
 - ``rollup_week``: the union of those sketches per week (Monday to Sunday, site zone).
 
 Events are read up to the seq the run saves (an event stored later, beyond a chunk or
