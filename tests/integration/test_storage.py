@@ -36,7 +36,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 
 
 async def test_migrations_apply_once_from_empty(store: EventStore) -> None:
-    assert await store.migrate() == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert await store.migrate() == [1, 2, 3, 4, 5, 6, 7, 8, 9]
     assert await store.migrate() == []
     rows = await store.fetch("SELECT version, name FROM schema_migration ORDER BY version")
     assert rows == [
@@ -48,6 +48,7 @@ async def test_migrations_apply_once_from_empty(store: EventStore) -> None:
         (6, "rollup_sketch"),
         (7, "rollup_week_visitors"),
         (8, "rollup_redo"),
+        (9, "rollup_day_sums"),
     ]
     assert await store.fetch("SELECT count(*) FROM event") == [(0,)]
 
