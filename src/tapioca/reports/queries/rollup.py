@@ -179,19 +179,18 @@ async def day_visitors(
     the whole range; ``values`` None: every value): exact for one day, else the union of
     the sketches of the range's whole weeks and of its other days. ``parts``: those rows
     of every value, already read (bucket None)."""
-    for attempt in range(3):
-        if parts is None:
-            parts = await day_parts(db, site_id, dim, span, values, whole_weeks=bucket is None)
-        elif values is not None:
-            wanted = set(values)
-            parts = [part for part in parts if part[0] in wanted]
+    whole_weeks = bucket is None
+    if parts is None:
+        parts = await day_parts(db, site_id, dim, span, values, whole_weeks)
+    elif values is not None:
+        wanted = set(values)
+        parts = [part for part in parts if part[0] in wanted]
+    for _ in range(2):
         try:
             return await _count_parts(db, parts, bucket)
-        except SketchGone:
-            if attempt == 2:
-                raise
-            parts = None  # a derive run replaced some: read the rows again
-    raise AssertionError("unreachable")
+        except SketchGone:  # a derive run replaced some: read the rows again
+            parts = await day_parts(db, site_id, dim, span, values, whole_weeks)
+    return await _count_parts(db, parts, bucket)
 
 
 async def _count_parts(
