@@ -63,12 +63,16 @@ async def run_tree(
     redis: RedisServer,
     work: Path,
     round_no: int,
+    workers: int = 1,
 ) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = pipeline_env(dsn, redis.url, port, {"PYTHONPATH": str(src)})
     api = Proc(f"api-{name}-{round_no}", ["api"], env, work)
-    worker = Proc(f"worker-{name}-{round_no}", ["worker"], env, work)
+    pool = [
+        Proc(f"worker-{name}-{round_no}-{i}", ["worker", "--name", f"w{i}"], env, work)
+        for i in range(workers)
+    ]
     try:
         wait_ready(url, api)
         for run in range(runs):
@@ -78,7 +82,7 @@ async def run_tree(
             bodies = list(batches(21 + run, 100_000, 1000, site))
             groups = {
                 "api": api.tree(),
-                "worker": [worker.pid],
+                "worker": [worker.pid for worker in pool],
                 "postgres": postgres_pids(pg),
                 "redis": [redis.pid],
                 "load": [os.getpid()],
@@ -102,7 +106,8 @@ async def run_tree(
                 flush=True,
             )
     finally:
-        worker.stop()
+        for worker in pool:
+            worker.stop()
         api.stop()
 
 
@@ -115,6 +120,7 @@ async def main() -> None:
     parser.add_argument("--tree", action="append", required=True, help="name=path/to/src")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--big", type=int, default=1_000_000)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes")
     parser.add_argument("--rounds", type=int, default=1, help="times through all trees")
     args = parser.parse_args()
     trees = trees_of(args.tree)
@@ -126,7 +132,9 @@ async def main() -> None:
             dsn, _, _ = await start_production_stores(pg, redis, args.big)
             for round_no in range(args.rounds):
                 for name, src in trees:
-                    await run_tree(name, src, args.runs, dsn, pg, redis, work, round_no)
+                    await run_tree(
+                        name, src, args.runs, dsn, pg, redis, work, round_no, args.workers
+                    )
         finally:
             redis.cleanup()
             pg.cleanup()

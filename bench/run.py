@@ -34,6 +34,7 @@ import httpx
 import orjson
 
 from bench.generator import generate
+from bench.lean_http import LeanConnection
 from bench.procs import ROOT, Proc, base_env, production_env, wait_ready
 from support.servers import PostgresServer, RedisServer, free_port
 
@@ -122,19 +123,17 @@ async def post_all(url: str, bodies: list[bytes], concurrency: int) -> list[floa
         queue.put_nowait(body)
     latencies: list[float] = []
 
-    async def sender(client: httpx.AsyncClient) -> None:
-        while not queue.empty():
-            body = queue.get_nowait()
-            started = time.perf_counter()
-            response = await client.post(
-                f"{url}/events", content=body, headers={"content-type": "application/json"}
-            )
-            latencies.append(time.perf_counter() - started)
-            if response.status_code != 202:
-                raise RuntimeError(f"{response.status_code}: {response.text[:300]}")
+    async def sender() -> None:
+        async with LeanConnection(url) as connection:
+            while not queue.empty():
+                body = queue.get_nowait()
+                started = time.perf_counter()
+                status, answer = await connection.post("/events", body, "application/json")
+                latencies.append(time.perf_counter() - started)
+                if status != 202:
+                    raise RuntimeError(f"{status}: {answer[:300]!r}")
 
-    async with httpx.AsyncClient(timeout=60) as client:
-        await asyncio.gather(*(sender(client) for _ in range(concurrency)))
+    await asyncio.gather(*(sender() for _ in range(concurrency)))
     return latencies
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 import duckdb
 import httpx
+import msgspec
 import orjson
 import pytest
 import redis
@@ -39,6 +40,7 @@ from e2e.traffic import assert_error, fields_of, metric
 from support.processes import cpu_seconds
 from support.servers import PostgresServer, RedisServer
 from tapioca.ingest.normalize import RequestContext, encode_events
+from tapioca.queue.record import as_json, decode_entry, decode_one, encode, pack
 
 pytestmark = pytest.mark.e2e
 
@@ -295,12 +297,12 @@ def pending_ids(queue: redis.Redis, consumer: str) -> list[bytes]:
 
 
 def event_ids_in(queue: redis.Redis, entry_ids: Sequence[bytes]) -> set[str]:
-    """The event ids carried by stream entries (one request's records as NDJSON each)."""
+    """The event ids carried by stream entries (one request's records each)."""
     found: set[str] = set()
     for entry_id in entry_ids:
         rows: Any = queue.xrange(STREAM, entry_id, entry_id)
         for _, fields in rows:
-            found.update(orjson.loads(line)["event_id"] for line in fields[b"e"].split(b"\n"))
+            found.update(record.event_id for record in decode_entry(fields[b"e"]))
     return found
 
 
@@ -715,15 +717,14 @@ def test_poison_entries_are_dead_lettered(
     worker = server.workers[0]
 
     records = _records(poison_site, 5)
-    bad = orjson.loads(records[2])
-    bad["path"] = "/bad\u0000path"  # PostgreSQL refuses NUL in text
-    records[2] = orjson.dumps(bad)
+    # PostgreSQL refuses NUL in text
+    records[2] = encode(msgspec.structs.replace(decode_one(records[2]), path="/bad\x00path"))
     good_ids = {f"{poison_site}-p{i}" for i in (0, 1, 3, 4)}
 
     traffic = Traffic(server.base_url, site).start()
     try:
         traffic.wait_acked(200, server.http, worker)
-        poison_entry = queue.xadd(STREAM, {b"e": b"\n".join(records), b"n": len(records)})
+        poison_entry = queue.xadd(STREAM, {b"e": pack(records), b"n": len(records)})
         garbage_entry = queue.xadd(STREAM, {b"e": b'{"site_id": "fault-d", not json', b"n": 1})
         traffic.wait_acked(traffic.acked_count() + 400, server.http, worker)  # later entries
     finally:
@@ -738,7 +739,7 @@ def test_poison_entries_are_dead_lettered(
     dead = {fields[b"entry_id"]: fields for _, fields in entries}
     assert set(dead) == {poison_entry, garbage_entry}, dead
     poison = dead[poison_entry]
-    assert poison[b"e"] == records[2], poison
+    assert poison[b"e"] == as_json(decode_one(records[2])), poison  # dead letters are JSON
     assert poison[b"reason"].strip(), poison
     assert b"undecodable" in dead[garbage_entry][b"reason"], dead[garbage_entry]
     assert dead[garbage_entry][b"e"].startswith(b'{"site_id"'), dead[garbage_entry]

@@ -19,7 +19,7 @@ from tapioca.ingest.salt import SaltProvider
 from tapioca.ingest.service import Client, IngestService
 from tapioca.queue.inprocess import GroupCommitQueue
 from tapioca.storage.base import EventStore
-from tapioca.worker.transform import decode_payload
+from tapioca.worker.transform import decode_records
 
 pytestmark = pytest.mark.integration
 
@@ -97,7 +97,7 @@ async def test_everything_accepted_is_storable(migrated_store: EventStore) -> No
 
     await asyncio.to_thread(collect)
     assert accepted >= 25, "the strategy must produce storable events too"
-    rows = [row for record in collected.records for row in decode_payload(record)]
+    rows = decode_records(collected.records)
     assert len(rows) == accepted
     if rows:
         result = await store.write_events(rows)

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import orjson
 import pytest
 import redis.asyncio as aioredis
@@ -13,6 +14,7 @@ import redis.asyncio as aioredis
 from support.servers import free_port
 from tapioca.errors import QueueUnavailable
 from tapioca.ingest.normalize import RequestContext, encode_events
+from tapioca.queue.record import decode_entry, decode_one, encode
 from tapioca.queue.redis_stream import STATS_KEY, Entry, StreamConsumer, StreamProducer, connect
 from tapioca.storage.postgres_store import PostgresStore
 from tapioca.worker.loop import Worker, WorkerOptions
@@ -134,9 +136,9 @@ async def test_poison_events_are_dead_lettered_and_the_rest_written(
 ) -> None:
     producer = StreamProducer(redis_client, STREAM, require_aof=True)
     good = records("ok", 3)
-    poison = orjson.loads(records("bad", 1)[0])
-    poison["path"] = "/nul\x00byte"  # PostgreSQL refuses NUL in text
-    await producer.publish([good[0], orjson.dumps(poison), good[1]])
+    # PostgreSQL refuses NUL in text
+    poison = encode(msgspec.structs.replace(decode_one(records("bad", 1)[0]), path="/nul\x00b"))
+    await producer.publish([good[0], poison, good[1]])
     await redis_client.xadd(STREAM, {b"e": b"not json at all"})
     await producer.publish([good[2]])
     await make_worker(redis_client, store, max_deliveries=3).run(burst=True)
@@ -187,10 +189,10 @@ async def test_concurrent_publishes_share_round_trips_and_keep_one_entry_each(
     )
     entries = await redis_client.xrange(STREAM)
     assert len(entries) == len(sizes)
-    by_first = {orjson.loads(f[b"e"].split(b"\n")[0])["event_id"]: f for _, f in entries}
+    by_first = {decode_entry(f[b"e"])[0].event_id: f for _, f in entries}
     for i, size in enumerate(sizes):
         fields = by_first[f"c{i}-0"]
-        assert int(fields[b"n"]) == size == len(fields[b"e"].split(b"\n"))
+        assert int(fields[b"n"]) == size == len(decode_entry(fields[b"e"]))
     await make_worker(redis_client, store).run(burst=True)
     assert len(await stored(store)) == sum(sizes)
 

@@ -14,6 +14,8 @@ from tapioca.errors import TapiocaError
 from tapioca.ingest.body import parse_batch, parse_one
 from tapioca.ingest.fast import GiveUp, decode_batch, decode_one
 from tapioca.ingest.normalize import RequestContext, encode_events, encode_valid
+from tapioca.queue.record import as_json
+from tapioca.queue.record import decode_one as decode_record
 
 CTX = RequestContext(
     datetime(2025, 11, 14, 12, tzinfo=UTC),
@@ -28,7 +30,7 @@ CTX = RequestContext(
 def comparable(encoded: list[tuple[str, bytes]], raw: list[Any]) -> list[dict[str, Any]]:
     records = []
     for (_, payload), sent in zip(encoded, raw, strict=True):
-        record = json.loads(payload)
+        record = json.loads(as_json(decode_record(payload)))
         if sent.get("event_id") is None:  # generated: random by design
             record.pop("event_id")
         records.append(record)

@@ -11,6 +11,7 @@ import pytest
 
 from tapioca.ingest.normalize import RequestContext, encode_events
 from tapioca.kit.ids import visitor_id
+from tapioca.queue.record import as_json, decode_one, pack
 from tapioca.storage.rows import EVENT_COLUMNS, EventRow
 from tapioca.worker.transform import PoisonRecord, decode_payload, to_row
 
@@ -43,7 +44,7 @@ def payloads(*events: dict[str, Any]) -> list[bytes]:
 
 def record_of(**fields: Any) -> dict[str, Any]:
     [payload] = payloads(raw_event(**fields))
-    result: dict[str, Any] = orjson.loads(payload)
+    result: dict[str, Any] = orjson.loads(as_json(decode_one(payload)))
     return result
 
 
@@ -217,8 +218,7 @@ def test_decode_payload_with_several_records() -> None:
         raw_event(event_id="b", event_type="click", user_id=5),
         raw_event(event_id="c", event_type="purchase", revenue="3.30"),
     ]
-    body = b"\n".join(payloads(*events)) + b"\n"
-    rows = decode_payload(body)
+    rows = decode_payload(pack(payloads(*events)))
     assert [row.event_id for row in rows] == ["a", "b", "c"]
     assert [row.event_type for row in rows] == ["page_view", "click", "purchase"]
     assert rows[0].path == "/"
@@ -227,15 +227,21 @@ def test_decode_payload_with_several_records() -> None:
     assert all(isinstance(row, EventRow) for row in rows)
 
 
-def test_decode_payload_single_record_without_newline() -> None:
+def test_decode_payload_single_record() -> None:
     [payload] = payloads(raw_event(event_id="x"))
-    assert [row.event_id for row in decode_payload(payload)] == ["x"]
+    assert [row.event_id for row in decode_payload(pack([payload]))] == ["x"]
 
 
-def test_decode_payload_skips_empty_lines() -> None:
-    one, two = payloads(raw_event(event_id="1"), raw_event(event_id="2"))
-    rows = decode_payload(b"\n" + one + b"\n\n\n" + two + b"\n\n")
+def json_line(payload: bytes) -> bytes:
+    return as_json(decode_one(payload))
+
+
+def test_decode_payload_reads_json_lines_and_skips_empty_ones() -> None:
+    """Entries queued as NDJSON (the earlier format) are still read."""
+    one, two = payloads(raw_event(event_id="1"), raw_event(event_id="2", props={"a": [1]}))
+    rows = decode_payload(b"\n" + json_line(one) + b"\n\n\n" + json_line(two) + b"\n\n")
     assert [row.event_id for row in rows] == ["1", "2"]
+    assert rows == decode_payload(pack([one, two]))
 
 
 def test_decode_payload_empty() -> None:
@@ -272,6 +278,9 @@ def test_one_bad_line_poisons_the_whole_payload() -> None:
     good = orjson.dumps(good_record())
     with pytest.raises(PoisonRecord):
         decode_payload(good + b"\n" + b"{broken" + b"\n" + good)
+    packed = payloads(raw_event(event_id="good"))[0]
+    with pytest.raises(PoisonRecord):
+        decode_payload(pack([packed, b"\xa3abc", packed]))
 
 
 @pytest.mark.parametrize(

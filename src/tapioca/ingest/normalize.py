@@ -1,4 +1,4 @@
-"""Validated events → canonical queue records (plain dicts, JSON-ready)."""
+"""Validated events → canonical queue records (tapioca.queue.record), encoded."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from tapioca.ingest.fast import GiveUp
 from tapioca.ingest.names import normalise_event_type
 from tapioca.ingest.schemas import EventIn, field_names
 from tapioca.kit.ids import new_event_id, visitor_id
+from tapioca.queue.record import QueueRecord
+from tapioca.queue.record import encode as encode_record
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,17 +35,23 @@ class RequestContext:
 
 
 _FIELD_NAMES = field_names()
-_RECORD_ENCODER = msgspec.json.Encoder()
+_ITEMS_ENCODER = msgspec.json.Encoder()
 _UNENCODABLE = (TypeError, OverflowError, RecursionError, UnicodeEncodeError)
 
 
-def encode_record(record: dict[str, Any]) -> bytes:
-    """A record as JSON. msgspec is several times faster here than orjson on this machine;
-    free-form properties keep orjson, whose limits (64-bit integers, 255 levels) both
-    ingest paths are held to."""
-    if record["properties"] is None:
-        return _RECORD_ENCODER.encode(record)
-    return orjson.dumps(record)
+class _Unserialisable(ValueError):
+    pass
+
+
+def _properties_json(properties: dict[str, Any] | None) -> str | None:
+    """Free-form properties as JSON text, by orjson, whose limits (64-bit integers, 255
+    levels) both ingest paths are held to."""
+    if properties is None:
+        return None
+    try:
+        return orjson.dumps(properties).decode()
+    except _UNENCODABLE as exc:
+        raise _Unserialisable(str(exc)) from exc
 
 
 _UNSERIALISABLE = "is nested more than 250 levels deep or holds a number beyond 64 bits"
@@ -140,7 +148,7 @@ class EventFields(Protocol):
     def items(self) -> Sequence[ItemFields] | None: ...
 
 
-def to_record(event: EventFields, ctx: RequestContext) -> dict[str, Any]:
+def to_record(event: EventFields, ctx: RequestContext) -> QueueRecord:
     user_agent = event.user_agent if event.user_agent is not None else ctx.user_agent
     user_id = _text(event.user_id)
     visitor = (
@@ -149,47 +157,50 @@ def to_record(event: EventFields, ctx: RequestContext) -> dict[str, Any]:
         or visitor_id(ctx.salt, event.site_id, ctx.ip, user_agent or "")
     )
     ts = event.timestamp or ctx.received_at
-    return {
-        "site_id": event.site_id,
-        "event_id": _text(event.event_id) or new_event_id(),
-        "event_type": normalise_event_type(event.event_type),
-        "ts": _micros(ts),
-        "received_at": _micros(ctx.received_at),
-        "visitor_id": visitor,
-        "user_id": user_id,
-        "anonymous_id": event.anonymous_id,
-        "session_id": _text(event.session_id),
-        "url": event.url,
-        "path": path_of(event.url, event.path),
-        "referrer": event.referrer,
-        "title": event.title,
-        "utm_source": event.utm_source,
-        "utm_medium": event.utm_medium,
-        "utm_campaign": event.utm_campaign,
-        "utm_term": event.utm_term,
-        "utm_content": event.utm_content,
-        "user_agent": user_agent,
-        "screen_width": event.screen_width,
-        "device": event.device,
-        "channel": event.channel,
-        "page_type": event.page_type,
-        "properties": event.properties,
-        "revenue": None if event.revenue is None else str(event.revenue),
-        "currency": event.currency.upper() if event.currency else None,
-        "transaction_id": _text(event.transaction_id),
-        "items": None
-        if event.items is None
-        else [
-            {
-                "sku": str(item.sku),
-                "name": item.name,
-                "category": item.category,
-                "price": None if item.price is None else str(item.price),
-                "quantity": item.quantity,
-            }
-            for item in event.items
-        ],
-    }
+    items = event.items
+    return QueueRecord(
+        event.site_id,
+        _text(event.event_id) or new_event_id(),
+        normalise_event_type(event.event_type),
+        _micros(ts),
+        _micros(ctx.received_at),
+        visitor,
+        user_id,
+        event.anonymous_id,
+        _text(event.session_id),
+        event.url,
+        path_of(event.url, event.path),
+        event.referrer,
+        event.title,
+        event.utm_source,
+        event.utm_medium,
+        event.utm_campaign,
+        event.utm_term,
+        event.utm_content,
+        user_agent,
+        event.screen_width,
+        event.device,
+        event.channel,
+        event.page_type,
+        _properties_json(event.properties),
+        None if event.revenue is None else str(event.revenue),
+        event.currency.upper() if event.currency else None,
+        _text(event.transaction_id),
+        None
+        if items is None
+        else _ITEMS_ENCODER.encode(
+            [
+                {
+                    "sku": str(item.sku),
+                    "name": item.name,
+                    "category": item.category,
+                    "price": None if item.price is None else str(item.price),
+                    "quantity": item.quantity,
+                }
+                for item in items
+            ]
+        ).decode(),
+    )
 
 
 def _field_path(loc: tuple[int | str, ...], unknown_key: bool) -> str:
@@ -224,17 +235,22 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
-def _nul_field(record: dict[str, Any]) -> str | None:
-    """The field the client sent with a NUL character (the derived visitor_id last)."""
-    keys = [k for k in record if k != "visitor_id"] + ["visitor_id"]
-    return next((key for key in keys if _has_nul(record[key])), None)
+def _nul_field(record: QueueRecord, event: EventFields) -> str | None:
+    """The field the client sent with a NUL character (the derived visitor_id last).
+    Properties and items are looked at as sent: their JSON text escapes the character."""
+    values: dict[str, Any] = msgspec.structs.asdict(record)
+    values["properties"] = event.properties
+    values["items"] = [[i.sku, i.name, i.category] for i in event.items or ()]
+    keys = [k for k in values if k != "visitor_id"] + ["visitor_id"]
+    return next((key for key in keys if _has_nul(values[key])), None)
 
 
 Encoded = list[tuple[str, bytes]]
 
 
 def encode_events(raw: list[Any], ctx: RequestContext, *, indexed: bool) -> Encoded:
-    """Validate every event with EventIn; all or nothing. Returns (event_id, record) pairs."""
+    """Validate every event with EventIn; all or nothing. Returns (event_id, encoded
+    record) pairs (tapioca.queue.record)."""
     details: list[ErrorDetail] = []
     events: list[EventFields | None] = []
     for index, item in enumerate(raw):
@@ -257,9 +273,15 @@ def encode_valid(
     indexed: bool,
     details: list[ErrorDetail] | None = None,
     fast: bool = True,
+    nul_possible: bool = True,
 ) -> Encoded:
-    """The checks after field validation (future times, NUL, size), then the records."""
+    """The checks after field validation (future times, NUL, size), then the records.
+
+    ``nul_possible=False`` says the body had no way to carry a NUL character (a JSON body
+    without the escape \\u0000: JSON strings hold no raw control characters), which
+    saves looking at every value of every record."""
     details = details if details is not None else []
+    nul_possible = nul_possible or "\x00" in (ctx.user_agent or "")
     encoded: Encoded = []
     latest = ctx.received_at + ctx.max_future
     for index, event in enumerate(events):
@@ -274,24 +296,24 @@ def encode_valid(
                 )
             )
             continue
-        record = to_record(event, ctx)
         try:
-            payload = encode_record(record)
-        except _UNENCODABLE as exc:  # too deep, or a number JSON cannot carry
+            record = to_record(event, ctx)
+        except _Unserialisable as exc:  # too deep, or a number JSON cannot carry
             if fast:
                 raise GiveUp(f"unserialisable value: {exc}") from exc
             details.append(ErrorDetail(f"{prefix}properties", _UNSERIALISABLE))
             continue
-        if b"\\u0000" in payload and (field := _nul_field(record)):
+        if nul_possible and (field := _nul_field(record, event)):
             details.append(ErrorDetail(f"{prefix}{field}", "must not contain NUL characters"))
             continue
+        payload = encode_record(record)
         if len(payload) > ctx.max_event_bytes:
             raise too_large(
                 f"Event {index} is larger than {ctx.max_event_bytes} bytes."
                 if indexed
                 else f"The event is larger than {ctx.max_event_bytes} bytes."
             )
-        encoded.append((record["event_id"], payload))
+        encoded.append((record.event_id, payload))
     if details:
         count = len({d.field.split(".", 1)[0] for d in details}) if indexed else 1
         raise validation_error(

@@ -23,6 +23,12 @@ from tapioca.sites.catalog import SiteCatalog
 log = get_logger(__name__)
 
 
+def _nul_possible(body: bytes) -> bool:
+    """Whether a JSON body can carry a NUL character: only as the escape \\u0000 (the
+    request's User-Agent is looked at with the records)."""
+    return b"\\u0000" in body
+
+
 @dataclass(frozen=True, slots=True)
 class Client:
     ip: str
@@ -99,7 +105,7 @@ class IngestService:
         ctx = await self._context(client, now or datetime.now(UTC))
         try:
             event = decode_one(body)
-            encoded = encode_valid([event], ctx, indexed=False)
+            encoded = encode_valid([event], ctx, indexed=False, nul_possible=_nul_possible(body))
             sites = [event.site_id]
         except GiveUp:
             raw = parse_one(body)
@@ -117,7 +123,7 @@ class IngestService:
         try:
             events = decode_batch(body)
             ensure_batch_size(len(events), self._max_events)
-            encoded = encode_valid(events, ctx, indexed=True)
+            encoded = encode_valid(events, ctx, indexed=True, nul_possible=_nul_possible(body))
             sites = [event.site_id for event in events]
         except GiveUp:
             raw = parse_batch(body)

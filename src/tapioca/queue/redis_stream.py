@@ -14,6 +14,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from tapioca.errors import QueueUnavailable
 from tapioca.logging import get_logger
+from tapioca.queue.record import pack
 
 log = get_logger(__name__)
 
@@ -34,7 +35,8 @@ def connect(url: str, *, timeout_s: float = 2.0) -> aioredis.Redis:
 
 
 class StreamProducer:
-    """XADD one entry per request; the entry holds the request's records as NDJSON.
+    """XADD one entry per request; the entry holds the request's records (one
+    MessagePack array, tapioca.queue.record).
 
     Requests that arrive while an XADD is on its way wait for the next one, and all of
     them go together in one pipeline: each request still gets its own entry and its
@@ -71,7 +73,7 @@ class StreamProducer:
     async def publish(self, records: list[bytes]) -> None:
         """Return once Redis holds the records (else raise QueueUnavailable)."""
         done = asyncio.get_running_loop().create_future()
-        self._waiting.append((b"\n".join(records), len(records), done))
+        self._waiting.append((pack(records), len(records), done))
         if self._sender is None or self._sender.done():
             self._sender = asyncio.create_task(self._send_waiting())
         await done

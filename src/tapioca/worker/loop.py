@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 
 from tapioca import metrics
 from tapioca.logging import get_logger
+from tapioca.queue.record import count, event_lines
 from tapioca.queue.redis_stream import Entry, StreamConsumer
 from tapioca.sites.catalog import SiteCatalog
 from tapioca.storage.base import EventStore
@@ -242,7 +243,7 @@ class Worker:
 
         Returns False, acknowledging nothing, if the store becomes unreachable meanwhile.
         """
-        lines = [ln for ln in item.entry.payload.split(b"\n") if ln]
+        lines = event_lines(item.entry.payload)
         written = dead = 0
         for line, row in zip(lines, item.rows, strict=True):
             try:
@@ -315,4 +316,4 @@ class Worker:
 
 
 def _count(entry: Entry) -> int:
-    return entry.payload.count(b"\n") + 1 if entry.payload else 0
+    return count(entry.payload)

@@ -10,50 +10,19 @@ from typing import Any
 import msgspec
 
 from tapioca.enrich import SiteRules, enrich
+from tapioca.queue.record import (
+    QueueRecord,
+    UnreadableRecord,
+    decode_each,
+    decode_entry,
+    from_json,
+)
 from tapioca.storage.rows import EventRow
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MIN_MICROS = -62_135_596_800_000_000  # 0001-01-01T00:00:00Z
 _MAX_MICROS = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z
 
-
-NULL = msgspec.Raw(b"null")
-
-
-class Record(msgspec.Struct, forbid_unknown_fields=True):
-    """One event as ingest puts it in the queue (one JSON object per line)."""
-
-    site_id: str
-    event_id: str
-    event_type: str
-    ts: int
-    received_at: int
-    visitor_id: str
-    user_id: str | None = None
-    anonymous_id: str | None = None
-    session_id: str | None = None
-    url: str | None = None
-    path: str | None = None
-    referrer: str | None = None
-    title: str | None = None
-    utm_source: str | None = None
-    utm_medium: str | None = None
-    utm_campaign: str | None = None
-    utm_term: str | None = None
-    utm_content: str | None = None
-    user_agent: str | None = None
-    screen_width: int | None = None
-    device: str | None = None
-    channel: str | None = None
-    page_type: str | None = None
-    properties: msgspec.Raw = NULL  # kept as the JSON text it arrived in
-    revenue: str | None = None
-    currency: str | None = None
-    transaction_id: str | None = None
-    items: msgspec.Raw = NULL
-
-
-_DECODER = msgspec.json.Decoder(Record)
 NO_RULES = SiteRules()
 RulesFor = Callable[[str], SiteRules]
 
@@ -78,17 +47,12 @@ def _row(values: tuple[Any, ...]) -> EventRow:
     return tuple.__new__(EventRow, values)
 
 
-def _raw_text(raw: msgspec.Raw) -> str | None:
-    text = bytes(raw).decode()
-    return None if text == "null" else text
-
-
-def to_row(record: Record | dict[str, Any], rules: SiteRules = NO_RULES) -> EventRow:
+def to_row(record: QueueRecord | dict[str, Any], rules: SiteRules = NO_RULES) -> EventRow:
     """Build the stored row, enriched (bot flag, device, browser, os, source, channel, ...)."""
     if isinstance(record, dict):  # imports and tests hand over plain objects
         try:
-            record = msgspec.json.decode(msgspec.json.encode(record), type=Record)
-        except (msgspec.ValidationError, msgspec.DecodeError, TypeError) as exc:
+            record = from_json(msgspec.json.encode(record))
+        except (UnreadableRecord, TypeError) as exc:
             raise PoisonRecord(f"malformed record: {exc}") from exc
     r = record
     found = enrich(
@@ -107,27 +71,25 @@ def to_row(record: Record | dict[str, Any], rules: SiteRules = NO_RULES) -> Even
         found.utm_source, found.utm_medium, found.utm_campaign, found.utm_term,
         found.utm_content, r.user_agent, r.screen_width, found.device, found.browser,
         found.os, found.channel, found.source, found.page_type, revenue, r.currency,
-        r.transaction_id, _raw_text(r.items), _raw_text(r.properties), found.is_bot,
+        r.transaction_id, r.items, r.properties, found.is_bot,
     ))  # fmt: skip
 
 
-def decode_record(line: bytes) -> Record:
+def _rows(records: list[QueueRecord], rules_for: RulesFor) -> list[EventRow]:
+    return [to_row(record, rules_for(record.site_id)) for record in records]
+
+
+def decode_records(records: Iterable[bytes], rules_for: RulesFor = no_rules) -> list[EventRow]:
+    """Records encoded one by one → enriched rows, each with its site's rules."""
     try:
-        return _DECODER.decode(line)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        return _rows(decode_each(records), rules_for)
+    except UnreadableRecord as exc:
         raise PoisonRecord(f"undecodable record: {exc}") from exc
 
 
-def decode_records(lines: Iterable[bytes], rules_for: RulesFor = no_rules) -> list[EventRow]:
-    """JSON records → enriched rows, each with its site's rules."""
-    rows = []
-    for line in lines:
-        if line:
-            record = decode_record(line)
-            rows.append(to_row(record, rules_for(record.site_id)))
-    return rows
-
-
 def decode_payload(payload: bytes, rules_for: RulesFor = no_rules) -> list[EventRow]:
-    """A queue entry holds one request's records as NDJSON."""
-    return decode_records(payload.split(b"\n"), rules_for)
+    """A queue entry holds one request's records (tapioca.queue.record)."""
+    try:
+        return _rows(decode_entry(payload), rules_for)
+    except UnreadableRecord as exc:
+        raise PoisonRecord(f"undecodable record: {exc}") from exc
