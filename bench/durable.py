@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -64,10 +65,11 @@ async def run_tree(
     work: Path,
     round_no: int,
     workers: int = 1,
+    settings: dict[str, str] | None = None,
 ) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = pipeline_env(dsn, redis.url, port, {"PYTHONPATH": str(src)})
+    env = pipeline_env(dsn, redis.url, port, {"PYTHONPATH": str(src), **(settings or {})})
     api = Proc(f"api-{name}-{round_no}", ["api"], env, work)
     pool = [
         Proc(f"worker-{name}-{round_no}-{i}", ["worker", "--name", f"w{i}"], env, work)
@@ -111,6 +113,12 @@ async def run_tree(
         api.stop()
 
 
+def keep_logs(work: Path, keep: Path) -> None:
+    keep.mkdir(parents=True, exist_ok=True)
+    for log in work.glob("*.log"):
+        shutil.copy(log, keep / log.name)
+
+
 def trees_of(specs: list[str]) -> list[tuple[str, Path]]:
     return [(name, Path(path).resolve()) for name, path in (s.split("=", 1) for s in specs)]
 
@@ -121,9 +129,14 @@ async def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--big", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="TAPIOCA_X=V", help="a setting of every tree"
+    )
+    parser.add_argument("--keep", type=Path, help="copy the processes' logs here")
     parser.add_argument("--rounds", type=int, default=1, help="times through all trees")
     args = parser.parse_args()
     trees = trees_of(args.tree)
+    settings = dict(item.split("=", 1) for item in args.set)
     with tempfile.TemporaryDirectory(prefix="tapioca-durable-") as tmp:
         os.chmod(tmp, 0o755)
         work = Path(tmp)
@@ -133,9 +146,11 @@ async def main() -> None:
             for round_no in range(args.rounds):
                 for name, src in trees:
                     await run_tree(
-                        name, src, args.runs, dsn, pg, redis, work, round_no, args.workers
+                        name, src, args.runs, dsn, pg, redis, work, round_no, args.workers, settings
                     )
         finally:
+            if args.keep:
+                keep_logs(work, args.keep)
             redis.cleanup()
             pg.cleanup()
 

@@ -188,3 +188,28 @@ async def test_postgres_writes_the_idempotent_way_for_a_while_after_a_stored_eve
         assert count == 9
     finally:
         await store.close()
+
+
+async def test_times_are_stored_exactly_as_microseconds_or_datetimes(store: EventStore) -> None:
+    """The worker hands times over as microseconds since 1970, imports as datetimes: both
+    land as the same instant, to the microsecond, before 1970 and far ahead too."""
+    await store.migrate()
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    moments = [
+        datetime(2025, 11, 14, 11, 58, 30, 250001, tzinfo=UTC),
+        datetime(1969, 12, 31, 23, 59, 59, 500000, tzinfo=UTC),
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2000, 1, 1, tzinfo=UTC),
+    ]
+    rows = []
+    for i, moment in enumerate(moments):
+        as_int = (moment - epoch) // timedelta(microseconds=1)
+        rows.append(make_row(event_id=f"int-{i}", ts=as_int, received_at=as_int))
+        rows.append(make_row(event_id=f"dt-{i}", ts=moment, received_at=moment))
+    assert (await store.write_events(rows)).inserted == len(rows)
+    stored = await store.fetch("SELECT event_id, ts, received_at FROM event")
+    found = {event_id: (ts, received) for event_id, ts, received in stored}
+    for i, moment in enumerate(moments):
+        assert found[f"int-{i}"] == (moment, moment)
+        assert found[f"dt-{i}"] == (moment, moment)

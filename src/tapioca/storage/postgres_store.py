@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -36,6 +37,7 @@ _IDEMPOTENT_FOR_S = 30.0
 
 # Derive runs in the background; a backlog (an import) may take minutes per statement.
 _DERIVE_TIMEOUT_S = 3600.0
+_WRITE_CONNECTIONS = 4
 _LAST_SEQ = "SELECT last_seq FROM derive_state WHERE name = $1"
 _SAVE_SEQ = (
     "INSERT INTO derive_state (name, last_seq) VALUES ($1, $2) "
@@ -59,6 +61,35 @@ async def _begin_write(con: asyncpg.Connection, sites: list[str]) -> None:
     """The start of a write transaction: hold the write fence (shared), add new sites."""
     await con.execute("SELECT pg_advisory_xact_lock_shared($1)", _WRITE_FENCE)
     await con.execute(_INSERT_SITES, sites)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_PG_EPOCH_MICROS = 946_684_800_000_000  # 2000-01-01, PostgreSQL's epoch, in Unix microseconds
+
+
+def _timestamptz_out(value: datetime | int) -> tuple[int]:
+    """A row's time for COPY: microseconds since 1970 (as the worker makes them) or an
+    aware datetime, as PostgreSQL's binary timestamptz (microseconds since 2000)."""
+    if isinstance(value, int):
+        return (value - _PG_EPOCH_MICROS,)
+    return ((value - _EPOCH) // _MICROSECOND - _PG_EPOCH_MICROS,)
+
+
+def _timestamptz_in(value: tuple[int]) -> datetime:
+    return _EPOCH + timedelta(microseconds=value[0] + _PG_EPOCH_MICROS)
+
+
+async def _write_codecs(con: asyncpg.Connection) -> None:
+    """The event writers' connections take times as integers: asyncpg's own encoding of
+    a datetime costs four times as much."""
+    await con.set_type_codec(
+        "timestamptz",
+        schema="pg_catalog",
+        encoder=_timestamptz_out,
+        decoder=_timestamptz_in,
+        format="tuple",
+    )
 
 
 def is_connection_error(exc: BaseException) -> bool:
@@ -85,33 +116,48 @@ class PostgresStore:
         self._statement_timeout_ms = statement_timeout_ms
         self._acquire_timeout_s = acquire_timeout_s
         self._pool: asyncpg.Pool | None = None
+        self._write_pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
         self._idempotent_until = 0.0  # monotonic time until which writes skip the direct COPY
+
+    async def _create_pool(self, **options: Any) -> asyncpg.Pool:
+        try:
+            return await asyncpg.create_pool(
+                self._dsn,
+                timeout=self._acquire_timeout_s,
+                command_timeout=max(self._statement_timeout_ms / 1000 + 5, 10),
+                server_settings={
+                    "statement_timeout": str(self._statement_timeout_ms),
+                    "application_name": "tapioca",
+                    "jit": "off",  # compiling costs more than small queries take
+                },
+                **options,
+            )
+        except Exception as exc:
+            if is_connection_error(exc):
+                raise StoreUnavailable(type(exc).__name__) from exc
+            raise
 
     async def _get_pool(self) -> asyncpg.Pool:
         if self._pool is not None:
             return self._pool
         async with self._lock:
             if self._pool is None:
-                try:
-                    self._pool = await asyncpg.create_pool(
-                        self._dsn,
-                        min_size=self._min,
-                        max_size=self._max,
-                        timeout=self._acquire_timeout_s,
-                        command_timeout=max(self._statement_timeout_ms / 1000 + 5, 10),
-                        server_settings={
-                            "statement_timeout": str(self._statement_timeout_ms),
-                            "application_name": "tapioca",
-                            "jit": "off",  # compiling costs more than small queries take
-                        },
-                    )
-                except Exception as exc:
-                    if is_connection_error(exc):
-                        raise StoreUnavailable(type(exc).__name__) from exc
-                    raise
+                self._pool = await self._create_pool(min_size=self._min, max_size=self._max)
         assert self._pool is not None
         return self._pool
+
+    async def _get_write_pool(self) -> asyncpg.Pool:
+        """The connections that write events (a few: a worker holds few batches)."""
+        if self._write_pool is not None:
+            return self._write_pool
+        async with self._lock:
+            if self._write_pool is None:
+                self._write_pool = await self._create_pool(
+                    min_size=0, max_size=_WRITE_CONNECTIONS, init=_write_codecs
+                )
+        assert self._write_pool is not None
+        return self._write_pool
 
     async def fetch(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
         pool = await self._get_pool()
@@ -126,26 +172,27 @@ class PostgresStore:
 
     async def write_events(self, rows: list[EventRow]) -> WriteResult:
         """One transaction: COPY the batch straight into the event table. A batch that
-        holds an event stored before (a client's retry, an entry delivered again) fails
-        on the unique key; it is then written again the idempotent way: COPY into a
-        temp table, insert what is new; the batches of the next _IDEMPOTENT_FOR_S seconds
-        go that way at once. The direct COPY costs PostgreSQL about half."""
+        holds an event twice, or one stored before (a client's retry, an entry delivered
+        again), fails on the unique key; it is then written again the idempotent way:
+        COPY into a temp table, insert what is new (the first of each key); the batches of
+        the next _IDEMPOTENT_FOR_S seconds go that way at once. The direct COPY costs
+        PostgreSQL about half."""
         if not rows:
             return WriteResult(0, 0)
-        unique = dedupe(rows)
-        sites = sorted({row.site_id for row in unique})
-        pool = await self._get_pool()
+        sites = sorted({row.site_id for row in rows})
+        pool = await self._get_write_pool()
         async with pool.acquire(timeout=self._acquire_timeout_s) as con:
             if time.monotonic() >= self._idempotent_until:
                 try:
                     async with con.transaction():
                         await _begin_write(con, sites)
                         await con.copy_records_to_table(
-                            "event", records=unique, columns=EVENT_COLUMNS
+                            "event", records=rows, columns=EVENT_COLUMNS
                         )
-                    return WriteResult(len(rows), len(unique))
+                    return WriteResult(len(rows), len(rows))
                 except asyncpg.UniqueViolationError:
                     self._idempotent_until = time.monotonic() + _IDEMPOTENT_FOR_S
+            unique = dedupe(rows)
             async with con.transaction():
                 await _begin_write(con, sites)
                 await con.execute(_CREATE_INCOMING)
@@ -246,6 +293,7 @@ class PostgresStore:
         await self.fetch("SELECT 1")
 
     async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        for pool in (self._pool, self._write_pool):
+            if pool is not None:
+                await pool.close()
+        self._pool = self._write_pool = None

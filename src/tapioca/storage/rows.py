@@ -8,11 +8,14 @@ from typing import NamedTuple
 
 
 class EventRow(NamedTuple):
+    """One stored event. Times are aware datetimes or, as the worker makes them,
+    integers: microseconds since 1970-01-01 UTC (both stores' writers take either)."""
+
     site_id: str
     event_id: str
     event_type: str
-    ts: datetime
-    received_at: datetime
+    ts: datetime | int
+    received_at: datetime | int
     visitor_id: str
     user_id: str | None
     anonymous_id: str | None
