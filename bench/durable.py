@@ -119,8 +119,14 @@ def keep_logs(work: Path, keep: Path) -> None:
         shutil.copy(log, keep / log.name)
 
 
-def trees_of(specs: list[str]) -> list[tuple[str, Path]]:
-    return [(name, Path(path).resolve()) for name, path in (s.split("=", 1) for s in specs)]
+def trees_of(specs: list[str]) -> list[tuple[str, Path, dict[str, str]]]:
+    """``name=path`` or ``name=path@TAPIOCA_X=V@...`` (settings of that tree only)."""
+    trees = []
+    for spec in specs:
+        name, _, rest = spec.partition("=")
+        path, *settings = rest.split("@")
+        trees.append((name, Path(path).resolve(), dict(s.split("=", 1) for s in settings)))
+    return trees
 
 
 async def main() -> None:
@@ -144,9 +150,18 @@ async def main() -> None:
         try:
             dsn, _, _ = await start_production_stores(pg, redis, args.big)
             for round_no in range(args.rounds):
-                for name, src in trees:
+                for name, src, own in trees:
                     await run_tree(
-                        name, src, args.runs, dsn, pg, redis, work, round_no, args.workers, settings
+                        name,
+                        src,
+                        args.runs,
+                        dsn,
+                        pg,
+                        redis,
+                        work,
+                        round_no,
+                        args.workers,
+                        {**settings, **own},
                     )
         finally:
             if args.keep:

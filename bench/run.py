@@ -236,14 +236,45 @@ def last_ids(bodies: list[bytes]) -> list[str]:
     return [str(orjson.loads(body)[-1]["event_id"]) for body in bodies]
 
 
+DURABLE_RUNS = 3
+
+
+async def pg_quiet(dsn: str, limit_s: float = 120) -> None:
+    """Wait until PostgreSQL runs no autovacuum (the previous scenario's millions of rows
+    leave some), so that a timed run measures the pipeline, not maintenance left over."""
+    con = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            busy = await con.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'"
+            )
+            if not busy:
+                return
+            await asyncio.sleep(0.2)
+    finally:
+        await con.close()
+
+
 async def bench_durable(url: str, dsn: str | None, result: ModeResult, _seconds: int) -> None:
-    bodies = list(batches(21, 100_000, 1000, "durable"))
-    markers = last_ids(bodies)
-    started = time.perf_counter()
-    await post_all(url, bodies, concurrency=4)
-    accepted = time.perf_counter()
-    done = await wait_count(dsn, "durable", 100_000, 120, markers) if dsn else accepted
-    seconds = done - started
+    """Three runs, each 100k new events of a new site; the figure is their median."""
+    runs: list[tuple[float, float]] = []
+    for run in range(DURABLE_RUNS):
+        site = f"durable-{run}"
+        bodies = list(batches(21 + run, 100_000, 1000, site))
+        markers = last_ids(bodies)
+        await settle(url)
+        if dsn:
+            await pg_quiet(dsn)
+        started = time.perf_counter()
+        await post_all(url, bodies, concurrency=4)
+        accepted = time.perf_counter()
+        done = await wait_count(dsn, site, 100_000, 120, markers) if dsn else accepted
+        runs.append((done - started, accepted - started))
+    seconds = sorted(runs)[len(runs) // 2][0]
+    each = ", ".join(
+        f"{durable:.2f} s (all 202s after {accepted:.2f} s)" for durable, accepted in runs
+    )
     result.add(
         Figure(
             "100k events (batches of 1,000) durable in the store",
@@ -251,7 +282,7 @@ async def bench_durable(url: str, dsn: str | None, result: ModeResult, _seconds:
             "s",
             "≤ 1.5",
             seconds <= 1.5,
-            f"all 202s after {accepted - started:.2f} s",
+            f"median of {DURABLE_RUNS} runs: {each}",
             pipeline=True,
         )
     )
@@ -382,29 +413,29 @@ async def derive_all(store: Any) -> float:
     return time.perf_counter() - started
 
 
-def bench_stats(url: str, result: ModeResult, seconds: int, events: int) -> None:
+def bench_stats(url: str, result: ModeResult, seconds: int, events: int, kept: bool = True) -> None:
+    """/stats of one day; ``kept=False``: the embedded store computing every answer (the
+    figure without a target, beside the one users get)."""
     path = "/stats?site_id=big&date=2025-10-15"
     expected = httpx.get(url + path, timeout=30).json()
     r = wrk(url, "wrk_get.lua", threads=1, conns=4, seconds=seconds, env={"BENCH_PATH": path})
     p95 = r["p95_us"] / 1000
+    label = f"/stats one day of a {events:,}-event site"
+    if not kept:
+        label += ", every answer computed (TAPIOCA_ANSWER_CACHE_SLOTS=0)"
     result.add(
         Figure(
-            f"/stats one day of a {events:,}-event site p50",
+            f"{label} p50",
             r["p50_us"] / 1000,
             "ms",
             note=f"{expected['total_views']:,} views, {expected['unique_users']:,} users that day",
         )
     )
-    result.add(
-        Figure(
-            f"/stats one day of a {events:,}-event site p95",
-            p95,
-            "ms",
-            "≤ 20",
-            p95 <= 20,
-            f"wrk -t1 -c4 -d{seconds}s, {r['rps']:.0f} req/s",
-        )
-    )
+    load = f"wrk -t1 -c4 -d{seconds}s, {r['rps']:.0f} req/s"
+    if kept:
+        result.add(Figure(f"{label} p95", p95, "ms", "≤ 20", p95 <= 20, load))
+    else:
+        result.add(Figure(f"{label} p95", p95, "ms", note=load))
 
 
 SCENARIOS = (bench_single, bench_batch, bench_durable, bench_lag)
@@ -440,6 +471,15 @@ async def run_embedded(work: Path, args: argparse.Namespace) -> ModeResult:
         result.add(Figure("peak RSS of serve (api + writer)", serve.peak_rss_mb(), "MB"))
     finally:
         serve.stop()
+    # The same /stats with every answer computed (none kept until the next write).
+    env["TAPIOCA_ANSWER_CACHE_SLOTS"] = "0"
+    serve = Proc("serve-computed", ["serve"], env, data)
+    try:
+        wait_ready(url, serve)
+        await wait_derived(url, 300)
+        bench_stats(url, result, args.seconds, args.big, kept=False)
+    finally:
+        serve.stop()
     return result
 
 
@@ -453,7 +493,8 @@ async def start_production_stores(
     pg.init()
     pg._append(
         pg.data_dir / "postgresql.conf",
-        ["fsync = on", "full_page_writes = on", "shared_buffers = 512MB"],
+        # durable like production; WAL sized for bulk ingest (docs/operations.md)
+        ["fsync = on", "full_page_writes = on", "shared_buffers = 512MB", "max_wal_size = 8GB"],
     )
     pg.start()
     pg.create_database("bench")

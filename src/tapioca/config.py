@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     stream: str = "tapioca:events"
     consumer_group: str = "tapioca-workers"
     dead_letter_stream: str = "tapioca:events:dead"
-    batch_max_events: int = Field(default=5_000, ge=1)
+    batch_max_events: int = Field(default=10_000, ge=1)
     batch_max_wait_ms: int = Field(default=200, ge=1)
     max_deliveries: int = Field(default=5, ge=1)
     worker_nice: int = Field(
@@ -63,7 +63,7 @@ class Settings(BaseSettings):
         "machine; Redis holds what the worker has not written yet",
     )
     batches_in_hand: int = Field(
-        default=1, ge=1, le=8, description="batches a worker holds at once (decoding, writing)"
+        default=2, ge=1, le=8, description="batches a worker holds at once (decoding, writing)"
     )
     claim_idle_ms: int = Field(default=30_000, ge=100)
     redis_require_aof: bool = Field(
@@ -84,6 +84,14 @@ class Settings(BaseSettings):
     # embedded store
     duckdb_readers: int = Field(default=4, ge=1, le=64)
     duckdb_memory_limit: str = "2GB"
+    answer_cache_slots: int = Field(
+        default=256,
+        ge=0,
+        description="embedded: /stats answers kept until the next write (0 = none)",
+    )
+    duckdb_threads: int = Field(
+        default=0, ge=0, le=256, description="threads DuckDB runs a query on; 0 = one per core"
+    )
 
     # identity: cookieless visitor ids are hashed with a salt that rotates daily
     visitor_salt: str | None = Field(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -22,6 +23,7 @@ from tapioca.reports.service import Stats, site_stats, stats_from_rollups
 from tapioca.reports.sites import Site
 from tapioca.sites.service import SiteChanges, update_site
 from tapioca.storage.base import EventStore
+from tapioca.storage.duckdb_store import DuckDBStore
 from tapioca.storage.rows import EventRow
 
 pytestmark = pytest.mark.integration
@@ -187,3 +189,46 @@ async def test_top_paths_merge_rollups_and_new_events_ties_by_path(
     assert await fast(store, day, 1) == (8, 3, [("/x", 3)])  # ties by path, /w never viewed
     assert await fast(store, day, 5) == (8, 3, [("/x", 3), ("/y", 3)])
     await check(store, derived + tail, [day], rolled=True)
+
+
+async def test_embedded_answers_are_given_again_only_until_the_next_write(
+    tmp_path: Path,
+) -> None:
+    """The embedded store keeps /stats answers until its next commit: a repeated question
+    is answered without reading, any write or derive run makes the next answer fresh."""
+    store = DuckDBStore(tmp_path / "a.duckdb", readers=2)
+    try:
+        await store.migrate()
+        await store.execute("INSERT INTO site (id, timezone) VALUES ($1, $2)", ["shop", BERLIN.key])
+        rows = events(7, 400, DAYS[:2], 20, "k")
+        await store.write_events(rows)
+        await derive_once(store)
+        day = DAYS[1].isoformat()
+        first = await site_stats(store, "shop", day, None, 5)
+        assert first == reference_stats(rows, "shop", DAYS[1], BERLIN, 5)
+        hits = store.answers.hits
+        assert await site_stats(store, "shop", day, None, 5) == first
+        assert store.answers.hits == hits + 1
+        other = await site_stats(store, "shop", day, None, 2)  # another question
+        assert other == reference_stats(rows, "shop", DAYS[1], BERLIN, 2) != first
+
+        noon = datetime(2025, 11, 13, 12, tzinfo=BERLIN)
+        late = make_row(event_id="late", visitor_id="u-late", ts=noon, path="/new")
+        rows.append(late)
+        await store.write_events([late])  # not derived: the answer reads the new event
+        second = await site_stats(store, "shop", day, None, 5)
+        assert second == reference_stats(rows, "shop", DAYS[1], BERLIN, 5)
+        assert second["unique_users"] == first["unique_users"] + 1
+        await derive_once(store)
+        assert await site_stats(store, "shop", day, None, 5) == second
+        assert store.answers.hits == hits + 1
+    finally:
+        await store.close()
+
+    off = DuckDBStore(tmp_path / "a.duckdb", readers=1, answer_slots=0)
+    try:
+        for _ in range(3):
+            assert await site_stats(off, "shop", day, None, 5) == second
+        assert off.answers.hits == 0
+    finally:
+        await off.close()

@@ -19,6 +19,7 @@ import duckdb
 import duckdb_extension_icu
 import pyarrow as pa
 
+from tapioca.kit.answers import AnswerCache
 from tapioca.logging import get_logger
 from tapioca.storage.base import BuildSteps, Params, Transform, WriteResult
 from tapioca.storage.migrations import load_migrations
@@ -80,6 +81,8 @@ class DuckDBStore:
         *,
         readers: int = 4,
         memory_limit: str = "2GB",
+        threads: int = 0,
+        answer_slots: int = 256,
         query_timeout_s: float = 30.0,
         max_rows: int = 100_000,
     ) -> None:
@@ -91,7 +94,7 @@ class DuckDBStore:
             str(path),
             config={
                 "memory_limit": memory_limit,
-                "threads": os.cpu_count() or 2,
+                "threads": threads or os.cpu_count() or 2,
                 "autoload_known_extensions": False,
                 "autoinstall_known_extensions": False,
             },
@@ -103,11 +106,15 @@ class DuckDBStore:
         self._local = threading.local()
         self._closed = False
         self._known_sites: set[str] = set()
+        self.answers = AnswerCache(answer_slots)  # this process is the file's only writer
 
     # -- plumbing -----------------------------------------------------------------
     async def _on_writer(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writer, fn, self._con)
+        try:
+            return await loop.run_in_executor(self._writer, fn, self._con)
+        finally:
+            self.answers.written()  # before the caller goes on (kit/answers.py)
 
     def _reader_cursor(self) -> duckdb.DuckDBPyConnection:
         cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)

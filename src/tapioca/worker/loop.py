@@ -38,13 +38,13 @@ T = TypeVar("T")
 
 @dataclass
 class WorkerOptions:
-    batch_max_events: int = 5_000
+    batch_max_events: int = 10_000
     batch_max_wait_ms: int = 200
     max_deliveries: int = 5
     claim_idle_ms: int = 30_000
     trim_every_s: float = 10.0
     max_backoff_s: float = 5.0
-    max_inflight: int = 1
+    max_inflight: int = 2
 
 
 @dataclass
@@ -65,6 +65,7 @@ class Worker:
         self._last_trim = time.monotonic()
         self._inflight: set[asyncio.Task[None]] = set()
         self._backlog = False
+        self._per_entry = 10_000  # events per entry of the last batch (none yet: the most)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -157,15 +158,15 @@ class Worker:
             entries += new
             events += sum(_count(e) for e in new)
         self._backlog = events >= self._opt.batch_max_events
+        if entries:
+            self._per_entry = max(1, events // len(entries))
         return entries
 
     def _read_size(self, events: int, entries: int) -> int:
         """How many entries to ask for: an entry holds one request's events (1 to 10,000),
-        so the count follows the events per entry seen so far, keeping a batch (and the
-        worker's memory) near ``batch_max_events``."""
-        if not entries:
-            return 10
-        per_entry = max(1, events // entries)
+        so the count follows the events per entry seen so far (at first, those of the
+        last batch), keeping a batch (and the worker's memory) near ``batch_max_events``."""
+        per_entry = max(1, events // entries) if entries else self._per_entry
         return max(1, min(100, (self._opt.batch_max_events - events) // per_entry))
 
     async def _process(self, entries: list[Entry]) -> None:

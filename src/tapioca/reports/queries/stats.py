@@ -43,10 +43,12 @@ def build_stats_rollup_query(
     meanwhile is seen wholly or not at all.
 
     Rows (kind, path, n): the top paths (``path``, unordered), ``views`` and ``users`` to
-    add up, and ``stale`` ones, any n > 0 of which voids the rest: the day's visitor row
-    covers other bounds, or one of its hours waits for it to be redone, or it is missing
-    while the hours are there (a zone changed without redoing the days). One row per
-    part, not one row of scalar subqueries, which DuckDB would plan as one large join.
+    add up, and ``stale`` ones, any n > 0 of which voids the rest: the day's rows cover
+    other bounds, or one of its hours waits for them to be redone, or they are missing
+    while the hours are there (a zone changed without redoing the days). Otherwise the
+    daily rows hold exactly what the day's hourly rows add up to, so views and paths are
+    read from them: one row per path instead of 24. One row per part, not one row of
+    scalar subqueries, which DuckDB would plan as one large join.
 
     A visitor of the tail is new to the day when it has no earlier-derived event that
     day: an index lookup on (site_id, visitor_id, ts) each, which OFFSET 0 keeps
@@ -74,7 +76,7 @@ def build_stats_rollup_query(
         ("stale", "count(*)", f"FROM rollup_redo WHERE site_id = {site}"),
         ("stale", "count(*)", f"FROM rollup_dirty_day r WHERE {hours}"),
         ("stale", "count(*)", f"{totals} AND NOT EXISTS (SELECT 1 FROM {day_row})"),
-        ("views", "sum(r.pageviews)", totals),
+        ("views", "sum(d.pageviews)", f"FROM {day_row}"),
         ("views", "count(*)", "FROM tail WHERE event_type = 'page_view'"),
         ("users", "sum(d.visitors)", f"FROM {day_row}"),
         ("users", "count(DISTINCT t.visitor_id)", f"FROM tail t WHERE {new_visitor}"),
@@ -84,8 +86,8 @@ def build_stats_rollup_query(
         SELECT e.visitor_id, e.event_type, e.path FROM {derived} AS w (last_seq)
         CROSS JOIN LATERAL (SELECT * FROM event e WHERE {events} AND e.seq > w.last_seq) AS e
     ), paths AS (
-        SELECT r.value AS path, r.pageviews AS views FROM rollup_hour r
-        WHERE {hours} AND r.dim = 'path'
+        SELECT d.value AS path, d.pageviews AS views FROM rollup_day d
+        WHERE d.site_id = {site} AND d.dim = 'path' AND d.tz = {tz} AND d.day = {local}
         UNION ALL
         SELECT path, 1 FROM tail WHERE event_type = 'page_view'
     )
