@@ -107,10 +107,16 @@ async def test_a_full_read_tells_of_a_backlog(
     worker._start = noting  # type: ignore[method-assign]
     await worker.run(burst=True)
     # batches of 500 events, two entries each (the first read is one entry: nothing told
-    # its size yet), then the last 250
-    assert seen == [(2, True)] * 5 + [(1, False)]
-    assert not worker.has_backlog()
+    # its size yet), then the last 250: 2,750 events within a second is a backlog even
+    # where a read was not full
+    assert seen == [(2, True)] * 5 + [(1, True)]
     assert len(await stored(store)) == 2750
+    await asyncio.sleep(1.05)
+    assert not worker.has_backlog()  # nothing read for a second
+    await producer.publish(records("trickle", 100))
+    await worker.run(burst=True)
+    assert not worker.has_backlog()  # 100 events a second: no backlog
+    assert len(await stored(store)) == 2850
 
 
 async def test_entries_of_a_dead_worker_are_reclaimed(

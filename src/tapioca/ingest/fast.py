@@ -97,16 +97,25 @@ def _one_of(first: Any, second: Any, third: Any = msgspec.UNSET) -> Any:
 
 def _finish(event: WireEvent) -> WireEvent:
     """Resolve aliases and parse times, amounts and properties, as EventIn does."""
-    name = _one_of(event.event_type, event.name, event.event)
+    unset = msgspec.UNSET
+    name = event.event_type  # the aliases are rare: _one_of only when one is there
+    if event.name is not unset or event.event is not unset or name is unset:
+        name = _one_of(name, event.name, event.event)
     if not (isinstance(name, str) and 1 <= len(name) <= 200):
         raise GiveUp("event_type")
     event.event_type = name
     try:
-        stamp = _one_of(event.timestamp, event.occurred_at, event.ts)
+        stamp = event.timestamp
+        if event.occurred_at is not unset or event.ts is not unset or stamp is unset:
+            stamp = _one_of(stamp, event.occurred_at, event.ts)
         event.timestamp = stamp if stamp is None else parse_timestamp(stamp)
-        amount = _one_of(event.revenue, event.value)
+        amount = event.revenue
+        if event.value is not unset or amount is unset:
+            amount = _one_of(amount, event.value)
         event.revenue = None if amount is None else parse_money(amount)
-        props = _one_of(event.properties, event.properties_json, event.props)
+        props = event.properties
+        if event.properties_json is not unset or event.props is not unset or props is unset:
+            props = _one_of(props, event.properties_json, event.props)
         event.properties = None if props is None else parse_properties(props)
         for item in event.items or ():
             item.price = None if item.price is None else parse_money(item.price)

@@ -148,26 +148,31 @@ class EventFields(Protocol):
     def items(self) -> Sequence[ItemFields] | None: ...
 
 
-def to_record(event: EventFields, ctx: RequestContext) -> QueueRecord:
+def to_record(event: EventFields, ctx: RequestContext, received: int | None = None) -> QueueRecord:
+    """The event's queue record; ``received``: the request's time in microseconds, when
+    the caller has it (once per request instead of once per event)."""
+    if received is None:
+        received = _micros(ctx.received_at)
     user_agent = event.user_agent if event.user_agent is not None else ctx.user_agent
-    user_id = _text(event.user_id)
+    user_id = None if event.user_id is None else str(event.user_id)
     visitor = (
         user_id
         or event.anonymous_id
         or visitor_id(ctx.salt, event.site_id, ctx.ip, user_agent or "")
     )
-    ts = event.timestamp or ctx.received_at
+    event_id = event.event_id
+    session_id = event.session_id
     items = event.items
     return QueueRecord(
         event.site_id,
-        _text(event.event_id) or new_event_id(),
+        new_event_id() if event_id is None else str(event_id),
         normalise_event_type(event.event_type),
-        _micros(ts),
-        _micros(ctx.received_at),
+        received if event.timestamp is None else _micros(event.timestamp),
+        received,
         visitor,
         user_id,
         event.anonymous_id,
-        _text(event.session_id),
+        None if session_id is None else str(session_id),
         event.url,
         path_of(event.url, event.path),
         event.referrer,
@@ -284,6 +289,7 @@ def encode_valid(
     nul_possible = nul_possible or "\x00" in (ctx.user_agent or "")
     encoded: Encoded = []
     latest = ctx.received_at + ctx.max_future
+    received = _micros(ctx.received_at)
     for index, event in enumerate(events):
         if event is None:
             continue
@@ -297,7 +303,7 @@ def encode_valid(
             )
             continue
         try:
-            record = to_record(event, ctx)
+            record = to_record(event, ctx, received)
         except _Unserialisable as exc:  # too deep, or a number JSON cannot carry
             if fast:
                 raise GiveUp(f"unserialisable value: {exc}") from exc

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -66,6 +67,7 @@ class Worker:
         self._inflight: set[asyncio.Task[None]] = set()
         self._backlog = False
         self._per_entry = 10_000  # events per entry of the last batch (none yet: the most)
+        self._recent: deque[tuple[float, int]] = deque()  # (when, events) of the reads
 
     def stop(self) -> None:
         self._stopping.set()
@@ -75,8 +77,13 @@ class Worker:
         return self._stopping.is_set()
 
     def has_backlog(self) -> bool:
-        """The last read filled a whole batch: more events are waiting to be written."""
-        return self._backlog
+        """Events come faster than a batch a second, or the last read filled a whole batch:
+        more are waiting to be written (the derive job waits meanwhile, derive/jobs.py)."""
+        horizon = time.monotonic() - 1.0
+        while self._recent and self._recent[0][0] < horizon:
+            self._recent.popleft()
+        recent = sum(events for _, events in self._recent)
+        return self._backlog or recent >= self._opt.batch_max_events
 
     async def run(self, *, burst: bool = False) -> None:
         """Process batches until stopped; with ``burst`` also stop when the queue is empty."""
@@ -160,6 +167,7 @@ class Worker:
         self._backlog = events >= self._opt.batch_max_events
         if entries:
             self._per_entry = max(1, events // len(entries))
+            self._recent.append((time.monotonic(), events))
         return entries
 
     def _read_size(self, events: int, entries: int) -> int:
