@@ -11,6 +11,7 @@ import orjson
 from tapioca.enrich import SiteRules
 from tapioca.storage.base import ReadStore
 
+_NO_RULES = SiteRules()
 SITE_COLUMNS = "id, name, timezone, domains, currency, page_type_rules, public"
 
 
@@ -66,6 +67,7 @@ class SiteCatalog:
         self._db = db
         self._ttl = ttl_s
         self._sites: dict[str, SiteConfig] = {}
+        self._rules: dict[str, SiteRules] = {}
         self._loaded_at = float("-inf")
 
     async def refresh(self, *, force: bool = False) -> None:
@@ -73,14 +75,16 @@ class SiteCatalog:
         if age < self._ttl and not (force and age >= 1.0):
             return
         self._sites = await load_sites(self._db)
+        self._rules = {site_id: site.rules for site_id, site in self._sites.items()}
         self._loaded_at = time.monotonic()
 
     def get(self, site_id: str) -> SiteConfig | None:
         return self._sites.get(site_id)
 
     def rules(self, site_id: str) -> SiteRules:
-        site = self._sites.get(site_id)
-        return site.rules if site else SiteRules()
+        """The site's enrichment rules: one object per site, made when the sites are
+        loaded (the worker asks once per event; enrichment caches by it)."""
+        return self._rules.get(site_id, _NO_RULES)
 
     async def unknown(self, site_ids: set[str]) -> set[str]:
         """The ids that are not sites, after reloading once if any look new."""
