@@ -89,9 +89,6 @@ class Settings(BaseSettings):
         ge=0,
         description="embedded: /stats answers kept until the next write (0 = none)",
     )
-    duckdb_threads: int = Field(
-        default=0, ge=0, le=256, description="threads DuckDB runs a query on; 0 = one per core"
-    )
 
     # identity: cookieless visitor ids are hashed with a salt that rotates daily
     visitor_salt: str | None = Field(

@@ -40,7 +40,6 @@ def build_store(settings: Settings) -> EventStore:
         settings.duckdb_path,
         readers=settings.duckdb_readers,
         memory_limit=settings.duckdb_memory_limit,
-        threads=settings.duckdb_threads,
         answer_slots=settings.answer_cache_slots,
     )
 

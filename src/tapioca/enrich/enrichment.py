@@ -53,7 +53,7 @@ class Enrichment:
     page_type: str  # client value, else the site's rules, else the metrics.md defaults
 
 
-_NO_SITE = SiteRules()
+NO_RULES = SiteRules()  # a site without settings
 
 # Enrichments are immutable, so equal results share one instance: a hit costs a dictionary
 # lookup instead of the frozen dataclass's twelve object.__setattr__ calls.
@@ -99,7 +99,7 @@ def enrich(
     device: str | None,
     channel: str | None,
     page_type: str | None,
-    site: SiteRules = _NO_SITE,
+    site: SiteRules = NO_RULES,
 ) -> Enrichment:
     """Derive the event's dimensions; a value sent by the client wins where metrics.md says so."""
     ua = parse_user_agent(user_agent) if user_agent else None

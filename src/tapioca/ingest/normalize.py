@@ -154,25 +154,23 @@ def to_record(event: EventFields, ctx: RequestContext, received: int | None = No
     if received is None:
         received = _micros(ctx.received_at)
     user_agent = event.user_agent if event.user_agent is not None else ctx.user_agent
-    user_id = None if event.user_id is None else str(event.user_id)
+    user_id = _text(event.user_id)
     visitor = (
         user_id
         or event.anonymous_id
         or visitor_id(ctx.salt, event.site_id, ctx.ip, user_agent or "")
     )
-    event_id = event.event_id
-    session_id = event.session_id
     items = event.items
     return QueueRecord(
         event.site_id,
-        new_event_id() if event_id is None else str(event_id),
+        _text(event.event_id) or new_event_id(),
         normalise_event_type(event.event_type),
         received if event.timestamp is None else _micros(event.timestamp),
         received,
         visitor,
         user_id,
         event.anonymous_id,
-        None if session_id is None else str(session_id),
+        _text(event.session_id),
         event.url,
         path_of(event.url, event.path),
         event.referrer,

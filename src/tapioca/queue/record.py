@@ -125,7 +125,7 @@ def count(payload: bytes) -> int:
         return int(struct.unpack(">H", payload[1:3])[0])
     if 0x90 <= payload[0] <= 0x9F:
         return payload[0] - 0x90
-    return sum(1 for line in payload.split(b"\n") if line.strip())
+    return sum(1 for line in payload.split(b"\n") if line)
 
 
 def _text(raw: msgspec.Raw) -> str | None:
@@ -139,13 +139,9 @@ def from_json(line: bytes) -> QueueRecord:
         r = _JSON_ONE.decode(line)
     except _ERRORS as exc:
         raise UnreadableRecord(str(exc)) from exc
-    return QueueRecord(
-        r.site_id, r.event_id, r.event_type, r.ts, r.received_at, r.visitor_id, r.user_id,
-        r.anonymous_id, r.session_id, r.url, r.path, r.referrer, r.title, r.utm_source,
-        r.utm_medium, r.utm_campaign, r.utm_term, r.utm_content, r.user_agent,
-        r.screen_width, r.device, r.channel, r.page_type, _text(r.properties), r.revenue,
-        r.currency, r.transaction_id, _text(r.items),
-    )  # fmt: skip
+    fields = msgspec.structs.asdict(r)
+    fields["properties"], fields["items"] = _text(r.properties), _text(r.items)
+    return QueueRecord(**fields)
 
 
 def decode_one(data: bytes) -> QueueRecord:

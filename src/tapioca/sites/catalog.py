@@ -8,10 +8,9 @@ from typing import Any
 
 import orjson
 
-from tapioca.enrich import SiteRules
+from tapioca.enrich import NO_RULES, SiteRules
 from tapioca.storage.base import ReadStore
 
-_NO_RULES = SiteRules()
 SITE_COLUMNS = "id, name, timezone, domains, currency, page_type_rules, public"
 
 
@@ -84,7 +83,7 @@ class SiteCatalog:
     def rules(self, site_id: str) -> SiteRules:
         """The site's enrichment rules: one object per site, made when the sites are
         loaded (the worker asks once per event; enrichment caches by it)."""
-        return self._rules.get(site_id, _NO_RULES)
+        return self._rules.get(site_id, NO_RULES)
 
     async def unknown(self, site_ids: set[str]) -> set[str]:
         """The ids that are not sites, after reloading once if any look new."""

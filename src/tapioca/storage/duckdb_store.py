@@ -81,7 +81,6 @@ class DuckDBStore:
         *,
         readers: int = 4,
         memory_limit: str = "2GB",
-        threads: int = 0,
         answer_slots: int = 256,
         query_timeout_s: float = 30.0,
         max_rows: int = 100_000,
@@ -94,7 +93,7 @@ class DuckDBStore:
             str(path),
             config={
                 "memory_limit": memory_limit,
-                "threads": threads or os.cpu_count() or 2,
+                "threads": os.cpu_count() or 2,
                 "autoload_known_extensions": False,
                 "autoinstall_known_extensions": False,
             },

@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from tapioca.enrich import SiteRules, enrich
+from tapioca.enrich import NO_RULES, SiteRules, enrich
 from tapioca.queue.record import (
     QueueRecord,
     UnreadableRecord,
@@ -21,7 +21,6 @@ from tapioca.storage.rows import EventRow
 _MIN_MICROS = -62_135_596_800_000_000  # 0001-01-01T00:00:00Z
 _MAX_MICROS = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z
 
-NO_RULES = SiteRules()
 RulesFor = Callable[[str], SiteRules]
 
 
