@@ -262,3 +262,10 @@ def test_parse_zone_rejects_zone_directories(name: str) -> None:
         parse_zone(name)
     assert info.value.status == 422
     assert fields(info.value) == ["tz"]
+
+
+@pytest.mark.parametrize("value", ["\u0662\u0660\u0662\u0665-01-01", "2025-1-01", "", "2025-02-30"])
+def test_a_date_is_ascii_yyyy_mm_dd(value: str) -> None:
+    """As /openapi.json says (pattern [0-9]{4}-[0-9]{2}-[0-9]{2}, format date)."""
+    with pytest.raises(TapiocaError):
+        parse_date(value, "date")

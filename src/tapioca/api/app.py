@@ -12,13 +12,13 @@ from fastapi import FastAPI
 from tapioca import __version__
 from tapioca.api import ops
 from tapioca.api.errors import ERROR_RESPONSES, RequestIdMiddleware, install_error_handlers
+from tapioca.api.openapi import complete as complete_openapi
 from tapioca.api.runtime import build_runtime
 from tapioca.config import Mode, Settings
 from tapioca.derive.jobs import derive_forever
 from tapioca.errors import StoreUnavailable
 from tapioca.ingest import router as ingest_router
 from tapioca.ingest.asgi import IngestRoutes
-from tapioca.ingest.schemas import EventIn
 from tapioca.logging import get_logger
 from tapioca.queue.inprocess import GroupCommitQueue
 from tapioca.reports import router as reports_router
@@ -83,23 +83,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ingest_router.router)
     app.include_router(reports_router.router)
     app.include_router(ops.router)
-    _add_event_schema(app)
+    _complete_openapi(app, settings.max_events_per_request)
     return app
 
 
-def _add_event_schema(app: FastAPI) -> None:
-    """Routes read raw bodies for speed; publish the event schema for clients anyway."""
+def _complete_openapi(app: FastAPI, max_events: int) -> None:
+    """Routes read raw bodies and loose query strings; publish the rules they apply."""
     original = app.openapi
 
     def openapi() -> dict[str, object]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        schema = original()
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        defs = EventIn.model_json_schema(ref_template="#/components/schemas/{model}")
-        components.update(defs.pop("$defs", {}))
-        components["EventIn"] = defs
-        app.openapi_schema = schema
-        return schema
+        if not app.openapi_schema:
+            app.openapi_schema = complete_openapi(original(), max_events)
+        return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -14,6 +14,7 @@ import orjson
 import typer
 import uvicorn
 
+from tapioca.api.processes import GRACE_S, HTTP_OPTIONS
 from tapioca.api.runtime import build_store
 from tapioca.config import Mode, Settings
 from tapioca.logging import configure_logging
@@ -60,9 +61,8 @@ def serve(host: HostOpt = None, port: PortOpt = None) -> None:
         create_app(settings),
         host=settings.host,
         port=settings.port,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=GRACE_S,
+        **HTTP_OPTIONS,  # type: ignore[arg-type]
     )
 
 
@@ -86,9 +86,8 @@ def api(
         factory=True,
         host=settings.host,
         port=settings.port,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=GRACE_S,
+        **HTTP_OPTIONS,  # type: ignore[arg-type]
     )
 
 

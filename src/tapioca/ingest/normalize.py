@@ -54,7 +54,7 @@ def _properties_json(properties: dict[str, Any] | None) -> str | None:
         raise _Unserialisable(str(exc)) from exc
 
 
-_UNSERIALISABLE = "is nested more than 250 levels deep or holds a number beyond 64 bits"
+UNSERIALISABLE = "is nested more than 250 levels deep or holds a number beyond 64 bits"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -305,7 +305,7 @@ def encode_valid(
         except _Unserialisable as exc:  # too deep, or a number JSON cannot carry
             if fast:
                 raise GiveUp(f"unserialisable value: {exc}") from exc
-            details.append(ErrorDetail(f"{prefix}properties", _UNSERIALISABLE))
+            details.append(ErrorDetail(f"{prefix}properties", UNSERIALISABLE))
             continue
         if nul_possible and (field := _nul_field(record, event)):
             details.append(ErrorDetail(f"{prefix}{field}", "must not contain NUL characters"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Annotated, Any
@@ -10,6 +11,7 @@ import orjson
 from pydantic import (
     AliasChoices,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictInt,
@@ -21,13 +23,31 @@ from pydantic import (
 Text = Annotated[StrictStr, Field(max_length=2048)]
 ShortText = Annotated[StrictStr, Field(max_length=256)]
 Identifier = Annotated[StrictStr, Field(min_length=1, max_length=128)]
-# Integer ids are 64-bit, as JSON parsers on both ingest paths read them.
-IdInt = Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]
+
+
+def _integral(value: Any) -> Any:
+    """A JSON number with no fraction is an integer (JSON Schema), even written 12.0; a
+    float is taken only while it holds the integer exactly (|n| ≤ 2^53): the JSON parser
+    reads an integer beyond 64 bits as a float, which must not pass as a nearby one."""
+    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+        return int(value)
+    return value
+
+
+# Integer ids are 64-bit, as JSON parsers on both ingest paths read them. (The bounds
+# come before the validator, or the document shows pydantic's names for them.)
+IdInt = Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1), BeforeValidator(_integral)]
 SiteId = Annotated[StrictStr, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 MAX_PROPERTIES = 64
 MONEY_PLACES = Decimal("0.0001")  # money is stored as DECIMAL(18, 4)
-_EPOCH_MS_MAX = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+EPOCH_MS_MAX = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+MONEY_LIMIT = 10**14  # money is below this either way
+
+
+# Money as text: decimal digits (at most 14 before the point), a sign, spaces around.
+MONEY_TEXT = r"^[ \t\n\r]*[+-]?(0*[0-9]{1,14}(\.[0-9]*)?|\.[0-9]+)[ \t\n\r]*$"
+_MONEY_TEXT = re.compile(MONEY_TEXT)
 
 
 def parse_money(value: Any) -> Decimal | None:
@@ -36,13 +56,16 @@ def parse_money(value: Any) -> Decimal | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
         raise ValueError("must be a number")
+    if isinstance(value, str) and not _MONEY_TEXT.fullmatch(value):
+        raise ValueError("must be a number (digits, at most 14 before the point)")
     try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation as exc:
+        amount = Decimal(str(value).strip(" \t\n\r"))
+        amount = amount.quantize(MONEY_PLACES, rounding=ROUND_HALF_EVEN)  # as stores keep it
+    except InvalidOperation as exc:  # not a number, or too large to quantize
         raise ValueError("must be a number") from exc
-    if not amount.is_finite() or abs(amount) >= Decimal("1e14"):
+    if not amount.is_finite() or abs(amount) >= MONEY_LIMIT:
         raise ValueError("must be a finite number below 10^14")
-    return amount.quantize(MONEY_PLACES, rounding=ROUND_HALF_EVEN)  # as both stores keep it
+    return amount
 
 
 def parse_properties(value: Any) -> dict[str, Any] | None:
@@ -66,7 +89,7 @@ def parse_timestamp(value: Any) -> datetime | None:
     if isinstance(value, bool):
         raise ValueError("must be an RFC 3339 time or epoch milliseconds")
     if isinstance(value, int | float):
-        if not 0 <= value <= _EPOCH_MS_MAX:
+        if not 0 <= value <= EPOCH_MS_MAX:
             raise ValueError("epoch milliseconds out of range")
         return datetime.fromtimestamp(value / 1000, UTC)
     if isinstance(value, str):
@@ -86,8 +109,8 @@ def parse_timestamp(value: Any) -> datetime | None:
 _TIMESTAMP_SCHEMA: dict[str, Any] = {
     "anyOf": [
         {"type": "string", "format": "date-time", "description": "RFC 3339; no offset = UTC"},
-        {"type": "integer", "minimum": 0, "description": "epoch milliseconds"},
-        {"type": "number", "minimum": 0, "description": "epoch milliseconds"},
+        {"type": "integer", "minimum": 0, "maximum": EPOCH_MS_MAX, "description": "epoch ms"},
+        {"type": "number", "minimum": 0, "maximum": EPOCH_MS_MAX, "description": "epoch ms"},
         {"type": "null"},
     ],
     "description": "when it happened (default: when received); ≤ 5 minutes in the future",
@@ -101,7 +124,7 @@ class ItemIn(BaseModel):
     name: Text | None = None
     category: ShortText | None = None
     price: Decimal | None = None
-    quantity: StrictInt = Field(default=1, ge=0, le=1_000_000)
+    quantity: Annotated[StrictInt, Field(ge=0, le=1_000_000), BeforeValidator(_integral)] = 1
 
     @field_validator("price", mode="before")
     @classmethod
@@ -135,7 +158,9 @@ class EventIn(BaseModel):
     utm_term: ShortText | None = None
     utm_content: ShortText | None = None
     user_agent: Annotated[StrictStr, Field(max_length=1024)] | None = None
-    screen_width: StrictInt | None = Field(default=None, ge=0, le=100_000)
+    screen_width: (
+        Annotated[StrictInt, Field(ge=0, le=100_000), BeforeValidator(_integral)] | None
+    ) = None
     device: ShortText | None = None
     channel: ShortText | None = None
     page_type: ShortText | None = None
