@@ -12,8 +12,10 @@ import pytest
 
 from tapioca.api.app import create_app
 from tapioca.config import Settings
+from tapioca.errors import TapiocaError
 from tapioca.ingest.schemas import MONEY_TEXT, parse_money
-from tapioca.reports.filters import Dimension
+from tapioca.reports.filters import FILTERS_PATTERN, Dimension, parse_filters
+from tapioca.reports.web import METRICS_PATTERN, parse_metrics
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +85,55 @@ def test_money_text_pattern_is_what_the_server_takes(text: str) -> None:
     except ValueError:
         accepted = False
     assert matches == accepted
+
+
+def _accepts(parse: Any, text: str) -> bool:
+    try:
+        parse(text)
+    except TapiocaError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "pageviews",
+        "pageviews,visitors",
+        " pageviews , visitors ",
+        "pageviews,",
+        ",pageviews",
+        "pageviews,,visitors",
+        "pageviews,\tvisitors",
+        "nope",
+        "   ",
+        "pageviewsvisitors",
+    ],
+)
+def test_metrics_pattern_is_what_the_server_takes(text: str) -> None:
+    matches = re.search(METRICS_PATTERN, text) is not None
+    assert matches == _accepts(lambda t: parse_metrics(t, ("pageviews",)), text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "path==/a",
+        "path==/a;channel==Direct",
+        "path==a==b",
+        "path==",
+        "path==/a;",
+        ";path==/a",
+        " path==/a",
+        "path=/a",
+        "landing_page==/",
+        "colour==red",
+        ";".join(["path==/x"] * 20),
+        ";".join(["path==/x"] * 21),
+    ],
+)
+def test_filters_pattern_is_what_the_server_takes(text: str) -> None:
+    matches = re.search(FILTERS_PATTERN, text) is not None
+    assert matches == _accepts(parse_filters, text)

@@ -13,24 +13,24 @@ from typing import Any
 from zoneinfo import available_timezones
 
 from tapioca.ingest.schemas import MONEY_LIMIT, MONEY_TEXT, EventIn
-from tapioca.reports.filters import Dimension
+from tapioca.kit.timerange import DATE_PATTERN
+from tapioca.reports.filters import FILTERS_PATTERN, Dimension
+from tapioca.reports.web import METRICS_PATTERN
 
 _NO_NUL = r"^[^\x00]*$"  # ingest refuses NUL characters in any text
-_DAY = {"type": "string", "format": "date", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
-_SITE = {"type": "string", "minLength": 1, "maxLength": 100, "pattern": r"^[A-Za-z0-9_.:-]+$"}
+_DAY = {"type": "string", "format": "date", "pattern": f"^{DATE_PATTERN}$"}
 _REPORT_PARAMETERS: dict[str, dict[str, Any]] = {
-    "site_id": _SITE,
     "date": _DAY,
     "start_date": _DAY,
     "end_date": _DAY,
     "dimension": {"type": "string", "enum": [d.value for d in Dimension]},
     "tz": {"$ref": "#/components/schemas/TimeZone"},
+    "metrics": {"type": "string", "maxLength": 200, "pattern": METRICS_PATTERN},
+    # 4,096 characters of up to 12 bytes each once percent-encoded keep a query within
+    # what the HTTP server reads of a request's head
+    "filters": {"type": "string", "maxLength": 4096, "pattern": FILTERS_PATTERN},
 }
-_TIME_ZONE = {
-    "type": "string",
-    "description": "an IANA time zone; empty: the site's own",
-    "enum": ["", *sorted(available_timezones())],
-}
+_KEPT = ("title", "description", "default")  # of FastAPI's own schema for a parameter
 _BATCH_PATHS = ("/events", "/api/events")
 
 
@@ -40,7 +40,13 @@ def complete(schema: dict[str, Any], max_events: int) -> dict[str, Any]:
     event = EventIn.model_json_schema(ref_template="#/components/schemas/{model}")
     components.update(event.pop("$defs", {}))
     components["EventIn"] = event
-    components["TimeZone"] = _TIME_ZONE
+    components["TimeZone"] = {  # read from the zone files when the document is first asked for
+        "type": "string",
+        "description": "an IANA time zone; empty: the site's own",
+        "enum": ["", *sorted(available_timezones())],
+    }
+    # a report's site_id follows the rule of the events' site_id
+    parameters = {**_REPORT_PARAMETERS, "site_id": event["properties"]["site_id"]}
     for model in ("EventIn", "ItemIn"):
         for name, field in components[model]["properties"].items():
             _event_field(name, field)
@@ -50,12 +56,10 @@ def complete(schema: dict[str, Any], max_events: int) -> dict[str, Any]:
     for item in schema["paths"].values():
         for operation in item.values():
             for parameter in operation.get("parameters", ()):
-                rule = _REPORT_PARAMETERS.get(parameter["name"])
+                rule = parameters.get(parameter["name"])
                 if parameter["in"] == "query" and rule is not None:
-                    described = parameter["schema"].get("description")
-                    parameter["schema"] = dict(
-                        rule, **({"description": described} if described else {})
-                    )
+                    own = parameter["schema"]
+                    parameter["schema"] = {**rule, **{k: own[k] for k in _KEPT if k in own}}
     return schema
 
 

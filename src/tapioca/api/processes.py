@@ -26,15 +26,7 @@ log = get_logger(__name__)
 GRACE_S = 10  # uvicorn's graceful shutdown, then the supervisor's own margin
 _CHECK_S = 0.5
 STARTUP_FAILURE = 3  # as uvicorn exits when the application cannot start
-# What every API server is started with. A report's query string may be ~100 KB once
-# percent-encoded (filters: 8,192 characters of up to 12 bytes each); h11 answers a
-# request head above its buffer (16 KB by default) with a plain-text 400 before the
-# application sees it.
-HTTP_OPTIONS: dict[str, object] = {
-    "log_level": "warning",
-    "access_log": False,
-    "h11_max_incomplete_event_size": 256 * 1024,
-}
+HTTP_OPTIONS: dict[str, object] = {"log_level": "warning", "access_log": False}  # every server
 
 
 def listening_socket(host: str, port: int) -> socket.socket:

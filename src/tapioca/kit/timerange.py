@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tapioca.errors import ErrorDetail, invalid_parameter, validation_error
 
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII digits, as the OpenAPI pattern
+DATE_PATTERN = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"  # ASCII digits (also in /openapi.json)
+_DATE = re.compile(DATE_PATTERN)
 _FIRST_DAY, _LAST_DAY = date(1, 1, 2), date(9999, 12, 30)  # ±1 day keeps any zone in range
 
 

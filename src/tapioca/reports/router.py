@@ -54,7 +54,7 @@ StartParam = Annotated[str | None, Query(description="YYYY-MM-DD, inclusive")]
 EndParam = Annotated[str | None, Query(description="YYYY-MM-DD, inclusive")]
 TzParam = Annotated[str | None, Query(max_length=64, description="IANA zone; default the site's")]
 FiltersParam = Annotated[
-    str | None, Query(max_length=8192, description="dim==value;dim2==value2 (path, channel, …)")
+    str | None, Query(max_length=4096, description="dim==value;dim2==value2 (path, channel, …)")
 ]
 
 

@@ -72,12 +72,17 @@ async def resolve_scope(
     return Scope(site, span, parse_filters(filters))
 
 
+_METRIC = "|".join(ALL_METRICS)
+# What parse_metrics takes, as /openapi.json states it: names, commas, spaces around.
+METRICS_PATTERN = rf"^(?: *(?:{_METRIC}) *(?:, *(?:{_METRIC}) *)*)?$"
+
+
 def parse_metrics(text: str | None, default: tuple[str, ...]) -> list[str]:
     if not text:
         return list(default)
-    names = [m.strip() for m in text.split(",") if m.strip()]
+    names = [m.strip(" ") for m in text.split(",")]
     unknown = [m for m in names if m not in ALL_METRICS]
-    if unknown or not names:
+    if unknown:
         raise invalid_parameter("metrics", f"unknown metric(s) {unknown}; use {list(ALL_METRICS)}")
     return list(dict.fromkeys(names))
 
