@@ -22,7 +22,6 @@ import pytest
 
 from e2e import validation_checks
 from e2e.procs import Launcher, Server
-from e2e.reference import RefEvent, parse_event, stored
 from e2e.traffic import (
     OFFSETS,
     SITES,
@@ -33,6 +32,7 @@ from e2e.traffic import (
     rfc3339,
     send_dataset,
 )
+from support.reference import Event, from_wire, stored
 
 pytestmark = pytest.mark.e2e
 
@@ -152,9 +152,9 @@ def test_import_then_serve(launcher: Launcher, tmp_path: Path) -> None:
         con.execute("UPDATE site SET timezone = 'America/New_York' WHERE id = 'blog-b'")
 
     server = launcher.serve(data_dir=data_dir)
-    csv_ref = stored(parse_event(r, imported_at, CSV_SITE) for r in _clean(rows))
-    ndjson_ref = stored(parse_event(e, imported_at) for e in events)
-    ref: list[RefEvent] = csv_ref + ndjson_ref
+    csv_ref = stored(from_wire(r, imported_at, CSV_SITE) for r in _clean(rows))
+    ndjson_ref = stored(from_wire(e, imported_at) for e in events)
+    ref: list[Event] = csv_ref + ndjson_ref
     mismatches, asked = compare_stats(
         server.client, ref, sites=(CSV_SITE, *SITES), site_zone={"blog-b": "America/New_York"}
     )

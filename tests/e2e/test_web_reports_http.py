@@ -1,9 +1,10 @@
 """Web reports over HTTP, on `tapioca serve` and on `tapioca api` + `worker`.
 
 A smaller version of tests/integration/test_web_reports.py: the same generated traffic
-(fewer visitors) is POSTed to /events, the stored and derived state is awaited by
-polling, and every answer of /api/v1/stats/{overview,timeseries,breakdown,realtime} is
-compared with the same independent reference. Here the writers enrich the events, so
+(support/web_traffic.py, fewer visitors) is POSTed to /events, the stored and derived
+state is awaited by polling, and every answer of
+/api/v1/stats/{overview,timeseries,breakdown,realtime} is compared with the same
+independent reference (support/reference.py). Here the writers enrich the events, so
 each event carries what makes its stored dimensions known: explicit ``channel``,
 ``device`` and ``page_type``; a User-Agent per (browser, os) family pair (a crawler's for
 bot events); a referrer only with a ``utm_source`` (the source is then the utm_source).
@@ -19,20 +20,22 @@ from typing import Any
 import pytest
 
 from e2e.procs import Launcher, Server
-from integration.test_web_reports import (
+from support.reference import (
     ALL_METRICS,
-    DAY,
     EVENT_DIMS,
+    SESSION_DIMS,
+    Event,
+    Question,
+    WebReports,
+)
+from support.web_traffic import (
+    DAY,
     FROM,
     SAME_EVENT,
-    SESSION_DIMS,
     SHOP,
     TO,
     WEEK,
     ZONES,
-    Ev,
-    Q,
-    Reference,
     long_client_session,
     realtime_events,
     traffic,
@@ -54,7 +57,7 @@ REALTIME_AGES = (("rt-a", 20), ("rt-a", 45), ("rt-b", 60), ("rt-c", 900))  # 2 v
 DERIVED_TIMEOUT = 30.0
 
 
-def http_events(now: datetime) -> list[Ev]:
+def http_events(now: datetime) -> list[Event]:
     """The events as they will be stored once enriched."""
     events = [
         *traffic(21, SHOP, 14),
@@ -76,13 +79,13 @@ def http_events(now: datetime) -> list[Ev]:
     return stored
 
 
-def wire(e: Ev) -> dict[str, Any]:
+def wire(e: Event) -> dict[str, Any]:
     body = {
         "site_id": e.site_id,
         "event_id": e.event_id,
         "event_type": e.event_type,
         "timestamp": e.ts.isoformat(),
-        "user_id": e.visitor,
+        "user_id": e.user,
         "session_id": e.session_id,
         "path": e.path,
         "referrer": e.referrer,
@@ -102,7 +105,7 @@ def wire(e: Ev) -> dict[str, Any]:
 @dataclass
 class Loaded:
     server: Server
-    ref: Reference
+    ref: WebReports
 
     def get(self, path: str, params: dict[str, str]) -> Any:
         response = self.server.client.get(path, params=params)
@@ -113,11 +116,11 @@ class Loaded:
 def wait_until_derived(loaded: Loaded) -> None:
     """Poll the all-time overview until it shows every event and every session (the site
     itself is unknown until the worker stored its first events)."""
-    expected = loaded.ref.overview(Q())
+    expected = loaded.ref.overview(Question())
     deadline = time.monotonic() + DERIVED_TIMEOUT
     got = None
     while time.monotonic() < deadline:
-        response = loaded.server.client.get("/api/v1/stats/overview", params=Q().params())
+        response = loaded.server.client.get("/api/v1/stats/overview", params=Question().params())
         got = response.json() if response.status_code in (200, 404) else response.text
         if got == expected:
             return
@@ -139,7 +142,7 @@ def loaded(request: pytest.FixtureRequest, module_launcher: Launcher) -> Loaded:
     for start in range(0, len(bodies), 60):
         response = server.client.post("/events", json=bodies[start : start + 60])
         assert response.status_code == 202, response.text
-    result = Loaded(server, Reference(events))
+    result = Loaded(server, WebReports(events))
     wait_until_derived(result)
     return result
 
@@ -155,30 +158,30 @@ FILTERS = [
     SAME_EVENT,
 ]
 OVERVIEW = [
-    *(Q(day=DAY, tz=z) for z in ZONES),
-    *(Q(start=FROM, end=TO, tz=z) for z in ZONES),
-    Q(tz="Asia/Kolkata"),
+    *(Question(day=DAY, tz=z) for z in ZONES),
+    *(Question(start=FROM, end=TO, tz=z) for z in ZONES),
+    Question(tz="Asia/Kolkata"),
     *(replace(WEEK, filters=f) for f in FILTERS),
 ]
 
 
 @pytest.mark.parametrize("q", OVERVIEW, ids=str)
-def test_overview(loaded: Loaded, q: Q) -> None:
+def test_overview(loaded: Loaded, q: Question) -> None:
     assert loaded.get("/api/v1/stats/overview", q.params()) == loaded.ref.overview(q)
 
 
 TIMESERIES = [
-    (Q(day=DAY, tz="America/New_York"), "hour"),
-    (Q(day="2025-11-13", tz="Asia/Kolkata"), "hour"),
-    (Q(start="2025-11-07", end="2025-11-19", tz="Asia/Kolkata"), "day"),
-    (Q(start="2025-11-08", end="2025-11-18", filters=(("channel", "Direct"),)), "day"),
-    (Q(start="2025-10-22", end="2025-12-10", tz="UTC"), "week"),
-    (Q(start="2025-09-15", end="2026-01-10", tz="America/New_York"), "month"),
+    (Question(day=DAY, tz="America/New_York"), "hour"),
+    (Question(day="2025-11-13", tz="Asia/Kolkata"), "hour"),
+    (Question(start="2025-11-07", end="2025-11-19", tz="Asia/Kolkata"), "day"),
+    (Question(start="2025-11-08", end="2025-11-18", filters=(("channel", "Direct"),)), "day"),
+    (Question(start="2025-10-22", end="2025-12-10", tz="UTC"), "week"),
+    (Question(start="2025-09-15", end="2026-01-10", tz="America/New_York"), "month"),
 ]
 
 
 @pytest.mark.parametrize(("q", "interval"), TIMESERIES, ids=[f"{i}-{q}" for q, i in TIMESERIES])
-def test_timeseries(loaded: Loaded, q: Q, interval: str) -> None:
+def test_timeseries(loaded: Loaded, q: Question, interval: str) -> None:
     params = {**q.params(), "interval": interval, "metrics": ",".join(ALL_METRICS)}
     got = loaded.get("/api/v1/stats/timeseries", params)
     expected = loaded.ref.timeseries(q, interval, ALL_METRICS)
@@ -197,7 +200,7 @@ def test_breakdown_defaults(loaded: Loaded, dimension: str) -> None:
 
 BREAKDOWN = [
     (WEEK, "path", ("pageviews", "events", "visitors"), 3),
-    (Q(day=DAY, tz="Asia/Kolkata"), "channel", ALL_METRICS, 50),
+    (Question(day=DAY, tz="Asia/Kolkata"), "channel", ALL_METRICS, 50),
     (WEEK, "landing_page", ("bounce_rate", "avg_session_seconds"), 4),
     (replace(WEEK, filters=(("channel", "Organic Search"),)), "path", ("visitors",), 50),
     (replace(WEEK, filters=(("path", "/cart"),)), "device", ALL_METRICS, 50),
@@ -211,7 +214,7 @@ BREAKDOWN = [
     ids=[f"{d}-{m[0]}-{n}-{q}" for q, d, m, n in BREAKDOWN],
 )
 def test_breakdown(
-    loaded: Loaded, q: Q, dimension: str, metrics: tuple[str, ...], limit: int
+    loaded: Loaded, q: Question, dimension: str, metrics: tuple[str, ...], limit: int
 ) -> None:
     params = {
         **q.params(),

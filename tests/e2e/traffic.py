@@ -25,7 +25,7 @@ import httpx
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
-from e2e.reference import RefEvent, parse_event, parse_time, stats, stored
+from support.reference import Event, from_wire, parse_time, stats, stored
 
 SITES = ("shop-a", "blog-b")
 DAYS = (date(2025, 3, 8), date(2025, 3, 9), date(2025, 3, 10))
@@ -355,9 +355,10 @@ class Sender:
             self.batch(events[position : position + size], how)
             position += size
 
-    def reference(self) -> list[RefEvent]:
-        """Copies of one event carry the same facts, so which copy came first is moot."""
-        return stored(parse_event(event, at) for event, at in self.sent)
+    def reference(self) -> list[Event]:
+        """What is stored (support/reference.py). Copies of one event carry the same
+        facts, so which copy came first is moot."""
+        return stored(from_wire(event, at) for event, at in self.sent)
 
 
 def _in_parallel(sender: Sender, parts: Sequence[Sequence[dict[str, Any]]], seed: int) -> None:
@@ -430,7 +431,7 @@ def tie_cut(expected_all: dict[str, Any]) -> int | None:
 
 def compare_stats(
     client: httpx.Client,
-    ref: Sequence[RefEvent],
+    ref: Sequence[Event],
     *,
     sites: Sequence[str] = SITES,
     site_zone: dict[str, str] | None = None,

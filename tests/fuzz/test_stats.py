@@ -7,19 +7,18 @@ classed as known-good or anything-else. Then, for every request: never a 5xx, ne
 dropped connection; a 4xx has the error shape, is a 422 naming only parameters that are
 not known-good (``site_id`` also when it is missing) or a 404 ``site_not_found`` on a
 ``site_id`` that is not known-good; and when every parameter is known-good the answer is
-200 with exactly the numbers of a reference computed here from the seeded events.
+200 with exactly the numbers of the reference (support/reference.py) over the seeded
+events.
 """
 
 from __future__ import annotations
 
 import string
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote
-from zoneinfo import ZoneInfo
 
 import httpx
 import orjson
@@ -29,6 +28,7 @@ from hypothesis import strategies as st
 
 from e2e.procs import Server
 from fuzz.kit import check_error, curl, fields, send, total_views
+from support.reference import from_wire, stats
 
 pytestmark = pytest.mark.e2e
 
@@ -74,39 +74,30 @@ GOOD: dict[str, set[str]] = {
 }
 
 
-def reference(site: str, day: str | None, zone: str | None, limit: int) -> dict[str, Any]:
-    """What /stats must answer, computed from SEED (metrics.md / docs/api.md)."""
-    tz = ZoneInfo(zone or "UTC")
-    rows = [
-        s
-        for s in SEED
-        if s.site == site and (day is None or s.at.astimezone(tz).date() == date.fromisoformat(day))
-    ]
-    paths = Counter(s.path for s in rows if s.path is not None)
-    top = sorted(paths.items(), key=lambda kv: (-kv[1], kv[0].encode()))[:limit]
-    return {
-        "site_id": site,
-        "date": day,
-        "total_views": len(rows),
-        "unique_users": len({s.user for s in rows}),
-        "top_paths": [{"path": p, "views": n} for p, n in top],
+SEED_EVENTS = [
+    {
+        "site_id": s.site,
+        "event_type": "page_view",
+        "event_id": f"seed-{n}",
+        "timestamp": s.at.isoformat(),
+        "user_id": s.user,
+        **({"path": s.path} if s.path else {}),
     }
+    for n, s in enumerate(SEED)
+]
+STORED = [from_wire(e, datetime.now(UTC)) for e in SEED_EVENTS]  # every one has a timestamp
+
+
+def reference(site: str, day: str | None, zone: str | None, limit: int) -> dict[str, Any]:
+    """What /stats must answer for SEED (support/reference.py; the site's zone is UTC)."""
+    return stats(
+        STORED, site, None if day is None else date.fromisoformat(day), zone or "UTC", limit
+    )
 
 
 @pytest.fixture(scope="module")
 def stats_server(served: Server) -> Iterator[Server]:
-    events = [
-        {
-            "site_id": s.site,
-            "event_type": "page_view",
-            "event_id": f"seed-{n}",
-            "timestamp": s.at.isoformat(),
-            "user_id": s.user,
-            **({"path": s.path} if s.path else {}),
-        }
-        for n, s in enumerate(SEED)
-    ]
-    response = served.client.post("/events", content=orjson.dumps(events))
+    response = served.client.post("/events", content=orjson.dumps(SEED_EVENTS))
     assert response.status_code == 202, response.text
     for site in SITES:
         assert total_views(served, site) == sum(s.site == site for s in SEED)

@@ -1,5 +1,6 @@
-"""Rollups on both stores: equal to a Python computation from the events, and the same
-whether built incrementally from shuffled batches or rebuilt from scratch."""
+"""Rollups on both stores: equal to the reference's figures over the events
+(support/reference.py), and the same whether built incrementally from shuffled batches
+or rebuilt from scratch."""
 
 from __future__ import annotations
 
@@ -11,7 +12,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from integration.test_sessions import traffic
+from support.factories import burst_rows, make_row
+from support.reference import (
+    Event,
+    Question,
+    WebReports,
+    counted,
+    event_figures,
+    from_rows,
+)
 from tapioca.derive.jobs import derive_once, rebuild
 from tapioca.kit.sketch import Sketch
 from tapioca.storage.base import EventStore
@@ -27,32 +36,23 @@ def _hour(ts: datetime) -> datetime:
 
 def expected_hours(rows: list[EventRow]) -> dict[tuple[Any, ...], tuple[int, int, int]]:
     """(site, hour, dim, value) → (events, pageviews, visitors) for the dimensions
-    the traffic varies (total, path, event_type)."""
-    cells: dict[tuple[Any, ...], list[EventRow]] = defaultdict(list)
-    for row in {r.event_id: r for r in rows}.values():
-        if row.is_bot:
-            continue
-        hour = _hour(row.ts)
-        cells[(row.site_id, hour, "", None)].append(row)
-        cells[(row.site_id, hour, "path", row.path)].append(row)
-        cells[(row.site_id, hour, "event_type", row.event_type)].append(row)
-    return {
-        key: (
-            len(evs),
-            sum(e.event_type == "page_view" for e in evs),
-            len({e.visitor_id for e in evs}),
-        )
-        for key, evs in cells.items()
-    }
+    the traffic varies (total, path, event_type), by the reference's figures."""
+    cells: dict[tuple[Any, ...], list[Event]] = defaultdict(list)
+    for e in counted(from_rows(rows)):
+        hour = _hour(e.ts)
+        cells[(e.site_id, hour, "", None)].append(e)
+        cells[(e.site_id, hour, "path", e.path)].append(e)
+        cells[(e.site_id, hour, "event_type", e.event_type)].append(e)
+    figures = {key: event_figures(events) for key, events in cells.items()}
+    return {key: (f["events"], f["pageviews"], f["visitors"]) for key, f in figures.items()}
 
 
 def expected_days(rows: list[EventRow], zone: ZoneInfo) -> dict[tuple[Any, ...], int]:
-    """(site, local day, value) → visitors of the path dimension."""
-    seen: dict[tuple[Any, ...], set[str]] = defaultdict(set)
-    for row in {r.event_id: r for r in rows}.values():
-        if not row.is_bot:
-            seen[(row.site_id, row.ts.astimezone(zone).date(), row.path)].add(row.visitor_id)
-    return {key: len(v) for key, v in seen.items()}
+    """(site, local day, value) → visitors of the path dimension, by the reference."""
+    cells: dict[tuple[Any, ...], list[Event]] = defaultdict(list)
+    for e in counted(from_rows(rows)):
+        cells[(e.site_id, e.ts.astimezone(zone).date(), e.path)].append(e)
+    return {key: event_figures(events)["visitors"] for key, events in cells.items()}
 
 
 async def hours(store: EventStore, dims: tuple[str, ...]) -> dict[tuple[Any, ...], Any]:
@@ -76,7 +76,7 @@ async def everything(store: EventStore) -> list[Any]:
 
 async def test_hourly_and_daily_rollups_match_the_events(migrated_store: EventStore) -> None:
     store = migrated_store
-    rows = traffic(5, 1500)
+    rows = burst_rows(5, 1500)
     await store.execute("INSERT INTO site (id, timezone) VALUES ($1, $2)", ["shop", BERLIN.key])
     shuffled = rows[:]
     random.Random(5).shuffle(shuffled)
@@ -111,7 +111,6 @@ async def test_hourly_and_daily_rollups_match_the_events(migrated_store: EventSt
 
 async def test_session_rollups_follow_a_bridging_late_event(migrated_store: EventStore) -> None:
     store = migrated_store
-    from support.factories import make_row
 
     t0 = datetime(2025, 11, 14, 9, 50, tzinfo=ZoneInfo("UTC"))
 
@@ -137,7 +136,7 @@ async def test_a_new_site_zone_recomputes_the_daily_rows(migrated_store: EventSt
     store = migrated_store
     from tapioca.sites.service import SiteChanges, update_site
 
-    rows = [r for r in traffic(6, 800) if r.site_id == "shop"]
+    rows = [r for r in burst_rows(6, 800) if r.site_id == "shop"]
     await store.write_events(rows)
     await derive_once(store)
     utc_days = {(r[0], r[1]) for r in await store.fetch("SELECT tz, day FROM rollup_day")}
@@ -148,12 +147,12 @@ async def test_a_new_site_zone_recomputes_the_daily_rows(migrated_store: EventSt
     from tapioca.reports import web
 
     scope = await web.resolve_scope(store, "shop", None, None, None, None, None)
-    exact = len({r.visitor_id for r in rows if not r.is_bot})
+    want = WebReports(from_rows(rows), {"shop": "Asia/Tokyo"}).overview(Question(tz=None))
     assert await store.fetch("SELECT site_id FROM rollup_redo") == [("shop",)]
-    assert (await web.overview(store, scope))["visitors"] == exact
+    assert await web.overview(store, scope) == want
     assert await derive_once(store) == 0  # no new events, but the dirty hours are redone
     assert not await store.fetch("SELECT 1 FROM rollup_redo")
-    assert (await web.overview(store, scope))["visitors"] == exact
+    assert await web.overview(store, scope) == want
     got = {
         (r[0], r[1], r[2]): r[3]
         for r in await store.fetch(
@@ -168,7 +167,6 @@ async def test_a_new_site_zone_recomputes_the_daily_rows(migrated_store: EventSt
 async def test_visitors_over_weeks_of_a_large_site(migrated_store: EventStore) -> None:
     """Past 4,096 visitors the sketches estimate: within 1 % over three weeks, exact for
     a single day, and the week rows are the union of their days."""
-    from support.factories import make_row
     from tapioca.reports import web
 
     store = migrated_store
@@ -187,23 +185,25 @@ async def test_visitors_over_weeks_of_a_large_site(migrated_store: EventStore) -
 
     weeks = await store.fetch("SELECT DISTINCT week FROM rollup_week WHERE site_id = 'shop'")
     assert len(weeks) == 3
-    scope = await web.resolve_scope(store, "shop", None, "2025-11-03", "2025-11-23", None, None)
-    got = (await web.overview(store, scope))["visitors"]
-    exact = len({r.visitor_id for r in rows})
-    assert exact > 4_096
-    assert abs(got - exact) / exact <= 0.01
-    one = await web.resolve_scope(store, "shop", "2025-11-10", None, None, None, None)
-    day = {r.visitor_id for r in rows if r.ts.date() == date(2025, 11, 10)}
-    assert (await web.overview(store, one))["visitors"] == len(day)
-    # ten days: one whole week (Mon 10 to Sun 16) and three other days, merged
-    part = await web.resolve_scope(store, "shop", None, "2025-11-08", "2025-11-17", None, None)
-    seen = {r.visitor_id for r in rows if date(2025, 11, 8) <= r.ts.date() <= date(2025, 11, 17)}
-    assert abs((await web.overview(store, part))["visitors"] - len(seen)) / len(seen) <= 0.01
+    ref = WebReports(from_rows(rows))
+    # three weeks; one day; ten days: one whole week (Mon 10 to Sun 16) and three other days
+    for q, estimated in [
+        (Question(start="2025-11-03", end="2025-11-23"), True),
+        (Question(day="2025-11-10"), False),
+        (Question(start="2025-11-08", end="2025-11-17"), True),
+    ]:
+        scope = await web.resolve_scope(store, q.site, q.day, q.start, q.end, None, None)
+        got, want = await web.overview(store, scope), ref.overview(q)
+        if estimated:
+            assert want["visitors"] > 4_096
+            assert abs(got["visitors"] - want["visitors"]) / want["visitors"] <= 0.01, q
+            got["visitors"] = want["visitors"]
+        assert got == want, q  # every other figure is exact
 
 
 async def test_daily_rollups_can_wait_while_hours_stay_current(migrated_store: EventStore) -> None:
     store = migrated_store
-    rows = [r for r in traffic(8, 1000) if r.site_id == "shop"]
+    rows = [r for r in burst_rows(8, 1000) if r.site_id == "shop"]
     half = len(rows) // 2
     await store.write_events(rows[:half])
     await derive_once(store)
@@ -226,7 +226,6 @@ async def test_daily_rollups_can_wait_while_hours_stay_current(migrated_store: E
 async def test_a_backlog_of_days_is_worked_off_a_few_days_per_run(
     migrated_store: EventStore,
 ) -> None:
-    from support.factories import make_row
     from tapioca.derive import jobs, rollups
 
     store = migrated_store
@@ -238,7 +237,7 @@ async def test_a_backlog_of_days_is_worked_off_a_few_days_per_run(
     await jobs._run(store, True, jobs.LIVE_CHUNK)  # what one live run does
     done = sorted({r[0] for r in await store.fetch("SELECT day FROM rollup_day")})
     assert len(done) == rollups.DAYS_PER_RUN
-    assert done[-1] == max(r.ts.date() for r in rows)  # the newest days first
+    assert done[-1] == max(e.ts.date() for e in from_rows(rows))  # the newest days first
     assert await store.fetch("SELECT 1 FROM rollup_dirty_day")
     await derive_once(store)
     assert await hours(store, ("path",)) == {
@@ -255,7 +254,6 @@ async def test_visitors_read_again_when_a_derive_run_replaces_their_sketches(
 ) -> None:
     """A sketch id names its content: a redone day gets a new id and the old sketch is
     deleted. A report holding the day rows read before that reads them again."""
-    from support.factories import make_row
     from tapioca.kit.timerange import DateRange
     from tapioca.reports.queries import rollup
 

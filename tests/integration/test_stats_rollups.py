@@ -1,20 +1,21 @@
 """GET /stats of one day in the site's zone: answered from the rollups plus the events the
 derive job has not folded in yet, and still exact, on both stores. The expected numbers
-come from plain Python over every event written (test_storage.reference_stats)."""
+come from the reference (support/reference.py) over every event written."""
 
 from __future__ import annotations
 
 import random
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from integration.test_storage import reference_stats
 from support.factories import make_row
+from support.reference import from_row, from_rows, stats
 from tapioca.derive import jobs
 from tapioca.derive.jobs import derive_once
 from tapioca.kit.timerange import DateRange
@@ -55,10 +56,16 @@ def events(seed: int, count: int, days: list[date], visitors: int, prefix: str) 
     return rows
 
 
+def reference_stats(rows: list[EventRow], day: date, zone: ZoneInfo, limit: int) -> dict[str, Any]:
+    """The /stats answer for "shop" on ``day`` in ``zone`` (support/reference.py)."""
+    return stats(from_rows(rows), "shop", day, zone.key, limit)
+
+
 def expected(rows: list[EventRow], day: date, limit: int, zone: ZoneInfo = BERLIN) -> Stats:
-    ref = reference_stats(rows, "shop", day, zone, limit)
-    paths = [(p["path"], p["views"]) for p in ref["top_paths"]]  # type: ignore[attr-defined]
-    return ref["total_views"], ref["unique_users"], paths  # type: ignore[return-value]
+    """The same answer as the rollups give it: (views, users, [(path, views)])."""
+    ref = reference_stats(rows, day, zone, limit)
+    paths = [(p["path"], p["views"]) for p in ref["top_paths"]]
+    return ref["total_views"], ref["unique_users"], paths
 
 
 async def fast(
@@ -83,11 +90,11 @@ async def check(store: EventStore, rows: list[EventRow], days: list[date], rolle
     """Every answer equals the reference; ``rolled``: the rollups gave it."""
     for day in days:
         for limit in (1, 2, 10):
-            want = reference_stats(rows, "shop", day, BERLIN, limit)
+            want = reference_stats(rows, day, BERLIN, limit)
             assert await site_stats(store, "shop", day.isoformat(), None, limit) == want
             got = await fast(store, day, limit)
             assert (got == expected(rows, day, limit)) if rolled else got is None, (day, limit)
-        assert await over_http(store, day, 10) == reference_stats(rows, "shop", day, BERLIN, 10)
+        assert await over_http(store, day, 10) == reference_stats(rows, day, BERLIN, 10)
 
 
 async def test_stats_add_the_events_not_derived_yet(migrated_store: EventStore) -> None:
@@ -114,7 +121,7 @@ async def test_stats_add_the_events_not_derived_yet(migrated_store: EventStore) 
     for zone in (ZoneInfo("UTC"), ZoneInfo("Asia/Kolkata")):
         assert await fast(store, DAYS[1], 10, zone) is None
         got = await site_stats(store, "shop", DAYS[1].isoformat(), zone.key, 10)
-        assert got == reference_stats(rows, "shop", DAYS[1], zone, 10)
+        assert got == reference_stats(rows, DAYS[1], zone, 10)
 
     # hourly rollups current, daily ones not redone yet: those days read the events
     await derive_once(store, days=False)
@@ -127,7 +134,7 @@ async def test_stats_add_the_events_not_derived_yet(migrated_store: EventStore) 
     rows.append(old)
     await store.write_events([old])
     await derive_once(store, days=False)
-    marked = old.ts.astimezone(BERLIN).date()
+    marked = from_row(old).ts.astimezone(BERLIN).date()
     await check(store, rows, [marked], rolled=False)
     await check(store, rows, [d for d in DAYS if d != marked], rolled=True)
     clean = next(d for d in DAYS if d != marked)
@@ -149,7 +156,7 @@ async def test_stats_add_the_events_not_derived_yet(migrated_store: EventStore) 
     await store.execute("UPDATE site SET timezone = $1 WHERE id = 'shop'", [york.key])
     assert await fast(store, DAYS[1], 10, york, Site("shop", york)) is None
     got = await site_stats(store, "shop", DAYS[1].isoformat(), None, 10)
-    assert got == reference_stats(rows, "shop", DAYS[1], york, 10)
+    assert got == reference_stats(rows, DAYS[1], york, 10)
 
 
 async def test_a_run_cut_at_a_chunk_leaves_later_events_to_the_tail(
@@ -205,19 +212,19 @@ async def test_embedded_answers_are_given_again_only_until_the_next_write(
         await derive_once(store)
         day = DAYS[1].isoformat()
         first = await site_stats(store, "shop", day, None, 5)
-        assert first == reference_stats(rows, "shop", DAYS[1], BERLIN, 5)
+        assert first == reference_stats(rows, DAYS[1], BERLIN, 5)
         hits = store.answers.hits
         assert await site_stats(store, "shop", day, None, 5) == first
         assert store.answers.hits == hits + 1
         other = await site_stats(store, "shop", day, None, 2)  # another question
-        assert other == reference_stats(rows, "shop", DAYS[1], BERLIN, 2) != first
+        assert other == reference_stats(rows, DAYS[1], BERLIN, 2) != first
 
         noon = datetime(2025, 11, 13, 12, tzinfo=BERLIN)
         late = make_row(event_id="late", visitor_id="u-late", ts=noon, path="/new")
         rows.append(late)
         await store.write_events([late])  # not derived: the answer reads the new event
         second = await site_stats(store, "shop", day, None, 5)
-        assert second == reference_stats(rows, "shop", DAYS[1], BERLIN, 5)
+        assert second == reference_stats(rows, DAYS[1], BERLIN, 5)
         assert second["unique_users"] == first["unique_users"] + 1
         await derive_once(store)
         assert await site_stats(store, "shop", day, None, 5) == second

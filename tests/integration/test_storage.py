@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -13,12 +12,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from support.factories import make_row, random_rows
+from support.reference import from_rows, stats
 from tapioca.errors import TapiocaError
 from tapioca.reports.service import site_stats
 from tapioca.storage.base import EventStore
 from tapioca.storage.duckdb_store import DuckDBStore
 from tapioca.storage.postgres_store import PostgresStore
-from tapioca.storage.rows import EventRow
 
 pytestmark = pytest.mark.integration
 
@@ -93,29 +92,6 @@ async def test_overlapping_writes_at_once_store_each_event_once(store: EventStor
     assert by_path["/a"] >= 300 and by_path["/b"] >= 300  # each batch's own events
 
 
-def reference_stats(
-    rows: list[EventRow], site: str, day: date | None, tz: ZoneInfo, limit: int
-) -> dict[str, object]:
-    """metrics.md, computed in plain Python."""
-    chosen = {}
-    for row in rows:
-        if row.site_id != site or row.is_bot:
-            continue
-        if day is not None and row.ts.astimezone(tz).date() != day:
-            continue
-        chosen.setdefault((row.site_id, row.event_id), row)  # first write wins
-    events = list(chosen.values())
-    views = Counter(r.path for r in events if r.event_type == "page_view" and r.path)
-    top = sorted(views.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
-    return {
-        "site_id": site,
-        "date": day.isoformat() if day else None,
-        "total_views": sum(1 for r in events if r.event_type == "page_view"),
-        "unique_users": len({r.visitor_id for r in events}),
-        "top_paths": [{"path": p, "views": v} for p, v in top],
-    }
-
-
 @pytest.mark.parametrize("tz_name", ["UTC", "America/New_York", "Asia/Kolkata"])
 async def test_stats_match_reference(store: EventStore, tz_name: str) -> None:
     await store.migrate()
@@ -123,14 +99,14 @@ async def test_stats_match_reference(store: EventStore, tz_name: str) -> None:
     for start in range(0, len(rows), 700):
         await store.write_events(rows[start : start + 700])
     await store.write_events(rows[100:400])  # redelivery: must not count twice
-    tz = ZoneInfo(tz_name)
+    written = from_rows(rows)
     for site in ("shop", "blog"):
         for day in (date(2025, 11, 13), date(2025, 11, 14), date(2025, 11, 16), None):
             for limit in (3, 10):
                 got = await site_stats(
                     store, site, day.isoformat() if day else None, tz_name, limit
                 )
-                assert got == reference_stats(rows, site, day, tz, limit), (site, day, limit)
+                assert got == stats(written, site, day, tz_name, limit), (site, day, limit)
 
 
 async def test_day_is_half_open_in_the_zone(store: EventStore) -> None:

@@ -1,4 +1,4 @@
-"""Factories for events and rows used by integration tests."""
+"""Factories for events and rows used by the unit and integration tests."""
 
 from __future__ import annotations
 
@@ -55,6 +55,37 @@ def random_rows(
                 is_bot=rng.random() < 0.05,
             )
         )
+    return rows
+
+
+BURSTS_START = datetime(2025, 11, 14, 8, 0, tzinfo=UTC)
+
+
+def burst_rows(seed: int, count: int) -> list[EventRow]:
+    """25 visitors with bursts of activity from ``BURSTS_START`` on, gaps around the
+    30-minute session edge on purpose; every 5th visitor's tracker sends session ids;
+    odd visitors on "shop", even ones on "blog"; a few bot events."""
+    rng = random.Random(seed)
+    rows = []
+    for v in range(25):
+        ts = BURSTS_START + timedelta(minutes=rng.randrange(600))
+        for i in range(count // 25):
+            gap = rng.choice([1, 5, 29, 30, 31, 45, 200, 2]) * 60 + rng.choice([-1, 0, 1])
+            ts += timedelta(seconds=gap)
+            client = f"c{v}-{i // 7}" if v % 5 == 0 else None
+            rows.append(
+                make_row(
+                    site_id="shop" if v % 2 else "blog",
+                    event_id=f"e{v}-{i}",
+                    visitor_id=f"u{v}",
+                    ts=ts,
+                    event_type=rng.choice(["page_view", "page_view", "click"]),
+                    path=rng.choice(["/", "/a", "/b"]),
+                    channel=rng.choice(["Direct", "Organic Search"]),
+                    session_id=client,
+                    is_bot=rng.random() < 0.03,
+                )
+            )
     return rows
 
 
