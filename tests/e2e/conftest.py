@@ -1,6 +1,6 @@
 """Fixtures of the end-to-end suite: `tapioca` processes started per test or per module.
 
-See procs.py: each process runs the project's CLI with a private working directory and
+See support/procs.py: each process runs the project's CLI with a private working directory and
 a clean TAPIOCA_* environment, is stopped with SIGTERM by PID at teardown (SIGKILL after
 a timeout), and a worker must exit with status 0.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e.procs import Launcher, PsqlRunner, Server
+from support.procs import Launcher, PsqlRunner, Server
 from support.servers import PostgresServer, RedisServer
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from e2e.procs import Launcher, PsqlRunner
 from support.processes import child_pids
+from support.procs import Launcher, PsqlRunner
 
 pytestmark = pytest.mark.e2e
 

@@ -20,19 +20,11 @@ import duckdb
 import orjson
 import pytest
 
-from e2e import validation_checks
-from e2e.procs import Launcher, Server
-from e2e.traffic import (
-    OFFSETS,
-    SITES,
-    START,
-    compare_stats,
-    make_events,
-    metric,
-    rfc3339,
-    send_dataset,
-)
+from support import validation_checks
+from support.answers import compare_stats, metric
+from support.procs import Launcher, Server
 from support.reference import Event, from_wire, stored
+from support.traffic import OFFSETS, SITES, START, make_events, rfc3339, send_dataset
 
 pytestmark = pytest.mark.e2e
 

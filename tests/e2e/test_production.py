@@ -16,17 +16,12 @@ import httpx
 import orjson
 import pytest
 
-from e2e import validation_checks
-from e2e.procs import BROWSER_UA, Launcher, PsqlRunner, Server
-from e2e.traffic import (
-    assert_error,
-    compare_stats,
-    get_stats,
-    metric,
-    send_dataset,
-    wait_until_drained,
-)
+from support import validation_checks
+from support.answers import compare_stats, get_stats, metric, wait_until_drained
+from support.error_shape import assert_error
+from support.procs import BROWSER_UA, Launcher, PsqlRunner, Server
 from support.servers import RedisServer
+from support.traffic import send_dataset
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,7 @@ import httpx
 import orjson
 import pytest
 
-from e2e.procs import Launcher, Server
+from support.procs import Launcher, Server
 from support.replication import Replicated, replicated_pair
 
 pytestmark = pytest.mark.e2e

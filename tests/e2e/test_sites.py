@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from e2e.procs import Launcher
+from support.procs import Launcher
 
 pytestmark = pytest.mark.e2e
 

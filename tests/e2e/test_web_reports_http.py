@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from e2e.procs import Launcher, Server
+from support.procs import Launcher, Server
 from support.reference import (
     ALL_METRICS,
     EVENT_DIMS,

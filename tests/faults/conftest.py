@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e.procs import Launcher, PsqlRunner
+from support.procs import Launcher, PsqlRunner
 from support.servers import PostgresServer, RedisServer
 
 

@@ -35,9 +35,10 @@ import orjson
 import pytest
 import redis
 
-from e2e.procs import BROWSER_UA, Launcher, Proc, PsqlRunner, Server, wait_ready
-from e2e.traffic import assert_error, fields_of, metric
+from support.answers import metric
+from support.error_shape import assert_error, fields_of
 from support.processes import cpu_seconds
+from support.procs import BROWSER_UA, Launcher, Proc, PsqlRunner, Server, wait_ready
 from support.servers import PostgresServer, RedisServer
 from tapioca.ingest.normalize import RequestContext, encode_events
 from tapioca.queue.record import as_json, decode_entry, decode_one, encode, pack

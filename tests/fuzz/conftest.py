@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from e2e.procs import BROWSER_UA, Launcher, Server
+from support.procs import BROWSER_UA, Launcher, Server
 from support.servers import PostgresServer, RedisServer
 
 

@@ -29,8 +29,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from e2e.procs import Server
-from fuzz.kit import check_error, fields, send, total_views
+from support.answers import total_views
+from support.error_shape import check_error, fields_of
+from support.probe import send
+from support.procs import Server
 
 pytestmark = pytest.mark.e2e
 
@@ -222,7 +224,7 @@ def expect_rejected(
         f"{response.text[:400]}\n  repro: {repro}"
     )
     body = check_error(response, repro)
-    named = fields(body)
+    named = fields_of(body)
     assert named and set(named) <= allowed, (
         f"details name {named}, expected only {sorted(allowed)}: {body}\n  repro: {repro}"
     )
@@ -536,9 +538,9 @@ def test_truncated_json_and_random_bytes_are_4xx(
         response, repro = send(fresh_client, "POST", server.base_url + route, body)
         if how == "binary":  # rarely valid JSON, never a valid event: some 4xx naming something
             assert 400 <= response.status_code < 500, f"{response.status_code}\n  {repro}"
-            assert fields(response.json()), f"{response.text}\n  {repro}"
+            assert fields_of(response.json()), f"{response.text}\n  {repro}"
         else:
-            assert fields(expect_rejected(response, repro, {"body"})) == ["body"], repro
+            assert fields_of(expect_rejected(response, repro, {"body"})) == ["body"], repro
 
     run()
     assert total_views(server, site) == 0
@@ -592,7 +594,7 @@ def test_deeply_nested_json_is_422(
 ) -> None:
     url = server.base_url + route
     response, repro = send(fresh_client, "POST", url, DEEP_BODIES[name])
-    assert fields(expect_rejected(response, repro, {"body"})) == ["body"]
+    assert fields_of(expect_rejected(response, repro, {"body"})) == ["body"]
 
 
 def test_nothing_of_the_deep_bodies_was_stored(server: Server) -> None:
@@ -804,14 +806,14 @@ def test_an_events_verdict_does_not_depend_on_its_neighbours(
     big = with_raw(page_view(site, "x"), "event_id", str(2**64 + 1).encode())
     alone, repro = send(fresh_client, "POST", server.base_url + "/events", b"[" + big + b"]")
     # integer ids are 64-bit: refused on its own, naming it ...
-    assert set(fields(expect_rejected(alone, repro, {"0.event_id"}))) == {"0.event_id"}
+    assert set(fields_of(expect_rejected(alone, repro, {"0.event_id"}))) == {"0.event_id"}
     bad = orjson.dumps(page_view(site, new_id(server), screen_width="wide"))
     response, repro = send(
         fresh_client, "POST", server.base_url + "/events", b"[" + big + b"," + bad + b"]"
     )
     # ... and the same verdict next to another bad event
     body = expect_rejected(response, repro, {"0.event_id", "1.screen_width"})
-    assert set(fields(body)) == {"0.event_id", "1.screen_width"}
+    assert set(fields_of(body)) == {"0.event_id", "1.screen_width"}
 
 
 @pytest.mark.parametrize("route", ["/event", "/events"])

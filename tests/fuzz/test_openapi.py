@@ -37,8 +37,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from e2e.procs import Server
-from fuzz.kit import error_shape_problems
+from support.error_shape import error_shape_problems
+from support.procs import Server
 from tapioca.ingest.normalize import UNSERIALISABLE
 
 pytestmark = pytest.mark.e2e

@@ -26,8 +26,10 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from e2e.procs import Server
-from fuzz.kit import check_error, curl, fields, send, total_views
+from support.answers import total_views
+from support.error_shape import check_error, fields_of
+from support.probe import curl, send
+from support.procs import Server
 from support.reference import from_wire, stats
 
 pytestmark = pytest.mark.e2e
@@ -197,7 +199,7 @@ def judge(response: httpx.Response, query: str, repro: str) -> None:
     elif status == 422:
         body = check_error(response, repro)
         assert body["error"]["code"] == "validation_error", repro
-        named = fields(body)
+        named = fields_of(body)
         allowed = unsure | ({"site_id"} if "site_id" not in known else set())
         assert named and set(named) <= allowed, (
             f"422 names {named}; only {sorted(allowed)} may be at fault: {body}\n  repro: {repro}"
@@ -205,7 +207,7 @@ def judge(response: httpx.Response, query: str, repro: str) -> None:
     elif status == 404:
         body = check_error(response, repro)
         assert body["error"]["code"] == "site_not_found", repro
-        assert fields(body) == ["site_id"] and "site_id" in unsure, repro
+        assert fields_of(body) == ["site_id"] and "site_id" in unsure, repro
     else:
         raise AssertionError(f"unexpected {status} {response.text[:300]}\n  repro: {repro}")
     event(f"{status}, {'all valid' if not unsure else 'some not valid'}")
@@ -257,7 +259,7 @@ def test_query_string_examples(
     response, repro = send(fresh_client, "GET", f"{stats_server.base_url}/stats?{query}")
     assert response.status_code == status, f"{response.status_code} {response.text}\n  {repro}"
     if field is not None:
-        assert fields(check_error(response, repro)) == [field], repro
+        assert fields_of(check_error(response, repro)) == [field], repro
 
 
 @pytest.mark.parametrize("site_id", ["%00", "fz%00stats"])
@@ -272,4 +274,4 @@ def test_api_stats_site_id_with_nul_is_422(
     # a NUL cannot be in any site id: a malformed parameter (422), as on `serve`
     assert response.status_code == 422, f"{response.status_code}\n  repro: {curl('GET', url)}"
     body = check_error(response, curl("GET", url))
-    assert body["error"]["code"] == "validation_error" and fields(body) == ["site_id"]
+    assert body["error"]["code"] == "validation_error" and fields_of(body) == ["site_id"]

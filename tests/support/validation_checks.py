@@ -1,4 +1,5 @@
-"""Validation and error-shape checks over HTTP, run against either mode.
+"""Validation and error-shape checks over HTTP, run against either mode (the end-to-end
+tests of `tapioca serve` and of `tapioca api` + worker run every one of them).
 
 The server under test runs with small limits (``LIMITS``). Each check uses its own
 site ids, so the checks are independent of each other and of their order.
@@ -14,8 +15,9 @@ from typing import Any
 import orjson
 import pytest
 
-from e2e.procs import Server
-from e2e.traffic import assert_error, fields_of, get_stats, wait_until_drained
+from support.answers import get_stats, wait_until_drained
+from support.error_shape import assert_error, fields_of
+from support.procs import Server
 
 MAX_BODY = 8192
 MAX_EVENTS = 20
