@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help uv venv system-deps run migrate test test-unit test-integration test-e2e lint typecheck format bench clean
+.PHONY: help uv venv system-deps run migrate test test-unit test-integration test-e2e test-faults test-fuzz lint typecheck format bench clean
 
 help:
 	@echo "make run    - install, migrate and serve on http://127.0.0.1:8000 (embedded DuckDB)"
@@ -43,6 +43,12 @@ test-integration: venv system-deps
 
 test-e2e: venv system-deps
 	$(BIN)/pytest -q tests/e2e
+
+test-faults: venv system-deps
+	$(BIN)/pytest -q -m faults
+
+test-fuzz: venv system-deps
+	$(BIN)/pytest -q -m fuzz
 
 lint: venv
 	$(BIN)/ruff check src tests bench

@@ -1,13 +1,31 @@
-"""Shared fixtures: throw-away PostgreSQL and Redis servers (see tests/support/servers.py)."""
+"""Shared fixtures: throw-away PostgreSQL and Redis servers (see tests/support/servers.py);
+and the rule that each suite folder's tests carry that suite's marker, and only that one."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from support.servers import PostgresServer, RedisServer
+
+TESTS = Path(__file__).parent
+SUITE_MARKERS = ("integration", "e2e", "faults", "fuzz")  # tests/unit has none
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """``pytest -m <suite>`` selects exactly the folder tests/<suite>: a test missing its
+    folder's marker, or carrying another suite's, stops the run."""
+    wrong = []
+    for item in items:
+        suite = item.path.relative_to(TESTS).parts[0] if item.path.is_relative_to(TESTS) else ""
+        marks = {mark.name for mark in item.iter_markers() if mark.name in SUITE_MARKERS}
+        if marks != ({suite} & set(SUITE_MARKERS)):
+            wrong.append(f"{item.nodeid}: marked {sorted(marks) or 'with no suite'}")
+    if wrong:
+        raise pytest.UsageError("tests marked for another suite:\n" + "\n".join(wrong))
 
 
 @pytest.fixture(scope="session")

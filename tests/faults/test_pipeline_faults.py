@@ -43,7 +43,7 @@ from support.servers import PostgresServer, RedisServer
 from tapioca.ingest.normalize import RequestContext, encode_events
 from tapioca.queue.record import as_json, decode_entry, decode_one, encode, pack
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.faults
 
 STREAM = "tapioca:events"
 GROUP = "tapioca-workers"

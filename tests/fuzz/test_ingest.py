@@ -34,7 +34,7 @@ from support.error_shape import check_error, fields_of
 from support.probe import send
 from support.procs import Server
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.fuzz
 
 ROUTES = ["/event", "/events", "/api/events"]
 MAX_BODY = 10 * 1024 * 1024  # the default limits of both processes

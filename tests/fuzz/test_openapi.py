@@ -41,7 +41,7 @@ from support.error_shape import error_shape_problems
 from support.procs import Server
 from tapioca.ingest.normalize import UNSERIALISABLE
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.fuzz
 
 SETTINGS: dict[str, Any] = {
     "seed": 20251114,

@@ -32,7 +32,7 @@ from support.probe import curl, send
 from support.procs import Server
 from support.reference import from_wire, stats
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.fuzz
 
 SITES = ("fz-stats-a", "fz-stats-b")
 PARAMS = ("site_id", "date", "tz", "limit")
