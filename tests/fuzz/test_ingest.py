@@ -73,7 +73,7 @@ def page_view(site: str, event_id: str, **extra: Any) -> dict[str, Any]:
 
 # Text that survives JSON: no lone surrogates; NUL only where a test puts it.
 clean_text = st.text(
-    alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=40
+    alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=40
 )
 json_int = st.integers(min_value=-(2**63), max_value=2**63 - 1)  # orjson's dumps range
 json_float = st.floats(allow_nan=False, allow_infinity=False)
@@ -305,7 +305,7 @@ def valid_extras(draw: st.DrawFn) -> dict[str, Any]:
                 "timestamp": st.builds(rfc3339, past, offsets)
                 | past.map(lambda d: int(d.timestamp() * 1000)),
                 "user_id": st.text(
-                    alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="\x00"),
+                    alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00"),
                     min_size=1,
                     max_size=128,
                 )
@@ -457,8 +457,8 @@ def probes(draw: st.DrawFn, site: str, server: Server) -> Probe:
         return Probe(raw, event_id, frozenset(), body_level=True)
     if kind == "deep_ok":
         depth = draw(st.integers(1, 200))
-        nested = b'{"a":' * depth + b"1" + b"}" * depth
-        return Probe(with_raw(event, "properties", nested), event_id)
+        deep = b'{"a":' * depth + b"1" + b"}" * depth
+        return Probe(with_raw(event, "properties", deep), event_id)
     if kind == "duplicate":
         name = draw(st.sampled_from(["title", "path", "referrer", "page_type"]))
         event.pop(name, None)

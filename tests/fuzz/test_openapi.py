@@ -27,7 +27,7 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import CheckContext, CheckFunction, not_a_server_error
 from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -75,31 +75,37 @@ SPEC_GAPS: dict[tuple[str, str, str], str] = {}
 EXERCISED = {"serve": 0, "api": 0}  # requests checked per environment
 
 
-def error_shape(ctx: Any, response: schemathesis.Response, case: schemathesis.Case) -> None:
+def error_shape(
+    ctx: CheckContext, response: schemathesis.Response, case: schemathesis.Case[Any]
+) -> None:
     """api.md: every error, from every route, has the one error shape."""
     if response.status_code < 400:
         return
-    values = {k.lower(): v for k, v in response.headers.items()}.get("x-request-id") or [None]
-    header = values[0]
+    values = {k.lower(): v for k, v in response.headers.items()}.get("x-request-id")
+    header = values[0] if values else None
     problems = error_shape_problems(response.status_code, response.content, header)
     if problems:
         raise AssertionError("; ".join(problems))
 
 
-def success_conforms(ctx: Any, response: schemathesis.Response, case: schemathesis.Case) -> None:
+def success_conforms(
+    ctx: CheckContext, response: schemathesis.Response, case: schemathesis.Case[Any]
+) -> None:
     """A 2xx answer validates against the schema documented for it."""
     if 200 <= response.status_code < 300:
         response_schema_conformance(ctx, response, case)
 
 
-def error_conforms(ctx: Any, response: schemathesis.Response, case: schemathesis.Case) -> None:
+def error_conforms(
+    ctx: CheckContext, response: schemathesis.Response, case: schemathesis.Case[Any]
+) -> None:
     """A non-2xx answer validates against the schema documented for it (spec gap check)."""
     if not 200 <= response.status_code < 300:
         response_schema_conformance(ctx, response, case)
 
 
-ENFORCED = [not_a_server_error, error_shape, success_conforms]
-RECORDED = [
+ENFORCED: list[CheckFunction] = [not_a_server_error, error_shape, success_conforms]
+RECORDED: list[CheckFunction] = [
     status_code_conformance,
     content_type_conformance,
     error_conforms,
@@ -185,7 +191,9 @@ def _fields(check: Any, response: schemathesis.Response) -> str:
     return " " + ",".join(sorted({d["field"] for d in response.json()["error"]["details"]}))
 
 
-def _exercise(case: schemathesis.Case, base_url: str, session: requests.Session, env: str) -> None:
+def _exercise(
+    case: schemathesis.Case[Any], base_url: str, session: requests.Session, env: str
+) -> None:
     response = case.call(base_url=base_url, session=session, timeout=60)
     EXERCISED[env] += 1
     for check in RECORDED:
@@ -213,7 +221,7 @@ production_ingest = schemathesis.pytest.from_fixture("production_schema").includ
 @embedded.parametrize()
 @FUZZ_SETTINGS
 def test_every_operation_of_serve(
-    case: schemathesis.Case, served: Server, http_session: requests.Session
+    case: schemathesis.Case[Any], served: Server, http_session: requests.Session
 ) -> None:
     _exercise(case, served.base_url, http_session, "serve")
 
@@ -221,7 +229,7 @@ def test_every_operation_of_serve(
 @production_ingest.parametrize()
 @FUZZ_SETTINGS
 def test_ingest_operations_of_api(
-    case: schemathesis.Case, production_api: Server, http_session: requests.Session
+    case: schemathesis.Case[Any], production_api: Server, http_session: requests.Session
 ) -> None:
     _exercise(case, production_api.base_url, http_session, "api")
 

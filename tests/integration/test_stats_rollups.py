@@ -148,8 +148,8 @@ async def test_stats_add_the_events_not_derived_yet(migrated_store: EventStore) 
     await update_site(store, "shop", SiteChanges(timezone=paris.key))
     assert await fast(store, DAYS[1], 10, paris, Site("shop", paris)) is None
     await derive_once(store)
-    got = await fast(store, DAYS[1], 10, paris, Site("shop", paris))
-    assert got == expected(rows, DAYS[1], 10, paris)
+    rolled = await fast(store, DAYS[1], 10, paris, Site("shop", paris))
+    assert rolled == expected(rows, DAYS[1], 10, paris)
 
     # a zone set behind the service's back, no day marked: no daily rows in it
     york = ZoneInfo("America/New_York")

@@ -129,7 +129,7 @@ async def test_ties_break_by_path_in_byte_order(store: EventStore) -> None:
     paths = ["/b", "/a", "/B", "/a-z", "/ä", "/A"]
     await store.write_events([make_row(event_id=f"p{i}", path=p) for i, p in enumerate(paths)])
     got = await site_stats(store, "shop", "2025-11-14", "UTC", 10)
-    assert [p["path"] for p in got["top_paths"]] == sorted(paths)  # type: ignore[index]
+    assert [p["path"] for p in got["top_paths"]] == sorted(paths)
 
 
 async def test_site_is_required_unless_only_one(store: EventStore) -> None:

@@ -42,6 +42,20 @@ def records(prefix: str, count: int, **extra: object) -> list[bytes]:
     return [payload for _, payload in encode_events(raw, ctx, indexed=True)]
 
 
+Entries = list[tuple[bytes, dict[bytes, bytes]]]
+
+
+async def read_stream(client: aioredis.Redis, stream: str) -> Entries:
+    """XRANGE - + of ``stream``: (entry id, fields), all bytes (the client does not decode)."""
+    entries: Entries = []
+    for entry_id, fields in await client.xrange(stream) or []:
+        assert isinstance(entry_id, bytes) and fields is not None, (entry_id, fields)
+        pairs = [(k, v) for k, v in fields.items() if isinstance(k, bytes) and isinstance(v, bytes)]
+        assert len(pairs) == len(fields), fields
+        entries.append((entry_id, dict(pairs)))
+    return entries
+
+
 @pytest.fixture
 async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
     client = connect(redis_url)
@@ -65,7 +79,7 @@ def make_worker(
     client: aioredis.Redis, store: PostgresStore, name: str = "w1", **options: int
 ) -> Worker:
     consumer = StreamConsumer(client, STREAM, GROUP, name, DEAD)
-    opts = WorkerOptions(batch_max_events=500, batch_max_wait_ms=20, **options)  # type: ignore[arg-type]
+    opts = WorkerOptions(batch_max_events=500, batch_max_wait_ms=20, **options)
     return Worker(consumer, store, opts)
 
 
@@ -152,7 +166,7 @@ async def test_poison_events_are_dead_lettered_and_the_rest_written(
     await make_worker(redis_client, store, max_deliveries=3).run(burst=True)
 
     assert await stored(store) == {"ok-0", "ok-1", "ok-2"}
-    dead = await redis_client.xrange(DEAD)
+    dead = await read_stream(redis_client, DEAD)
     reasons = sorted(fields[b"reason"].decode() for _, fields in dead)
     assert len(dead) == 2
     assert any("undecodable" in r for r in reasons)
@@ -177,7 +191,7 @@ async def test_pending_entries_are_never_trimmed(
     held = await laggard.read_new(1, 100)
     await producer.publish(records("later", 5))
     await laggard.trim_acknowledged()
-    remaining = [entry_id for entry_id, _ in await redis_client.xrange(STREAM)]
+    remaining = [entry_id for entry_id, _ in await read_stream(redis_client, STREAM)]
     assert held[0].entry_id in remaining
     assert len(remaining) == 2  # the pending entry and the undelivered one
     await asyncio.sleep(0.3)  # the laggard's entry is now idle long enough to be claimed
@@ -195,7 +209,7 @@ async def test_concurrent_publishes_share_round_trips_and_keep_one_entry_each(
     await asyncio.gather(
         *(producer.publish(records(f"c{i}", size)) for i, size in enumerate(sizes))
     )
-    entries = await redis_client.xrange(STREAM)
+    entries = await read_stream(redis_client, STREAM)
     assert len(entries) == len(sizes)
     by_first = {decode_entry(f[b"e"])[0].event_id: f for _, f in entries}
     for i, size in enumerate(sizes):

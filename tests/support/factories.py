@@ -6,7 +6,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tapioca.enrich import Enrichment, enrich
+from tapioca.enrich import NO_RULES, Enrichment, SiteRules, enrich
 from tapioca.storage.rows import EVENT_COLUMNS, EventRow
 
 PATHS = ["/", "/products/tea", "/products/boba", "/cart", "/checkout", "/about", "/blog/a"]
@@ -89,12 +89,37 @@ def burst_rows(seed: int, count: int) -> list[EventRow]:
     return rows
 
 
-ENRICH_FIELDS = (
-    "user_agent", "screen_width", "url", "path", "referrer", "utm_source", "utm_medium",
-    "utm_campaign", "utm_term", "utm_content", "device", "channel", "page_type",
-)  # fmt: skip
-
-
-def enriched(**fields: Any) -> Enrichment:
+def enriched(
+    *,
+    user_agent: str | None = None,
+    screen_width: int | None = None,
+    url: str | None = None,
+    path: str | None = None,
+    referrer: str | None = None,
+    utm_source: str | None = None,
+    utm_medium: str | None = None,
+    utm_campaign: str | None = None,
+    utm_term: str | None = None,
+    utm_content: str | None = None,
+    device: str | None = None,
+    channel: str | None = None,
+    page_type: str | None = None,
+    site: SiteRules = NO_RULES,
+) -> Enrichment:
     """enrich() with every field absent except those given."""
-    return enrich(**(dict.fromkeys(ENRICH_FIELDS) | fields))
+    return enrich(
+        user_agent=user_agent,
+        screen_width=screen_width,
+        url=url,
+        path=path,
+        referrer=referrer,
+        utm_source=utm_source,
+        utm_medium=utm_medium,
+        utm_campaign=utm_campaign,
+        utm_term=utm_term,
+        utm_content=utm_content,
+        device=device,
+        channel=channel,
+        page_type=page_type,
+        site=site,
+    )

@@ -455,6 +455,7 @@ def test_an_integral_float_is_an_integer() -> None:
     event = parse(screen_width=1280.0, user_id=-12033.0, items=[{"sku": 7.0, "quantity": 2.0}])
     assert (event.screen_width, event.user_id) == (1280, -12033)
     assert type(event.screen_width) is int and type(event.user_id) is int
+    assert event.items is not None
     assert (event.items[0].sku, event.items[0].quantity) == (7, 2)
 
 
