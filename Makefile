@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 
 help:
 	@echo "make run    - install, migrate and serve on http://127.0.0.1:8000 (embedded DuckDB)"
-	@echo "make test   - install everything needed and run the whole suite"
+	@echo "make test   - install everything needed, lint, type-check and run the whole suite"
 
 uv:
 	@command -v uv >/dev/null 2>&1 || [ -x "$(UV)" ] || $(PY) -m pip install --quiet --user uv || $(PY) -m pip install --quiet uv
@@ -32,7 +32,8 @@ run: venv
 migrate: venv
 	$(BIN)/tapioca migrate
 
-test: venv system-deps
+# lint and typecheck are prerequisites: pytest runs only once both pass
+test: venv system-deps lint typecheck
 	$(BIN)/pytest -q
 
 test-unit: venv
@@ -59,7 +60,7 @@ format: venv
 	$(BIN)/ruff check --fix src tests bench
 
 typecheck: venv
-	$(BIN)/mypy src
+	$(BIN)/mypy src tests
 
 bench: venv system-deps
 	@bash scripts/ensure-bench-deps.sh
