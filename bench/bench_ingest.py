@@ -16,7 +16,8 @@ import orjson
 from bench.generator import generate
 from tapioca.ingest.body import parse_batch
 from tapioca.ingest.fast import decode_batch
-from tapioca.ingest.normalize import RequestContext, encode_events, encode_valid
+from tapioca.ingest.normalize import RequestContext, encode
+from tapioca.ingest.protocols.native import encode_events
 from tapioca.queue.record import pack
 from tapioca.worker.transform import decode_payload
 
@@ -38,11 +39,9 @@ def main() -> None:
         datetime.now(UTC), "10.0.0.1", "agent", b"salt", timedelta(minutes=5), 65536
     )
     # the fast path as ingest runs it on a body without the escape \u0000 (service.py)
-    payload = pack([p for _, p in encode_valid(decode_batch(body), ctx, indexed=True)])
+    payload = pack([p for _, p in encode(decode_batch(body), ctx, indexed=True)])
     general = best_of(3, lambda: encode_events(parse_batch(body), ctx, indexed=True))
-    fast = best_of(
-        3, lambda: encode_valid(decode_batch(body), ctx, indexed=True, nul_possible=False)
-    )
+    fast = best_of(3, lambda: encode(decode_batch(body), ctx, indexed=True, nul_possible=False))
     worker = best_of(3, lambda: decode_payload(payload))
     print(f"ingest, general path (orjson + pydantic): {general:6.2f} µs/event")
     print(

@@ -71,7 +71,8 @@ REPORTS = {
 def worker_rows(events: list[dict[str, Any]]) -> list[Any]:
     """Events encoded as ingest does and enriched as the worker does."""
     from tapioca.enrich.enrichment import SiteRules
-    from tapioca.ingest.normalize import RequestContext, encode_events
+    from tapioca.ingest.normalize import RequestContext
+    from tapioca.ingest.protocols.native import encode_events
     from tapioca.worker.transform import decode_records
 
     ctx = RequestContext(datetime.now(UTC), "10.0.0.1", None, b"bench", timedelta(minutes=5), 65536)
@@ -142,8 +143,8 @@ async def time_live_derive(store: Any) -> tuple[float, float]:
 
 async def load_duckdb(db_file: Path, parquet: Path) -> tuple[float, float, tuple[float, float]]:
     from tapioca.derive.jobs import derive_once
+    from tapioca.model.event import COLUMNS as EVENT_COLUMNS
     from tapioca.storage.duckdb_store import DuckDBStore
-    from tapioca.storage.rows import EVENT_COLUMNS
 
     store = DuckDBStore(db_file)
     await store.migrate()
@@ -169,8 +170,8 @@ async def load_postgres(
     import duckdb
 
     from tapioca.derive.jobs import derive_once
+    from tapioca.model.event import COLUMNS as EVENT_COLUMNS
     from tapioca.storage.postgres_store import PostgresStore
-    from tapioca.storage.rows import EVENT_COLUMNS
 
     store = PostgresStore(dsn)
     await store.migrate()

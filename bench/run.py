@@ -379,7 +379,8 @@ async def bench_lag(url: str, dsn: str | None, result: ModeResult, seconds: int)
 
 
 async def load_big_site(store: Any, count: int) -> float:
-    from tapioca.ingest.normalize import RequestContext, encode_events
+    from tapioca.ingest.normalize import RequestContext
+    from tapioca.ingest.protocols.native import encode_events
     from tapioca.worker.writer import EventWriter
 
     ctx = RequestContext(

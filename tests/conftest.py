@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from support.procs import Launcher, PsqlRunner
 from support.servers import PostgresServer, RedisServer
 
 TESTS = Path(__file__).parent
@@ -65,3 +66,21 @@ def redis_url(redis_server: RedisServer) -> str:
     """URL of the session Redis server, emptied (FLUSHALL) before the test."""
     redis_server.flushall()
     return redis_server.url
+
+
+@pytest.fixture
+def launcher(tmp_path: Path) -> Iterator[Launcher]:
+    """`tapioca` processes of one test (support/procs.py); each one still running at the
+    end gets SIGTERM by PID, and a worker must exit with status 0."""
+    launcher = Launcher(tmp_path / "procs")
+    try:
+        yield launcher
+    finally:
+        problems = launcher.close()
+    assert not problems, "\n".join(problems)
+
+
+@pytest.fixture
+def psql(pg_server: PostgresServer, pg_dsn: str) -> PsqlRunner:
+    """Reads the test's database on the session PostgreSQL directly."""
+    return PsqlRunner(pg_server, pg_dsn.rsplit("/", 1)[1])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +24,23 @@ class TapiocaError(Exception):
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
+
+    def body(self, request_id: str) -> dict[str, Any]:
+        return error_body(request_id, self.code, self.message, self.details)
+
+
+def error_body(
+    request_id: str, code: str, message: str, details: list[ErrorDetail] | None = None
+) -> dict[str, Any]:
+    """The body of every error answer (api.md, Errors)."""
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "details": [{"field": d.field, "message": d.message} for d in details or []],
+        },
+        "request_id": request_id,
+    }
 
 
 def validation_error(details: list[ErrorDetail], message: str | None = None) -> TapiocaError:
@@ -48,6 +66,10 @@ def unavailable(message: str, retry_after: int) -> TapiocaError:
 
 class StoreUnavailable(Exception):
     """The store cannot be reached right now (connection-class failure)."""
+
+
+class QueryTimeout(Exception):
+    """A read ran longer than the statement timeout (the store cancelled it)."""
 
 
 class QueueUnavailable(Exception):

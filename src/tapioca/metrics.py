@@ -15,6 +15,10 @@ EVENTS_DUPLICATE = Counter("tapioca_events_duplicate", "Events already stored (i
 EVENTS_DEAD_LETTERED = Counter(
     "tapioca_events_dead_lettered", "Events moved to the dead-letter stream"
 )
+ENTRIES_LEFT = Counter(
+    "tapioca_entries_left_for_newer_worker",
+    "Queue entries of a later record version left pending for a worker that knows it",
+)
 BATCH_SECONDS = Histogram(
     "tapioca_batch_write_seconds",
     "Time to write one batch and acknowledge it",

@@ -9,22 +9,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from support.procs import Launcher, PsqlRunner, Server
+from support.procs import Launcher, Server
 from support.servers import PostgresServer, RedisServer
-
-
-@pytest.fixture
-def launcher(tmp_path: Path) -> Iterator[Launcher]:
-    launcher = Launcher(tmp_path / "procs")
-    try:
-        yield launcher
-    finally:
-        problems = launcher.close()
-    assert not problems, "\n".join(problems)
 
 
 @pytest.fixture
@@ -37,11 +26,6 @@ def embedded(launcher: Launcher) -> Server:
 def production(launcher: Launcher, pg_dsn: str, redis_url: str) -> Server:
     """`tapioca api` + one `tapioca worker` on a fresh database and an empty Redis."""
     return launcher.production(pg_dsn, redis_url)
-
-
-@pytest.fixture
-def psql(pg_server: PostgresServer, pg_dsn: str) -> PsqlRunner:
-    return PsqlRunner(pg_server, pg_dsn.rsplit("/", 1)[1])
 
 
 @pytest.fixture(scope="module")

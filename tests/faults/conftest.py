@@ -13,25 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from support.procs import Launcher, PsqlRunner
 from support.servers import PostgresServer, RedisServer
-
-
-@pytest.fixture
-def launcher(tmp_path: Path) -> Iterator[Launcher]:
-    """Processes of one test; each one still running at the end gets SIGTERM by PID."""
-    launcher = Launcher(tmp_path / "procs")
-    try:
-        yield launcher
-    finally:
-        problems = launcher.close()
-    assert not problems, "\n".join(problems)
-
-
-@pytest.fixture
-def psql(pg_server: PostgresServer, pg_dsn: str) -> PsqlRunner:
-    """Reads the test's database on the session PostgreSQL directly."""
-    return PsqlRunner(pg_server, pg_dsn.rsplit("/", 1)[1])
 
 
 @pytest.fixture

@@ -42,7 +42,8 @@ from support.procs import BROWSER_UA, Launcher, Proc, PsqlRunner, Server, wait_r
 from support.reference import Event, from_wire
 from support.reference import stats as reference_stats
 from support.servers import PostgresServer, RedisServer
-from tapioca.ingest.normalize import RequestContext, encode_events
+from tapioca.ingest.normalize import RequestContext
+from tapioca.ingest.protocols.native import encode_events
 from tapioca.queue.record import as_json, decode_entry, decode_one, encode, pack
 
 pytestmark = pytest.mark.faults

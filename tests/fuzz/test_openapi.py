@@ -39,7 +39,7 @@ from schemathesis.specs.openapi.checks import (
 
 from support.error_shape import error_shape_problems
 from support.procs import Server
-from tapioca.ingest.normalize import UNSERIALISABLE
+from tapioca.ingest.event import UNSERIALISABLE
 
 pytestmark = pytest.mark.fuzz
 

@@ -16,9 +16,9 @@ from support.strategies import event_like, good_event
 from tapioca.errors import TapiocaError
 from tapioca.ingest.body import decompress
 from tapioca.ingest.salt import SaltProvider
-from tapioca.ingest.service import Client, IngestService
+from tapioca.ingest.service import IngestRequest, IngestService
 from tapioca.queue.inprocess import GroupCommitQueue
-from tapioca.storage.base import EventStore
+from tapioca.storage.base import Store
 from tapioca.worker.transform import decode_records
 
 pytestmark = pytest.mark.integration
@@ -55,7 +55,10 @@ async def accept(body: bytes, collected: Collected) -> list[str] | TapiocaError:
     service, queue = make_service(collected)
     queue.start()
     try:
-        return await service.accept_batch(body, Client("10.0.0.1", "agent"), NOW)
+        request = IngestRequest("/events", {"user-agent": "agent"}, "10.0.0.1")
+        answer = await service.accept(request, body, NOW)
+        ids: list[str] = answer["event_ids"]
+        return ids
     except TapiocaError as exc:
         assert 400 <= exc.status < 500, exc
         assert exc.code and exc.message
@@ -79,7 +82,7 @@ def test_arbitrary_gzip_bodies_are_4xx_or_decoded(body: bytes) -> None:
         assert exc.status in (413, 422)
 
 
-async def test_everything_accepted_is_storable(migrated_store: EventStore) -> None:
+async def test_everything_accepted_is_storable(migrated_store: Store) -> None:
     """Events that pass validation must never become poison for either store."""
     store = migrated_store
     collected = Collected()

@@ -23,7 +23,10 @@ from support.reference import (
 )
 from tapioca.derive.jobs import derive_once, rebuild
 from tapioca.kit.sketch import Sketch
-from tapioca.storage.base import EventStore
+from tapioca.reports import web
+from tapioca.reports.executor import Executor
+from tapioca.reports.scope import resolve_scope
+from tapioca.storage.base import Store
 from tapioca.storage.rows import EventRow
 
 pytestmark = pytest.mark.integration
@@ -55,7 +58,7 @@ def expected_days(rows: list[EventRow], zone: ZoneInfo) -> dict[tuple[Any, ...],
     return {key: event_figures(events)["visitors"] for key, events in cells.items()}
 
 
-async def hours(store: EventStore, dims: tuple[str, ...]) -> dict[tuple[Any, ...], Any]:
+async def hours(store: Store, dims: tuple[str, ...]) -> dict[tuple[Any, ...], Any]:
     marks = ", ".join(f"'{d}'" for d in dims)
     rows = await store.fetch(
         "SELECT site_id, hour, dim, value, events, pageviews, visitors FROM rollup_hour "
@@ -64,7 +67,7 @@ async def hours(store: EventStore, dims: tuple[str, ...]) -> dict[tuple[Any, ...
     return {(r[0], r[1], r[2], r[3]): tuple(r[4:]) for r in rows}
 
 
-async def everything(store: EventStore) -> list[Any]:
+async def everything(store: Store) -> list[Any]:
     out = []
     for table in ("rollup_hour", "rollup_session_hour", "rollup_day", "rollup_week",
                   "rollup_sketch"):  # fmt: skip
@@ -74,7 +77,7 @@ async def everything(store: EventStore) -> list[Any]:
     return out
 
 
-async def test_hourly_and_daily_rollups_match_the_events(migrated_store: EventStore) -> None:
+async def test_hourly_and_daily_rollups_match_the_events(migrated_store: Store) -> None:
     store = migrated_store
     rows = burst_rows(5, 1500)
     await store.execute("INSERT INTO site (id, timezone) VALUES ($1, $2)", ["shop", BERLIN.key])
@@ -109,7 +112,7 @@ async def test_hourly_and_daily_rollups_match_the_events(migrated_store: EventSt
     assert await everything(store) == incremental
 
 
-async def test_session_rollups_follow_a_bridging_late_event(migrated_store: EventStore) -> None:
+async def test_session_rollups_follow_a_bridging_late_event(migrated_store: Store) -> None:
     store = migrated_store
 
     t0 = datetime(2025, 11, 14, 9, 50, tzinfo=ZoneInfo("UTC"))
@@ -132,7 +135,7 @@ async def test_session_rollups_follow_a_bridging_late_event(migrated_store: Even
     assert [(r[1], r[2], r[3]) for r in sessions] == [("Direct", 1, 3)]
 
 
-async def test_a_new_site_zone_recomputes_the_daily_rows(migrated_store: EventStore) -> None:
+async def test_a_new_site_zone_recomputes_the_daily_rows(migrated_store: Store) -> None:
     store = migrated_store
     from tapioca.sites.service import SiteChanges, update_site
 
@@ -144,15 +147,13 @@ async def test_a_new_site_zone_recomputes_the_daily_rows(migrated_store: EventSt
 
     await update_site(store, "shop", SiteChanges(timezone="Asia/Tokyo"))
     # until every day is redone in the new zone, visitors over days come from events
-    from tapioca.reports import web
-
-    scope = await web.resolve_scope(store, "shop", None, None, None, None, None)
+    scope = await resolve_scope(store, "shop", None, None, None, None, None)
     want = WebReports(from_rows(rows), {"shop": "Asia/Tokyo"}).overview(Question(tz=None))
     assert await store.fetch("SELECT site_id FROM rollup_redo") == [("shop",)]
-    assert await web.overview(store, scope) == want
+    assert await web.overview(Executor(store), scope) == want
     assert await derive_once(store) == 0  # no new events, but the dirty hours are redone
     assert not await store.fetch("SELECT 1 FROM rollup_redo")
-    assert await web.overview(store, scope) == want
+    assert await web.overview(Executor(store), scope) == want
     got = {
         (r[0], r[1], r[2]): r[3]
         for r in await store.fetch(
@@ -164,11 +165,9 @@ async def test_a_new_site_zone_recomputes_the_daily_rows(migrated_store: EventSt
     assert not await store.fetch("SELECT 1 FROM rollup_dirty")
 
 
-async def test_visitors_over_weeks_of_a_large_site(migrated_store: EventStore) -> None:
+async def test_visitors_over_weeks_of_a_large_site(migrated_store: Store) -> None:
     """Past 4,096 visitors the sketches estimate: within 1 % over three weeks, exact for
     a single day, and the week rows are the union of their days."""
-    from tapioca.reports import web
-
     store = migrated_store
     t0 = datetime(2025, 11, 3, tzinfo=ZoneInfo("UTC"))  # a Monday
     rows = [
@@ -192,8 +191,8 @@ async def test_visitors_over_weeks_of_a_large_site(migrated_store: EventStore) -
         (Question(day="2025-11-10"), False),
         (Question(start="2025-11-08", end="2025-11-17"), True),
     ]:
-        scope = await web.resolve_scope(store, q.site, q.day, q.start, q.end, None, None)
-        got, want = await web.overview(store, scope), ref.overview(q)
+        scope = await resolve_scope(store, q.site, q.day, q.start, q.end, None, None)
+        got, want = await web.overview(Executor(store), scope), ref.overview(q)
         if estimated:
             assert want["visitors"] > 4_096
             assert abs(got["visitors"] - want["visitors"]) / want["visitors"] <= 0.01, q
@@ -201,7 +200,7 @@ async def test_visitors_over_weeks_of_a_large_site(migrated_store: EventStore) -
         assert got == want, q  # every other figure is exact
 
 
-async def test_daily_rollups_can_wait_while_hours_stay_current(migrated_store: EventStore) -> None:
+async def test_daily_rollups_can_wait_while_hours_stay_current(migrated_store: Store) -> None:
     store = migrated_store
     rows = [r for r in burst_rows(8, 1000) if r.site_id == "shop"]
     half = len(rows) // 2
@@ -224,7 +223,7 @@ async def test_daily_rollups_can_wait_while_hours_stay_current(migrated_store: E
 
 
 async def test_a_backlog_of_days_is_worked_off_a_few_days_per_run(
-    migrated_store: EventStore,
+    migrated_store: Store,
 ) -> None:
     from tapioca.derive import jobs, rollups
 
@@ -250,12 +249,13 @@ async def test_a_backlog_of_days_is_worked_off_a_few_days_per_run(
 
 
 async def test_visitors_read_again_when_a_derive_run_replaces_their_sketches(
-    migrated_store: EventStore,
+    migrated_store: Store,
 ) -> None:
     """A sketch id names its content: a redone day gets a new id and the old sketch is
     deleted. A report holding the day rows read before that reads them again."""
     from tapioca.kit.timerange import DateRange
-    from tapioca.reports.queries import rollup
+    from tapioca.reports import visitors
+    from tapioca.reports.executor import SketchGone
 
     store = migrated_store
     t0 = datetime(2025, 11, 13, 12, tzinfo=ZoneInfo("UTC"))
@@ -264,15 +264,15 @@ async def test_visitors_read_again_when_a_derive_run_replaces_their_sketches(
     await store.write_events(rows)
     await derive_once(store)
     span = DateRange(date(2025, 11, 13), date(2025, 11, 14), ZoneInfo("UTC"))
-    before = await rollup.day_parts(store, "shop", "", span)
-    assert await rollup.day_visitors(store, "shop", "", span, parts=before) == {(None, None): 10}
+    ex = Executor(store)
+    before = await visitors.day_parts(ex, "shop", "", span)
+    assert await visitors.day_visitors(ex, "shop", "", span, parts=before) == {(None, None): 10}
 
     await store.write_events([make_row(event_id="late", visitor_id="u-late", ts=t0)])
     await derive_once(store)
-    after = await rollup.day_parts(store, "shop", "", span)
+    after = await visitors.day_parts(ex, "shop", "", span)
     assert {p[3] for p in after} != {p[3] for p in before}  # day 13 has a new sketch
-    for part in before:  # nothing kept: the old sketches must be read from the store
-        rollup.SKETCHES._sketches.pop(part[3], None)
-    with pytest.raises(rollup.SketchGone):
-        await rollup._count_parts(store, before, None)
-    assert await rollup.day_visitors(store, "shop", "", span, parts=before) == {(None, None): 11}
+    ex = Executor(store)  # nothing kept: the old sketches must be read from the store
+    with pytest.raises(SketchGone):
+        await visitors._count_parts(ex, before, None)
+    assert await visitors.day_visitors(ex, "shop", "", span, parts=before) == {(None, None): 11}

@@ -12,7 +12,7 @@ import pytest
 from support.factories import burst_rows, make_row
 from support.reference import from_rows, sessionize
 from tapioca.derive.jobs import derive_once, rebuild
-from tapioca.storage.base import EventStore
+from tapioca.storage.base import Store
 from tapioca.storage.rows import EventRow
 
 pytestmark = pytest.mark.integration
@@ -35,7 +35,7 @@ def expected(rows: list[EventRow]) -> dict[tuple[str, str, datetime], tuple[Any,
     }
 
 
-async def stored(store: EventStore) -> dict[tuple[str, str, datetime], tuple[Any, ...]]:
+async def stored(store: Store) -> dict[tuple[str, str, datetime], tuple[Any, ...]]:
     rows = await store.fetch(
         "SELECT site_id, visitor_id, started_at, ended_at, events, pageviews, is_bounce, "
         "landing_path, channel FROM session"
@@ -45,7 +45,7 @@ async def stored(store: EventStore) -> dict[tuple[str, str, datetime], tuple[Any
 
 @pytest.mark.parametrize("seed", [1, 2])
 async def test_shuffled_arrival_gives_the_ordered_sessions(
-    migrated_store: EventStore, seed: int
+    migrated_store: Store, seed: int
 ) -> None:
     store = migrated_store
     rows = burst_rows(seed, 1000)
@@ -62,7 +62,7 @@ async def test_shuffled_arrival_gives_the_ordered_sessions(
     assert len(want) > 100
 
 
-async def test_a_late_event_bridges_two_sessions(migrated_store: EventStore) -> None:
+async def test_a_late_event_bridges_two_sessions(migrated_store: Store) -> None:
     store = migrated_store
 
     def at(minutes: int, name: str) -> EventRow:
@@ -82,7 +82,7 @@ async def test_a_late_event_bridges_two_sessions(migrated_store: EventStore) -> 
     assert ids[0] in await store.fetch("SELECT session_id FROM session")  # stable id
 
 
-async def test_rebuild_equals_incremental(migrated_store: EventStore) -> None:
+async def test_rebuild_equals_incremental(migrated_store: Store) -> None:
     store = migrated_store
     rows = burst_rows(3, 600)
     for start in range(0, len(rows), 50):

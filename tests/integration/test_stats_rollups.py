@@ -16,14 +16,15 @@ from fastapi import FastAPI
 
 from support.factories import make_row
 from support.reference import from_row, from_rows, stats
+from tapioca.api.reports import router
 from tapioca.derive import jobs
 from tapioca.derive.jobs import derive_once
 from tapioca.kit.timerange import DateRange
-from tapioca.reports.router import router
-from tapioca.reports.service import Stats, site_stats, stats_from_rollups
-from tapioca.reports.sites import Site
+from tapioca.reports.executor import Executor
+from tapioca.reports.stats import Stats, site_stats, stats_from_rollups
 from tapioca.sites.service import SiteChanges, update_site
-from tapioca.storage.base import EventStore
+from tapioca.sites.site import Site
+from tapioca.storage.base import Store
 from tapioca.storage.duckdb_store import DuckDBStore
 from tapioca.storage.rows import EventRow
 
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.integration
 BERLIN = ZoneInfo("Europe/Berlin")
 # a 25-hour day (Berlin leaves summer time), two more, and one with no rollups
 DAYS = [date(2025, 10, 26), date(2025, 11, 13), date(2025, 11, 14), date(2025, 11, 15)]
-SITE = Site("shop", BERLIN)
+SITE = Site("shop", timezone=BERLIN)
 
 
 def events(seed: int, count: int, days: list[date], visitors: int, prefix: str) -> list[EventRow]:
@@ -69,15 +70,15 @@ def expected(rows: list[EventRow], day: date, limit: int, zone: ZoneInfo = BERLI
 
 
 async def fast(
-    store: EventStore, day: date, limit: int, zone: ZoneInfo = BERLIN, site: Site = SITE
+    store: Store, day: date, limit: int, zone: ZoneInfo = BERLIN, site: Site = SITE
 ) -> Stats | None:
-    return await stats_from_rollups(store, site, DateRange(day, day, zone), limit)
+    return await stats_from_rollups(Executor(store), site, DateRange(day, day, zone), limit)
 
 
-async def over_http(store: EventStore, day: date, limit: int) -> object:
+async def over_http(store: Store, day: date, limit: int) -> object:
     app = FastAPI()
     app.include_router(router)
-    app.state.reader = store
+    app.state.reports = Executor(store)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://tapioca") as client:
         query = {"site_id": "shop", "date": day.isoformat(), "limit": str(limit)}
@@ -86,18 +87,18 @@ async def over_http(store: EventStore, day: date, limit: int) -> object:
     return response.json()
 
 
-async def check(store: EventStore, rows: list[EventRow], days: list[date], rolled: bool) -> None:
+async def check(store: Store, rows: list[EventRow], days: list[date], rolled: bool) -> None:
     """Every answer equals the reference; ``rolled``: the rollups gave it."""
     for day in days:
         for limit in (1, 2, 10):
             want = reference_stats(rows, day, BERLIN, limit)
-            assert await site_stats(store, "shop", day.isoformat(), None, limit) == want
+            assert await site_stats(Executor(store), "shop", day.isoformat(), None, limit) == want
             got = await fast(store, day, limit)
             assert (got == expected(rows, day, limit)) if rolled else got is None, (day, limit)
         assert await over_http(store, day, 10) == reference_stats(rows, day, BERLIN, 10)
 
 
-async def test_stats_add_the_events_not_derived_yet(migrated_store: EventStore) -> None:
+async def test_stats_add_the_events_not_derived_yet(migrated_store: Store) -> None:
     store = migrated_store
     await store.execute("INSERT INTO site (id, timezone) VALUES ($1, $2)", ["shop", BERLIN.key])
     noon = datetime(2025, 11, 14, 12, tzinfo=BERLIN)
@@ -120,7 +121,7 @@ async def test_stats_add_the_events_not_derived_yet(migrated_store: EventStore) 
     # other zones (the daily rows are in the site's), and half-hour zones read the events
     for zone in (ZoneInfo("UTC"), ZoneInfo("Asia/Kolkata")):
         assert await fast(store, DAYS[1], 10, zone) is None
-        got = await site_stats(store, "shop", DAYS[1].isoformat(), zone.key, 10)
+        got = await site_stats(Executor(store), "shop", DAYS[1].isoformat(), zone.key, 10)
         assert got == reference_stats(rows, DAYS[1], zone, 10)
 
     # hourly rollups current, daily ones not redone yet: those days read the events
@@ -146,21 +147,21 @@ async def test_stats_add_the_events_not_derived_yet(migrated_store: EventStore) 
     paris = ZoneInfo("Europe/Paris")
     await derive_once(store)
     await update_site(store, "shop", SiteChanges(timezone=paris.key))
-    assert await fast(store, DAYS[1], 10, paris, Site("shop", paris)) is None
+    assert await fast(store, DAYS[1], 10, paris, Site("shop", timezone=paris)) is None
     await derive_once(store)
-    rolled = await fast(store, DAYS[1], 10, paris, Site("shop", paris))
+    rolled = await fast(store, DAYS[1], 10, paris, Site("shop", timezone=paris))
     assert rolled == expected(rows, DAYS[1], 10, paris)
 
     # a zone set behind the service's back, no day marked: no daily rows in it
     york = ZoneInfo("America/New_York")
     await store.execute("UPDATE site SET timezone = $1 WHERE id = 'shop'", [york.key])
-    assert await fast(store, DAYS[1], 10, york, Site("shop", york)) is None
-    got = await site_stats(store, "shop", DAYS[1].isoformat(), None, 10)
+    assert await fast(store, DAYS[1], 10, york, Site("shop", timezone=york)) is None
+    got = await site_stats(Executor(store), "shop", DAYS[1].isoformat(), None, 10)
     assert got == reference_stats(rows, DAYS[1], york, 10)
 
 
 async def test_a_run_cut_at_a_chunk_leaves_later_events_to_the_tail(
-    migrated_store: EventStore,
+    migrated_store: Store,
 ) -> None:
     """A run that stops at a chunk recomputes hours and days that hold later events too:
     those must stay out of the rollups, or /stats would count them twice."""
@@ -176,7 +177,7 @@ async def test_a_run_cut_at_a_chunk_leaves_later_events_to_the_tail(
 
 
 async def test_top_paths_merge_rollups_and_new_events_ties_by_path(
-    migrated_store: EventStore,
+    migrated_store: Store,
 ) -> None:
     store = migrated_store
     await store.execute("INSERT INTO site (id, timezone) VALUES ($1, $2)", ["shop", BERLIN.key])
@@ -211,23 +212,23 @@ async def test_embedded_answers_are_given_again_only_until_the_next_write(
         await store.write_events(rows)
         await derive_once(store)
         day = DAYS[1].isoformat()
-        first = await site_stats(store, "shop", day, None, 5)
+        first = await site_stats(Executor(store), "shop", day, None, 5)
         assert first == reference_stats(rows, DAYS[1], BERLIN, 5)
         hits = store.answers.hits
-        assert await site_stats(store, "shop", day, None, 5) == first
+        assert await site_stats(Executor(store), "shop", day, None, 5) == first
         assert store.answers.hits == hits + 1
-        other = await site_stats(store, "shop", day, None, 2)  # another question
+        other = await site_stats(Executor(store), "shop", day, None, 2)  # another question
         assert other == reference_stats(rows, DAYS[1], BERLIN, 2) != first
 
         noon = datetime(2025, 11, 13, 12, tzinfo=BERLIN)
         late = make_row(event_id="late", visitor_id="u-late", ts=noon, path="/new")
         rows.append(late)
         await store.write_events([late])  # not derived: the answer reads the new event
-        second = await site_stats(store, "shop", day, None, 5)
+        second = await site_stats(Executor(store), "shop", day, None, 5)
         assert second == reference_stats(rows, DAYS[1], BERLIN, 5)
         assert second["unique_users"] == first["unique_users"] + 1
         await derive_once(store)
-        assert await site_stats(store, "shop", day, None, 5) == second
+        assert await site_stats(Executor(store), "shop", day, None, 5) == second
         assert store.answers.hits == hits + 1
     finally:
         await store.close()
@@ -235,7 +236,7 @@ async def test_embedded_answers_are_given_again_only_until_the_next_write(
     off = DuckDBStore(tmp_path / "a.duckdb", readers=1, answer_slots=0)
     try:
         for _ in range(3):
-            assert await site_stats(off, "shop", day, None, 5) == second
+            assert await site_stats(Executor(off), "shop", day, None, 5) == second
         assert off.answers.hits == 0
     finally:
         await off.close()

@@ -14,8 +14,9 @@ import pytest
 from support.factories import make_row, random_rows
 from support.reference import from_rows, stats
 from tapioca.errors import TapiocaError
-from tapioca.reports.service import site_stats
-from tapioca.storage.base import EventStore
+from tapioca.reports.executor import Executor
+from tapioca.reports.stats import site_stats
+from tapioca.storage.base import Store
 from tapioca.storage.duckdb_store import DuckDBStore
 from tapioca.storage.postgres_store import PostgresStore
 
@@ -23,9 +24,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(params=["duckdb", "postgres"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[EventStore]:
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     if request.param == "duckdb":
-        engine: EventStore = DuckDBStore(tmp_path / "tapioca.duckdb", readers=2)
+        engine: Store = DuckDBStore(tmp_path / "tapioca.duckdb", readers=2)
     else:
         engine = PostgresStore(request.getfixturevalue("pg_dsn"), max_size=4)
     try:
@@ -34,8 +35,8 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         await engine.close()
 
 
-async def test_migrations_apply_once_from_empty(store: EventStore) -> None:
-    assert await store.migrate() == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+async def test_migrations_apply_once_from_empty(store: Store) -> None:
+    assert await store.migrate() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
     assert await store.migrate() == []
     rows = await store.fetch("SELECT version, name FROM schema_migration ORDER BY version")
     assert rows == [
@@ -48,11 +49,12 @@ async def test_migrations_apply_once_from_empty(store: EventStore) -> None:
         (7, "rollup_week_visitors"),
         (8, "rollup_redo"),
         (9, "rollup_day_sums"),
+        (10, "not_null"),
     ]
     assert await store.fetch("SELECT count(*) FROM event") == [(0,)]
 
 
-async def test_writes_are_idempotent_on_site_and_event_id(store: EventStore) -> None:
+async def test_writes_are_idempotent_on_site_and_event_id(store: Store) -> None:
     await store.migrate()
     first = [make_row(event_id=f"e{i}") for i in range(10)]
     result = await store.write_events([*first, make_row(event_id="e3")])
@@ -66,7 +68,7 @@ async def test_writes_are_idempotent_on_site_and_event_id(store: EventStore) -> 
     assert await store.fetch("SELECT id FROM site ORDER BY id") == [("blog",), ("shop",)]
 
 
-async def test_a_stored_event_keeps_its_first_values(store: EventStore) -> None:
+async def test_a_stored_event_keeps_its_first_values(store: Store) -> None:
     await store.migrate()
     await store.write_events([make_row(event_id=f"f{i}", path="/first") for i in range(5)])
     again = await store.write_events(
@@ -77,7 +79,7 @@ async def test_a_stored_event_keeps_its_first_values(store: EventStore) -> None:
     assert paths == [(f"f{i}", "/first") for i in range(5)] + [("f9", "/new")]
 
 
-async def test_overlapping_writes_at_once_store_each_event_once(store: EventStore) -> None:
+async def test_overlapping_writes_at_once_store_each_event_once(store: Store) -> None:
     """Two workers writing batches that share events (a redelivery racing its original):
     the one that commits second finds the shared events stored and inserts only its own."""
     await store.migrate()
@@ -87,13 +89,13 @@ async def test_overlapping_writes_at_once_store_each_event_once(store: EventStor
     assert first.inserted + second.inserted == 900
     assert first.duplicates + second.duplicates == 300
     rows = await store.fetch("SELECT path, count(*) FROM event GROUP BY path ORDER BY path")
-    by_path = dict(rows)
+    by_path: dict[str, int] = dict(rows)
     assert sum(by_path.values()) == 900
     assert by_path["/a"] >= 300 and by_path["/b"] >= 300  # each batch's own events
 
 
 @pytest.mark.parametrize("tz_name", ["UTC", "America/New_York", "Asia/Kolkata"])
-async def test_stats_match_reference(store: EventStore, tz_name: str) -> None:
+async def test_stats_match_reference(store: Store, tz_name: str) -> None:
     await store.migrate()
     rows = random_rows(7, 3000)
     for start in range(0, len(rows), 700):
@@ -104,12 +106,12 @@ async def test_stats_match_reference(store: EventStore, tz_name: str) -> None:
         for day in (date(2025, 11, 13), date(2025, 11, 14), date(2025, 11, 16), None):
             for limit in (3, 10):
                 got = await site_stats(
-                    store, site, day.isoformat() if day else None, tz_name, limit
+                    Executor(store), site, day.isoformat() if day else None, tz_name, limit
                 )
                 assert got == stats(written, site, day, tz_name, limit), (site, day, limit)
 
 
-async def test_day_is_half_open_in_the_zone(store: EventStore) -> None:
+async def test_day_is_half_open_in_the_zone(store: Store) -> None:
     await store.migrate()
     berlin = ZoneInfo("Europe/Berlin")
     midnight = datetime(2025, 11, 14, tzinfo=berlin).astimezone(UTC)
@@ -120,28 +122,28 @@ async def test_day_is_half_open_in_the_zone(store: EventStore) -> None:
         make_row(event_id="next", ts=midnight + timedelta(days=1), visitor_id="c"),
     ]
     await store.write_events(rows)
-    got = await site_stats(store, "shop", "2025-11-14", "Europe/Berlin", 10)
+    got = await site_stats(Executor(store), "shop", "2025-11-14", "Europe/Berlin", 10)
     assert (got["total_views"], got["unique_users"]) == (2, 2)
 
 
-async def test_ties_break_by_path_in_byte_order(store: EventStore) -> None:
+async def test_ties_break_by_path_in_byte_order(store: Store) -> None:
     await store.migrate()
     paths = ["/b", "/a", "/B", "/a-z", "/ä", "/A"]
     await store.write_events([make_row(event_id=f"p{i}", path=p) for i, p in enumerate(paths)])
-    got = await site_stats(store, "shop", "2025-11-14", "UTC", 10)
+    got = await site_stats(Executor(store), "shop", "2025-11-14", "UTC", 10)
     assert [p["path"] for p in got["top_paths"]] == sorted(paths)
 
 
-async def test_site_is_required_unless_only_one(store: EventStore) -> None:
+async def test_site_is_required_unless_only_one(store: Store) -> None:
     await store.migrate()
     with pytest.raises(TapiocaError) as missing:
-        await site_stats(store, None, None, None, 10)
+        await site_stats(Executor(store), None, None, None, 10)
     assert (missing.value.status, missing.value.details[0].field) == (422, "site_id")
     await store.write_events([make_row(site_id="solo", event_id="x")])
-    got = await site_stats(store, None, None, None, 10)
+    got = await site_stats(Executor(store), None, None, None, 10)
     assert (got["site_id"], got["total_views"]) == ("solo", 1)
     with pytest.raises(TapiocaError) as unknown:
-        await site_stats(store, "ghost", None, None, 10)
+        await site_stats(Executor(store), "ghost", None, None, 10)
     assert (unknown.value.status, unknown.value.code) == (404, "site_not_found")
 
 
@@ -166,7 +168,7 @@ async def test_postgres_writes_the_idempotent_way_for_a_while_after_a_stored_eve
         await store.close()
 
 
-async def test_times_are_stored_exactly_as_microseconds_or_datetimes(store: EventStore) -> None:
+async def test_times_are_stored_exactly_as_microseconds_or_datetimes(store: Store) -> None:
     """The worker hands times over as microseconds since 1970, imports as datetimes: both
     land as the same instant, to the microsecond, before 1970 and far ahead too."""
     await store.migrate()

@@ -36,9 +36,12 @@ from support.servers import PostgresServer
 from support.web_traffic import BLOG, DAY, FROM, SAME_EVENT, SHOP, TO, WEEK, ZONES, dataset
 from tapioca.derive.jobs import derive_once
 from tapioca.errors import TapiocaError
+from tapioca.kit.timerange import Interval
+from tapioca.model.dimensions import Dimension
 from tapioca.reports import web
-from tapioca.reports.filters import Dimension
-from tapioca.storage.base import EventStore
+from tapioca.reports.executor import Executor
+from tapioca.reports.scope import Scope, resolve_scope
+from tapioca.storage.base import Store
 from tapioca.storage.duckdb_store import DuckDBStore
 from tapioca.storage.postgres_store import PostgresStore
 from tapioca.storage.rows import EventRow
@@ -83,7 +86,7 @@ SITE_ZONES = {SHOP: "UTC", BLOG: "Asia/Kolkata"}
 REF = WebReports(EVENTS, SITE_ZONES)
 
 
-async def load(store: EventStore, late_days: frozenset[date] = frozenset()) -> None:
+async def load(store: Store, late_days: frozenset[date] = frozenset()) -> None:
     """Shuffled small batches, derived now and then (late events), then derived; then
     the events of ``late_days``, derived without their daily rollups."""
     try:
@@ -110,7 +113,7 @@ def _loaded(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     late_days: frozenset[date] = frozenset(),
-) -> Iterator[Callable[[], EventStore]]:
+) -> Iterator[Callable[[], Store]]:
     if request.param == "duckdb":
         path = tmp_path_factory.mktemp("web-reports") / "tapioca.duckdb"
         asyncio.run(load(DuckDBStore(path, readers=2), late_days))
@@ -129,7 +132,7 @@ def _loaded(
 @pytest.fixture(scope="module", params=["duckdb", "postgres"])
 def opener(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Callable[[], EventStore]]:
+) -> Iterator[Callable[[], Store]]:
     """Loads the data into a store once per module; yields how to open that store."""
     yield from _loaded(request, tmp_path_factory)
 
@@ -142,13 +145,13 @@ LATE_DAYS = frozenset({date(2025, 11, 12), date(2025, 11, 15)})
 @pytest.fixture(scope="module", params=["duckdb", "postgres"])
 def waiting_opener(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Callable[[], EventStore]]:
+) -> Iterator[Callable[[], Store]]:
     """The same data, the daily rollups of LATE_DAYS waiting for the next daily run."""
     yield from _loaded(request, tmp_path_factory, LATE_DAYS)
 
 
 @pytest.fixture
-async def db(opener: Callable[[], EventStore]) -> AsyncIterator[EventStore]:
+async def db(opener: Callable[[], Store]) -> AsyncIterator[Store]:
     store = opener()
     try:
         yield store
@@ -156,8 +159,8 @@ async def db(opener: Callable[[], EventStore]) -> AsyncIterator[EventStore]:
         await store.close()
 
 
-async def scope_of(db: EventStore, q: Question) -> web.Scope:
-    return await web.resolve_scope(db, q.site, q.day, q.start, q.end, q.tz, q.filter_text)
+async def scope_of(db: Store, q: Question) -> Scope:
+    return await resolve_scope(db, q.site, q.day, q.start, q.end, q.tz, q.filter_text)
 
 
 # == the data has the edge cases it is meant to have ==================================
@@ -230,8 +233,8 @@ OVERVIEW = [
 
 
 @pytest.mark.parametrize("q", OVERVIEW, ids=str)
-async def test_overview(db: EventStore, q: Question) -> None:
-    assert await web.overview(db, await scope_of(db, q)) == REF.overview(q)
+async def test_overview(db: Store, q: Question) -> None:
+    assert await web.overview(Executor(db), await scope_of(db, q)) == REF.overview(q)
 
 
 # == timeseries =======================================================================
@@ -258,11 +261,9 @@ TIMESERIES = [
 @pytest.mark.parametrize(
     ("q", "interval", "metrics"), TIMESERIES, ids=[f"{i}-{q}" for q, i, _ in TIMESERIES]
 )
-async def test_timeseries(
-    db: EventStore, q: Question, interval: str, metrics: tuple[str, ...]
-) -> None:
+async def test_timeseries(db: Store, q: Question, interval: str, metrics: tuple[str, ...]) -> None:
     got = await web.timeseries(
-        db, await scope_of(db, q), web.Interval(interval), list(metrics), NOW
+        Executor(db), await scope_of(db, q), Interval(interval), list(metrics), NOW
     )
     expected = REF.timeseries(q, interval, metrics)
     assert got == expected
@@ -275,7 +276,7 @@ DEFAULT_SPANS = [(None, None), ("2025-11-01", None), (None, "2025-11-16")]
 
 @pytest.mark.parametrize(("start", "end"), DEFAULT_SPANS)
 async def test_timeseries_default_span_is_30_days_up_to_today(
-    db: EventStore, start: str | None, end: str | None
+    db: Store, start: str | None, end: str | None
 ) -> None:
     """Timeseries need both bounds: a missing end is today, a missing start 29 days
     before the end (docs/reports.md)."""
@@ -284,7 +285,9 @@ async def test_timeseries_default_span_is_30_days_up_to_today(
     last = date.fromisoformat(end) if end else today
     first = date.fromisoformat(start) if start else last - timedelta(days=29)
     q = Question(start=start, end=end, tz=zone)
-    got = await web.timeseries(db, await scope_of(db, q), web.Interval.DAY, list(ALL_METRICS), NOW)
+    got = await web.timeseries(
+        Executor(db), await scope_of(db, q), Interval.DAY, list(ALL_METRICS), NOW
+    )
     full = Question(start=first.isoformat(), end=last.isoformat(), tz=zone)
     assert got == REF.timeseries(full, "day", ALL_METRICS)
 
@@ -349,18 +352,20 @@ BREAKDOWN = [
     ids=[f"{d}-{m[0]}-{n}-{q}" for q, d, m, n in BREAKDOWN],
 )
 async def test_breakdown(
-    db: EventStore, q: Question, dimension: str, metrics: tuple[str, ...], limit: int
+    db: Store, q: Question, dimension: str, metrics: tuple[str, ...], limit: int
 ) -> None:
-    got = await web.breakdown(db, await scope_of(db, q), Dimension(dimension), list(metrics), limit)
+    got = await web.breakdown(
+        Executor(db), await scope_of(db, q), Dimension(dimension), list(metrics), limit
+    )
     expected = REF.breakdown(q, dimension, metrics, limit)
     assert got == expected
     assert dimension == "country" or expected["results"] or q.filters
 
 
-async def test_breakdown_refuses_session_metrics_on_event_dimensions(db: EventStore) -> None:
+async def test_breakdown_refuses_session_metrics_on_event_dimensions(db: Store) -> None:
     scope = await scope_of(db, WEEK)
     with pytest.raises(TapiocaError) as caught:
-        await web.breakdown(db, scope, Dimension.PATH, ["visitors", "bounce_rate"], 10)
+        await web.breakdown(Executor(db), scope, Dimension.PATH, ["visitors", "bounce_rate"], 10)
     assert caught.value.status == 422
     assert [d.field for d in caught.value.details] == ["metrics"]
 
@@ -369,9 +374,9 @@ async def test_breakdown_refuses_session_metrics_on_event_dimensions(db: EventSt
 
 
 @pytest.mark.parametrize("site", [SHOP, BLOG])
-async def test_realtime(db: EventStore, site: str) -> None:
+async def test_realtime(db: Store, site: str) -> None:
     scope = await scope_of(db, Question(site=site))
-    got = await web.realtime(db, scope.site, NOW)
+    got = await web.realtime(Executor(db), scope.site, NOW)
     assert got == REF.realtime(site, NOW)
     assert got["visitors"] == {SHOP: 3, BLOG: 1}[site]
 
@@ -393,7 +398,7 @@ COUNTS = [m for m in ALL_METRICS if m != "visitors"]
     ("report", "q", "arg"), WAITING, ids=[f"{r}-{a}-{q}" for r, q, a in WAITING]
 )
 async def test_counts_read_the_hours_of_the_days_that_wait(
-    waiting_opener: Callable[[], EventStore], report: str, q: Question, arg: str | None
+    waiting_opener: Callable[[], Store], report: str, q: Question, arg: str | None
 ) -> None:
     """Counts over days sum the daily rows, and the hourly rows of the days whose daily
     rows wait to be redone: exact all the same. (Visitors over days trail until the daily
@@ -404,12 +409,12 @@ async def test_counts_read_the_hours_of_the_days_that_wait(
         assert {(site, hour.date()) for site, hour in waiting} >= {(SHOP, d) for d in LATE_DAYS}
         scope = await scope_of(db, q)
         if report == "overview":
-            got, want = await web.overview(db, scope), REF.overview(q)
+            got, want = await web.overview(Executor(db), scope), REF.overview(q)
             got.pop("visitors"), want.pop("visitors")
         elif report == "timeseries":
             assert arg is not None
-            interval = web.Interval(arg)
-            got = await web.timeseries(db, scope, interval, COUNTS, NOW)
+            interval = Interval(arg)
+            got = await web.timeseries(Executor(db), scope, interval, COUNTS, NOW)
             want = REF.timeseries(q, arg, COUNTS)
         else:
             assert arg is not None
@@ -419,7 +424,7 @@ async def test_counts_read_the_hours_of_the_days_that_wait(
                 if arg in EVENT_DIMS
                 else ["sessions", "bounce_rate", "avg_session_seconds", "views_per_session"]
             )
-            got = await web.breakdown(db, scope, dimension, list(names), 1000)
+            got = await web.breakdown(Executor(db), scope, dimension, list(names), 1000)
             want = REF.breakdown(q, arg, tuple(names), 1000)
         assert got == want
     finally:

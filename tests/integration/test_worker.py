@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -13,7 +12,8 @@ import redis.asyncio as aioredis
 
 from support.servers import free_port
 from tapioca.errors import QueueUnavailable
-from tapioca.ingest.normalize import RequestContext, encode_events
+from tapioca.ingest.normalize import RequestContext
+from tapioca.ingest.protocols.native import encode_events
 from tapioca.queue.record import decode_entry, decode_one, encode
 from tapioca.queue.redis_stream import STATS_KEY, Entry, StreamConsumer, StreamProducer, connect
 from tapioca.storage.postgres_store import PostgresStore
@@ -56,47 +56,28 @@ async def read_stream(client: aioredis.Redis, stream: str) -> Entries:
     return entries
 
 
-@pytest.fixture
-async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = connect(redis_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
-@pytest.fixture
-async def store(pg_dsn: str) -> AsyncIterator[PostgresStore]:
-    engine = PostgresStore(pg_dsn, max_size=4)
-    await engine.migrate()
-    try:
-        yield engine
-    finally:
-        await engine.close()
-
-
 def make_worker(
-    client: aioredis.Redis, store: PostgresStore, name: str = "w1", **options: int
+    client: aioredis.Redis, pg_store: PostgresStore, name: str = "w1", **options: int
 ) -> Worker:
     consumer = StreamConsumer(client, STREAM, GROUP, name, DEAD)
     opts = WorkerOptions(batch_max_events=500, batch_max_wait_ms=20, **options)
-    return Worker(consumer, store, opts)
+    return Worker(consumer, pg_store, opts)
 
 
-async def stored(store: PostgresStore) -> set[str]:
-    return {r[0] for r in await store.fetch("SELECT event_id FROM event")}
+async def stored(pg_store: PostgresStore) -> set[str]:
+    return {r[0] for r in await pg_store.fetch("SELECT event_id FROM event")}
 
 
 @pytest.mark.parametrize("in_hand", [1, 2])
 async def test_entries_are_written_once_and_acknowledged(
-    redis_client: aioredis.Redis, store: PostgresStore, in_hand: int
+    redis_client: aioredis.Redis, pg_store: PostgresStore, in_hand: int
 ) -> None:
     producer = StreamProducer(redis_client, STREAM, require_aof=True)
     for batch in range(5):
         await producer.publish(records(f"b{batch}", 300))
     await producer.publish(records("b1", 300))  # the same events again, a later entry
-    await make_worker(redis_client, store, max_inflight=in_hand).run(burst=True)
-    assert len(await stored(store)) == 1500
+    await make_worker(redis_client, pg_store, max_inflight=in_hand).run(burst=True)
+    assert len(await stored(pg_store)) == 1500
     assert await producer.lag() == 0
     stats = await redis_client.hgetall(STATS_KEY)
     assert int(stats[b"written"]) == 1500
@@ -104,13 +85,13 @@ async def test_entries_are_written_once_and_acknowledged(
 
 
 async def test_a_full_read_tells_of_a_backlog(
-    redis_client: aioredis.Redis, store: PostgresStore
+    redis_client: aioredis.Redis, pg_store: PostgresStore
 ) -> None:
     """The derive job waits while the worker reads whole batches (derive/jobs.py)."""
     producer = StreamProducer(redis_client, STREAM, require_aof=True)
     for entry in range(11):
         await producer.publish(records(f"k{entry}", 250))
-    worker = make_worker(redis_client, store)  # 500 events a batch
+    worker = make_worker(redis_client, pg_store)  # 500 events a batch
     seen: list[tuple[int, bool]] = []
     start = worker._start
 
@@ -124,17 +105,17 @@ async def test_a_full_read_tells_of_a_backlog(
     # its size yet), then the last 250: 2,750 events within a second is a backlog even
     # where a read was not full
     assert seen == [(2, True)] * 5 + [(1, True)]
-    assert len(await stored(store)) == 2750
+    assert len(await stored(pg_store)) == 2750
     await asyncio.sleep(1.05)
     assert not worker.has_backlog()  # nothing read for a second
     await producer.publish(records("trickle", 100))
     await worker.run(burst=True)
     assert not worker.has_backlog()  # 100 events a second: no backlog
-    assert len(await stored(store)) == 2850
+    assert len(await stored(pg_store)) == 2850
 
 
 async def test_entries_of_a_dead_worker_are_reclaimed(
-    redis_client: aioredis.Redis, store: PostgresStore
+    redis_client: aioredis.Redis, pg_store: PostgresStore
 ) -> None:
     producer = StreamProducer(redis_client, STREAM, require_aof=True)
     await producer.publish(records("a", 50))
@@ -143,18 +124,18 @@ async def test_entries_of_a_dead_worker_are_reclaimed(
     await dead.ensure_group()
     taken = await dead.read_new(10, 100)  # read, never acknowledged: the worker "died"
     assert len(taken) == 2
-    worker = make_worker(redis_client, store, "w2", claim_idle_ms=100)
+    worker = make_worker(redis_client, pg_store, "w2", claim_idle_ms=100)
     await worker.run(burst=True)  # nothing new, nothing idle long enough yet
-    assert await stored(store) == set()
+    assert await stored(pg_store) == set()
     assert (await redis_client.xpending(STREAM, GROUP))["pending"] == 2
     await asyncio.sleep(0.3)
-    await make_worker(redis_client, store, "w2", claim_idle_ms=100).run(burst=True)
-    assert len(await stored(store)) == 100
+    await make_worker(redis_client, pg_store, "w2", claim_idle_ms=100).run(burst=True)
+    assert len(await stored(pg_store)) == 100
     assert (await redis_client.xpending(STREAM, GROUP))["pending"] == 0
 
 
 async def test_poison_events_are_dead_lettered_and_the_rest_written(
-    redis_client: aioredis.Redis, store: PostgresStore
+    redis_client: aioredis.Redis, pg_store: PostgresStore
 ) -> None:
     producer = StreamProducer(redis_client, STREAM, require_aof=True)
     good = records("ok", 3)
@@ -163,9 +144,9 @@ async def test_poison_events_are_dead_lettered_and_the_rest_written(
     await producer.publish([good[0], poison, good[1]])
     await redis_client.xadd(STREAM, {b"e": b"not json at all"})
     await producer.publish([good[2]])
-    await make_worker(redis_client, store, max_deliveries=3).run(burst=True)
+    await make_worker(redis_client, pg_store, max_deliveries=3).run(burst=True)
 
-    assert await stored(store) == {"ok-0", "ok-1", "ok-2"}
+    assert await stored(pg_store) == {"ok-0", "ok-1", "ok-2"}
     dead = await read_stream(redis_client, DEAD)
     reasons = sorted(fields[b"reason"].decode() for _, fields in dead)
     assert len(dead) == 2
@@ -180,12 +161,12 @@ async def test_poison_events_are_dead_lettered_and_the_rest_written(
 
 
 async def test_pending_entries_are_never_trimmed(
-    redis_client: aioredis.Redis, store: PostgresStore
+    redis_client: aioredis.Redis, pg_store: PostgresStore
 ) -> None:
     producer = StreamProducer(redis_client, STREAM, require_aof=True)
     for i in range(4):
         await producer.publish(records(f"t{i}", 5))
-    await make_worker(redis_client, store).run(burst=True)
+    await make_worker(redis_client, pg_store).run(burst=True)
     laggard = StreamConsumer(redis_client, STREAM, GROUP, "slow", DEAD)
     await producer.publish(records("late", 5))
     held = await laggard.read_new(1, 100)
@@ -195,13 +176,13 @@ async def test_pending_entries_are_never_trimmed(
     assert held[0].entry_id in remaining
     assert len(remaining) == 2  # the pending entry and the undelivered one
     await asyncio.sleep(0.3)  # the laggard's entry is now idle long enough to be claimed
-    await make_worker(redis_client, store, "w3", claim_idle_ms=100).run(burst=True)
-    assert len(await stored(store)) == 30
+    await make_worker(redis_client, pg_store, "w3", claim_idle_ms=100).run(burst=True)
+    assert len(await stored(pg_store)) == 30
     assert (await redis_client.xpending(STREAM, GROUP))["pending"] == 0
 
 
 async def test_concurrent_publishes_share_round_trips_and_keep_one_entry_each(
-    redis_client: aioredis.Redis, store: PostgresStore
+    redis_client: aioredis.Redis, pg_store: PostgresStore
 ) -> None:
     """Requests that publish together go in one pipeline, each as its own entry."""
     producer = StreamProducer(redis_client, STREAM, require_aof=True)
@@ -215,8 +196,8 @@ async def test_concurrent_publishes_share_round_trips_and_keep_one_entry_each(
     for i, size in enumerate(sizes):
         fields = by_first[f"c{i}-0"]
         assert int(fields[b"n"]) == size == len(decode_entry(fields[b"e"]))
-    await make_worker(redis_client, store).run(burst=True)
-    assert len(await stored(store)) == sum(sizes)
+    await make_worker(redis_client, pg_store).run(burst=True)
+    assert len(await stored(pg_store)) == sum(sizes)
 
 
 async def test_publishes_fail_together_when_redis_is_unreachable() -> None:

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tapioca.enrich import NO_RULES, Enrichment, SiteRules, enrich
-from tapioca.storage.rows import EVENT_COLUMNS, EventRow
+from tapioca.model.event import COLUMNS as EVENT_COLUMNS
+from tapioca.storage.rows import EventRow
 
 PATHS = ["/", "/products/tea", "/products/boba", "/cart", "/checkout", "/about", "/blog/a"]
 TYPES = ["page_view", "page_view", "page_view", "click", "add_to_cart", "purchase"]

@@ -349,15 +349,5 @@ CHECKS: list[Callable[[Server], None]] = [
 ]
 
 
-# Checks that fail because of a bug in src/ (see the e2e report); strict: fixing the bug
-# turns them into failures until the mark is removed.
-KNOWN_BUGS: dict[str, str] = {}
-
-
 def params() -> list[Any]:
-    out = []
-    for check in CHECKS:
-        reason = KNOWN_BUGS.get(check.__name__)
-        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-        out.append(pytest.param(check, id=check.__name__, marks=marks))
-    return out
+    return [pytest.param(check, id=check.__name__) for check in CHECKS]

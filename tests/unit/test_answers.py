@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tapioca.kit.answers import AnswerCache
+from tapioca.storage.answers import AnswerCache
 
 
 def test_an_answer_lasts_until_the_next_write() -> None:

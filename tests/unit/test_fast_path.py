@@ -13,7 +13,8 @@ from support.strategies import event_like, good_event
 from tapioca.errors import TapiocaError
 from tapioca.ingest.body import parse_batch, parse_one
 from tapioca.ingest.fast import GiveUp, decode_batch, decode_one
-from tapioca.ingest.normalize import RequestContext, encode_events, encode_valid
+from tapioca.ingest.normalize import RequestContext, encode
+from tapioca.ingest.protocols.native import encode_events
 from tapioca.queue.record import as_json
 from tapioca.queue.record import decode_one as decode_record
 
@@ -54,7 +55,7 @@ def test_batches_agree(events: list[dict[str, Any]]) -> None:
         fast_events = decode_batch(body)
     except GiveUp:
         return  # the general path answers: nothing to compare
-    fast = outcome(lambda: encode_valid(fast_events, CTX, indexed=True))
+    fast = outcome(lambda: encode(fast_events, CTX, indexed=True))
     if fast[0] == "gave up":
         return
     slow = outcome(lambda: encode_events(parse_batch(body), CTX, indexed=True))
@@ -73,7 +74,7 @@ def test_single_events_agree(event: dict[str, Any]) -> None:
         fast_event = decode_one(body)
     except GiveUp:
         return
-    fast = outcome(lambda: encode_valid([fast_event], CTX, indexed=False))
+    fast = outcome(lambda: encode([fast_event], CTX, indexed=False))
     if fast[0] == "gave up":
         return
     slow = outcome(lambda: encode_events([parse_one(body)], CTX, indexed=False))
@@ -93,10 +94,10 @@ def test_the_fast_path_takes_ordinary_traffic() -> None:
         {"site_id": "s", "name": "click", "ts": 1731578400000},
     ]  # fmt: skip
     body = json.dumps(events).encode()
-    fast = encode_valid(decode_batch(body), CTX, indexed=True)
+    fast = encode(decode_batch(body), CTX, indexed=True)
     slow = encode_events(parse_batch(body), CTX, indexed=True)
     assert comparable(fast, events) == comparable(slow, events)
     ndjson = b"\n".join(json.dumps(e).encode() for e in events)
-    assert comparable(encode_valid(decode_batch(ndjson), CTX, indexed=True), events) == (
+    assert comparable(encode(decode_batch(ndjson), CTX, indexed=True), events) == (
         comparable(slow, events)
     )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tapioca.ingest.names import PAGE_VIEW, PURCHASE, normalise_event_type
+from tapioca.ingest.names import normalise_event_type
+from tapioca.model.event import PAGE_VIEW, PURCHASE
 
 
 @pytest.mark.parametrize(

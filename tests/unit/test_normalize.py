@@ -12,12 +12,9 @@ import orjson
 import pytest
 
 from tapioca.errors import TapiocaError
-from tapioca.ingest.normalize import (
-    RequestContext,
-    encode_events,
-    ensure_batch_size,
-    path_of,
-)
+from tapioca.ingest.normalize import RequestContext, path_of
+from tapioca.ingest.protocols.base import ensure_batch_size
+from tapioca.ingest.protocols.native import encode_events
 from tapioca.kit.ids import visitor_id
 from tapioca.queue.record import as_json, decode_one
 

@@ -14,8 +14,9 @@ from tapioca.api.app import create_app
 from tapioca.config import Settings
 from tapioca.errors import TapiocaError
 from tapioca.ingest.schemas import MONEY_TEXT, parse_money
-from tapioca.reports.filters import FILTERS_PATTERN, Dimension, parse_filters
-from tapioca.reports.web import METRICS_PATTERN, parse_metrics
+from tapioca.model.dimensions import Dimension
+from tapioca.reports.filters import FILTERS_PATTERN, parse_filters
+from tapioca.reports.params import METRICS_PATTERN, parse_metrics
 
 
 @pytest.fixture(scope="module")

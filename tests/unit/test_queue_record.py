@@ -8,7 +8,8 @@ import msgspec
 import orjson
 import pytest
 
-from tapioca.ingest.normalize import RequestContext, encode_events
+from tapioca.ingest.normalize import RequestContext
+from tapioca.ingest.protocols.native import encode_events
 from tapioca.queue.record import (
     QueueRecord,
     UnreadableRecord,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tapioca.storage.rows import EVENT_COLUMNS, EventRow, dedupe
+from tapioca.model.event import COLUMNS as EVENT_COLUMNS
+from tapioca.storage.rows import EventRow, dedupe
 
 T0 = datetime(2025, 11, 14, 12, tzinfo=UTC)
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from tapioca.ingest.schemas import MAX_PROPERTIES, EventIn, ItemIn
+from tapioca.ingest.schemas import MAX_PROPERTIES, EventIn, ItemIn, Validated
 
 
 def raw_event(**fields: Any) -> dict[str, Any]:
@@ -19,7 +19,7 @@ def raw_event(**fields: Any) -> dict[str, Any]:
     return event
 
 
-def parse(**fields: Any) -> EventIn:
+def parse(**fields: Any) -> Validated:
     return EventIn.model_validate(raw_event(**fields))
 
 

@@ -76,7 +76,7 @@ def test_union_of_stored_sketches_equals_union_of_sketches() -> None:
 
 
 def test_the_sketch_cache_keeps_the_most_recently_used_within_its_budget() -> None:
-    from tapioca.reports.queries.rollup import SketchCache
+    from tapioca.kit.sketch import SketchCache
 
     def of(n: int) -> Sketch:  # n distinct hashes: 8 n bytes
         return Sketch.of(np.arange(1, n + 1, dtype=np.uint64))

@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tapioca.errors import TapiocaError
-from tapioca.kit.timerange import DateRange, build_range, parse_date, parse_zone
+from tapioca.kit.timerange import DateRange
+from tapioca.reports.params import build_range, parse_date, parse_zone
 
 UTC_ZONE = ZoneInfo("UTC")
 BERLIN = ZoneInfo("Europe/Berlin")

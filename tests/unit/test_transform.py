@@ -9,10 +9,12 @@ from typing import Any
 import orjson
 import pytest
 
-from tapioca.ingest.normalize import RequestContext, encode_events
+from tapioca.ingest.normalize import RequestContext
+from tapioca.ingest.protocols.native import encode_events
 from tapioca.kit.ids import visitor_id
+from tapioca.model.event import COLUMNS as EVENT_COLUMNS
 from tapioca.queue.record import as_json, decode_one, pack
-from tapioca.storage.rows import EVENT_COLUMNS, EventRow
+from tapioca.storage.rows import EventRow
 from tapioca.worker.transform import PoisonRecord, decode_payload, to_row
 
 RECEIVED = datetime(2025, 11, 14, 12, 0, 0, 123456, tzinfo=UTC)

@@ -10,18 +10,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from tapioca import __version__
-from tapioca.api import ops
+from tapioca.api import ops, reports
 from tapioca.api.errors import ERROR_RESPONSES, RequestIdMiddleware, install_error_handlers
+from tapioca.api.ingest import IngestRoutes
 from tapioca.api.openapi import complete as complete_openapi
 from tapioca.api.runtime import build_runtime
 from tapioca.config import Mode, Settings
 from tapioca.derive.jobs import derive_forever
 from tapioca.errors import StoreUnavailable
-from tapioca.ingest import router as ingest_router
-from tapioca.ingest.asgi import IngestRoutes
 from tapioca.logging import get_logger
 from tapioca.queue.inprocess import GroupCommitQueue
-from tapioca.reports import router as reports_router
 
 log = get_logger(__name__)
 
@@ -55,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.runtime = runtime
         app.state.ingest = runtime.ingest
         app.state.reader = runtime.reader
+        app.state.reports = runtime.reports
         # Everything built so far lives as long as the process: keep it out of the
         # collector's way, so that a full collection under load does not walk it.
         gc.collect()
@@ -80,20 +79,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(IngestRoutes)  # inside RequestIdMiddleware: the last added is outermost
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
-    app.include_router(ingest_router.router)
-    app.include_router(reports_router.router)
+    app.include_router(reports.router)
     app.include_router(ops.router)
     _complete_openapi(app, settings.max_events_per_request)
     return app
 
 
+_ERROR_REF = "#/components/schemas/ErrorBody"
+
+
 def _complete_openapi(app: FastAPI, max_events: int) -> None:
-    """Routes read raw bodies and loose query strings; publish the rules they apply."""
+    """The ingest routes are served before routing and the report routes read loose query
+    strings: publish both, with the rules they apply."""
     original = app.openapi
 
     def openapi() -> dict[str, object]:
         if not app.openapi_schema:
-            app.openapi_schema = complete_openapi(original(), max_events)
+            errors = {
+                str(status): {
+                    "description": response["description"],
+                    "content": {
+                        "application/json": {"schema": {"$ref": _ERROR_REF}},
+                    },
+                }
+                for status, response in ERROR_RESPONSES.items()
+            }
+            app.openapi_schema = complete_openapi(original(), max_events, errors)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tapioca.errors import ErrorDetail, QueueUnavailable, StoreUnavailable, TapiocaError
+from tapioca.api.responses import JSONBody
+from tapioca.errors import (
+    ErrorDetail,
+    QueryTimeout,
+    QueueUnavailable,
+    StoreUnavailable,
+    TapiocaError,
+    error_body,
+)
 from tapioca.kit.ids import new_request_id
-from tapioca.kit.jsonresponse import JSONBody
 from tapioca.logging import get_logger
-from tapioca.storage.duckdb_store import QueryTimeout
 
 log = get_logger(__name__)
 
@@ -84,22 +89,8 @@ def error_response(
     headers: dict[str, str] | None = None,
 ) -> JSONBody:
     rid = request_id_of(request)
-    body = error_content(rid, code, message, details)
+    body = error_body(rid, code, message, details)
     return JSONBody(body, status_code=status, headers={**(headers or {}), "X-Request-ID": rid})
-
-
-def error_content(
-    request_id: str, code: str, message: str, details: list[ErrorDetail] | None = None
-) -> dict[str, Any]:
-    """The body of every error answer."""
-    return {
-        "error": {
-            "code": code,
-            "message": message,
-            "details": [{"field": d.field, "message": d.message} for d in details or []],
-        },
-        "request_id": request_id,
-    }
 
 
 async def _tapioca_error(request: Request, exc: Exception) -> JSONBody:
@@ -170,7 +161,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(StoreUnavailable, _unavailable)
     app.add_exception_handler(QueueUnavailable, _unavailable)
-    app.add_exception_handler(asyncpg.exceptions.QueryCanceledError, _query_timeout)
     app.add_exception_handler(QueryTimeout, _query_timeout)
     app.add_exception_handler(Exception, _internal_error)
 

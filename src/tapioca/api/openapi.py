@@ -1,8 +1,9 @@
 """The OpenAPI document states the rules the server applies, where OpenAPI can say them.
 
-The ingest routes read raw bodies (ingest/asgi.py) and the report routes take loose query
-strings that their own parsers check, so FastAPI's generated document knows neither; this
-adds the event schema and the bounds, patterns and choices those parsers enforce. Rules
+The ingest routes are served before routing (api/ingest.py) and the report routes take
+loose query strings that their own parsers check, so FastAPI's generated document knows
+neither; this adds every route of every ingest protocol (ingest/protocols), the event
+schema, and the bounds, patterns and choices those parsers enforce. Rules
 it cannot state (a time relative to now, parameters that exclude each other, a site_id
 needed only on an instance with several sites) are in docs/api.md.
 """
@@ -12,10 +13,13 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import available_timezones
 
+from tapioca.ingest.protocols import PROTOCOLS
+from tapioca.ingest.protocols.base import IngestProtocol, Route, Shape
 from tapioca.ingest.schemas import MONEY_LIMIT, MONEY_TEXT, EventIn
 from tapioca.kit.timerange import DATE_PATTERN
-from tapioca.reports.filters import FILTERS_PATTERN, Dimension
-from tapioca.reports.web import METRICS_PATTERN
+from tapioca.model.dimensions import Dimension
+from tapioca.reports.filters import FILTERS_PATTERN
+from tapioca.reports.params import METRICS_PATTERN
 
 _NO_NUL = r"^[^\x00]*$"  # ingest refuses NUL characters in any text
 _DAY = {"type": "string", "format": "date", "pattern": f"^{DATE_PATTERN}$"}
@@ -31,11 +35,47 @@ _REPORT_PARAMETERS: dict[str, dict[str, Any]] = {
     "filters": {"type": "string", "maxLength": 4096, "pattern": FILTERS_PATTERN},
 }
 _KEPT = ("title", "description", "default")  # of FastAPI's own schema for a parameter
-_BATCH_PATHS = ("/events", "/api/events")
+_REF = "#/components/schemas/{model}"
 
 
-def complete(schema: dict[str, Any], max_events: int) -> dict[str, Any]:
-    """Add the event schema and the rules of the ingest and report routes to ``schema``."""
+def _operation(
+    protocol: IngestProtocol, route: Route, errors: dict[str, Any], max_events: int
+) -> dict[str, Any]:
+    slug = route.path.strip("/").replace("/", "_")
+    body = {media: dict(content) for media, content in route.body.items()}
+    if route.shape is Shape.BATCH and "application/json" in body:
+        body["application/json"] = {"schema": _bounded_batch(body["application/json"]["schema"],
+                                                              max_events)}  # fmt: skip
+    answer = {"$ref": _REF.format(model=route.answer.__name__)}
+    return {
+        "tags": ["ingest"],
+        "summary": route.summary,
+        "operationId": f"post_{slug}_{slug}_post",
+        "requestBody": {"required": True, "content": body},
+        "responses": {
+            "202": {
+                "description": "Successful Response",
+                "content": {"application/json": {"schema": answer}},
+            },
+            **errors,
+        },
+    }
+
+
+def _ingest_paths(schema: dict[str, Any], errors: dict[str, Any], max_events: int) -> None:
+    """Every route of every ingest protocol, first in the document, with its answer's model."""
+    components = schema["components"]["schemas"]
+    paths: dict[str, Any] = {}
+    for protocol in PROTOCOLS:
+        for route in protocol.routes:
+            paths[route.path] = {"post": _operation(protocol, route, errors, max_events)}
+            components[route.answer.__name__] = route.answer.model_json_schema(ref_template=_REF)
+    schema["paths"] = {**paths, **schema.get("paths", {})}
+
+
+def complete(schema: dict[str, Any], max_events: int, errors: dict[str, Any]) -> dict[str, Any]:
+    """Add the ingest routes, the event schema and the rules of the ingest and report
+    routes to ``schema``; ``errors``: the error answers every route may give."""
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     event = EventIn.model_json_schema(ref_template="#/components/schemas/{model}")
     components.update(event.pop("$defs", {}))
@@ -50,9 +90,7 @@ def complete(schema: dict[str, Any], max_events: int) -> dict[str, Any]:
     for model in ("EventIn", "ItemIn"):
         for name, field in components[model]["properties"].items():
             _event_field(name, field)
-    for path in _BATCH_PATHS:
-        body = schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]
-        _bound_batch(body["schema"], max_events)
+    _ingest_paths(schema, errors, max_events)
     for item in schema["paths"].values():
         for operation in item.values():
             for parameter in operation.get("parameters", ()):
@@ -79,10 +117,16 @@ def _event_field(name: str, field: dict[str, Any]) -> None:
             alt["exclusiveMaximum"] = MONEY_LIMIT
 
 
-def _bound_batch(body: dict[str, Any], max_events: int) -> None:
+def _bounded_batch(body: dict[str, Any], max_events: int) -> dict[str, Any]:
     """A batch holds 1 to ``max_events`` events; the envelope holds only ``events``."""
-    for alt in body["oneOf"]:
-        events = alt if alt["type"] == "array" else alt["properties"]["events"]
-        events.update(minItems=1, maxItems=max_events)
-        if alt["type"] == "object":
-            alt["additionalProperties"] = False
+    alternatives = []
+    for shape in body["oneOf"]:
+        alt = {**shape}
+        if alt["type"] == "array":
+            alt.update(minItems=1, maxItems=max_events)
+        else:
+            events = {**alt["properties"]["events"], "minItems": 1, "maxItems": max_events}
+            alt.update(properties={**alt["properties"], "events": events},
+                       additionalProperties=False)  # fmt: skip
+        alternatives.append(alt)
+    return {**body, "oneOf": alternatives}

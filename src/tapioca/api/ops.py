@@ -12,9 +12,9 @@ from starlette.responses import Response
 
 from tapioca import __version__, metrics
 from tapioca.api.errors import error_response
+from tapioca.api.responses import JSONBody
 from tapioca.api.runtime import Runtime
 from tapioca.errors import ErrorDetail
-from tapioca.kit.jsonresponse import JSONBody
 from tapioca.queue.redis_stream import STATS_KEY, StreamProducer
 
 router = APIRouter(tags=["operations"])

@@ -14,11 +14,11 @@ from tapioca.ingest.service import IngestService
 from tapioca.queue.base import EventQueue
 from tapioca.queue.inprocess import GroupCommitQueue
 from tapioca.queue.redis_stream import SALT_KEY, StreamProducer, connect
+from tapioca.reports.executor import Executor
 from tapioca.sites.catalog import SiteCatalog
-from tapioca.storage.base import EventStore, ReadStore
+from tapioca.storage import ReadStore, Store, open_reader, open_store
 from tapioca.storage.duckdb_store import DuckDBStore
-from tapioca.storage.postgres_store import PostgresStore
-from tapioca.storage.read_router import PoolOptions, ReadRouter
+from tapioca.storage.read_router import ReadRouter
 from tapioca.worker.writer import EventWriter
 
 
@@ -26,31 +26,14 @@ class ConfigurationError(Exception):
     pass
 
 
-def build_store(settings: Settings) -> EventStore:
-    if settings.mode is Mode.PRODUCTION:
-        assert settings.database_url is not None
-        return PostgresStore(
-            settings.database_url,
-            min_size=settings.pg_pool_min,
-            max_size=settings.pg_pool_max,
-            statement_timeout_ms=settings.pg_statement_timeout_ms,
-            acquire_timeout_s=settings.pg_acquire_timeout_s,
-        )
-    return DuckDBStore(
-        settings.duckdb_path,
-        readers=settings.duckdb_readers,
-        memory_limit=settings.duckdb_memory_limit,
-        answer_slots=settings.answer_cache_slots,
-    )
-
-
 @dataclass
 class Runtime:
     settings: Settings
-    store: EventStore
+    store: Store
     queue: EventQueue
     ingest: IngestService
     reader: ReadStore
+    reports: Executor
     router: ReadRouter | None = None
 
     async def close(self) -> None:
@@ -60,24 +43,8 @@ class Runtime:
         await self.store.close()
 
 
-def build_router(settings: Settings) -> ReadRouter:
-    assert settings.database_url is not None
-    return ReadRouter(
-        settings.database_url,
-        settings.replica_dsns,
-        options=PoolOptions(
-            min_size=settings.pg_pool_min,
-            max_size=settings.pg_pool_max,
-            statement_timeout_ms=settings.pg_statement_timeout_ms,
-            acquire_timeout_s=settings.pg_acquire_timeout_s,
-        ),
-        check_seconds=settings.replica_check_seconds,
-        max_lag_seconds=settings.replica_max_lag_seconds,
-    )
-
-
 def build_runtime(settings: Settings) -> Runtime:
-    store = build_store(settings)
+    store = open_store(settings)
     queue: EventQueue
     if settings.mode is Mode.PRODUCTION:
         if not settings.redis_url:
@@ -103,7 +70,7 @@ def build_runtime(settings: Settings) -> Runtime:
 
         queue = GroupCommitQueue(commit, max_events=max(settings.batch_max_events, 10_000))
         salts = SaltProvider(store.salt_for, settings.visitor_salt)
-    router = build_router(settings) if settings.mode is Mode.PRODUCTION else None
+    router = open_reader(settings) if settings.mode is Mode.PRODUCTION else None
     reader: ReadStore = router if router is not None else store
     ingest = IngestService(
         queue,
@@ -114,4 +81,4 @@ def build_runtime(settings: Settings) -> Runtime:
         retry_after_seconds=settings.retry_after_seconds,
         sites=None if settings.creates_sites else SiteCatalog(reader),
     )
-    return Runtime(settings, store, queue, ingest, reader, router)
+    return Runtime(settings, store, queue, ingest, reader, Executor(reader), router)

@@ -12,8 +12,9 @@ from typing import Any
 import orjson
 
 from tapioca.errors import ErrorDetail, TapiocaError
-from tapioca.ingest.normalize import RequestContext, encode_events
-from tapioca.storage.base import EventStore
+from tapioca.ingest.normalize import RequestContext
+from tapioca.ingest.protocols.native import encode_events
+from tapioca.storage.base import Store
 from tapioca.worker.writer import EventWriter
 
 _INT_FIELDS = ("screen_width",)
@@ -84,7 +85,7 @@ def _encode(chunk: list[tuple[int, Any]], ctx: RequestContext) -> list[bytes]:
 
 
 async def import_file(
-    path: Path, store: EventStore, *, site_id: str | None, batch_size: int = 10_000
+    path: Path, store: Store, *, site_id: str | None, batch_size: int = 10_000
 ) -> tuple[int, int]:
     """Validate the whole file first (nothing is written if a line is bad), then write."""
     ctx = RequestContext(

@@ -15,11 +15,11 @@ import typer
 import uvicorn
 
 from tapioca.api.processes import GRACE_S, HTTP_OPTIONS
-from tapioca.api.runtime import build_store
 from tapioca.config import Mode, Settings
 from tapioca.logging import configure_logging
 from tapioca.sites.service import SiteChanges
-from tapioca.storage.base import EventStore
+from tapioca.storage import open_store
+from tapioca.storage.base import Store
 
 app = typer.Typer(
     help="Tapioca: self-hosted analytics for websites and online shops.",
@@ -111,7 +111,7 @@ def migrate() -> None:
     settings = _settings()
 
     async def run() -> list[int]:
-        store = build_store(settings)
+        store = open_store(settings)
         try:
             return await store.migrate()
         finally:
@@ -151,12 +151,12 @@ def _changes(
     return SiteChanges(name, timezone, domain, currency, rules, public)
 
 
-def _site_command(action: Callable[[EventStore], Awaitable[Any]]) -> Any:
+def _site_command(action: Callable[[Store], Awaitable[Any]]) -> Any:
     settings = _settings()
     from tapioca.errors import TapiocaError
 
     async def run() -> Any:
-        store = build_store(settings)
+        store = open_store(settings)
         try:
             await store.migrate()
             return await action(store)
@@ -238,8 +238,8 @@ def derive_rebuild() -> None:
     typer.echo(f"rebuilt from {asyncio.run(_with_store(settings, rebuild))} event seqs")
 
 
-async def _with_store(settings: Settings, job: Callable[[EventStore], Awaitable[int]]) -> int:
-    store = build_store(settings)
+async def _with_store(settings: Settings, job: Callable[[Store], Awaitable[int]]) -> int:
+    store = open_store(settings)
     try:
         await store.migrate()
         return await job(store)
@@ -258,7 +258,7 @@ def import_(
     from tapioca.cli.importer import ImportFailed, import_file
 
     async def run() -> tuple[int, int]:
-        store = build_store(settings)
+        store = open_store(settings)
         try:
             await store.migrate()
             return await import_file(file, store, site_id=site_id, batch_size=batch_size)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
 from collections.abc import Callable
 
 from tapioca.derive import rollups, sessions
+from tapioca.derive.runner import Step, reset_derived, run_derive
+from tapioca.kit.clock import SYSTEM_CLOCK, Clock
 from tapioca.logging import get_logger
-from tapioca.storage.base import EventStore, Step
+from tapioca.storage.base import Store
 
 log = get_logger(__name__)
 
@@ -32,13 +32,13 @@ def web_steps(days: bool) -> Callable[[int, int], list[Step]]:
     return build
 
 
-async def _run(store: EventStore, days: bool, chunk: int) -> int:
-    return await store.run_derive(
-        WEB, web_steps(days), pending_sql=rollups.pending_sql(days), max_seqs=chunk
+async def _run(store: Store, days: bool, chunk: int) -> int:
+    return await run_derive(
+        store, WEB, web_steps(days), pending_sql=rollups.pending_sql(days), max_seqs=chunk
     )
 
 
-async def derive_once(store: EventStore, chunk: int = CHUNK, days: bool = True) -> int:
+async def derive_once(store: Store, chunk: int = CHUNK, days: bool = True) -> int:
     """Bring sessions and hourly rollups up to the events stored so far, in chunks of
     ``chunk`` events, then (``days``) the daily and weekly visitor rollups."""
     total = 0
@@ -56,10 +56,10 @@ async def derive_once(store: EventStore, chunk: int = CHUNK, days: bool = True) 
     return total
 
 
-async def rebuild(store: EventStore) -> int:
+async def rebuild(store: Store) -> int:
     """Drop everything derived and recompute it from the event table."""
     for name, tables in DERIVED_TABLES.items():
-        await store.reset_derived(name, tables)
+        await reset_derived(store, name, tables)
     return await derive_once(store)
 
 
@@ -75,18 +75,19 @@ LIVE_SHARE = 0.5
 MAX_DEFER_S = 5.0
 
 
-async def _defer(busy: Callable[[], bool], stop: asyncio.Event) -> None:
-    deadline = time.monotonic() + MAX_DEFER_S
-    while busy() and time.monotonic() < deadline and not stop.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), 0.05)
+async def defer(busy: Callable[[], bool], stop: asyncio.Event, clock: Clock = SYSTEM_CLOCK) -> None:
+    """Wait while ``busy`` (looking every 50 ms), at most MAX_DEFER_S, until ``stop``."""
+    deadline = clock.monotonic() + MAX_DEFER_S
+    while busy() and clock.monotonic() < deadline and not stop.is_set():
+        await clock.pause(0.05, stop)
 
 
 async def derive_forever(
-    store: EventStore,
+    store: Store,
     interval_s: float,
     stop: asyncio.Event,
     busy: Callable[[], bool] = lambda: False,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> None:
     """Run the jobs every ``interval_s`` until ``stop``; failures are logged and retried.
     The daily rollups run when due: after one took t seconds, the next waits t / share.
@@ -94,18 +95,17 @@ async def derive_forever(
     A pass waits while ``busy`` (the writes have a backlog), for at most MAX_DEFER_S."""
     days_due = 0.0
     while not stop.is_set():
-        await _defer(busy, stop)
+        await defer(busy, stop, clock)
         if stop.is_set():
             break
-        began = time.monotonic()
+        began = clock.monotonic()
         try:
             await derive_once(store, LIVE_CHUNK, days=False)
-            if time.monotonic() >= days_due:  # one run of a few days, when due
-                started = time.monotonic()
+            if clock.monotonic() >= days_due:  # one run of a few days, when due
+                started = clock.monotonic()
                 await _run(store, True, LIVE_CHUNK)
-                days_due = started + (time.monotonic() - started) / DAYS_SHARE
+                days_due = started + (clock.monotonic() - started) / DAYS_SHARE
         except Exception as exc:
             log.warning("derive_failed", error=type(exc).__name__, detail=str(exc)[:300])
-        pause = max(interval_s, (time.monotonic() - began) * (1 / LIVE_SHARE - 1))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), pause)
+        pause = max(interval_s, (clock.monotonic() - began) * (1 / LIVE_SHARE - 1))
+        await clock.pause(pause, stop)

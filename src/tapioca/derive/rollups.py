@@ -26,10 +26,12 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from tapioca.derive.runner import Step, Transform
 from tapioca.derive.sessions import mark_dirty
 from tapioca.kit.sketch import HASH_SQL, Sketch, hashes_from_hex
-from tapioca.reports.filters import EVENT_DIMENSIONS, SESSION_DIMENSIONS
-from tapioca.storage.base import Rows, Step, Transform
+from tapioca.model.dimensions import EVENT_DIMENSIONS, SESSION_DIMENSIONS, TOTAL
+from tapioca.model.figures import EVENT_FIGURES, FIGURES, SESSION_FIGURES, Figure, Source
+from tapioca.storage.base import Rows
 
 TABLES = ["rollup_hour", "rollup_session_hour", "rollup_day", "rollup_week", "rollup_sketch",
           "rollup_dirty", "rollup_dirty_day", "rollup_redo"]  # fmt: skip
@@ -92,26 +94,26 @@ def _hour_rollup(
     return [(delete, []), (rows, args), (insert, []), (f"DROP TABLE {temp}", [])]
 
 
+def _targets(figures: tuple[Figure, ...]) -> str:
+    """The columns an hourly rollup row is inserted with (_per_visitor's order)."""
+    return ", ".join(["site_id", "hour", "dim", "value", *(f.hour_column for f in figures),
+                      "visitors"])  # fmt: skip
+
+
 def _event_rollup(upto: int) -> list[Step]:
     return _hour_rollup(
         "rollup_hour", "event", "ts", " AND NOT event.is_bot AND event.seq <= $1", [upto],
         ["event_type", *_EVENT_COLUMNS.values()], _EVENT_COLUMNS,
-        {"n": "count(*)", "pv": "count(*) FILTER (WHERE event_type = 'page_view')"},
-        "site_id, hour, dim, value, events, pageviews, visitors",
+        {f.name: f.sql for f in EVENT_FIGURES}, _targets(EVENT_FIGURES),
     )  # fmt: skip
 
 
 def _session_rollup() -> list[Step]:
     return _hour_rollup(
         "rollup_session_hour", "session", "started_at", "", [],
-        ["is_bounce", "pageviews", "events",
-         "EXTRACT(EPOCH FROM x.ended_at - x.started_at) AS seconds",
+        ["is_bounce", "pageviews", "events", "started_at", "ended_at",
          *_SESSION_COLUMNS.values()],
-        _SESSION_COLUMNS,
-        {"n": "count(*)", "b": "count(*) FILTER (WHERE is_bounce)", "sec": "sum(seconds)",
-         "pv": "sum(pageviews)", "ev": "sum(events)"},
-        "site_id, hour, dim, value, sessions, bounces, duration_seconds, pageviews, events, "
-        "visitors",
+        _SESSION_COLUMNS, {f.name: f.sql for f in SESSION_FIGURES}, _targets(SESSION_FIGURES),
     )  # fmt: skip
 
 
@@ -145,17 +147,18 @@ WHERE s.id = rollup_dirty_day.site_id
 DAYS_PER_RUN = 4
 
 
-# The additive figures of a daily row, in its column order: events and pageviews of an
-# event dimension, the sessions started that day of a session dimension (the total, dim
-# '', has both: its session figures are those of any session dimension summed, every
-# session holding one value of each).
-_EVENT_FIGURES = ["count(*)", "count(*) FILTER (WHERE event_type = 'page_view')",
-                  "0", "0", "0", "0", "0"]  # fmt: skip
-_SESSION_FIGURES = ["0", "0", "count(*)", "count(*) FILTER (WHERE is_bounce)",
-                    "sum(EXTRACT(EPOCH FROM ended_at - started_at))", "sum(pageviews)",
-                    "sum(events)"]  # fmt: skip
-DAY_FIGURES = ["events", "pageviews", "sessions", "bounces", "duration_seconds",
-               "session_pageviews", "session_events"]  # fmt: skip
+# The additive figures of a daily row (every figure, model/figures.py): those of events for
+# an event dimension, those of the sessions started that day for a session dimension (the
+# total, dim '', has both: its session figures are those of any session dimension summed,
+# every session holding one value of each).
+def _day_figures(source: Source) -> list[str]:
+    return [f.sql if f.source is source else "0" for f in FIGURES]
+
+
+_EVENT_FIGURES = _day_figures(Source.EVENT)
+_SESSION_FIGURES = _day_figures(Source.SESSION)
+DAY_FIGURES = [f.name for f in FIGURES]
+_SESSION_AT = [i for i, f in enumerate(FIGURES) if f.source is Source.SESSION]
 _TOTAL_FROM = next(iter(_SESSION_COLUMNS))  # the session dimension the total's figures sum
 
 
@@ -164,7 +167,7 @@ def _day_rows_sql() -> str:
     and the additive figures. Visitors are grouped first, so no aggregate needs DISTINCT."""
     e_where = "site_id = $1 AND ts >= $2 AND ts < $3 AND NOT is_bot AND seq <= $4"
     s_where = "site_id = $1 AND started_at >= $2 AND started_at < $3"
-    branches = [("", "CAST(NULL AS VARCHAR)", "", "event", e_where, _EVENT_FIGURES)]
+    branches = [(TOTAL, "CAST(NULL AS VARCHAR)", "", "event", e_where, _EVENT_FIGURES)]
     branches += [(d, f"CAST({c} AS VARCHAR)", f"{c}, ", "event", e_where, _EVENT_FIGURES)
                  for d, c in _EVENT_COLUMNS.items()]  # fmt: skip
     branches += [(d, f"CAST({c} AS VARCHAR)", f"{c}, ", "session", s_where, _SESSION_FIGURES)
@@ -196,14 +199,20 @@ def sketch_id(kind: str, site_id: str, tz: str, dim: str, value: Any, day: Any, 
 _INSERT_SKETCH = "INSERT INTO rollup_sketch (id, sketch) VALUES ($1, $2)"
 
 
+_INSERT_DAY = (
+    f"INSERT INTO rollup_day (site_id, day, tz, dim, value, visitors, sketch_id, "
+    f"{', '.join(DAY_FIGURES)}) VALUES "
+    f"({', '.join(f'${i}' for i in range(1, 8 + len(DAY_FIGURES)))})"
+)
+
+
 def _day_sketches(key: tuple[Any, ...], rows: Rows) -> list[tuple[str, Rows]]:
     site_id, tz, day, *_ = key
-    session_totals = [0.0] * 5
+    totals = [0.0] * len(FIGURES)  # the session figures of the total
     for dim, _, _, _, *figures in rows:
         if dim == _TOTAL_FROM:
-            session_totals = [
-                a + float(b or 0) for a, b in zip(session_totals, figures[2:], strict=True)
-            ]
+            for i in _SESSION_AT:
+                totals[i] += float(figures[i] or 0)
     days, sketches = [], []
     for dim, value, visitors, digests, *figures in rows:
         text = digests or ""
@@ -211,19 +220,13 @@ def _day_sketches(key: tuple[Any, ...], rows: Rows) -> list[tuple[str, Rows]]:
         blob = sketch.to_bytes()
         ident = sketch_id("day", site_id, tz, dim, value, day, blob)
         counts = [float(f or 0) for f in figures]
-        if dim == "":
-            counts[2:] = session_totals
-        events, pageviews, sessions, bounces, seconds, session_pageviews, session_events = counts
-        days.append((site_id, day, tz, dim, value, int(visitors), ident, int(events),
-                     int(pageviews), int(sessions), int(bounces), seconds,
-                     int(session_pageviews), int(session_events)))  # fmt: skip
+        if dim == TOTAL:
+            for i in _SESSION_AT:
+                counts[i] = totals[i]
+        kept = [int(c) if f.integral else c for f, c in zip(FIGURES, counts, strict=True)]
+        days.append((site_id, day, tz, dim, value, int(visitors), ident, *kept))
         sketches.append((ident, blob))
-    return [
-        (_INSERT_SKETCH, sketches),
-        ("INSERT INTO rollup_day (site_id, day, tz, dim, value, visitors, sketch_id, "
-         + ", ".join(DAY_FIGURES) + ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
-         "$12, $13, $14)", days),
-    ]  # fmt: skip
+    return [(_INSERT_SKETCH, sketches), (_INSERT_DAY, days)]
 
 
 def _week_sketches(key: tuple[Any, ...], rows: Rows) -> list[tuple[str, Rows]]:

@@ -17,7 +17,10 @@ and DuckDB share.
 
 from __future__ import annotations
 
-from tapioca.storage.base import Step
+from tapioca.derive.runner import Step
+from tapioca.model.figures import BY_NAME
+
+_PAGEVIEWS = BY_NAME["pageviews"].sql
 
 GAP = "INTERVAL '30 minutes'"
 HOUR = "date_trunc('hour', {ts} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
@@ -42,8 +45,7 @@ def _session_select(source: str, partition: str, session_id: str, client: bool) 
     picked = ", ".join(f"min(first_{c})" for c in _FIRST_OF)
     return f"""
     SELECT site_id, {session_id} AS session_id, min(first_visitor), min(ts), max(ts),
-           count(*), count(*) FILTER (WHERE event_type = 'page_view'),
-           count(*) = 1 AND count(*) FILTER (WHERE event_type = 'page_view') = 1,
+           count(*), {_PAGEVIEWS}, count(*) = 1 AND {_PAGEVIEWS} = 1,
            {picked}, {str(client).lower()}
     FROM (
         SELECT *, first_value(event_id) OVER s AS first_id,

@@ -4,141 +4,114 @@
 what `EventIn` accepts: whenever it meets anything it is not sure about (a decode or
 type error, two aliases of one field, a bad time or amount), it gives up and the caller
 validates the body again with `EventIn`, which then produces the answer and the details.
-A property test holds the two paths to the same records.
+A property test holds the two paths to the same records. Both are made from the event's
+field table (model/event.py); this one decodes into ``Event`` (ingest/event.py).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from operator import attrgetter
+from typing import Any
 
 import msgspec
 
+from tapioca.ingest.event import UNSET, Event, checked_later, properties_json
 from tapioca.ingest.schemas import parse_money, parse_properties, parse_timestamp
-
-Text = Annotated[str, msgspec.Meta(max_length=2048)]
-Short = Annotated[str, msgspec.Meta(max_length=256)]
-Ident = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-IdInt = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-SiteId = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
+from tapioca.model.event import ITEM_FIELDS, SENT, Kind, Sent
 
 
 class GiveUp(Exception):
     """The fast path cannot vouch for this body; validate it with EventIn."""
 
 
-class WireItem(msgspec.Struct, forbid_unknown_fields=True):
-    sku: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | IdInt
-    name: Text | None = None
-    category: Short | None = None
-    price: Any = None
-    quantity: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 1
+def _json_text(value: Any) -> str | None:
+    return properties_json(parse_properties(value))
 
 
-class WireEvent(msgspec.Struct, forbid_unknown_fields=True):
-    site_id: Annotated[
-        str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
-    ]
-    # Fields with aliases: UNSET (absent) differs from null, as it does for EventIn.
-    event_type: Any = msgspec.UNSET  # a Name once _finish has checked it
-    name: Any = msgspec.UNSET
-    event: Any = msgspec.UNSET
-    timestamp: Any = msgspec.UNSET
-    occurred_at: Any = msgspec.UNSET
-    ts: Any = msgspec.UNSET
-    event_id: Ident | IdInt | None = None
-    user_id: Ident | IdInt | None = None
-    anonymous_id: Ident | None = None
-    session_id: Ident | IdInt | None = None
-    url: Text | None = None
-    path: Text | None = None
-    referrer: Text | None = None
-    title: Text | None = None
-    utm_source: Short | None = None
-    utm_medium: Short | None = None
-    utm_campaign: Short | None = None
-    utm_term: Short | None = None
-    utm_content: Short | None = None
-    user_agent: Annotated[str, msgspec.Meta(max_length=1024)] | None = None
-    screen_width: Annotated[int, msgspec.Meta(ge=0, le=100_000)] | None = None
-    device: Short | None = None
-    channel: Short | None = None
-    page_type: Short | None = None
-    properties: Any = msgspec.UNSET
-    properties_json: Any = msgspec.UNSET
-    props: Any = msgspec.UNSET
-    revenue: Any = msgspec.UNSET
-    value: Any = msgspec.UNSET
-    currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z]{3}$")] | None = None
-    transaction_id: Ident | IdInt | None = None
-    items: Annotated[list[WireItem], msgspec.Meta(max_length=1000)] | None = None
+_PARSERS: dict[Kind, Callable[[Any], Any]] = {
+    Kind.TIME: parse_timestamp,
+    Kind.MONEY: parse_money,
+    Kind.JSON: _json_text,  # as the Event carries properties
+}
 
 
-class Envelope(msgspec.Struct, forbid_unknown_fields=True):
-    events: list[WireEvent]
+def _text_check(sent: Sent) -> Callable[[Any], bool]:
+    """Whether an aliased text's value is one EventIn takes (it is decoded as any)."""
+    low, high = sent.min_length or 0, sent.max_length or 1 << 62
+    assert sent.pattern is None  # none of the aliased texts has one
+    return lambda value: isinstance(value, str) and low <= len(value) <= high
 
+
+# The fields checked after decoding: name, aliases, parser (None: a required text, checked).
+_CHECKED = tuple(
+    (f.sent_name, f.sent.aliases, _PARSERS.get(f.kind), None if f.kind in _PARSERS else
+     _text_check(f.sent))
+    for f in SENT if f.sent is not None and checked_later(f)
+)  # fmt: skip
+_ALIASES = attrgetter(*(alias for _, aliases, _, _ in _CHECKED for alias in aliases))
+_NO_ALIASES = _ALIASES(Event(site_id=""))
+_PRICES = tuple(f.name for f in ITEM_FIELDS if f.kind is Kind.MONEY)
 
 # What makes the fast path hand a body to the general one (which has the answer).
 _UNSURE = (msgspec.DecodeError, msgspec.ValidationError, RecursionError, UnicodeDecodeError)
-_ONE = msgspec.json.Decoder(WireEvent)
-_LIST = msgspec.json.Decoder(list[WireEvent])
-_ENVELOPE = msgspec.json.Decoder(Envelope)
+_ONE = msgspec.json.Decoder(Event)
+_LIST = msgspec.json.Decoder(list[Event])
+_ENVELOPE = msgspec.json.Decoder(
+    msgspec.defstruct("Envelope", [("events", list[Event])], forbid_unknown_fields=True)
+)
 
 
-def _one_of(first: Any, second: Any, third: Any = msgspec.UNSET) -> Any:
-    """The value of whichever alias was sent (None if none); two aliases: give up."""
-    if second is msgspec.UNSET and third is msgspec.UNSET:  # the usual case
-        return None if first is msgspec.UNSET else first
-    present = [v for v in (first, second, third) if v is not msgspec.UNSET]
-    if len(present) > 1:
-        raise GiveUp("two aliases of one field")
-    return present[0]
+def _resolve_aliases(event: Any) -> None:
+    """Move the value of an alias sent to its field; two sent for one field: give up."""
+    for name, aliases, _, _ in _CHECKED:
+        sent = [a for a in (name, *aliases) if getattr(event, a) is not UNSET]
+        if len(sent) > 1:
+            raise GiveUp("two aliases of one field")
+        if sent and sent[0] != name:
+            setattr(event, name, getattr(event, sent[0]))
+            setattr(event, sent[0], UNSET)
 
 
-def _finish(event: WireEvent) -> WireEvent:
+def _finish(event: Any) -> Any:
     """Resolve aliases and parse times, amounts and properties, as EventIn does."""
-    unset = msgspec.UNSET
-    name = event.event_type  # the aliases are rare: _one_of only when one is there
-    if event.name is not unset or event.event is not unset or name is unset:
-        name = _one_of(name, event.name, event.event)
-    if not (isinstance(name, str) and 1 <= len(name) <= 200):
-        raise GiveUp("event_type")
-    event.event_type = name
     try:
-        stamp = event.timestamp
-        if event.occurred_at is not unset or event.ts is not unset or stamp is unset:
-            stamp = _one_of(stamp, event.occurred_at, event.ts)
-        event.timestamp = stamp if stamp is None else parse_timestamp(stamp)
-        amount = event.revenue
-        if event.value is not unset or amount is unset:
-            amount = _one_of(amount, event.value)
-        event.revenue = None if amount is None else parse_money(amount)
-        props = event.properties
-        if event.properties_json is not unset or event.props is not unset or props is unset:
-            props = _one_of(props, event.properties_json, event.props)
-        event.properties = None if props is None else parse_properties(props)
+        if _ALIASES(event) != _NO_ALIASES:  # rarely sent
+            _resolve_aliases(event)
+        for name, _, parse, check in _CHECKED:
+            value = getattr(event, name)
+            if check is not None:
+                if not check(value):
+                    raise GiveUp(name)
+            elif value is UNSET or value is None:
+                setattr(event, name, None)
+            elif parse is not None:
+                setattr(event, name, parse(value))
         for item in event.items or ():
-            item.price = None if item.price is None else parse_money(item.price)
+            for name in _PRICES:
+                value = getattr(item, name)
+                setattr(item, name, None if value is UNSET or value is None else parse_money(value))
     except (ValueError, TypeError, ArithmeticError) as exc:
         raise GiveUp(str(exc)) from exc
     return event
 
 
-def decode_one(body: bytes) -> WireEvent:
+def decode_one(body: bytes) -> Any:
     try:
         return _finish(_ONE.decode(body))
     except _UNSURE as exc:
         raise GiveUp(str(exc)) from exc
 
 
-def decode_batch(body: bytes) -> list[WireEvent]:
+def decode_batch(body: bytes) -> list[Any]:
     """A JSON array, {"events": [...]}, or NDJSON lines of events (else: give up)."""
     text = body.strip()
     try:
         if text[:1] == b"[":
             events = _LIST.decode(text)
         elif text[:1] == b"{" and text[1:].lstrip().startswith(b'"events"'):
-            events = _ENVELOPE.decode(text).events
+            envelope: Any = _ENVELOPE.decode(text)
+            events = envelope.events
         elif b"\n" in text:
             events = [_ONE.decode(line) for line in text.split(b"\n") if line.strip()]
         else:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-PAGE_VIEW = "page_view"
-PURCHASE = "purchase"
+from tapioca.model.event import PAGE_VIEW, PURCHASE
 
 _SPELLINGS: dict[str, str] = {
     "page_view": PAGE_VIEW,

@@ -1,24 +1,30 @@
-"""Validated events → canonical queue records (tapioca.queue.record), encoded."""
+"""Validated events → canonical queue records (tapioca.queue.record), encoded.
+
+Every ingest protocol hands its validated events here (ingest/event.py): the checks that
+need the request (times in the future, NUL characters, the size of a record) and what
+ingest adds to each event (its id, receive time, visitor id and path) are the same for
+all of them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+import textwrap
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-from typing import Any, Protocol
+from operator import attrgetter
+from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
 import orjson
-from pydantic import ValidationError
 
-from tapioca.errors import ErrorDetail, TapiocaError, too_large, validation_error
-from tapioca.ingest.fast import GiveUp
+from tapioca.errors import ErrorDetail, too_large, validation_error
 from tapioca.ingest.names import normalise_event_type
-from tapioca.ingest.schemas import EventIn, field_names
+from tapioca.kit.codegen import compile_function
 from tapioca.kit.ids import new_event_id, visitor_id
-from tapioca.queue.record import QueueRecord
+from tapioca.model.event import ITEM_FIELDS, QUEUED, Kind
+from tapioca.queue.record import RECORD_INDEX
 from tapioca.queue.record import encode as encode_record
 
 
@@ -34,37 +40,14 @@ class RequestContext:
     max_event_bytes: int
 
 
-_FIELD_NAMES = field_names()
-_ITEMS_ENCODER = msgspec.json.Encoder()
-_UNENCODABLE = (TypeError, OverflowError, RecursionError, UnicodeEncodeError)
-
-
-class _Unserialisable(ValueError):
-    pass
-
-
-def _properties_json(properties: dict[str, Any] | None) -> str | None:
-    """Free-form properties as JSON text, by orjson, whose limits (64-bit integers, 255
-    levels) both ingest paths are held to."""
-    if properties is None:
-        return None
-    try:
-        return orjson.dumps(properties).decode()
-    except _UNENCODABLE as exc:
-        raise _Unserialisable(str(exc)) from exc
-
-
-UNSERIALISABLE = "is nested more than 250 levels deep or holds a number beyond 64 bits"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+_ITEMS_ENCODER = msgspec.json.Encoder()
+ITEM_NAMES = tuple(field.name for field in ITEM_FIELDS)
 
 
 def _micros(moment: datetime) -> int:
     return (moment - _EPOCH) // _MICROSECOND
-
-
-def _text(value: str | int | None) -> str | None:
-    return None if value is None else str(value)
 
 
 def path_of(url: str | None, path: str | None) -> str | None:
@@ -78,154 +61,74 @@ def path_of(url: str | None, path: str | None) -> str | None:
         return None
 
 
-class ItemFields(Protocol):
-    @property
-    def sku(self) -> str | int: ...
-    @property
-    def name(self) -> str | None: ...
-    @property
-    def category(self) -> str | None: ...
-    @property
-    def price(self) -> Decimal | None: ...
-    @property
-    def quantity(self) -> int: ...
+_ITEM_FROM = attrgetter(*(field.name for field in ITEM_FIELDS))
+_ITEM_TEXT = tuple(i for i, f in enumerate(ITEM_FIELDS) if f.kind in (Kind.ID, Kind.MONEY))
 
 
-class EventFields(Protocol):
-    """A validated event, whichever path validated it (EventIn or the fast path)."""
-
-    @property
-    def site_id(self) -> str: ...
-    @property
-    def event_type(self) -> str: ...
-    @property
-    def timestamp(self) -> datetime | None: ...
-    @property
-    def event_id(self) -> str | int | None: ...
-    @property
-    def user_id(self) -> str | int | None: ...
-    @property
-    def anonymous_id(self) -> str | None: ...
-    @property
-    def session_id(self) -> str | int | None: ...
-    @property
-    def url(self) -> str | None: ...
-    @property
-    def path(self) -> str | None: ...
-    @property
-    def referrer(self) -> str | None: ...
-    @property
-    def title(self) -> str | None: ...
-    @property
-    def utm_source(self) -> str | None: ...
-    @property
-    def utm_medium(self) -> str | None: ...
-    @property
-    def utm_campaign(self) -> str | None: ...
-    @property
-    def utm_term(self) -> str | None: ...
-    @property
-    def utm_content(self) -> str | None: ...
-    @property
-    def user_agent(self) -> str | None: ...
-    @property
-    def screen_width(self) -> int | None: ...
-    @property
-    def device(self) -> str | None: ...
-    @property
-    def channel(self) -> str | None: ...
-    @property
-    def page_type(self) -> str | None: ...
-    @property
-    def properties(self) -> dict[str, Any] | None: ...
-    @property
-    def revenue(self) -> Decimal | None: ...
-    @property
-    def currency(self) -> str | None: ...
-    @property
-    def transaction_id(self) -> str | int | None: ...
-    @property
-    def items(self) -> Sequence[ItemFields] | None: ...
+def _item(item: Any) -> dict[str, Any]:
+    """One line item as the record's JSON carries it: skus and prices as text."""
+    out = list(_ITEM_FROM(item))
+    for index in _ITEM_TEXT:
+        if out[index] is not None:
+            out[index] = str(out[index])
+    return dict(zip(ITEM_NAMES, out, strict=True))
 
 
-def to_record(event: EventFields, ctx: RequestContext, received: int | None = None) -> QueueRecord:
-    """The event's queue record; ``received``: the request's time in microseconds, when
-    the caller has it (once per request instead of once per event)."""
-    if received is None:
-        received = _micros(ctx.received_at)
-    user_agent = event.user_agent if event.user_agent is not None else ctx.user_agent
-    user_id = _text(event.user_id)
-    visitor = (
-        user_id
-        or event.anonymous_id
-        or visitor_id(ctx.salt, event.site_id, ctx.ip, user_agent or "")
-    )
-    items = event.items
-    return QueueRecord(
-        event.site_id,
-        _text(event.event_id) or new_event_id(),
-        normalise_event_type(event.event_type),
-        received if event.timestamp is None else _micros(event.timestamp),
-        received,
-        visitor,
-        user_id,
-        event.anonymous_id,
-        _text(event.session_id),
-        event.url,
-        path_of(event.url, event.path),
-        event.referrer,
-        event.title,
-        event.utm_source,
-        event.utm_medium,
-        event.utm_campaign,
-        event.utm_term,
-        event.utm_content,
-        user_agent,
-        event.screen_width,
-        event.device,
-        event.channel,
-        event.page_type,
-        _properties_json(event.properties),
-        None if event.revenue is None else str(event.revenue),
-        event.currency.upper() if event.currency else None,
-        _text(event.transaction_id),
-        None
-        if items is None
-        else _ITEMS_ENCODER.encode(
-            [
-                {
-                    "sku": str(item.sku),
-                    "name": item.name,
-                    "category": item.category,
-                    "price": None if item.price is None else str(item.price),
-                    "quantity": item.quantity,
-                }
-                for item in items
-            ]
-        ).decode(),
+def _items_json(items: list[Any]) -> str:
+    return _ITEMS_ENCODER.encode([_item(item) for item in items]).decode()
+
+
+# What ingest adds to every event (api.md, Ingest; metrics.md, Time and Identity), over
+# the record's fields as local names: the sent values, ids already text, times in µs.
+_STAMP = """
+event_id = event_id or new_event_id()
+event_type = normalise_event_type(event_type)
+received_at = received
+if ts is None:
+    ts = received
+if user_agent is None:
+    user_agent = ctx.user_agent
+visitor_id = user_id or anonymous_id or visitor_hash(ctx.salt, site_id, ctx.ip, user_agent or "")
+path = path_of(url, path)
+if currency:
+    currency = currency.upper()
+"""
+_AS_RECORD = {  # a sent value as the record carries it
+    Kind.ID: "if {0} is not None and {0}.__class__ is not str:\n    {0} = str({0})",
+    Kind.TIME: "if {0} is not None:\n    {0} = _micros({0})",
+    Kind.ITEMS: "if {0} is not None:\n    {0} = _items_json({0})",
+}
+
+
+def _to_record_source() -> str:
+    """``to_record``, compiled from the table (kit/codegen.py): every record field is a
+    local name, read from the event, converted by its kind, stamped by _STAMP."""
+    stamped = [f.name for f in QUEUED if f.sent is None]
+    missing = [name for name in stamped if not re.search(rf"^{name} = ", _STAMP, re.MULTILINE)]
+    if missing:
+        raise RuntimeError(f"no rule of ingest stamps the record field(s) {missing}")
+    body = [f"{f.name} = event.{f.sent_name}" for f in QUEUED if f.sent is not None]
+    body += [_AS_RECORD[f.kind].format(f.name) for f in QUEUED if f.sent and f.kind in _AS_RECORD]
+    body.append(_STAMP)
+    body.append(f"return [{', '.join(f.name for f in QUEUED)}]")
+    return (
+        "def to_record(event, ctx, received=None):\n"
+        "    if received is None:\n"
+        "        received = _micros(ctx.received_at)\n" + textwrap.indent("\n".join(body), "    ")
     )
 
 
-def _field_path(loc: tuple[int | str, ...], unknown_key: bool) -> str:
-    """Drop pydantic's union-member tags ('constrained-str', 'int', ...) from a location."""
-    parts: list[str] = []
-    for position, part in enumerate(loc):
-        last = position == len(loc) - 1
-        if isinstance(part, int) or part in _FIELD_NAMES or (last and unknown_key):
-            parts.append(str(part) if part != "" else '""')
-    return ".".join(parts)
-
-
-def _details(prefix: str, exc: ValidationError) -> list[ErrorDetail]:
-    """One detail per bad field; the messages of a union's members are joined."""
-    messages: dict[str, list[str]] = {}
-    for err in exc.errors(include_url=False, include_input=False):
-        path = _field_path(err["loc"], err["type"] == "extra_forbidden")
-        field = f"{prefix}{path}" if path else prefix.rstrip(".") or "body"
-        message = err["msg"].removeprefix("Value error, ")
-        if message not in messages.setdefault(field, []):
-            messages[field].append(message)
-    return [ErrorDetail(field, " or ".join(msgs)) for field, msgs in messages.items()]
+# The event's queue record, as its values in order (queue/record.py); ``received``: the
+# request's time in microseconds, when the caller has it (once per request instead of
+# once per event).
+to_record: Callable[[Any, RequestContext, int | None], list[Any]] = compile_function(
+    "to_record", _to_record_source(), {
+        "_micros": _micros, "_items_json": _items_json, "new_event_id": new_event_id,
+        "normalise_event_type": normalise_event_type, "visitor_hash": visitor_id,
+        "path_of": path_of,
+    },
+)  # fmt: skip
+_EVENT_ID = RECORD_INDEX["event_id"]
 
 
 def _has_nul(value: Any) -> bool:
@@ -233,57 +136,45 @@ def _has_nul(value: Any) -> bool:
         return "\x00" in value
     if isinstance(value, dict):
         return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return any(_has_nul(v) for v in value)
     return False
 
 
-def _nul_field(record: QueueRecord, event: EventFields) -> str | None:
+_SENT_NAME = {field.name: field.sent_name for field in QUEUED}
+_TEXTS = attrgetter(*(f.name for f in ITEM_FIELDS if f.kind in (Kind.ID, Kind.TEXT)))
+
+
+def _nul_field(record: list[Any], event: Any) -> str | None:
     """The field the client sent with a NUL character (the derived visitor_id last).
     Properties and items are looked at as sent: their JSON text escapes the character."""
-    values: dict[str, Any] = msgspec.structs.asdict(record)
-    values["properties"] = event.properties
-    values["items"] = [[i.sku, i.name, i.category] for i in event.items or ()]
+    values = dict(zip(RECORD_INDEX, record, strict=True))
+    if event.properties is not None:
+        values["properties"] = orjson.loads(event.properties)
+    values["items"] = [_TEXTS(item) for item in event.items or ()]
     keys = [k for k in values if k != "visitor_id"] + ["visitor_id"]
-    return next((key for key in keys if _has_nul(values[key])), None)
+    return next((_SENT_NAME[key] for key in keys if _has_nul(values[key])), None)
 
 
 Encoded = list[tuple[str, bytes]]
 
 
-def encode_events(raw: list[Any], ctx: RequestContext, *, indexed: bool) -> Encoded:
-    """Validate every event with EventIn; all or nothing. Returns (event_id, encoded
-    record) pairs (tapioca.queue.record)."""
-    details: list[ErrorDetail] = []
-    events: list[EventFields | None] = []
-    for index, item in enumerate(raw):
-        prefix = f"{index}." if indexed else ""
-        events.append(None)
-        if not isinstance(item, dict):
-            details.append(ErrorDetail(prefix.rstrip(".") or "body", "must be a JSON object"))
-            continue
-        try:
-            events[-1] = EventIn.model_validate(item)
-        except ValidationError as exc:
-            details.extend(_details(prefix, exc))
-    return encode_valid(events, ctx, indexed=indexed, details=details, fast=False)
-
-
-def encode_valid(
-    events: Sequence[EventFields | None],
+def encode(
+    events: Sequence[Any],
     ctx: RequestContext,
     *,
     indexed: bool,
-    details: list[ErrorDetail] | None = None,
-    fast: bool = True,
+    details: Sequence[ErrorDetail] = (),
     nul_possible: bool = True,
 ) -> Encoded:
-    """The checks after field validation (future times, NUL, size), then the records.
+    """The checks after field validation (future times, NUL, size), then the records:
+    (event_id, encoded record) pairs, all or nothing. ``events`` are validated Events
+    (ingest/event.py), None for one that failed validation (``details`` say why).
 
     ``nul_possible=False`` says the body had no way to carry a NUL character (a JSON body
     without the escape \\u0000: JSON strings hold no raw control characters), which
     saves looking at every value of every record."""
-    details = details if details is not None else []
+    problems = list(details)
     nul_possible = nul_possible or "\x00" in (ctx.user_agent or "")
     encoded: Encoded = []
     latest = ctx.received_at + ctx.max_future
@@ -292,23 +183,15 @@ def encode_valid(
         if event is None:
             continue
         prefix = f"{index}." if indexed else ""
-        if event.timestamp is not None and event.timestamp > latest:
-            details.append(
-                ErrorDetail(
-                    f"{prefix}timestamp",
-                    f"is more than {int(ctx.max_future.total_seconds())} seconds in the future",
-                )
-            )
+        stamp = event.timestamp
+        if stamp is not None and stamp > latest:
+            seconds = int(ctx.max_future.total_seconds())
+            problems.append(ErrorDetail(f"{prefix}timestamp", f"is more than {seconds} seconds "
+                                        "in the future"))  # fmt: skip
             continue
-        try:
-            record = to_record(event, ctx, received)
-        except _Unserialisable as exc:  # too deep, or a number JSON cannot carry
-            if fast:
-                raise GiveUp(f"unserialisable value: {exc}") from exc
-            details.append(ErrorDetail(f"{prefix}properties", UNSERIALISABLE))
-            continue
+        record = to_record(event, ctx, received)
         if nul_possible and (field := _nul_field(record, event)):
-            details.append(ErrorDetail(f"{prefix}{field}", "must not contain NUL characters"))
+            problems.append(ErrorDetail(f"{prefix}{field}", "must not contain NUL characters"))
             continue
         payload = encode_record(record)
         if len(payload) > ctx.max_event_bytes:
@@ -317,20 +200,11 @@ def encode_valid(
                 if indexed
                 else f"The event is larger than {ctx.max_event_bytes} bytes."
             )
-        encoded.append((record.event_id, payload))
-    if details:
-        count = len({d.field.split(".", 1)[0] for d in details}) if indexed else 1
+        encoded.append((record[_EVENT_ID], payload))
+    if problems:
+        count = len({d.field.split(".", 1)[0] for d in problems}) if indexed else 1
         raise validation_error(
-            details[:100],
+            problems[:100],
             f"{count} event(s) are invalid; nothing was accepted." if indexed else None,
         )
     return encoded
-
-
-def ensure_batch_size(count: int, limit: int) -> None:
-    if count > limit:
-        raise too_large(f"A request may carry at most {limit} events; this one has {count}.")
-    if count == 0:
-        raise TapiocaError(
-            422, "validation_error", "The batch is empty.", [ErrorDetail("events", "no events")]
-        )

@@ -1,11 +1,14 @@
-"""The native event as clients send it (api.md, Ingest), validated strictly."""
+"""The native event as clients send it (api.md, Ingest), validated strictly.
+
+``EventIn`` and ``ItemIn`` are made from the event's field table (model/event.py): its
+fields that clients send, under their names and aliases, with their limits."""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 from pydantic import (
@@ -16,13 +19,14 @@ from pydantic import (
     Field,
     StrictInt,
     StrictStr,
+    ValidationError,
     WithJsonSchema,
-    field_validator,
+    create_model,
 )
+from pydantic_core import PydanticUndefined
 
-Text = Annotated[StrictStr, Field(max_length=2048)]
-ShortText = Annotated[StrictStr, Field(max_length=256)]
-Identifier = Annotated[StrictStr, Field(min_length=1, max_length=128)]
+from tapioca.errors import ErrorDetail
+from tapioca.model.event import FIELDS, ITEM_FIELDS, EventField, Kind, Sent
 
 
 def _integral(value: Any) -> Any:
@@ -37,7 +41,6 @@ def _integral(value: Any) -> Any:
 # Integer ids are 64-bit, as JSON parsers on both ingest paths read them. (The bounds
 # come before the validator, or the document shows pydantic's names for them.)
 IdInt = Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1), BeforeValidator(_integral)]
-SiteId = Annotated[StrictStr, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 MAX_PROPERTIES = 64
 MONEY_PLACES = Decimal("0.0001")  # money is stored as DECIMAL(18, 4)
@@ -117,84 +120,104 @@ _TIMESTAMP_SCHEMA: dict[str, Any] = {
 }
 
 
-class ItemIn(BaseModel):
+def _bounds(sent: Sent) -> Any:
+    return Field(
+        min_length=sent.min_length, max_length=sent.max_length, pattern=sent.pattern,
+        ge=sent.ge, le=sent.le,
+    )  # fmt: skip
+
+
+_PARSERS: dict[Kind, Any] = {
+    Kind.TIME: Annotated[
+        datetime | None, BeforeValidator(parse_timestamp), WithJsonSchema(_TIMESTAMP_SCHEMA)
+    ],
+    Kind.MONEY: Annotated[Decimal | None, BeforeValidator(parse_money)],
+    Kind.JSON: Annotated[dict[str, Any] | None, BeforeValidator(parse_properties)],
+}
+
+
+def _annotation(field: EventField, item: type[BaseModel] | None) -> Any:
+    """The type a client's value must have (``item``: the model of one line item)."""
+    sent = field.sent
+    assert sent is not None
+    if field.kind in _PARSERS:
+        return _PARSERS[field.kind]
+    if field.kind is Kind.INT:
+        kind: Any = Annotated[StrictInt, _bounds(sent), BeforeValidator(_integral)]
+    elif field.kind is Kind.ITEMS:
+        assert item is not None
+        kind = list[item]  # type: ignore[valid-type]
+    else:
+        kind = Annotated[StrictStr, _bounds(sent)]
+        if field.kind is Kind.ID:
+            kind = kind | IdInt
+    return kind if sent.required or sent.default is not None else kind | None
+
+
+class Validated(BaseModel):
+    """A model made from a field table: its fields are attributes (typed loosely)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    sku: Annotated[StrictStr, Field(min_length=1, max_length=256)] | IdInt
-    name: Text | None = None
-    category: ShortText | None = None
-    price: Decimal | None = None
-    quantity: Annotated[StrictInt, Field(ge=0, le=1_000_000), BeforeValidator(_integral)] = 1
+    if TYPE_CHECKING:
 
-    @field_validator("price", mode="before")
-    @classmethod
-    def _price(cls, value: Any) -> Decimal | None:
-        return parse_money(value)
+        def __init__(self, **fields: Any) -> None: ...
+        def __getattr__(self, name: str) -> Any: ...
 
 
-class EventIn(BaseModel):
-    """One event. Aliases are accepted on input and never echoed."""
+def _model(name: str, doc: str | None, fields: tuple[EventField, ...], item: type[BaseModel] | None
+           ) -> type[Validated]:  # fmt: skip
+    """A strict pydantic model of the fields clients send, in the table's order."""
+    definitions: dict[str, Any] = {}
+    for field in fields:
+        sent = field.sent
+        if sent is None:
+            continue
+        alias = AliasChoices(field.sent_name, *sent.aliases) if sent.aliases else None
+        info = Field(
+            default=PydanticUndefined if sent.required else sent.default,
+            validation_alias=alias,
+            max_length=sent.max_items,
+        )
+        definitions[field.sent_name] = (_annotation(field, item), info)
+    return create_model(name, __base__=Validated, __doc__=doc, **definitions)
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    site_id: SiteId
-    event_type: Annotated[StrictStr, Field(min_length=1, max_length=200)] = Field(
-        validation_alias=AliasChoices("event_type", "name", "event")
-    )
-    timestamp: Annotated[datetime | None, WithJsonSchema(_TIMESTAMP_SCHEMA)] = Field(
-        default=None, validation_alias=AliasChoices("timestamp", "occurred_at", "ts")
-    )
-    event_id: Identifier | IdInt | None = None
-    user_id: Identifier | IdInt | None = None
-    anonymous_id: Identifier | None = None
-    session_id: Identifier | IdInt | None = None
-    url: Text | None = None
-    path: Text | None = None
-    referrer: Text | None = None
-    title: Text | None = None
-    utm_source: ShortText | None = None
-    utm_medium: ShortText | None = None
-    utm_campaign: ShortText | None = None
-    utm_term: ShortText | None = None
-    utm_content: ShortText | None = None
-    user_agent: Annotated[StrictStr, Field(max_length=1024)] | None = None
-    screen_width: (
-        Annotated[StrictInt, Field(ge=0, le=100_000), BeforeValidator(_integral)] | None
-    ) = None
-    device: ShortText | None = None
-    channel: ShortText | None = None
-    page_type: ShortText | None = None
-    properties: dict[str, Any] | None = Field(
-        default=None, validation_alias=AliasChoices("properties", "properties_json", "props")
-    )
-    revenue: Decimal | None = Field(default=None, validation_alias=AliasChoices("revenue", "value"))
-    currency: Annotated[StrictStr, Field(pattern=r"^[A-Za-z]{3}$")] | None = None
-    transaction_id: Identifier | IdInt | None = None
-    items: list[ItemIn] | None = Field(default=None, max_length=1000)
-
-    @field_validator("timestamp", mode="before")
-    @classmethod
-    def _timestamp(cls, value: Any) -> datetime | None:
-        return parse_timestamp(value)
-
-    @field_validator("revenue", mode="before")
-    @classmethod
-    def _revenue(cls, value: Any) -> Decimal | None:
-        return parse_money(value)
-
-    @field_validator("properties", mode="before")
-    @classmethod
-    def _properties(cls, value: Any) -> Any:
-        return parse_properties(value)
+ItemIn = _model("ItemIn", None, ITEM_FIELDS, None)
+EventIn = _model("EventIn", "One event. Aliases are accepted on input and never echoed.",
+                 FIELDS, ItemIn)  # fmt: skip
 
 
 def field_names() -> frozenset[str]:
     """Every name a client may use for a field (names and aliases, items included)."""
     names: set[str] = set()
-    for model in (EventIn, ItemIn):
-        for name, info in model.model_fields.items():
-            names.add(name)
-            alias = info.validation_alias
-            if isinstance(alias, AliasChoices):
-                names.update(str(choice) for choice in alias.choices)
+    for field in FIELDS + ITEM_FIELDS:
+        if field.sent is not None:
+            names.update((field.sent_name, *field.sent.aliases))
     return frozenset(names)
+
+
+_FIELD_NAMES = field_names()
+
+
+def _field_path(loc: tuple[int | str, ...], unknown_key: bool) -> str:
+    """Drop pydantic's union-member tags ('constrained-str', 'int', ...) from a location."""
+    parts: list[str] = []
+    for position, part in enumerate(loc):
+        last = position == len(loc) - 1
+        if isinstance(part, int) or part in _FIELD_NAMES or (last and unknown_key):
+            parts.append(str(part) if part != "" else '""')
+    return ".".join(parts)
+
+
+def details_of(prefix: str, exc: ValidationError) -> list[ErrorDetail]:
+    """One detail per bad field (named after ``prefix``); the messages of a union's
+    members are joined."""
+    messages: dict[str, list[str]] = {}
+    for err in exc.errors(include_url=False, include_input=False):
+        path = _field_path(err["loc"], err["type"] == "extra_forbidden")
+        field = f"{prefix}{path}" if path else prefix.rstrip(".") or "body"
+        message = err["msg"].removeprefix("Value error, ")
+        if message not in messages.setdefault(field, []):
+            messages[field].append(message)
+    return [ErrorDetail(field, " or ".join(msgs)) for field, msgs in messages.items()]

@@ -1,20 +1,17 @@
-"""Ingest use cases: a body in, events durable in the queue, ids out."""
+"""Ingest use cases: a body in, events durable in the queue, the protocol's answer out."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from tapioca import metrics
 from tapioca.errors import ErrorDetail, QueueUnavailable, TapiocaError, unavailable
-from tapioca.ingest.body import parse_batch, parse_one
-from tapioca.ingest.fast import GiveUp, decode_batch, decode_one
-from tapioca.ingest.normalize import (
-    RequestContext,
-    encode_events,
-    encode_valid,
-    ensure_batch_size,
-)
+from tapioca.ingest.normalize import RequestContext, encode
+from tapioca.ingest.protocols import ROUTES
+from tapioca.ingest.protocols.base import Headers, Parsed, Shape
 from tapioca.ingest.salt import SaltProvider
 from tapioca.logging import get_logger
 from tapioca.queue.base import EventQueue
@@ -23,16 +20,27 @@ from tapioca.sites.catalog import SiteCatalog
 log = get_logger(__name__)
 
 
-def _nul_possible(body: bytes) -> bool:
-    """Whether a JSON body can carry a NUL character: only as the escape \\u0000 (the
-    request's User-Agent is looked at with the records)."""
-    return b"\\u0000" in body
-
-
 @dataclass(frozen=True, slots=True)
-class Client:
+class IngestRequest:
+    """An ingest request as the HTTP front hands it on: its route, its headers (lower-case
+    names) and the client's address."""
+
+    path: str
+    headers: Headers
     ip: str
-    user_agent: str | None
+
+    @property
+    def user_agent(self) -> str | None:
+        return self.headers.get("user-agent")
+
+
+# Decides whether a request may send events for the sites it names (raises a TapiocaError
+# when not). The one place where keys and accounts are checked.
+Authorize = Callable[[IngestRequest, frozenset[str]], Awaitable[None]]
+
+
+async def allow_all(_request: IngestRequest, _sites: frozenset[str]) -> None:
+    """Any client may send events for any site."""
 
 
 class IngestService:
@@ -46,16 +54,18 @@ class IngestService:
         max_future_seconds: int,
         retry_after_seconds: int,
         sites: SiteCatalog | None = None,
+        authorize: Authorize = allow_all,
     ) -> None:
         self._sites = sites  # None: events of unknown sites create them
         self._queue = queue
         self._salts = salts
+        self._authorize = authorize
         self._max_events = max_events
         self._max_event_bytes = max_event_bytes
         self._max_future = timedelta(seconds=max_future_seconds)
         self._retry_after = retry_after_seconds
 
-    async def _context(self, client: Client, now: datetime) -> RequestContext:
+    async def _context(self, request: IngestRequest, now: datetime) -> RequestContext:
         try:
             salt = await self._salts.salt_for(now.date())
         except Exception as exc:
@@ -63,23 +73,25 @@ class IngestService:
             raise unavailable("Events cannot be accepted right now.", self._retry_after) from exc
         return RequestContext(
             received_at=now,
-            ip=client.ip,
-            user_agent=client.user_agent,
+            ip=request.ip,
+            user_agent=request.user_agent,
             salt=salt,
             max_future=self._max_future,
             max_event_bytes=self._max_event_bytes,
         )
 
-    async def _check_sites(self, site_ids: list[str], indexed: bool) -> None:
+    async def _check_sites(self, parsed: Parsed) -> None:
         assert self._sites is not None
+        site_ids = [event.site_id for event in parsed.events if event is not None]
         try:
             unknown = await self._sites.unknown(set(site_ids))
         except Exception as exc:
             log.warning("sites_unavailable", error=type(exc).__name__)
             raise unavailable("Sites cannot be checked right now.", self._retry_after) from exc
         if unknown:
+            field = "site_id"
             details = [
-                ErrorDetail(f"{i}.site_id" if indexed else "site_id", f"no site '{site}'")
+                ErrorDetail(f"{i}.{field}" if parsed.indexed else field, f"no site '{site}'")
                 for i, site in enumerate(site_ids)
                 if site in unknown
             ]
@@ -101,36 +113,25 @@ class IngestService:
             ) from exc
         metrics.EVENTS_ACCEPTED.labels(route).inc(len(payloads))
 
-    async def accept_one(self, body: bytes, client: Client, now: datetime | None = None) -> str:
-        ctx = await self._context(client, now or datetime.now(UTC))
-        try:
-            event = decode_one(body)
-            encoded = encode_valid([event], ctx, indexed=False, nul_possible=_nul_possible(body))
-            sites = [event.site_id]
-        except GiveUp:
-            raw = parse_one(body)
-            encoded = encode_events([raw], ctx, indexed=False)
-            sites = [raw["site_id"]]  # valid by now
+    async def accept(
+        self, request: IngestRequest, body: bytes, now: datetime | None = None
+    ) -> dict[str, Any]:
+        """Validate the body by its route's protocol, queue its events durably (all or
+        nothing) and return the protocol's answer."""
+        protocol, route = ROUTES[request.path]
+        ctx = await self._context(request, now or datetime.now(UTC))
+        parsed = protocol.parse(route, body, request.headers, self._max_events)
+        encoded = encode(
+            parsed.events,
+            ctx,
+            indexed=parsed.indexed,
+            details=parsed.details,
+            nul_possible=parsed.nul_possible,
+        )
+        sites = frozenset(event.site_id for event in parsed.events if event is not None)
+        await self._authorize(request, sites)
         if self._sites is not None:
-            await self._check_sites(sites, indexed=False)
-        await self._publish([payload for _, payload in encoded], "event")
-        return encoded[0][0]
-
-    async def accept_batch(
-        self, body: bytes, client: Client, now: datetime | None = None
-    ) -> list[str]:
-        ctx = await self._context(client, now or datetime.now(UTC))
-        try:
-            events = decode_batch(body)
-            ensure_batch_size(len(events), self._max_events)
-            encoded = encode_valid(events, ctx, indexed=True, nul_possible=_nul_possible(body))
-            sites = [event.site_id for event in events]
-        except GiveUp:
-            raw = parse_batch(body)
-            ensure_batch_size(len(raw), self._max_events)
-            encoded = encode_events(raw, ctx, indexed=True)
-            sites = [item["site_id"] for item in raw]  # all valid by now
-        if self._sites is not None:
-            await self._check_sites(sites, indexed=True)
-        await self._publish([payload for _, payload in encoded], "events")
-        return [event_id for event_id, _ in encoded]
+            await self._check_sites(parsed)
+        label = "event" if route.shape is Shape.ONE else "events"
+        await self._publish([payload for _, payload in encoded], label)
+        return protocol.answer(route, [event_id for event_id, _ in encoded])

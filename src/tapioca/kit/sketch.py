@@ -18,6 +18,7 @@ stores compute in SQL (``HASH_SQL``).
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -204,3 +205,30 @@ def _tau(x: float) -> float:
         z -= (1 - x) ** 2 * y
         if z == previous:
             return z / 3
+
+
+class SketchCache:
+    """Stored sketches by id, read (registers unpacked, so a union is an element-wise
+    maximum), the most recently used up to ``budget`` bytes. A stored sketch's id names
+    its content for good (derive/rollups.sketch_id), so a kept one never goes stale: a
+    redone day or week gets a new id."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._sketches: OrderedDict[int, Sketch] = OrderedDict()
+        self._size = 0
+
+    def get(self, ident: int) -> Sketch | None:
+        sketch = self._sketches.get(ident)
+        if sketch is not None:
+            self._sketches.move_to_end(ident)
+        return sketch
+
+    def put(self, ident: int, sketch: Sketch) -> None:
+        if ident in self._sketches or sketch.nbytes > self.budget:
+            return
+        self._sketches[ident] = sketch
+        self._size += sketch.nbytes
+        while self._size > self.budget:
+            _, dropped = self._sketches.popitem(last=False)
+            self._size -= dropped.nbytes

@@ -1,17 +1,19 @@
-"""Report ranges: inclusive calendar dates in a time zone → a half-open UTC interval."""
+"""Time ranges and intervals of reports (metrics.md, Time): inclusive calendar dates in a
+time zone → a half-open UTC interval, and the buckets an interval cuts it into.
+
+``Interval`` is the one interval type: its SQL truncation, the bucket of a moment, the
+next bucket, the label, and the bound on how many buckets one answer may hold."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from tapioca.errors import ErrorDetail, invalid_parameter, validation_error
-
 DATE_PATTERN = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"  # ASCII digits (also in /openapi.json)
-_DATE = re.compile(DATE_PATTERN)
-_FIRST_DAY, _LAST_DAY = date(1, 1, 2), date(9999, 12, 30)  # ±1 day keeps any zone in range
+FIRST_DAY, LAST_DAY = date(1, 1, 2), date(9999, 12, 30)  # ±1 day keeps any zone in range
+MAX_BUCKETS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,45 +38,74 @@ class DateRange:
         after = self.end_date + timedelta(days=1)
         return datetime.combine(after, time(0), self.tz).astimezone(UTC)
 
+    @property
+    def on_whole_hours(self) -> bool:
+        """Both ends fall on whole UTC hours (every zone with a whole-hour offset)."""
+        ends = (self.start_utc, self.end_utc)
+        return all(t is None or (t.minute, t.second, t.microsecond) == (0, 0, 0) for t in ends)
 
-def parse_zone(name: str, field: str = "tz") -> ZoneInfo:
+
+class TooManyBuckets(ValueError):
+    pass
+
+
+class Interval(StrEnum):
+    HOUR = "hour"
+    DAY = "day"
+    WEEK = "week"  # weeks start on Monday
+    MONTH = "month"
+
+    def truncate(self, local: str) -> str:
+        """SQL: the start of the bucket that holds ``local`` (a timestamp of local time)."""
+        return f"date_trunc('{self.value}', {local})"
+
+    def floor(self, day: date) -> datetime:
+        """The start (local, naive) of the bucket that holds ``day`` (not for hours)."""
+        if self is Interval.WEEK:
+            day -= timedelta(days=day.weekday())
+        elif self is Interval.MONTH:
+            day = day.replace(day=1)
+        return datetime.combine(day, time(0))
+
+    def advance(self, moment: datetime) -> datetime:
+        if self is Interval.HOUR:
+            return moment + timedelta(hours=1)
+        if self is Interval.DAY:
+            return moment + timedelta(days=1)
+        if self is Interval.WEEK:
+            return moment + timedelta(days=7)
+        year, month = (
+            (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
+        )
+        return moment.replace(year=year, month=month)
+
+    def label(self, moment: datetime) -> str:
+        if self is Interval.HOUR:
+            return moment.strftime("%Y-%m-%dT%H:00")
+        return moment.date().isoformat()
+
+    def buckets(self, span: DateRange) -> list[datetime]:
+        """Every bucket start (local, naive) from the range's start to its end, at most
+        MAX_BUCKETS (else TooManyBuckets)."""
+        assert span.start_date is not None and span.end_date is not None
+        first = datetime.combine(span.start_date, time(0))
+        last = datetime.combine(span.end_date, time(0)) + timedelta(days=1)
+        if self is not Interval.HOUR:
+            first = self.floor(span.start_date)
+        out, moment = [], first
+        while moment < last:
+            out.append(moment)
+            if len(out) > MAX_BUCKETS:
+                raise TooManyBuckets(f"more than {MAX_BUCKETS} buckets")
+            moment = self.advance(moment)
+        return out
+
+
+def zone_named(name: str) -> ZoneInfo:
+    """The IANA time zone ``name`` (ValueError if it is none)."""
     try:
         if not name or len(name) > 64 or name.startswith(("/", ".")) or ".." in name:
             raise ValueError(name)
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a tzdata folder
-        raise invalid_parameter(field, f"'{name}' is not an IANA time zone") from exc
-
-
-def parse_date(value: str, field: str) -> date:
-    try:
-        if not _DATE.fullmatch(value):
-            raise ValueError(value)
-        parsed = date.fromisoformat(value)
-    except ValueError as exc:
-        raise invalid_parameter(field, "expected a date as YYYY-MM-DD") from exc
-    if not _FIRST_DAY <= parsed <= _LAST_DAY:
-        raise invalid_parameter(field, f"must be between {_FIRST_DAY} and {_LAST_DAY}")
-    return parsed
-
-
-def build_range(
-    *,
-    date_: str | None,
-    start_date: str | None,
-    end_date: str | None,
-    tz: ZoneInfo,
-) -> DateRange:
-    """Build the report range from the common parameters (see metrics.md, Time)."""
-    if date_ is not None:
-        if start_date is not None or end_date is not None:
-            raise validation_error(
-                [ErrorDetail("date", "give either date or start_date/end_date, not both")]
-            )
-        day = parse_date(date_, "date")
-        return DateRange(day, day, tz)
-    start = parse_date(start_date, "start_date") if start_date is not None else None
-    end = parse_date(end_date, "end_date") if end_date is not None else None
-    if start is not None and end is not None and start > end:
-        raise invalid_parameter("start_date", "start_date is after end_date")
-    return DateRange(start, end, tz)
+        raise ValueError(f"'{name}' is not an IANA time zone") from exc

@@ -14,12 +14,14 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from tapioca.errors import QueueUnavailable
 from tapioca.logging import get_logger
+from tapioca.model.event import RECORD_VERSION
 from tapioca.queue.record import pack
 
 log = get_logger(__name__)
 
 PAYLOAD = b"e"
 COUNT = b"n"
+VERSION = b"v"  # of the entry's records (queue/record.py); absent: 1
 STATS_KEY = "tapioca:stats"
 SALT_KEY = "tapioca:salt:"
 
@@ -83,7 +85,7 @@ class StreamProducer:
             batch, self._waiting = self._waiting, []
             pipe = self.redis.pipeline(transaction=False)
             for payload, count, _ in batch:
-                pipe.xadd(self._stream, {PAYLOAD: payload, COUNT: count})
+                pipe.xadd(self._stream, {PAYLOAD: payload, COUNT: count, VERSION: RECORD_VERSION})
             try:
                 await self._check_durable()
                 results: list[Any] = await pipe.execute(raise_on_error=False)
@@ -143,6 +145,12 @@ class Entry:
     entry_id: bytes
     payload: bytes
     deliveries: int = 1
+    version: int = 1  # of its records
+
+
+def _version(fields: dict[bytes, bytes]) -> int:
+    text = fields.get(VERSION, b"1")
+    return int(text) if text.isdigit() else 1
 
 
 def _entries(raw: Sequence[Any], deliveries: int = 1) -> list[Entry]:
@@ -151,7 +159,7 @@ def _entries(raw: Sequence[Any], deliveries: int = 1) -> list[Entry]:
         if fields is None:  # deleted while pending
             out.append(Entry(entry_id, b"", deliveries))
         else:
-            out.append(Entry(entry_id, fields.get(PAYLOAD, b""), deliveries))
+            out.append(Entry(entry_id, fields.get(PAYLOAD, b""), deliveries, _version(fields)))
     return out
 
 
@@ -182,16 +190,21 @@ class StreamConsumer:
             return []
         return _entries(reply[0][1])
 
-    async def read_own_pending(self, count: int) -> list[Entry]:
-        """Entries delivered to this consumer and not acknowledged (after a restart or error)."""
+    async def read_own_pending(self, count: int, after: bytes = b"0") -> tuple[list[Entry], bytes]:
+        """Entries delivered to this consumer and not acknowledged (after a restart or
+        error), from the one after ``after``; and the id to read on from (``after`` when
+        none is left)."""
         reply: Any = await self.redis.xreadgroup(
-            self.group, self.consumer, {self.stream: "0"}, count=count
+            self.group, self.consumer, {self.stream: after}, count=count
         )
-        if not reply:
-            return []
-        entries = [e for e in _entries(reply[0][1]) if e.payload]
+        if not reply or not reply[0][1]:
+            return [], after
+        raw = reply[0][1]
+        entries = [e for e in _entries(raw) if e.payload]
         counts = await self.delivery_counts([e.entry_id for e in entries])
-        return [Entry(e.entry_id, e.payload, counts.get(e.entry_id, 1)) for e in entries]
+        return [
+            Entry(e.entry_id, e.payload, counts.get(e.entry_id, 1), e.version) for e in entries
+        ], raw[-1][0]
 
     async def claim_stale(self, min_idle_ms: int, count: int) -> list[Entry]:
         """Take over entries left pending by a dead worker (XAUTOCLAIM)."""
@@ -203,7 +216,7 @@ class StreamConsumer:
             return []
         entries = _entries(claimed)
         counts = await self.delivery_counts([e.entry_id for e in entries])
-        return [Entry(e.entry_id, e.payload, counts.get(e.entry_id, 1)) for e in entries]
+        return [Entry(e.entry_id, e.payload, counts.get(e.entry_id, 1), e.version) for e in entries]
 
     async def delivery_counts(self, ids: list[bytes]) -> dict[bytes, int]:
         """Times each of this consumer's entries was delivered: one XPENDING over their span."""

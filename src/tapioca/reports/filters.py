@@ -3,51 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
 from tapioca.errors import ErrorDetail, validation_error
+from tapioca.model.dimensions import SESSION_DIMENSIONS, Dimension
 
-
-class Dimension(StrEnum):
-    PATH = "path"
-    PAGE_TYPE = "page_type"
-    LANDING_PAGE = "landing_page"
-    EVENT_TYPE = "event_type"
-    REFERRER = "referrer"
-    CHANNEL = "channel"
-    SOURCE = "source"
-    DEVICE = "device"
-    BROWSER = "browser"
-    OS = "os"
-    UTM_SOURCE = "utm_source"
-    UTM_MEDIUM = "utm_medium"
-    UTM_CAMPAIGN = "utm_campaign"
-    UTM_TERM = "utm_term"
-    UTM_CONTENT = "utm_content"
-    COUNTRY = "country"
-
-
-# Dimensions of a session (its first event's values): they count sessions.
-SESSION_DIMENSIONS = {
-    Dimension.LANDING_PAGE: "landing_path",
-    Dimension.CHANNEL: "channel",
-    Dimension.SOURCE: "source",
-    Dimension.DEVICE: "device",
-    Dimension.BROWSER: "browser",
-    Dimension.OS: "os",
-    Dimension.UTM_SOURCE: "utm_source",
-    Dimension.UTM_MEDIUM: "utm_medium",
-    Dimension.UTM_CAMPAIGN: "utm_campaign",
-}
-# Dimensions of single events.
-EVENT_DIMENSIONS = {
-    Dimension.PATH: "path",
-    Dimension.PAGE_TYPE: "page_type",
-    Dimension.EVENT_TYPE: "event_type",
-    Dimension.REFERRER: "referrer",
-    Dimension.UTM_TERM: "utm_term",
-    Dimension.UTM_CONTENT: "utm_content",
-}
 FILTERABLE = {d.value for d in Dimension} - {"landing_page", "referrer", "country"}
 
 

@@ -3,81 +3,38 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any
-
-import orjson
 
 from tapioca.enrich import NO_RULES, SiteRules
+from tapioca.sites.site import SITE_COLUMNS, Site, site_from_row
 from tapioca.storage.base import ReadStore
 
-SITE_COLUMNS = "id, name, timezone, domains, currency, page_type_rules, public"
+_LOOKUP = 500  # ids looked up per statement
 
 
-@dataclass(frozen=True, slots=True)
-class SiteConfig:
-    id: str
-    name: str | None
-    timezone: str
-    domains: tuple[str, ...]
-    currency: str
-    page_type_rules: tuple[tuple[str, str], ...]
-    public: bool
-
-    @property
-    def rules(self) -> SiteRules:
-        return SiteRules(self.domains, self.page_type_rules)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "timezone": self.timezone,
-            "domains": list(self.domains),
-            "currency": self.currency,
-            "page_type_rules": [{"pattern": p, "page_type": t} for p, t in self.page_type_rules],
-            "public": self.public,
-        }
-
-
-def site_from_row(row: tuple[Any, ...]) -> SiteConfig:
-    site_id, name, zone, domains, currency, rules, public = row
-    parsed_rules = orjson.loads(rules or "[]")
-    return SiteConfig(
-        id=site_id,
-        name=name,
-        timezone=zone or "UTC",
-        domains=tuple(orjson.loads(domains or "[]")),
-        currency=currency or "USD",
-        page_type_rules=tuple((r["pattern"], r["page_type"]) for r in parsed_rules),
-        public=bool(public),
-    )
-
-
-async def load_sites(db: ReadStore) -> dict[str, SiteConfig]:
+async def load_sites(db: ReadStore) -> dict[str, Site]:
     rows = await db.fetch(f"SELECT {SITE_COLUMNS} FROM site ORDER BY id")
     return {row[0]: site_from_row(row) for row in rows}
 
 
 class SiteCatalog:
-    """Sites by id, reloaded when older than ``ttl_s`` (and on demand, at most once a second)."""
+    """Sites by id, reloaded when older than ``ttl_s``; a site it does not know yet is
+    looked up when asked for."""
 
     def __init__(self, db: ReadStore, ttl_s: float = 10.0) -> None:
         self._db = db
         self._ttl = ttl_s
-        self._sites: dict[str, SiteConfig] = {}
+        self._sites: dict[str, Site] = {}
         self._rules: dict[str, SiteRules] = {}
         self._loaded_at = float("-inf")
 
-    async def refresh(self, *, force: bool = False) -> None:
-        age = time.monotonic() - self._loaded_at
-        if age < self._ttl and not (force and age >= 1.0):
+    async def refresh(self) -> None:
+        if time.monotonic() - self._loaded_at < self._ttl:
             return
         self._sites = await load_sites(self._db)
         self._rules = {site_id: site.rules for site_id, site in self._sites.items()}
         self._loaded_at = time.monotonic()
 
-    def get(self, site_id: str) -> SiteConfig | None:
+    def get(self, site_id: str) -> Site | None:
         return self._sites.get(site_id)
 
     def rules(self, site_id: str) -> SiteRules:
@@ -86,10 +43,18 @@ class SiteCatalog:
         return self._rules.get(site_id, NO_RULES)
 
     async def unknown(self, site_ids: set[str]) -> set[str]:
-        """The ids that are not sites, after reloading once if any look new."""
+        """The ids that are not sites: those the catalog does not know are looked up in
+        the store (a site created a moment ago is known at once)."""
         await self.refresh()
-        missing = site_ids - self._sites.keys()
-        if missing:
-            await self.refresh(force=True)
-            missing = site_ids - self._sites.keys()
-        return missing
+        missing = sorted(site_ids - self._sites.keys())
+        for start in range(0, len(missing), _LOOKUP):
+            await self._look_up(missing[start : start + _LOOKUP])
+        return site_ids - self._sites.keys()
+
+    async def _look_up(self, site_ids: list[str]) -> None:
+        marks = ", ".join(f"${i}" for i in range(1, len(site_ids) + 1))
+        sql = f"SELECT {SITE_COLUMNS} FROM site WHERE id IN ({marks})"
+        for row in await self._db.fetch(sql, site_ids):
+            site = site_from_row(row)
+            self._sites = {**self._sites, site.id: site}
+            self._rules = {**self._rules, site.id: site.rules}

@@ -9,11 +9,10 @@ from typing import Any
 import orjson
 
 from tapioca.errors import ErrorDetail, TapiocaError, not_found, validation_error
-from tapioca.kit.timerange import parse_zone
-from tapioca.sites.catalog import SITE_COLUMNS, SiteConfig, site_from_row
-from tapioca.storage.base import EventStore
+from tapioca.kit.timerange import zone_named
+from tapioca.sites.site import SITE_COLUMNS, SITE_ID_RULE, Site, site_from_row, valid_site_id
+from tapioca.storage.base import Store
 
-SITE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
@@ -31,8 +30,8 @@ class SiteChanges:
         problems = []
         if self.timezone is not None:
             try:
-                parse_zone(self.timezone, "timezone")
-            except TapiocaError:
+                zone_named(self.timezone)
+            except ValueError:
                 problems.append(ErrorDetail("timezone", f"'{self.timezone}' is not an IANA zone"))
         if self.currency is not None and not CURRENCY.match(self.currency.upper()):
             problems.append(ErrorDetail("currency", "a 3-letter ISO 4217 code"))
@@ -63,16 +62,16 @@ class SiteChanges:
         return values
 
 
-async def get_site(store: EventStore, site_id: str) -> SiteConfig:
+async def get_site(store: Store, site_id: str) -> Site:
     rows = await store.fetch(f"SELECT {SITE_COLUMNS} FROM site WHERE id = $1", [site_id])
     if not rows:
         raise not_found("site_not_found", f"Site '{site_id}' does not exist.", "site_id")
     return site_from_row(rows[0])
 
 
-async def create_site(store: EventStore, site_id: str, changes: SiteChanges) -> SiteConfig:
-    if not SITE_ID.match(site_id):
-        raise validation_error([ErrorDetail("site_id", "letters, digits and _.:- (≤ 100)")])
+async def create_site(store: Store, site_id: str, changes: SiteChanges) -> Site:
+    if not valid_site_id(site_id):
+        raise validation_error([ErrorDetail("site_id", SITE_ID_RULE)])
     changes.validate()
     if await store.fetch("SELECT 1 FROM site WHERE id = $1", [site_id]):
         raise TapiocaError(409, "site_exists", f"Site '{site_id}' already exists.")
@@ -80,7 +79,7 @@ async def create_site(store: EventStore, site_id: str, changes: SiteChanges) -> 
     return await update_site(store, site_id, changes)
 
 
-async def update_site(store: EventStore, site_id: str, changes: SiteChanges) -> SiteConfig:
+async def update_site(store: Store, site_id: str, changes: SiteChanges) -> Site:
     changes.validate()
     before = await get_site(store, site_id)
     assignments = changes.assignments()

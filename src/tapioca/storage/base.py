@@ -2,34 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Protocol
 
-from tapioca.storage.rows import EventRow
+from tapioca.storage.dialect import Dialect
+from tapioca.storage.rows import Row
 
 Params = Sequence[Any]
-
-
 Rows = list[tuple[Any, ...]]
-
-
-@dataclass(frozen=True, slots=True)
-class Transform:
-    """A derive step computed in Python, one unit of work at a time: for every row
-    (key) of ``keys_sql``, each of ``clears`` (SQL, the key's columns it takes) and then
-    ``rows_sql`` (with the key's columns ``rows_args``) run, and ``compute(key, rows)``
-    gives the (INSERT statement, rows) pairs to store."""
-
-    keys_sql: str
-    clears: tuple[tuple[str, tuple[int, ...]], ...]
-    rows_sql: str
-    rows_args: tuple[int, ...]
-    compute: Callable[[tuple[Any, ...], Rows], list[tuple[str, Rows]]]
-
-
-Step = tuple[str, list[Any]] | Transform
-BuildSteps = Callable[[int, int], list[Step]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,34 +25,59 @@ class WriteResult:
         return self.received - self.inserted
 
 
+class Lock(StrEnum):
+    """Work that one process at a time does, across every process of an instance."""
+
+    MIGRATE = "migrate"
+    DERIVE = "derive"
+
+
+class Session(Protocol):
+    """One connection to the primary, held by background work (migrations, derive jobs):
+    statements without the reports' time limit, transactions."""
+
+    dialect: Dialect
+
+    async def execute(self, sql: str, *args: Any) -> None: ...
+
+    async def executemany(self, sql: str, rows: Rows) -> None: ...
+
+    async def fetch(self, sql: str, *args: Any) -> Rows: ...
+
+    def transaction(self) -> AbstractAsyncContextManager[None]: ...
+
+    async def settled_seq(self) -> int:
+        """The largest event seq such that every event up to it is committed (writers in
+        flight take a seq when they insert and show it when they commit)."""
+        ...
+
+
 class ReadStore(Protocol):
     """Reports read through this; it can never write."""
 
-    async def fetch(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]: ...
+    async def fetch(self, sql: str, params: Params = ()) -> Rows: ...
 
 
-class EventStore(ReadStore, Protocol):
-    """The full store: migrations, bulk idempotent writes, reads, health."""
+class Store(ReadStore, Protocol):
+    """The whole store: migrations, bulk idempotent writes, reads, sessions, health."""
 
-    dialect: str
+    dialect: Dialect
 
     async def migrate(self) -> list[int]: ...
 
-    async def write_events(self, rows: list[EventRow]) -> WriteResult: ...
+    async def write_events(self, rows: Sequence[Row]) -> WriteResult: ...
 
     async def execute(self, sql: str, params: Params = ()) -> None:
         """One write statement on the primary (settings, admin); not for events."""
         ...
 
-    async def run_derive(
-        self, name: str, build: BuildSteps, *, pending_sql: str | None = None, max_seqs: int = 0
-    ) -> int:
-        """Run a derive job over the events not yet processed by it (at most ``max_seqs``
-        of them when > 0), in one transaction; also when ``pending_sql`` says there is
-        work left without new events."""
+    def locked(self, lock: Lock) -> AbstractAsyncContextManager[Session]:
+        """A session holding ``lock``, once every other holder has let it go."""
         ...
 
-    async def reset_derived(self, name: str, tables: list[str]) -> None: ...
+    def leading(self, lock: Lock) -> AbstractAsyncContextManager[Session | None]:
+        """A session holding ``lock`` if no other process holds it (else None)."""
+        ...
 
     def is_unavailable(self, exc: BaseException) -> bool:
         """True when ``exc`` means the store is unreachable, not that the data is bad."""

@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,30 +20,31 @@ import duckdb
 import duckdb_extension_icu
 import pyarrow as pa
 
-from tapioca.kit.answers import AnswerCache
+from tapioca.errors import QueryTimeout
 from tapioca.logging import get_logger
-from tapioca.storage.base import BuildSteps, Params, Transform, WriteResult
-from tapioca.storage.migrations import load_migrations
-from tapioca.storage.rows import EVENT_COLUMNS, EventRow, dedupe
+from tapioca.model.event import COLUMNS, Kind
+from tapioca.storage.answers import AnswerCache
+from tapioca.storage.base import Lock, Params, Rows, WriteResult
+from tapioca.storage.dialect import DUCKDB
+from tapioca.storage.migrations import apply_migrations
+from tapioca.storage.rows import COLUMN_KINDS, Row, dedupe, site_ids
 
 T = TypeVar("T")
 log = get_logger(__name__)
 
+_ARROW_TYPES = {
+    Kind.TIME: pa.timestamp("us", tz="UTC"),
+    Kind.MONEY: pa.decimal128(18, 4),
+    Kind.INT: pa.int32(),
+    Kind.FLAG: pa.bool_(),
+}
 _ARROW_SCHEMA = pa.schema(
     [
-        (name, pa.timestamp("us", tz="UTC"))
-        if name in ("ts", "received_at")
-        else (name, pa.decimal128(18, 4))
-        if name == "revenue"
-        else (name, pa.int32())
-        if name == "screen_width"
-        else (name, pa.bool_())
-        if name == "is_bot"
-        else (name, pa.string())
-        for name in EVENT_COLUMNS
+        (name, _ARROW_TYPES.get(kind, pa.string()))
+        for name, kind in zip(COLUMNS, COLUMN_KINDS, strict=True)
     ]
 )
-_COLUMN_LIST = ", ".join(EVENT_COLUMNS)
+_COLUMN_LIST = ", ".join(COLUMNS)
 _INSERT_EVENTS = (
     f"INSERT INTO event ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM incoming ON CONFLICT DO NOTHING"
 )
@@ -55,25 +57,42 @@ def icu_extension_path() -> Path:
     return folder / f"v{duckdb.__version__}" / "icu.duckdb_extension"
 
 
-_LAST_SEQ = "SELECT last_seq FROM derive_state WHERE name = $1"
+class _Session:
+    """The writing connection, held by background work: its statements run one after the
+    other on the writer thread while the session holds the store's write lock."""
 
+    dialect = DUCKDB
 
-def _transform(con: duckdb.DuckDBPyConnection, step: Transform) -> None:
-    for key in con.execute(step.keys_sql).fetchall():
-        for sql, args in step.clears:
-            con.execute(sql, [key[i] for i in args])
-        rows = con.execute(step.rows_sql, [key[i] for i in step.rows_args]).fetchall()
-        for sql, out in step.compute(tuple(key), rows):
-            if out:
-                con.executemany(sql, out)
+    def __init__(self, store: DuckDBStore) -> None:
+        self._store = store
 
+    async def execute(self, sql: str, *args: Any) -> None:
+        await self._store._run_writer(lambda con: con.execute(sql, list(args)))
 
-class QueryTimeout(Exception):
-    pass
+    async def executemany(self, sql: str, rows: Rows) -> None:
+        await self._store._run_writer(lambda con: con.executemany(sql, rows))
+
+    async def fetch(self, sql: str, *args: Any) -> Rows:
+        return await self._store._run_writer(lambda con: con.execute(sql, list(args)).fetchall())
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        await self.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            await self.execute("ROLLBACK")
+            raise
+        await self.execute("COMMIT")
+
+    async def settled_seq(self) -> int:
+        """No write is in flight while the session holds the writer."""
+        ((upto,),) = await self.fetch("SELECT coalesce(max(seq), 0) FROM event")
+        return int(upto)
 
 
 class DuckDBStore:
-    dialect = "duckdb"
+    dialect = DUCKDB
 
     def __init__(
         self,
@@ -101,6 +120,7 @@ class DuckDBStore:
         self._con.execute(f"LOAD '{icu_extension_path()}'")  # time zones, shipped on PyPI
         self._con.execute("SET TimeZone = 'UTC'")
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="duckdb-writer")
+        self._write_lock = asyncio.Lock()  # one writer job at a time, or one session
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="duckdb-reader")
         self._local = threading.local()
         self._closed = False
@@ -109,11 +129,16 @@ class DuckDBStore:
 
     # -- plumbing -----------------------------------------------------------------
     async def _on_writer(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        async with self._write_lock:
+            return await self._run_writer(fn)
+
+    async def _run_writer(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run ``fn`` on the writer thread (the caller holds the write lock)."""
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._writer, fn, self._con)
         finally:
-            self.answers.written()  # before the caller goes on (kit/answers.py)
+            self.answers.written()  # before the caller goes on (storage/answers.py)
 
     def _reader_cursor(self) -> duckdb.DuckDBPyConnection:
         cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
@@ -124,7 +149,7 @@ class DuckDBStore:
         return cursor
 
     # -- reads --------------------------------------------------------------------
-    async def fetch(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+    async def fetch(self, sql: str, params: Params = ()) -> Rows:
         holder: dict[str, duckdb.DuckDBPyConnection] = {}
 
         def run() -> list[tuple[Any, ...]]:
@@ -143,7 +168,7 @@ class DuckDBStore:
             raise QueryTimeout(f"query exceeded {self._query_timeout_s}s") from exc
 
     # -- writes -------------------------------------------------------------------
-    async def write_events(self, rows: list[EventRow]) -> WriteResult:
+    async def write_events(self, rows: Sequence[Row]) -> WriteResult:
         if not rows:
             return WriteResult(0, 0)
         unique = dedupe(rows)
@@ -153,7 +178,7 @@ class DuckDBStore:
             schema=_ARROW_SCHEMA,
         )
 
-        new_sites = {row.site_id for row in unique} - self._known_sites
+        new_sites = set(site_ids(unique)) - self._known_sites
 
         def write(con: duckdb.DuckDBPyConnection) -> int:
             con.register("incoming", table)
@@ -193,38 +218,12 @@ class DuckDBStore:
 
     # -- lifecycle ----------------------------------------------------------------
     async def migrate(self) -> list[int]:
-        def apply(con: duckdb.DuckDBPyConnection) -> list[int]:
-            con.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migration (version INTEGER PRIMARY KEY, "
-                "name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
-            )
-            done = {r[0] for r in con.execute("SELECT version FROM schema_migration").fetchall()}
-            applied = []
-            for migration in load_migrations("duckdb"):
-                if migration.version in done:
-                    continue
-                con.execute("BEGIN")
-                try:
-                    for statement in migration.statements():
-                        con.execute(statement)
-                    con.execute(
-                        "INSERT INTO schema_migration (version, name) VALUES ($1, $2)",
-                        [migration.version, migration.name],
-                    )
-                    con.execute("COMMIT")
-                except BaseException:
-                    con.execute("ROLLBACK")
-                    raise
-                applied.append(migration.version)
-            return applied
-
-        applied = await self._on_writer(apply)
+        applied = await apply_migrations(self)
         if applied:  # keep schema changes out of the WAL (DuckDB cannot replay some ALTERs)
             await self._on_writer(lambda con: con.execute("CHECKPOINT"))
+            log.info("migrations_applied", store="duckdb", versions=applied)
         sites = await self.fetch("SELECT id FROM site")
         self._known_sites = {row[0] for row in sites}
-        if applied:
-            log.info("migrations_applied", store="duckdb", versions=applied)
         return applied
 
     async def execute(self, sql: str, params: Params = ()) -> None:
@@ -232,58 +231,17 @@ class DuckDBStore:
             con.execute(sql, list(params))
 
         await self._on_writer(run)
-        if sql.lstrip().upper().startswith("INSERT INTO SITE"):
-            self._known_sites.add(str(params[0]))
 
-    async def run_derive(
-        self, name: str, build: BuildSteps, *, pending_sql: str | None = None, max_seqs: int = 0
-    ) -> int:
-        """On the writer thread, so no write is in flight while the range is chosen."""
+    @asynccontextmanager
+    async def locked(self, _lock: Lock) -> AsyncIterator[_Session]:
+        """This process is the file's only writer: holding the writer is holding any lock."""
+        async with self._write_lock:
+            yield _Session(self)
 
-        def derive(con: duckdb.DuckDBPyConnection) -> int:
-            upto = int(con.execute("SELECT coalesce(max(seq), 0) FROM event").fetchone()[0])  # type: ignore[index]
-            row = con.execute(_LAST_SEQ, [name]).fetchone()
-            last = int(row[0]) if row else 0
-            if max_seqs > 0:
-                upto = min(upto, last + max_seqs)
-            if upto <= last:
-                pending = pending_sql and con.execute(pending_sql).fetchone()
-                if not (pending and pending[0]):
-                    return 0
-                upto = last
-            con.execute("BEGIN")
-            try:
-                for step in build(last, upto):
-                    if isinstance(step, Transform):
-                        _transform(con, step)
-                    else:
-                        con.execute(step[0], step[1])
-                con.execute(
-                    "INSERT INTO derive_state (name, last_seq) VALUES ($1, $2) ON CONFLICT (name) "
-                    "DO UPDATE SET last_seq = excluded.last_seq, updated_at = now()",
-                    [name, upto],
-                )
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            return upto - last
-
-        return await self._on_writer(derive)
-
-    async def reset_derived(self, name: str, tables: list[str]) -> None:
-        def reset(con: duckdb.DuckDBPyConnection) -> None:
-            con.execute("BEGIN")  # one commit: readers never see part of it (/stats)
-            try:
-                for table in tables:
-                    con.execute(f"DELETE FROM {table}")  # names come from code, not input
-                con.execute("DELETE FROM derive_state WHERE name = $1", [name])
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-
-        await self._on_writer(reset)
+    @asynccontextmanager
+    async def leading(self, lock: Lock) -> AsyncIterator[_Session | None]:
+        async with self.locked(lock) as session:
+            yield session
 
     def is_unavailable(self, exc: BaseException) -> bool:
         return isinstance(exc, duckdb.IOException | QueryTimeout)

@@ -4,23 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
-from tapioca.errors import StoreUnavailable
+from tapioca.errors import QueryTimeout, StoreUnavailable
 from tapioca.logging import get_logger
-from tapioca.storage.base import BuildSteps, Params, Transform, WriteResult
-from tapioca.storage.migrations import load_migrations
-from tapioca.storage.rows import EVENT_COLUMNS, EventRow, dedupe
+from tapioca.model.event import COLUMNS
+from tapioca.storage.base import Lock, Params, Rows, WriteResult
+from tapioca.storage.dialect import POSTGRES
+from tapioca.storage.migrations import apply_migrations
+from tapioca.storage.rows import Row, dedupe, site_ids
 
 log = get_logger(__name__)
 
-_MIGRATION_LOCK = 0x7A91_0CA0  # pg_advisory_lock key held while migrating
-_WRITE_FENCE = 0x7A91_0CA1  # writers hold it shared; derive takes it to wait them out
-_DERIVE_LEADER = 0x7A91_0CA2  # one derive job at a time across all workers
-_COLUMN_LIST = ", ".join(EVENT_COLUMNS)
+# pg_advisory_lock keys: of the work one process does at a time, and the write fence
+# (writers hold it shared; a derive run takes it to wait them out).
+_LOCKS = {Lock.MIGRATE: 0x7A91_0CA0, Lock.DERIVE: 0x7A91_0CA2}
+_WRITE_FENCE = 0x7A91_0CA1
+_COLUMN_LIST = ", ".join(COLUMNS)
 _CREATE_INCOMING = (
     "CREATE TEMP TABLE IF NOT EXISTS incoming ON COMMIT DELETE ROWS AS "
     f"SELECT {_COLUMN_LIST} FROM event WITH NO DATA"
@@ -35,14 +40,9 @@ _INSERT_SITES = "INSERT INTO site (id) SELECT unnest($1::text[]) ON CONFLICT (id
 # entries (a worker died) and retrying clients come in runs, and each failed COPY is wasted.
 _IDEMPOTENT_FOR_S = 30.0
 
-# Derive runs in the background; a backlog (an import) may take minutes per statement.
-_DERIVE_TIMEOUT_S = 3600.0
+# Background work (derive, migrations): a backlog (an import) may take minutes a statement.
+_BACKGROUND_TIMEOUT_S = 3600.0
 _WRITE_CONNECTIONS = 4
-_LAST_SEQ = "SELECT last_seq FROM derive_state WHERE name = $1"
-_SAVE_SEQ = (
-    "INSERT INTO derive_state (name, last_seq) VALUES ($1, $2) "
-    "ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq, updated_at = now()"
-)
 
 # Failures that say "the server is not there", as opposed to "this data is wrong".
 _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -98,8 +98,48 @@ def is_connection_error(exc: BaseException) -> bool:
     return isinstance(exc, _CONNECTION_ERRORS)
 
 
+def store_error(exc: BaseException) -> BaseException:
+    """The error the rest of Tapioca sees for a failed read: the store is unreachable, a
+    statement ran out of time, or the driver's own (a fault of the query)."""
+    if isinstance(exc, asyncpg.exceptions.QueryCanceledError):
+        return QueryTimeout("the statement timeout cancelled the query")
+    if is_connection_error(exc):
+        return StoreUnavailable(type(exc).__name__)
+    return exc
+
+
+class _Session:
+    """A pooled connection held by background work: no statement timeout to speak of."""
+
+    dialect = POSTGRES
+
+    def __init__(self, con: asyncpg.Connection) -> None:
+        self._con = con
+
+    async def execute(self, sql: str, *args: Any) -> None:
+        await self._con.execute(sql, *args, timeout=_BACKGROUND_TIMEOUT_S)
+
+    async def executemany(self, sql: str, rows: Rows) -> None:
+        await self._con.executemany(sql, rows, timeout=_BACKGROUND_TIMEOUT_S)
+
+    async def fetch(self, sql: str, *args: Any) -> Rows:
+        records = await self._con.fetch(sql, *args, timeout=_BACKGROUND_TIMEOUT_S)
+        return [tuple(r) for r in records]
+
+    def transaction(self) -> AbstractAsyncContextManager[None]:
+        return self._con.transaction()  # type: ignore[no-any-return]
+
+    async def settled_seq(self) -> int:
+        """Every seq up to max(seq) is committed once no writer holds the fence."""
+        await self._con.execute("SELECT pg_advisory_lock($1)", _WRITE_FENCE)
+        try:
+            return int(await self._con.fetchval("SELECT coalesce(max(seq), 0) FROM event"))
+        finally:
+            await self._con.execute("SELECT pg_advisory_unlock($1)", _WRITE_FENCE)
+
+
 class PostgresStore:
-    dialect = "postgres"
+    dialect = POSTGRES
 
     def __init__(
         self,
@@ -166,12 +206,12 @@ class PostgresStore:
             async with pool.acquire(timeout=self._acquire_timeout_s) as con:
                 records = await con.fetch(sql, *params)
         except Exception as exc:
-            if is_connection_error(exc):
-                raise StoreUnavailable(type(exc).__name__) from exc
+            if (translated := store_error(exc)) is not exc:
+                raise translated from exc
             raise
         return [tuple(r) for r in records]
 
-    async def write_events(self, rows: list[EventRow]) -> WriteResult:
+    async def write_events(self, rows: Sequence[Row]) -> WriteResult:
         """One transaction: COPY the batch straight into the event table. A batch that
         holds an event twice, or one stored before (a client's retry, an entry delivered
         again), fails on the unique key; it is then written again the idempotent way:
@@ -180,16 +220,14 @@ class PostgresStore:
         PostgreSQL about half."""
         if not rows:
             return WriteResult(0, 0)
-        sites = sorted({row.site_id for row in rows})
+        sites = site_ids(rows)
         pool = await self._get_write_pool()
         async with pool.acquire(timeout=self._acquire_timeout_s) as con:
             if time.monotonic() >= self._idempotent_until:
                 try:
                     async with con.transaction():
                         await _begin_write(con, sites)
-                        await con.copy_records_to_table(
-                            "event", records=rows, columns=EVENT_COLUMNS
-                        )
+                        await con.copy_records_to_table("event", records=rows, columns=COLUMNS)
                     return WriteResult(len(rows), len(rows))
                 except asyncpg.UniqueViolationError:
                     self._idempotent_until = time.monotonic() + _IDEMPOTENT_FOR_S
@@ -197,34 +235,12 @@ class PostgresStore:
             async with con.transaction():
                 await _begin_write(con, sites)
                 await con.execute(_CREATE_INCOMING)
-                await con.copy_records_to_table("incoming", records=unique, columns=EVENT_COLUMNS)
+                await con.copy_records_to_table("incoming", records=unique, columns=COLUMNS)
                 status = await con.execute(_INSERT_EVENTS)
         return WriteResult(len(rows), int(status.rsplit(" ", 1)[1]))
 
     async def migrate(self) -> list[int]:
-        pool = await self._get_pool()
-        applied: list[int] = []
-        async with pool.acquire(timeout=self._acquire_timeout_s) as con:
-            await con.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
-            try:
-                await con.execute(
-                    "CREATE TABLE IF NOT EXISTS schema_migration (version integer PRIMARY KEY, "
-                    "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
-                )
-                done = {r[0] for r in await con.fetch("SELECT version FROM schema_migration")}
-                for migration in load_migrations("postgres"):
-                    if migration.version in done:
-                        continue
-                    async with con.transaction():
-                        await con.execute(migration.sql)
-                        await con.execute(
-                            "INSERT INTO schema_migration (version, name) VALUES ($1, $2)",
-                            migration.version,
-                            migration.name,
-                        )
-                    applied.append(migration.version)
-            finally:
-                await con.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+        applied = await apply_migrations(self)
         if applied:
             log.info("migrations_applied", store="postgres", versions=applied)
         return applied
@@ -234,58 +250,27 @@ class PostgresStore:
         async with pool.acquire(timeout=self._acquire_timeout_s) as con:
             await con.execute(sql, *params)
 
-    async def run_derive(
-        self, name: str, build: BuildSteps, *, pending_sql: str | None = None, max_seqs: int = 0
-    ) -> int:
-        """Process new events (by seq) with ``build``; one leader at a time. Returns seqs done."""
+    @asynccontextmanager
+    async def locked(self, lock: Lock) -> AsyncIterator[_Session]:
         pool = await self._get_pool()
         async with pool.acquire(timeout=self._acquire_timeout_s) as con:
-            if not await con.fetchval("SELECT pg_try_advisory_lock($1)", _DERIVE_LEADER):
-                return 0  # another worker is deriving
+            await con.execute("SELECT pg_advisory_lock($1)", _LOCKS[lock])
             try:
-                # Every seq up to max(seq) is committed once no writer holds the fence.
-                await con.execute("SELECT pg_advisory_lock($1)", _WRITE_FENCE)
-                try:
-                    upto = await con.fetchval("SELECT coalesce(max(seq), 0) FROM event")
-                finally:
-                    await con.execute("SELECT pg_advisory_unlock($1)", _WRITE_FENCE)
-                async with con.transaction():
-                    last = await con.fetchval(_LAST_SEQ, name) or 0
-                    if max_seqs > 0:
-                        upto = min(upto, last + max_seqs)
-                    if upto <= last and not (pending_sql and await con.fetchval(pending_sql)):
-                        return 0
-                    upto = max(upto, last)
-                    # Background work: not bound by the reports' statement timeout.
-                    await con.execute("SET LOCAL statement_timeout = 0")
-                    await con.execute("SET LOCAL work_mem = '256MB'")  # aggregates stay in memory
-                    for step in build(last, upto):
-                        if isinstance(step, Transform):
-                            await self._transform(con, step)
-                        else:
-                            await con.execute(step[0], *step[1], timeout=_DERIVE_TIMEOUT_S)
-                    await con.execute(_SAVE_SEQ, name, upto)
-                return int(upto - last)
+                yield _Session(con)
             finally:
-                await con.execute("SELECT pg_advisory_unlock($1)", _DERIVE_LEADER)
+                await con.execute("SELECT pg_advisory_unlock($1)", _LOCKS[lock])
 
-    @staticmethod
-    async def _transform(con: asyncpg.Connection, step: Transform) -> None:
-        wait = _DERIVE_TIMEOUT_S
-        for key in await con.fetch(step.keys_sql, timeout=wait):
-            for sql, args in step.clears:
-                await con.execute(sql, *[key[i] for i in args], timeout=wait)
-            rows = await con.fetch(step.rows_sql, *[key[i] for i in step.rows_args], timeout=wait)
-            for sql, out in step.compute(tuple(key), [tuple(r) for r in rows]):
-                if out:
-                    await con.executemany(sql, out, timeout=wait)
-
-    async def reset_derived(self, name: str, tables: list[str]) -> None:
+    @asynccontextmanager
+    async def leading(self, lock: Lock) -> AsyncIterator[_Session | None]:
         pool = await self._get_pool()
-        async with pool.acquire(timeout=self._acquire_timeout_s) as con, con.transaction():
-            for table in tables:
-                await con.execute(f"DELETE FROM {table}")  # names come from code, not input
-            await con.execute("DELETE FROM derive_state WHERE name = $1", name)
+        async with pool.acquire(timeout=self._acquire_timeout_s) as con:
+            if not await con.fetchval("SELECT pg_try_advisory_lock($1)", _LOCKS[lock]):
+                yield None  # another process holds it
+                return
+            try:
+                yield _Session(con)
+            finally:
+                await con.execute("SELECT pg_advisory_unlock($1)", _LOCKS[lock])
 
     def is_unavailable(self, exc: BaseException) -> bool:
         return isinstance(exc, StoreUnavailable) or is_connection_error(exc)

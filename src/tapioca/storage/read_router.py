@@ -27,8 +27,8 @@ import asyncpg
 from tapioca import metrics
 from tapioca.errors import StoreUnavailable
 from tapioca.logging import get_logger
-from tapioca.storage.base import Params
-from tapioca.storage.postgres_store import is_connection_error
+from tapioca.storage.base import Params, Rows
+from tapioca.storage.postgres_store import is_connection_error, store_error
 
 log = get_logger(__name__)
 
@@ -129,14 +129,16 @@ class ReadRouter:
             return None
         return usable[next(self._turn) % len(usable)]
 
-    async def fetch(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+    async def fetch(self, sql: str, params: Params = ()) -> Rows:
         replica = self._next_replica()
         if replica is not None and replica.pool is not None:
             try:
                 rows = await self._run(replica.pool, sql, params)
             except Exception as exc:
-                if not is_connection_error(exc):
-                    raise  # the query's own fault: no failover, no retry
+                if not is_connection_error(exc):  # the query's own fault: no failover
+                    if (translated := store_error(exc)) is not exc:
+                        raise translated from exc
+                    raise
                 await self._mark_down(replica, exc)
             else:
                 self._count("replica")
@@ -146,6 +148,8 @@ class ReadRouter:
         except Exception as exc:
             if is_connection_error(exc):
                 raise StoreUnavailable(f"no database answers reads: {type(exc).__name__}") from exc
+            if (translated := store_error(exc)) is not exc:
+                raise translated from exc
             raise
         self._count("primary")
         return rows

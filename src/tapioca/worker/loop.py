@@ -4,10 +4,14 @@ Entries are acknowledged only after the write that holds them has committed. A s
 outage keeps the batch in hand and backs off; data the store rejects is isolated
 entry by entry, retried, and after ``max_deliveries`` moved to the dead-letter stream.
 
-Up to ``max_inflight`` batches are in hand at once (one by default): with two, while the
-store writes one the worker reads and decodes the next, so its CPU and the store's
-overlap. Before it reads its own pending entries or claims stale ones, it lets the
-batches in hand finish, so that no entry is ever in two batches of one worker.
+Up to ``max_inflight`` batches are in hand at once (two by default): while the store
+writes one the worker reads and decodes the next, so its CPU and the store's overlap.
+Before it reads its own pending entries or claims stale ones, it lets the batches in hand
+finish, so that no entry is ever in two batches of one worker.
+
+An entry whose records are of a later version, holding a field this worker cannot keep
+(queue/record.py, NewerRecord), is left pending, neither acknowledged nor dead-lettered:
+a worker of that version claims it once it has been idle ``claim_idle_ms``.
 """
 
 from __future__ import annotations
@@ -25,10 +29,10 @@ from redis.exceptions import RedisError
 
 from tapioca import metrics
 from tapioca.logging import get_logger
-from tapioca.queue.record import count, event_lines
+from tapioca.queue.record import NewerRecord, count, event_lines
 from tapioca.queue.redis_stream import Entry, StreamConsumer
 from tapioca.sites.catalog import SiteCatalog
-from tapioca.storage.base import EventStore
+from tapioca.storage.base import Store
 from tapioca.storage.rows import EventRow
 from tapioca.worker.transform import PoisonRecord, decode_payload
 from tapioca.worker.writer import observe
@@ -55,7 +59,7 @@ class _Decoded:
 
 
 class Worker:
-    def __init__(self, consumer: StreamConsumer, store: EventStore, options: WorkerOptions) -> None:
+    def __init__(self, consumer: StreamConsumer, store: Store, options: WorkerOptions) -> None:
         self._consumer = consumer
         self._store = store
         self._opt = options
@@ -63,6 +67,7 @@ class Worker:
         self._stopping = asyncio.Event()
         self._last_claim = 0.0
         self._own_pending = True
+        self._pending_from = b"0"  # where the reading of this consumer's own pending is
         self._last_trim = time.monotonic()
         self._inflight: set[asyncio.Task[None]] = set()
         self._backlog = False
@@ -134,8 +139,12 @@ class Worker:
         entries: list[Entry] = []
         if self._own_pending:
             await self._settle()
-            entries = await self._consumer.read_own_pending(100)
+            entries, self._pending_from = await self._consumer.read_own_pending(
+                100, self._pending_from
+            )
             self._own_pending = bool(entries)
+            if not entries:
+                self._pending_from = b"0"  # all read: the next time, from the start
             if entries:
                 self._backlog = sum(_count(e) for e in entries) >= self._opt.batch_max_events
                 return entries
@@ -185,9 +194,15 @@ class Worker:
         decoded: list[_Decoded] = []
         for entry in entries:
             try:
-                decoded.append(_Decoded(entry, decode_payload(entry.payload, self._sites.rules)))
+                rows = decode_payload(entry.payload, self._sites.rules, entry.version)
             except PoisonRecord as exc:
                 await self._dead_letter_entry(entry, str(exc))
+            except NewerRecord as exc:  # left pending for a worker of its version
+                metrics.ENTRIES_LEFT.inc()
+                log.warning("entry_left_for_newer_worker", entry=entry.entry_id.decode(),
+                            version=entry.version, reason=str(exc)[:200])  # fmt: skip
+            else:
+                decoded.append(_Decoded(entry, rows))
         if decoded:
             await self._write(decoded)
 
@@ -252,7 +267,7 @@ class Worker:
 
         Returns False, acknowledging nothing, if the store becomes unreachable meanwhile.
         """
-        lines = event_lines(item.entry.payload)
+        lines = event_lines(item.entry.payload, item.entry.version)
         written = dead = 0
         for line, row in zip(lines, item.rows, strict=True):
             try:

@@ -7,13 +7,13 @@ import gc
 import os
 import signal
 
-from tapioca.api.runtime import build_store
 from tapioca.config import Settings
 from tapioca.derive.jobs import derive_forever, derive_once
 from tapioca.enrich.device import warm_up
 from tapioca.errors import StoreUnavailable
 from tapioca.logging import get_logger
 from tapioca.queue.redis_stream import StreamConsumer, connect
+from tapioca.storage import open_store
 from tapioca.worker.loop import Worker, WorkerOptions
 
 log = get_logger(__name__)
@@ -29,7 +29,7 @@ async def run_worker(settings: Settings, consumer_name: str, *, burst: bool = Fa
     # What is loaded by now lives as long as the process and is left out of the scans.
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
-    store = build_store(settings)
+    store = open_store(settings)
     client = connect(settings.redis_url, timeout_s=10.0)
     consumer = StreamConsumer(
         client,

@@ -1,25 +1,32 @@
-"""Queue records → enriched event rows. Pure: no I/O, no clock."""
+"""Queue records → enriched event rows. Pure: no I/O, no clock.
+
+A row holds the event table's columns (model/event.py) in order: the record's fields, with
+those enrichment derives (bot flag, device, browser, os, source, channel, UTM, page type)
+in their places. The record brings times as checked microseconds and money as Decimal
+(queue/record.py)."""
 
 from __future__ import annotations
 
+import inspect
+import textwrap
 from collections.abc import Callable, Iterable
-from decimal import Decimal, InvalidOperation
+from dataclasses import fields
 from typing import Any
 
 import msgspec
 
-from tapioca.enrich import NO_RULES, SiteRules, enrich
+from tapioca.enrich import NO_RULES, Enrichment, SiteRules, enrich
+from tapioca.kit.codegen import compile_function
+from tapioca.model.event import COLUMNS, FIELDS, QUEUED
 from tapioca.queue.record import (
-    QueueRecord,
+    RECORD_INDEX,
+    Record,
     UnreadableRecord,
     decode_each,
     decode_entry,
     from_json,
 )
 from tapioca.storage.rows import EventRow
-
-_MIN_MICROS = -62_135_596_800_000_000  # 0001-01-01T00:00:00Z
-_MAX_MICROS = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z
 
 RulesFor = Callable[[str], SiteRules]
 
@@ -32,50 +39,49 @@ class PoisonRecord(ValueError):
     """A record that can never become a row (corrupt or foreign data in the queue)."""
 
 
-def _time(micros: int) -> int:
-    """A time as the row keeps it (microseconds; a datetime would cost the worker about a
-    sixth of its CPU to make and asyncpg to encode again)."""
-    if not _MIN_MICROS <= micros <= _MAX_MICROS:
-        raise PoisonRecord("time out of range")
-    return micros
+def _row_source() -> str:
+    """``row(values, rules)``, compiled from the table (kit/codegen.py): the record's
+    values (in order) → the stored row. Enrichment takes the fields its parameters name
+    and gives the fields of ``Enrichment``, the columns the record does not carry among
+    them."""
+    inputs = [name for name in inspect.signature(enrich).parameters if name != "site"]
+    derived = [field.name for field in fields(Enrichment)]
+    unmade = {f.name for f in FIELDS if not f.queued} - set(derived)
+    if not set(inputs) <= set(RECORD_INDEX) or not set(derived) <= set(COLUMNS) or unmade:
+        raise RuntimeError(f"enrichment does not make the row's columns {sorted(unmade)}")
+    body = [
+        f"{', '.join(f.name for f in QUEUED)}, = values",
+        f"found = enrich({', '.join(f'{n}={n}' for n in inputs)}, site=rules)",
+        *(f"{name} = found.{name}" for name in derived),
+        f"return new_row(EventRow, ({', '.join(COLUMNS)},))",
+    ]
+    return "def row(values, rules):\n" + textwrap.indent("\n".join(body), "    ")
 
 
-def _row(values: tuple[Any, ...]) -> EventRow:
-    """An EventRow without the keyword handling of its constructor (a tenth of the
-    worker's time per event)."""
-    return tuple.__new__(EventRow, values)
+# tuple.__new__ makes an EventRow without the keyword handling of its constructor.
+_row: Callable[[tuple[Any, ...], SiteRules], EventRow] = compile_function(
+    "row", _row_source(), {"enrich": enrich, "EventRow": EventRow, "new_row": tuple.__new__}
+)
+_astuple = msgspec.structs.astuple
+_SITE = RECORD_INDEX["site_id"]
 
 
-def to_row(record: QueueRecord | dict[str, Any], rules: SiteRules = NO_RULES) -> EventRow:
+def to_row(record: Record | dict[str, Any], rules: SiteRules = NO_RULES) -> EventRow:
     """Build the stored row, enriched (bot flag, device, browser, os, source, channel, ...)."""
     if isinstance(record, dict):  # imports and tests hand over plain objects
         try:
             record = from_json(msgspec.json.encode(record))
         except (UnreadableRecord, TypeError) as exc:
             raise PoisonRecord(f"malformed record: {exc}") from exc
-    r = record
-    found = enrich(
-        user_agent=r.user_agent, screen_width=r.screen_width, url=r.url, path=r.path,
-        referrer=r.referrer, utm_source=r.utm_source, utm_medium=r.utm_medium,
-        utm_campaign=r.utm_campaign, utm_term=r.utm_term, utm_content=r.utm_content,
-        device=r.device, channel=r.channel, page_type=r.page_type, site=rules,
-    )  # fmt: skip
-    try:
-        revenue = None if r.revenue is None else Decimal(r.revenue)
-    except InvalidOperation as exc:
-        raise PoisonRecord("revenue is not a number") from exc
-    return _row((
-        r.site_id, r.event_id, r.event_type, _time(r.ts), _time(r.received_at), r.visitor_id,
-        r.user_id, r.anonymous_id, r.session_id, r.url, r.path, r.referrer, r.title,
-        found.utm_source, found.utm_medium, found.utm_campaign, found.utm_term,
-        found.utm_content, r.user_agent, r.screen_width, found.device, found.browser,
-        found.os, found.channel, found.source, found.page_type, revenue, r.currency,
-        r.transaction_id, r.items, r.properties, found.is_bot,
-    ))  # fmt: skip
+    return _row(_astuple(record), rules)
 
 
-def _rows(records: list[QueueRecord], rules_for: RulesFor) -> list[EventRow]:
-    return [to_row(record, rules_for(record.site_id)) for record in records]
+def _rows(records: list[Record], rules_for: RulesFor) -> list[EventRow]:
+    rows = []
+    for record in records:
+        values = _astuple(record)
+        rows.append(_row(values, rules_for(values[_SITE])))
+    return rows
 
 
 def decode_records(records: Iterable[bytes], rules_for: RulesFor = no_rules) -> list[EventRow]:
@@ -86,9 +92,12 @@ def decode_records(records: Iterable[bytes], rules_for: RulesFor = no_rules) -> 
         raise PoisonRecord(f"undecodable record: {exc}") from exc
 
 
-def decode_payload(payload: bytes, rules_for: RulesFor = no_rules) -> list[EventRow]:
-    """A queue entry holds one request's records (tapioca.queue.record)."""
+def decode_payload(
+    payload: bytes, rules_for: RulesFor = no_rules, version: int = 1
+) -> list[EventRow]:
+    """A queue entry holds one request's records (tapioca.queue.record), of ``version``;
+    one of a later version with a value this worker cannot keep raises NewerRecord."""
     try:
-        return _rows(decode_entry(payload), rules_for)
+        return _rows(decode_entry(payload, version), rules_for)
     except UnreadableRecord as exc:
         raise PoisonRecord(f"undecodable record: {exc}") from exc

@@ -6,12 +6,12 @@ import time
 
 from tapioca import metrics
 from tapioca.sites.catalog import SiteCatalog
-from tapioca.storage.base import EventStore, WriteResult
+from tapioca.storage.base import Store, WriteResult
 from tapioca.worker.transform import decode_records
 
 
 class EventWriter:
-    def __init__(self, store: EventStore, sites: SiteCatalog | None = None) -> None:
+    def __init__(self, store: Store, sites: SiteCatalog | None = None) -> None:
         self._store = store
         self._sites = sites or SiteCatalog(store)
 

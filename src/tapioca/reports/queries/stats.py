@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
 
-from tapioca.reports.queries.web import Params, event_where
+from tapioca.model.figures import BY_NAME, IS_PAGE_VIEW, VISITORS
+from tapioca.reports.queries import Params, Query
+from tapioca.reports.queries.events import event_where
 
-Query = tuple[str, list[Any]]
+_PAGEVIEWS = BY_NAME["pageviews"].sql
 
 
 def build_stats_totals_query(site_id: str, start: datetime | None, end: datetime | None) -> Query:
     p = Params()
     where = event_where(site_id, start, end, [], p)
     sql = (
-        "SELECT count(*) FILTER (WHERE e.event_type = 'page_view') AS total_views, "
-        "count(DISTINCT e.visitor_id) AS unique_users "
-        f"FROM event e WHERE {where}"
+        f"SELECT {_PAGEVIEWS} AS total_views, {VISITORS} AS unique_users FROM event e WHERE {where}"
     )
-    return sql, p.values
+    return Query(sql, p.values)
 
 
 def build_top_paths_query(
@@ -28,10 +27,10 @@ def build_top_paths_query(
     where = event_where(site_id, start, end, [], p)
     sql = (
         "SELECT e.path, count(*) AS views FROM event e "
-        f"WHERE {where} AND e.event_type = 'page_view' AND e.path IS NOT NULL "
+        f"WHERE {where} AND e.{IS_PAGE_VIEW} AND e.path IS NOT NULL "
         f"GROUP BY e.path ORDER BY views DESC, e.path ASC LIMIT {p.add(limit)}"
     )
-    return sql, p.values
+    return Query(sql, p.values)
 
 
 def build_stats_rollup_query(
@@ -77,7 +76,7 @@ def build_stats_rollup_query(
         ("stale", "count(*)", f"FROM rollup_dirty_day r WHERE {hours}"),
         ("stale", "count(*)", f"{totals} AND NOT EXISTS (SELECT 1 FROM {day_row})"),
         ("views", "sum(d.pageviews)", f"FROM {day_row}"),
-        ("views", "count(*)", "FROM tail WHERE event_type = 'page_view'"),
+        ("views", "count(*)", f"FROM tail WHERE {IS_PAGE_VIEW}"),
         ("users", "sum(d.visitors)", f"FROM {day_row}"),
         ("users", "count(DISTINCT t.visitor_id)", f"FROM tail t WHERE {new_visitor}"),
     ]
@@ -89,7 +88,7 @@ def build_stats_rollup_query(
         SELECT d.value AS path, d.pageviews AS views FROM rollup_day d
         WHERE d.site_id = {site} AND d.dim = 'path' AND d.tz = {tz} AND d.day = {local}
         UNION ALL
-        SELECT path, 1 FROM tail WHERE event_type = 'page_view'
+        SELECT path, 1 FROM tail WHERE {IS_PAGE_VIEW}
     )
     SELECT 'path' AS kind, path, views AS n FROM (
         SELECT path, sum(views) AS views FROM paths WHERE path IS NOT NULL
@@ -98,4 +97,4 @@ def build_stats_rollup_query(
     sql += "".join(
         f"\n    UNION ALL SELECT '{kind}', NULL, {n} {from_}" for kind, n, from_ in parts
     )
-    return sql, p.values
+    return Query(sql, p.values)

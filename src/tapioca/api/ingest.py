@@ -1,0 +1,100 @@
+"""The ingest routes, served from ASGI in front of the framework.
+
+Every route of every ingest protocol (ingest/protocols) is a POST that trackers send
+with each hit. Served here they skip routing over every route, request objects, exception
+middleware and response classes, which together cost more than validating a one-event
+body. The contract is the one api.md gives and /openapi.json documents (api/openapi.py):
+the same error shape as every other route (request id from RequestIdMiddleware, which
+stays outside this layer); another method on an ingest path is a 405.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tapioca.errors import TapiocaError, too_large
+from tapioca.ingest.body import decompress
+from tapioca.ingest.protocols import ROUTES
+from tapioca.ingest.service import IngestRequest, IngestService
+from tapioca.logging import get_logger
+
+log = get_logger(__name__)
+
+_ENCODER = msgspec.json.Encoder()
+_JSON = (b"content-type", b"application/json")
+
+
+class IngestRoutes:
+    """ASGI middleware: answers the ingest routes, hands every other request on."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path")
+        if scope["type"] != "http" or path not in ROUTES:
+            await self.app(scope, receive, send)
+            return
+        try:
+            if scope["method"] != "POST":
+                raise TapiocaError(
+                    405,
+                    "method_not_allowed",
+                    f"Method {scope['method']} is not allowed on {path}.",
+                    headers={"Allow": "POST"},
+                )
+            headers = {  # one pass over the headers
+                name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]
+            }
+            state = scope["app"].state
+            address = scope.get("client")
+            request = IngestRequest(path, headers, address[0] if address else "")
+            limit: int = state.settings.max_body_bytes
+            raw = await _read_body(receive, headers.get("content-length"), limit)
+            body = decompress(raw, headers.get("content-encoding"), limit)
+            ingest: IngestService = state.ingest
+            await _answer(send, 202, await ingest.accept(request, body))
+        except _ClientGone:
+            return  # nothing to answer, nothing accepted
+        except TapiocaError as exc:
+            await _answer(send, exc.status, exc.body(scope["state"]["request_id"]), exc.headers)
+        except Exception as exc:
+            log.error("request_failed", path=path, error=type(exc).__name__, exc_info=exc)
+            failed = TapiocaError(500, "internal_error", "An internal error occurred.")
+            await _answer(send, 500, failed.body(scope["state"]["request_id"]))
+
+
+class _ClientGone(Exception):
+    """The client disconnected before its body was complete."""
+
+
+async def _read_body(receive: Receive, declared: str | None, limit: int) -> bytes:
+    """The raw body, refused before reading it when its declared length is over ``limit``,
+    and as soon as it grows past ``limit`` otherwise."""
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large(f"The body is larger than {limit} bytes.")
+    chunks, size, more = [], 0, True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _ClientGone
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise too_large(f"The body is larger than {limit} bytes.")
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _answer(
+    send: Send, status: int, content: dict[str, Any], headers: dict[str, str] | None = None
+) -> None:
+    body = _ENCODER.encode(content)
+    raw = [_JSON, (b"content-length", str(len(body)).encode())]
+    raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})

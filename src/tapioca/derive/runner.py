@@ -1,0 +1,96 @@
+"""The one runner of derive jobs, on either store (derive.md, "Process new events by
+ingest sequence").
+
+A job takes the events stored since its last run, by ``seq``, up to the largest seq below
+which every event is committed (Session.settled_seq), and runs its steps over that range in
+one transaction with its new position: a run that fails leaves nothing behind, and a run
+repeated over the same range replaces what it made. One process at a time runs the jobs
+(the store's derive lock); the others skip their turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tapioca.storage.base import Lock, Rows, Session, Store
+
+
+@dataclass(frozen=True, slots=True)
+class Transform:
+    """A derive step computed in Python, one unit of work at a time: for every row
+    (key) of ``keys_sql``, each of ``clears`` (SQL, the key's columns it takes) and then
+    ``rows_sql`` (with the key's columns ``rows_args``) run, and ``compute(key, rows)``
+    gives the (INSERT statement, rows) pairs to store."""
+
+    keys_sql: str
+    clears: tuple[tuple[str, tuple[int, ...]], ...]
+    rows_sql: str
+    rows_args: tuple[int, ...]
+    compute: Callable[[tuple[Any, ...], Rows], list[tuple[str, Rows]]]
+
+
+Step = tuple[str, list[Any]] | Transform
+BuildSteps = Callable[[int, int], list[Step]]
+
+_LAST_SEQ = "SELECT last_seq FROM derive_state WHERE name = $1"
+_SAVE_SEQ = (
+    "INSERT INTO derive_state (name, last_seq) VALUES ($1, $2) "
+    "ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq, updated_at = now()"
+)
+
+
+async def _transform(session: Session, step: Transform) -> None:
+    for key in await session.fetch(step.keys_sql):
+        for sql, args in step.clears:
+            await session.execute(sql, *[key[i] for i in args])
+        rows = await session.fetch(step.rows_sql, *[key[i] for i in step.rows_args])
+        for sql, out in step.compute(tuple(key), rows):
+            if out:
+                await session.executemany(sql, out)
+
+
+async def run_steps(session: Session, steps: list[Step]) -> None:
+    for step in steps:
+        if isinstance(step, Transform):
+            await _transform(session, step)
+        else:
+            await session.execute(step[0], *step[1])
+
+
+async def run_derive(
+    store: Store, name: str, build: BuildSteps, *, pending_sql: str | None = None,
+    max_seqs: int = 0,
+) -> int:  # fmt: skip
+    """Run job ``name`` over the events it has not processed (at most ``max_seqs`` of them
+    when > 0), in one transaction; also when ``pending_sql`` says work is left without new
+    events. Returns the seqs done (0 when another process is deriving)."""
+    async with store.leading(Lock.DERIVE) as session:
+        if session is None:
+            return 0
+        upto = await session.settled_seq()
+        async with session.transaction():
+            for statement in session.dialect.background:
+                await session.execute(statement)
+            found = await session.fetch(_LAST_SEQ, name)
+            last = int(found[0][0]) if found else 0
+            if max_seqs > 0:
+                upto = min(upto, last + max_seqs)
+            if upto <= last:
+                pending = pending_sql and await session.fetch(pending_sql)
+                if not (pending and pending[0][0]):
+                    return 0
+                upto = last
+            await run_steps(session, build(last, upto))
+            await session.execute(_SAVE_SEQ, name, upto)
+        return upto - last
+
+
+async def reset_derived(store: Store, name: str, tables: list[str]) -> None:
+    """Empty ``tables`` and forget job ``name``'s position, in one commit (readers never
+    see part of it), while no derive run is under way."""
+    async with store.locked(Lock.DERIVE) as session, session.transaction():
+        for table in tables:
+            await session.execute(f"DELETE FROM {table}")  # names come from code, not input
+        await session.execute("DELETE FROM derive_state WHERE name = $1", name)

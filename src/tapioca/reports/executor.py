@@ -1,0 +1,47 @@
+"""The one place report queries run: on the read store a process was given (a replica
+router in production), with the visitor sketches it has read kept by id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tapioca.kit.sketch import Sketch, SketchCache
+from tapioca.reports.queries import Query
+from tapioca.reports.queries.rollup import build_sketches
+from tapioca.storage.answers import AnswerCache, KeepsAnswers
+from tapioca.storage.base import ReadStore, Rows
+
+SKETCH_BUDGET = 64 << 20  # bytes of sketches kept per process
+
+
+class SketchGone(Exception):
+    """A sketch read a moment ago was replaced since (its day or week redone)."""
+
+
+class Executor:
+    def __init__(self, db: ReadStore, sketches: SketchCache | None = None) -> None:
+        self.db = db
+        self._sketches = sketches if sketches is not None else SketchCache(SKETCH_BUDGET)
+        # the embedded store's answers, kept until its next write (storage/answers.py)
+        self.answers: AnswerCache | None = db.answers if isinstance(db, KeepsAnswers) else None
+
+    async def rows(self, query: Query) -> Rows:
+        return await self.db.fetch(query.sql, query.params)
+
+    async def dicts(self, query: Query) -> list[dict[str, Any]]:
+        """The rows as dicts by the query's column names."""
+        return [dict(zip(query.columns, row, strict=True)) for row in await self.rows(query)]
+
+    async def sketches(self, ids: list[int]) -> dict[int, Sketch]:
+        """Stored sketches by id: kept ones, the others by primary-key lookups. Raises
+        SketchGone when one of them is no longer stored."""
+        found = {i: sketch for i in ids if (sketch := self._sketches.get(i)) is not None}
+        missing = [i for i in dict.fromkeys(ids) if i not in found]
+        if missing:
+            for ident, blob in await self.rows(build_sketches(missing)):
+                sketch = Sketch.from_bytes(bytes(blob))
+                found[int(ident)] = sketch
+                self._sketches.put(int(ident), sketch)
+            if len(found) < len(set(ids)):
+                raise SketchGone
+        return found

@@ -1,0 +1,66 @@
+"""What every report is about: a site, a range of dates in a time zone, filters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from tapioca.kit.timerange import DateRange
+from tapioca.reports.filters import Filter, parse_filters
+from tapioca.reports.params import build_range, parse_zone
+from tapioca.reports.queries import rollup
+from tapioca.sites.lookup import resolve_site
+from tapioca.sites.site import Site
+from tapioca.storage.base import ReadStore
+
+
+@dataclass(frozen=True)
+class Scope:
+    site: Site
+    span: DateRange
+    filters: list[Filter]
+    days_redoing: bool = False  # the site's daily rollups are being redone (a new zone)
+
+    def echo(self) -> dict[str, Any]:
+        return {
+            "site_id": self.site.id,
+            "start_date": self.span.start_date.isoformat() if self.span.start_date else None,
+            "end_date": self.span.end_date.isoformat() if self.span.end_date else None,
+            "tz": self.span.tz.key,
+        }
+
+    def over(self, span: DateRange) -> Scope:
+        return replace(self, span=span)
+
+    @property
+    def days_usable(self) -> bool:
+        """The site's daily visitor rows are in the range's zone and all there."""
+        return self.span.tz.key == self.site.timezone.key and not self.days_redoing
+
+    @property
+    def rolled(self) -> bool:
+        """Rollups answer: no filters, the range's ends on whole UTC hours."""
+        return rollup.usable(self.span, self.filters)
+
+    @property
+    def whole_days(self) -> bool:
+        """The daily rows can answer for the range: rollups usable, both ends given, the
+        daily rows in the range's zone and not being redone."""
+        span = self.span
+        given = span.start_date is not None and span.end_date is not None
+        return self.rolled and given and self.days_usable
+
+
+async def resolve_scope(
+    db: ReadStore,
+    site_id: str | None,
+    date_: str | None,
+    start_date: str | None,
+    end_date: str | None,
+    tz: str | None,
+    filters: str | None,
+) -> Scope:
+    site, redoing = await resolve_site(db, site_id)
+    zone = parse_zone(tz) if tz else site.timezone
+    span = build_range(date_=date_, start_date=start_date, end_date=end_date, tz=zone)
+    return Scope(site, span, parse_filters(filters), redoing)

@@ -1,0 +1,78 @@
+"""GET /stats: views, visitors and top paths of a day (the answer of the seed systems)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tapioca.kit.timerange import DateRange
+from tapioca.reports.executor import Executor
+from tapioca.reports.params import build_range, parse_zone
+from tapioca.reports.queries import rollup
+from tapioca.reports.queries.stats import (
+    build_stats_rollup_query,
+    build_stats_totals_query,
+    build_top_paths_query,
+)
+from tapioca.sites.lookup import resolve_site
+from tapioca.sites.site import Site
+
+# total_views, unique_users, top paths as (path, views)
+Stats = tuple[int, int, list[tuple[str, int]]]
+
+
+async def site_stats(
+    ex: Executor, site_id: str | None, date: str | None, tz: str | None, limit: int
+) -> dict[str, Any]:
+    """total_views, unique_users and top_paths for one day (or all time). The embedded
+    store gives an answer again until its next write (storage/answers.py)."""
+    cache = ex.answers
+    key = ("stats", site_id, date, tz, limit)
+    if cache is not None and (kept := cache.get(key)) is not None:
+        return kept  # type: ignore[no-any-return]
+    generation = cache.generation if cache is not None else 0
+    site, _ = await resolve_site(ex.db, site_id)
+    zone = parse_zone(tz) if tz else site.timezone
+    span = build_range(date_=date, start_date=None, end_date=None, tz=zone)
+    found = await stats_from_rollups(ex, site, span, limit)
+    views, users, paths = found or await _stats_from_events(ex, site.id, span, limit)
+    answer = {
+        "site_id": site.id,
+        "date": span.start_date.isoformat() if span.start_date else None,
+        "total_views": views,
+        "unique_users": users,
+        "top_paths": [{"path": path, "views": count} for path, count in paths],
+    }
+    if cache is not None:
+        cache.put(key, generation, answer)
+    return answer
+
+
+async def stats_from_rollups(ex: Executor, site: Site, span: DateRange, limit: int) -> Stats | None:
+    """One day in the site's zone, from the rollups and the events not derived yet, in
+    one statement; None when they cannot answer exactly (all time, another zone, a day
+    not on whole UTC hours, a day whose visitor row waits to be redone or is missing):
+    the caller then reads the events."""
+    day, start, end = span.start_date, span.start_utc, span.end_utc
+    if day is None or start is None or end is None or span.end_date != day:
+        return None
+    if span.tz.key != site.timezone.key or not rollup.usable(span, []):
+        return None
+    query = build_stats_rollup_query(site.id, site.timezone.key, day, start, end, limit)
+    sums = {"stale": 0, "views": 0, "users": 0}
+    paths: list[tuple[str, int]] = []
+    for kind, path, n in await ex.rows(query):
+        if kind == "path":
+            paths.append((path, int(n)))
+        else:
+            sums[kind] += int(n or 0)  # a sum over no rows is NULL
+    if sums["stale"]:
+        return None
+    paths.sort(key=lambda pv: (-pv[1], pv[0]))  # code points: the byte order of the SQL
+    return sums["views"], sums["users"], paths
+
+
+async def _stats_from_events(ex: Executor, site_id: str, span: DateRange, limit: int) -> Stats:
+    start, end = span.start_utc, span.end_utc
+    (views, users), *_ = await ex.rows(build_stats_totals_query(site_id, start, end))
+    paths = await ex.rows(build_top_paths_query(site_id, start, end, limit))
+    return int(views), int(users), [(path, int(count)) for path, count in paths]

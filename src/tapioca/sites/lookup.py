@@ -1,0 +1,41 @@
+"""Which site a report is about: the one named, or the only one of the instance."""
+
+from __future__ import annotations
+
+from tapioca.errors import ErrorDetail, TapiocaError, invalid_parameter, not_found
+from tapioca.sites.site import SITE_COLUMNS, SITE_ID_RULE, Site, site_from_row, valid_site_id
+from tapioca.storage.base import ReadStore
+
+# The site and whether its daily rollups are being redone (in a new time zone: reports
+# then count its visitors from events), in one statement; DuckDB runs the EXISTS on the
+# named id faster than one correlated with the row.
+_SITE = (
+    f"SELECT {SITE_COLUMNS}, EXISTS (SELECT 1 FROM rollup_redo r WHERE r.site_id = {{id}}) "
+    "FROM site"
+)
+
+
+async def resolve_site(db: ReadStore, site_id: str | None) -> tuple[Site, bool]:
+    """The named site, or the only one when the instance has exactly one; and whether its
+    daily rollups are being redone."""
+    if site_id is None:
+        rows = await db.fetch(_SITE.format(id="site.id") + " ORDER BY id LIMIT 2")
+        if len(rows) != 1:
+            raise TapiocaError(
+                422,
+                "validation_error",
+                "site_id is required when the instance does not have exactly one site.",
+                [ErrorDetail("site_id", "required")],
+            )
+    else:
+        if not valid_site_id(site_id):
+            raise invalid_parameter("site_id", SITE_ID_RULE)
+        rows = await db.fetch(_SITE.format(id="$1") + " WHERE id = $1", [site_id])
+        if not rows:
+            raise not_found("site_not_found", f"Site '{site_id}' does not exist.", "site_id")
+    *columns, redoing = rows[0]
+    try:
+        site = site_from_row(tuple(columns))
+    except ValueError as exc:
+        raise invalid_parameter("site.timezone", str(exc)) from exc
+    return site, bool(redoing)
