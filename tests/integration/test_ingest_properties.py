@@ -55,7 +55,7 @@ async def accept(body: bytes, collected: Collected) -> list[str] | TapiocaError:
     service, queue = make_service(collected)
     queue.start()
     try:
-        request = IngestRequest("/events", {"user-agent": "agent"}, "10.0.0.1")
+        request = IngestRequest("/events", {"user-agent": "agent"}, "10.0.0.1", "agent")
         answer = await service.accept(request, body, NOW)
         ids: list[str] = answer["event_ids"]
         return ids

@@ -10,6 +10,7 @@ stays outside this layer); another method on an ingest path is a 405.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import msgspec
@@ -46,15 +47,20 @@ class IngestRoutes:
                     f"Method {scope['method']} is not allowed on {path}.",
                     headers={"Allow": "POST"},
                 )
-            headers = {  # one pass over the headers
-                name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]
-            }
+            declared = encoding = agent = None
+            for name, value in scope["headers"]:  # one pass over those read here
+                if name == b"content-length":
+                    declared = value
+                elif name == b"content-encoding":
+                    encoding = value.decode("latin-1")
+                elif name == b"user-agent":
+                    agent = value.decode("latin-1")
             state = scope["app"].state
             address = scope.get("client")
-            request = IngestRequest(path, headers, address[0] if address else "")
+            headers = RawHeaders(scope["headers"])
+            request = IngestRequest(path, headers, address[0] if address else "", agent)
             limit: int = state.settings.max_body_bytes
-            raw = await _read_body(receive, headers.get("content-length"), limit)
-            body = decompress(raw, headers.get("content-encoding"), limit)
+            body = decompress(await _read_body(receive, declared, limit), encoding, limit)
             ingest: IngestService = state.ingest
             await _answer(send, 202, await ingest.accept(request, body))
         except _ClientGone:
@@ -67,11 +73,40 @@ class IngestRoutes:
             await _answer(send, 500, failed.body(scope["state"]["request_id"]))
 
 
+class RawHeaders(Mapping[str, str]):
+    """A request's headers as ASGI gives them (lower-case names), decoded when asked for:
+    most protocols read one or two of them."""
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw: Iterable[tuple[bytes, bytes]]) -> None:
+        self._raw = list(raw)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        key = name.encode("latin-1")
+        for found, value in self._raw:
+            if found == key:
+                return value.decode("latin-1")
+        return default
+
+    def __getitem__(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return str(value)
+
+    def __iter__(self) -> Iterator[str]:
+        return (name.decode("latin-1") for name, _ in self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+
 class _ClientGone(Exception):
     """The client disconnected before its body was complete."""
 
 
-async def _read_body(receive: Receive, declared: str | None, limit: int) -> bytes:
+async def _read_body(receive: Receive, declared: bytes | None, limit: int) -> bytes:
     """The raw body, refused before reading it when its declared length is over ``limit``,
     and as soon as it grows past ``limit`` otherwise."""
     if declared is not None and declared.isdigit() and int(declared) > limit:

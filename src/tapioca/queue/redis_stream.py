@@ -22,6 +22,7 @@ log = get_logger(__name__)
 PAYLOAD = b"e"
 COUNT = b"n"
 VERSION = b"v"  # of the entry's records (queue/record.py); absent: 1
+_VERSIONED: dict[Any, Any] = {VERSION: RECORD_VERSION} if RECORD_VERSION > 1 else {}
 STATS_KEY = "tapioca:stats"
 SALT_KEY = "tapioca:salt:"
 
@@ -85,7 +86,7 @@ class StreamProducer:
             batch, self._waiting = self._waiting, []
             pipe = self.redis.pipeline(transaction=False)
             for payload, count, _ in batch:
-                pipe.xadd(self._stream, {PAYLOAD: payload, COUNT: count, VERSION: RECORD_VERSION})
+                pipe.xadd(self._stream, {PAYLOAD: payload, COUNT: count, **_VERSIONED})
             try:
                 await self._check_durable()
                 results: list[Any] = await pipe.execute(raise_on_error=False)

@@ -59,31 +59,44 @@ def icu_extension_path() -> Path:
 
 class _Session:
     """The writing connection, held by background work: its statements run one after the
-    other on the writer thread while the session holds the store's write lock."""
+    other on the writer thread while the session holds the store's write lock. A write is
+    counted (storage/answers.py) when it commits: a run that writes nothing keeps the
+    answers given so far."""
 
     dialect = DUCKDB
 
     def __init__(self, store: DuckDBStore) -> None:
         self._store = store
+        self._in_transaction = False
+        self._wrote = False
 
     async def execute(self, sql: str, *args: Any) -> None:
-        await self._store._run_writer(lambda con: con.execute(sql, list(args)))
+        await self._write(lambda con: con.execute(sql, list(args)))
 
     async def executemany(self, sql: str, rows: Rows) -> None:
-        await self._store._run_writer(lambda con: con.executemany(sql, rows))
+        await self._write(lambda con: con.executemany(sql, rows))
+
+    async def _write(self, fn: Callable[[duckdb.DuckDBPyConnection], Any]) -> None:
+        await self._store._run_writer(fn, counted=not self._in_transaction)
+        self._wrote = True
 
     async def fetch(self, sql: str, *args: Any) -> Rows:
-        return await self._store._run_writer(lambda con: con.execute(sql, list(args)).fetchall())
+        return await self._store._run_writer(
+            lambda con: con.execute(sql, list(args)).fetchall(), counted=False
+        )
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
-        await self.execute("BEGIN")
+        await self._store._run_writer(lambda con: con.execute("BEGIN"), counted=False)
+        self._in_transaction, self._wrote = True, False
         try:
             yield
         except BaseException:
-            await self.execute("ROLLBACK")
+            await self._store._run_writer(lambda con: con.execute("ROLLBACK"), counted=False)
             raise
-        await self.execute("COMMIT")
+        finally:
+            self._in_transaction = False
+        await self._store._run_writer(lambda con: con.execute("COMMIT"), counted=self._wrote)
 
     async def settled_seq(self) -> int:
         """No write is in flight while the session holds the writer."""
@@ -132,13 +145,17 @@ class DuckDBStore:
         async with self._write_lock:
             return await self._run_writer(fn)
 
-    async def _run_writer(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
-        """Run ``fn`` on the writer thread (the caller holds the write lock)."""
+    async def _run_writer(
+        self, fn: Callable[[duckdb.DuckDBPyConnection], T], counted: bool = True
+    ) -> T:
+        """Run ``fn`` on the writer thread (the caller holds the write lock); ``counted``:
+        it may have committed a write, which the answers kept so far predate."""
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._writer, fn, self._con)
         finally:
-            self.answers.written()  # before the caller goes on (storage/answers.py)
+            if counted:
+                self.answers.written()  # before the caller goes on (storage/answers.py)
 
     def _reader_cursor(self) -> duckdb.DuckDBPyConnection:
         cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)

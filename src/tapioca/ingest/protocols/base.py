@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from tapioca.errors import ErrorDetail, TapiocaError, too_large
 
@@ -24,16 +24,14 @@ class Route:
     answer: type[Any]  # the model of the 202 answer (OpenAPI)
 
 
-@dataclass(frozen=True, slots=True)
-class Parsed:
+class Parsed(NamedTuple):
     """Validated events (ingest/event.py), None where one failed (``details`` say why);
-    ``indexed``: the
-    details name events by their position; ``nul_possible``: the body could carry a NUL
-    character (normalize.encode looks for one only then)."""
+    ``indexed``: the details name events by their position; ``nul_possible``: the body
+    could carry a NUL character (normalize.encode looks for one only then)."""
 
     events: Sequence[Any]
     indexed: bool
-    details: list[ErrorDetail] = field(default_factory=list)
+    details: Sequence[ErrorDetail] = ()
     nul_possible: bool = True
 
 

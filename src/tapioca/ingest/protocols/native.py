@@ -84,13 +84,13 @@ def validate(raw: list[Any], indexed: bool) -> Parsed:
 def parse(route: Route, body: bytes, _headers: Headers, max_events: int) -> Parsed:
     if route.shape is Shape.ONE:
         try:
-            return Parsed([decode_one(body)], False, nul_possible=_nul_possible(body))
+            return Parsed([decode_one(body)], False, (), b"\\u0000" in body)
         except GiveUp:
             return validate([parse_one(body)], indexed=False)
     try:
         events = decode_batch(body)
         ensure_batch_size(len(events), max_events)
-        return Parsed(events, True, nul_possible=_nul_possible(body))
+        return Parsed(events, True, (), _nul_possible(body))
     except GiveUp:
         raw = parse_batch(body)
         ensure_batch_size(len(raw), max_events)
