@@ -14,6 +14,8 @@ import argparse
 import asyncio
 import time
 from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,15 +44,26 @@ class Timed:
         self.log.append((time.perf_counter() - started, " ".join(sql.split())[:80]))
         return rows
 
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[Timed]:
+        yield self
+
 
 async def one(ex: Executor, path: str, name: str) -> None:
     q = {k: v[0] for k, v in parse_qs(urlsplit(path).query).items()}
     scope = await resolve_scope(
-        ex.db, q["site_id"], None, q.get("start_date"), q.get("end_date"), None, None
+        ex.db,
+        q["site_id"],
+        None,
+        q.get("start_date"),
+        q.get("end_date"),
+        None,
+        None,
+        datetime.now(UTC),
     )
     metrics = parse_metrics(q.get("metrics"), ALL_METRICS)
     if name.startswith("timeseries"):
-        await web.timeseries(ex, scope, Interval(q["interval"]), metrics, datetime.now(UTC))
+        await web.timeseries(ex, scope, Interval(q["interval"]), metrics)
     elif name.startswith("breakdown"):
         await web.breakdown(ex, scope, Dimension(q["dimension"]), metrics, 10)
     else:

@@ -68,6 +68,11 @@ class StoreUnavailable(Exception):
     """The store cannot be reached right now (connection-class failure)."""
 
 
+class ReadsMoved(StoreUnavailable):
+    """The replica a snapshot read from went away mid-answer: the answer can be asked
+    again at once, from another database."""
+
+
 class QueryTimeout(Exception):
     """A read ran longer than the statement timeout (the store cancelled it)."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import orjson
 import pytest
 
@@ -49,3 +51,25 @@ def test_embedded_creates_sites_on_first_event(launcher: Launcher) -> None:
     assert server.client.post("/event", content=orjson.dumps(event)).status_code == 202
     stats = server.client.get("/stats", params={"site_id": "fresh"})
     assert stats.status_code == 200 and stats.json()["total_views"] == 1
+
+
+def test_production_site_exists_for_reads_once_its_first_event_is_acknowledged(
+    launcher: Launcher, pg_dsn: str, redis_url: str
+) -> None:
+    """The worker writes the events a moment later; the site is there at the 202. With
+    the worker stopped, its reports answer (empty) until the events are written."""
+    server = launcher.production(pg_dsn, redis_url, workers=0)
+    events = [{"site_id": f"new-{i}", "event_type": "page_view", "path": "/", "user_id": "u"}
+              for i in range(3)]  # fmt: skip
+    assert server.client.post("/events", content=orjson.dumps(events)).status_code == 202
+    for i in range(3):
+        for path in ("/stats", "/api/v1/stats/overview", "/api/v1/stats/realtime"):
+            answer = server.client.get(path, params={"site_id": f"new-{i}"})
+            assert answer.status_code == 200, answer.text
+        assert server.client.get("/stats", params={"site_id": f"new-{i}"}).json()[
+            "total_views"] == 0  # fmt: skip
+    launcher.start_worker(server)
+    deadline = time.monotonic() + 30
+    while server.client.get("/stats", params={"site_id": "new-2"}).json()["total_views"] != 1:
+        assert time.monotonic() < deadline, server.output()
+        time.sleep(0.1)

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from support.error_shape import assert_error, fields_of
 from support.procs import Launcher, Server
 from support.reference import (
     ALL_METRICS,
@@ -27,6 +28,7 @@ from support.reference import (
     Event,
     Question,
     WebReports,
+    stats,
 )
 from support.web_traffic import (
     DAY,
@@ -114,13 +116,14 @@ class Loaded:
 
 
 def wait_until_derived(loaded: Loaded) -> None:
-    """Poll the all-time overview until it shows every event and every session (the site
-    itself is unknown until the worker stored its first events)."""
-    expected = loaded.ref.overview(Question())
+    """Poll the overview of every day with events until it shows every event and every
+    session."""
+    everything = Question(start="2020-01-01", end=(date.today() + timedelta(days=1)).isoformat())
+    expected = loaded.ref.overview(everything)
     deadline = time.monotonic() + DERIVED_TIMEOUT
     got = None
     while time.monotonic() < deadline:
-        response = loaded.server.client.get("/api/v1/stats/overview", params=Question().params())
+        response = loaded.server.client.get("/api/v1/stats/overview", params=everything.params())
         got = response.json() if response.status_code in (200, 404) else response.text
         if got == expected:
             return
@@ -269,3 +272,35 @@ def test_unknown_site_is_404(loaded: Loaded) -> None:
     response = loaded.server.client.get("/api/v1/stats/overview", params={"site_id": "nope"})
     assert response.status_code == 404, response.text
     assert response.json()["error"]["code"] == "site_not_found"
+
+
+# == parameters =========================================================================
+
+
+def test_stats_takes_a_range_of_days(loaded: Loaded) -> None:
+    params = {"site_id": SHOP, "start_date": FROM, "end_date": TO, "tz": "America/New_York"}
+    want = stats(loaded.ref.events, SHOP, date.fromisoformat(FROM), "America/New_York", 10,
+                 date.fromisoformat(TO))  # fmt: skip
+    assert want["total_views"] > 0 and want["date"] is None
+    assert loaded.get("/stats", params) == want
+
+
+REPORT_PATHS = [
+    ("/stats", {}),
+    ("/api/v1/stats/overview", {}),
+    ("/api/v1/stats/timeseries", {"interval": "day"}),
+    ("/api/v1/stats/breakdown", {"dimension": "path"}),
+    ("/api/v1/stats/realtime", {}),
+]
+
+
+@pytest.mark.parametrize(("path", "extra"), REPORT_PATHS, ids=[p for p, _ in REPORT_PATHS])
+def test_an_unknown_query_parameter_is_422_naming_it(
+    loaded: Loaded, path: str, extra: dict[str, str]
+) -> None:
+    """A misspelt bound would otherwise answer about another range."""
+    params = {"site_id": SHOP, **extra, "start": FROM, "end_date": TO}
+    if path == "/api/v1/stats/realtime":
+        params.pop("end_date")
+    response = loaded.server.client.get(path, params=params)
+    assert fields_of(assert_error(response, 422, "validation_error")) == ["start"]

@@ -174,7 +174,8 @@ def effective(query: str) -> dict[str, str]:
 
 
 def check_stats_body(body: dict[str, Any], repro: str) -> None:
-    assert set(body) == {"site_id", "date", "total_views", "unique_users", "top_paths"}, repro
+    assert set(body) == {"site_id", "date", "start_date", "end_date", "total_views",
+                         "unique_users", "top_paths"}, repro  # fmt: skip
     assert isinstance(body["site_id"], str), repro
     assert body["date"] is None or isinstance(body["date"], str), repro
     assert isinstance(body["total_views"], int) and body["total_views"] >= 0, repro

@@ -147,8 +147,10 @@ async def test_a_new_site_zone_recomputes_the_daily_rows(migrated_store: Store) 
 
     await update_site(store, "shop", SiteChanges(timezone="Asia/Tokyo"))
     # until every day is redone in the new zone, visitors over days come from events
-    scope = await resolve_scope(store, "shop", None, None, None, None, None)
-    want = WebReports(from_rows(rows), {"shop": "Asia/Tokyo"}).overview(Question(tz=None))
+    now = max(r.ts for r in rows)  # the default range: the 30 days up to it
+    scope = await resolve_scope(store, "shop", None, None, None, None, None, now)
+    want = WebReports(from_rows(rows), {"shop": "Asia/Tokyo"}, now).overview(Question(tz=None))
+    assert want["pageviews"] > 0
     assert await store.fetch("SELECT site_id FROM rollup_redo") == [("shop",)]
     assert await web.overview(Executor(store), scope) == want
     assert await derive_once(store) == 0  # no new events, but the dirty hours are redone
@@ -191,7 +193,7 @@ async def test_visitors_over_weeks_of_a_large_site(migrated_store: Store) -> Non
         (Question(day="2025-11-10"), False),
         (Question(start="2025-11-08", end="2025-11-17"), True),
     ]:
-        scope = await resolve_scope(store, q.site, q.day, q.start, q.end, None, None)
+        scope = await resolve_scope(store, q.site, q.day, q.start, q.end, None, None, t0)
         got, want = await web.overview(Executor(store), scope), ref.overview(q)
         if estimated:
             assert want["visitors"] > 4_096
@@ -253,7 +255,6 @@ async def test_visitors_read_again_when_a_derive_run_replaces_their_sketches(
 ) -> None:
     """A sketch id names its content: a redone day gets a new id and the old sketch is
     deleted. A report holding the day rows read before that reads them again."""
-    from tapioca.kit.timerange import DateRange
     from tapioca.reports import visitors
     from tapioca.reports.executor import SketchGone
 
@@ -263,16 +264,19 @@ async def test_visitors_read_again_when_a_derive_run_replaces_their_sketches(
             for i in range(10)]  # fmt: skip
     await store.write_events(rows)
     await derive_once(store)
-    span = DateRange(date(2025, 11, 13), date(2025, 11, 14), ZoneInfo("UTC"))
+    scope = await resolve_scope(store, "shop", None, "2025-11-13", "2025-11-14", None, None, t0)
+    span = scope.span
     ex = Executor(store)
-    before = await visitors.day_parts(ex, "shop", "", span)
-    assert await visitors.day_visitors(ex, "shop", "", span, parts=before) == {(None, None): 10}
+    before = await visitors.read_days(ex, scope, "", span)
+    assert not before.fresh
+    assert await visitors.day_visitors(ex, scope, "", span, days=before) == {(None, None): 10}
 
     await store.write_events([make_row(event_id="late", visitor_id="u-late", ts=t0)])
     await derive_once(store)
-    after = await visitors.day_parts(ex, "shop", "", span)
-    assert {p[3] for p in after} != {p[3] for p in before}  # day 13 has a new sketch
+    scope = await resolve_scope(store, "shop", None, "2025-11-13", "2025-11-14", None, None, t0)
+    after = await visitors.read_days(ex, scope, "", span)
+    assert {p[3] for p in after.parts} != {p[3] for p in before.parts}  # day 13: a new sketch
     ex = Executor(store)  # nothing kept: the old sketches must be read from the store
     with pytest.raises(SketchGone):
-        await visitors._count_parts(ex, before, None)
-    assert await visitors.day_visitors(ex, "shop", "", span, parts=before) == {(None, None): 11}
+        await visitors._count(ex, before, None)
+    assert await visitors.day_visitors(ex, scope, "", span, days=before) == {(None, None): 11}

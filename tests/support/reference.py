@@ -242,19 +242,24 @@ def inside(moment: datetime, lo: datetime | None, hi: datetime | None) -> bool:
 
 
 def stats(
-    events: Iterable[Event], site_id: str, day: date | None, tz: str, limit: int = 10
-) -> dict[str, Any]:
-    """The GET /stats answer for ``site_id`` on ``day`` (None: all time) in zone ``tz``."""
+    events: Iterable[Event], site_id: str, day: date | None, tz: str, limit: int = 10,
+    last: date | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """The GET /stats answer for ``site_id`` from ``day`` to ``last`` (inclusive; None:
+    ``day`` alone) in zone ``tz``; ``day`` None: all time."""
     selected = [e for e in counted(events) if e.site_id == site_id]
-    if day is not None:
-        lo, hi = day_window(day, tz)
+    end = last if last is not None else day
+    if day is not None and end is not None:
+        lo, hi = day_window(day, tz)[0], day_window(end, tz)[1]
         selected = [e for e in selected if inside(e.ts, lo, hi)]
     views = [e for e in selected if e.is_page_view]
     per_path = Counter(e.path for e in views if e.path is not None)
     ranked = sorted(per_path.items(), key=lambda item: (-item[1], item[0]))
     return {
         "site_id": site_id,
-        "date": None if day is None else day.isoformat(),
+        "date": None if day is None or end != day else day.isoformat(),
+        "start_date": None if day is None else day.isoformat(),
+        "end_date": None if end is None else end.isoformat(),
         "total_views": len(views),
         "unique_users": len({e.user for e in selected}),
         "top_paths": [{"path": path, "views": views} for path, views in ranked[:limit]],
@@ -358,10 +363,13 @@ def session_figures(sessions: Sequence[Session]) -> dict[str, Any]:
 
 
 def truncate(moment: datetime, interval: str, zone: ZoneInfo) -> datetime:
-    """The naive local start of the ``interval`` bucket holding ``moment``."""
-    local = moment.astimezone(zone).replace(tzinfo=None)
+    """The ``interval`` bucket holding ``moment``: for an hour, the UTC instant at which
+    its local hour began (a repeated hour is two buckets); else the naive local start of
+    its day, week or month."""
+    local = moment.astimezone(zone)
     if interval == "hour":
-        return local.replace(minute=0, second=0, microsecond=0)
+        into = timedelta(minutes=local.minute, seconds=local.second, microseconds=local.microsecond)
+        return moment.astimezone(UTC) - into
     day = datetime.combine(local.date(), time(0))
     if interval == "week":
         return day - timedelta(days=day.weekday())
@@ -370,16 +378,22 @@ def truncate(moment: datetime, interval: str, zone: ZoneInfo) -> datetime:
     return day
 
 
-def bucket_starts(start: date, end: date, interval: str) -> list[datetime]:
-    """Every naive local bucket start of ``start``..``end`` (inclusive days)."""
-    moment = truncate(datetime.combine(start, time(0), UTC), interval, ZoneInfo("UTC"))
-    stop = datetime.combine(end + timedelta(days=1), time(0))
-    out = []
-    while moment < stop:
-        out.append(moment)
-        if interval == "hour":
+def bucket_starts(start: date, end: date, interval: str, zone: ZoneInfo) -> list[datetime]:
+    """Every bucket of ``start``..``end`` (inclusive days in ``zone``): the real hours
+    (23 or 25 on a day the clocks change), or the days, weeks and months holding them."""
+    if interval == "hour":
+        moment, stop = local_midnight(start, zone), local_midnight(end + timedelta(days=1), zone)
+        hours = []
+        while moment < stop:
+            hours.append(moment.astimezone(UTC))
             moment += timedelta(hours=1)
-        elif interval == "day":
+        return hours
+    moment = truncate(datetime.combine(start, time(0), UTC), interval, ZoneInfo("UTC"))
+    last = datetime.combine(end + timedelta(days=1), time(0))
+    out = []
+    while moment < last:
+        out.append(moment)
+        if interval == "day":
             moment += timedelta(days=1)
         elif interval == "week":
             moment += timedelta(days=7)
@@ -388,8 +402,18 @@ def bucket_starts(start: date, end: date, interval: str) -> list[datetime]:
     return out
 
 
-def bucket_label(bucket: datetime, interval: str) -> str:
-    return bucket.strftime("%Y-%m-%dT%H:00") if interval == "hour" else bucket.date().isoformat()
+def bucket_label(bucket: datetime, interval: str, zone: ZoneInfo, start: date) -> str:
+    """An hour: local start and UTC offset (``2025-10-26T02:00+01:00``); else the first
+    day of the bucket inside the range."""
+    if interval == "hour":
+        local = bucket.astimezone(zone)
+        offset = local.utcoffset() or timedelta(0)
+        sign, minutes = (
+            ("-" if offset < timedelta(0) else "+"),
+            abs(int(offset.total_seconds())) // 60,
+        )
+        return f"{local:%Y-%m-%dT%H:%M}{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+    return max(bucket.date(), start).isoformat()
 
 
 # == web reports ======================================================================
@@ -447,8 +471,12 @@ class WebReports:
     """The answers of overview, timeseries, breakdown and realtime over ``events``."""
 
     def __init__(
-        self, events: Iterable[Event], site_zones: Mapping[str, str] | None = None
+        self,
+        events: Iterable[Event],
+        site_zones: Mapping[str, str] | None = None,
+        now: datetime | None = None,
     ) -> None:
+        self.now = now or datetime.now(UTC)
         self.events = counted(events)
         self.sessions = sessionize(self.events)
         self.session_of = {(e.site_id, e.event_id): s for s in self.sessions for e in s.events}
@@ -457,15 +485,22 @@ class WebReports:
     def zone(self, q: Question) -> ZoneInfo:
         return ZoneInfo(q.tz or self.site_zones.get(q.site, "UTC"))
 
-    def window(self, q: Question) -> tuple[datetime | None, datetime | None]:
+    def bounds(self, q: Question) -> tuple[date, date]:
+        """The range asked for; a missing end is today (in the report's zone), a missing
+        start 29 days before the end."""
         start, end = q.bounds
+        end = end or max(self.now.astimezone(self.zone(q)).date(), start or date.min)
+        return start or end - timedelta(days=29), end
+
+    def window(self, q: Question) -> tuple[datetime | None, datetime | None]:
+        start, end = self.bounds(q)
         zone = self.zone(q)
         lo = local_midnight(start, zone) if start else None
         hi = local_midnight(end + timedelta(days=1), zone) if end else None
         return lo, hi
 
     def echo(self, q: Question) -> dict[str, Any]:
-        start, end = q.bounds
+        start, end = self.bounds(q)
         return {
             "site_id": q.site,
             "start_date": start.isoformat() if start else None,
@@ -509,8 +544,7 @@ class WebReports:
         }
 
     def timeseries(self, q: Question, interval: str, metrics: Sequence[str]) -> dict[str, Any]:
-        start, end = q.bounds
-        assert start is not None and end is not None
+        start, end = self.bounds(q)
         zone = self.zone(q)
         events: dict[datetime, list[Event]] = defaultdict(list)
         for e in self.select_events(q):
@@ -519,9 +553,9 @@ class WebReports:
         for s in self.select_sessions(q):
             sessions[truncate(s.start, interval, zone)].append(s)
         results = []
-        for bucket in bucket_starts(start, end, interval):
+        for bucket in bucket_starts(start, end, interval, zone):
             values = {**event_figures(events[bucket]), **session_figures(sessions[bucket])}
-            label = bucket_label(bucket, interval)
+            label = bucket_label(bucket, interval, zone, start)
             results.append({"bucket": label, **{m: values[m] for m in metrics}})
         return {**self.echo(q), "interval": interval, "results": results}
 

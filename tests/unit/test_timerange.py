@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tapioca.errors import TapiocaError
-from tapioca.kit.timerange import DateRange
+from tapioca.kit.timerange import DateRange, Interval
 from tapioca.reports.params import build_range, parse_date, parse_zone
 
 UTC_ZONE = ZoneInfo("UTC")
@@ -270,3 +270,43 @@ def test_a_date_is_ascii_yyyy_mm_dd(value: str) -> None:
     """As /openapi.json says (pattern [0-9]{4}-[0-9]{2}-[0-9]{2}, format date)."""
     with pytest.raises(TapiocaError):
         parse_date(value, "date")
+
+
+# == buckets ===========================================================================
+
+
+def _labels(start: str, end: str, zone: str, interval: Interval) -> list[str]:
+    span = DateRange(date.fromisoformat(start), date.fromisoformat(end), ZoneInfo(zone))
+    return [interval.label(bucket, span) for bucket in interval.buckets(span)]
+
+
+def test_hours_of_a_fall_back_day_repeat_the_hour_with_its_offset() -> None:
+    labels = _labels("2025-11-02", "2025-11-02", "America/New_York", Interval.HOUR)
+    assert len(labels) == 25
+    assert labels[:3] == ["2025-11-02T00:00-04:00", "2025-11-02T01:00-04:00",
+                          "2025-11-02T01:00-05:00"]  # fmt: skip
+    assert labels[-1] == "2025-11-02T23:00-05:00"
+
+
+def test_hours_of_a_spring_forward_day_skip_the_missing_hour() -> None:
+    labels = _labels("2025-03-30", "2025-03-30", "Europe/Berlin", Interval.HOUR)
+    assert len(labels) == 23
+    assert labels[1:3] == ["2025-03-30T01:00+01:00", "2025-03-30T03:00+02:00"]
+
+
+def test_hours_of_a_half_hour_zone_start_on_its_local_hours() -> None:
+    labels = _labels("2025-11-13", "2025-11-13", "Asia/Kolkata", Interval.HOUR)
+    assert labels[0] == "2025-11-13T00:00+05:30" and len(labels) == 24
+
+
+def test_the_first_week_and_month_are_clipped_to_the_range() -> None:
+    assert _labels("2025-11-05", "2025-11-20", "UTC", Interval.WEEK) == [
+        "2025-11-05", "2025-11-10", "2025-11-17"]  # fmt: skip
+    assert _labels("2025-11-05", "2026-01-02", "UTC", Interval.MONTH) == [
+        "2025-11-05", "2025-12-01", "2026-01-01"]  # fmt: skip
+
+
+def test_hour_keys_are_the_instants_the_sql_key_gives() -> None:
+    span = DateRange(date(2025, 11, 2), date(2025, 11, 2), ZoneInfo("America/New_York"))
+    first = Interval.HOUR.buckets(span)[0]
+    assert Interval.HOUR.key_of(int(first.timestamp())) == first

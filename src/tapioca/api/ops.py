@@ -15,6 +15,7 @@ from tapioca.api.errors import error_response
 from tapioca.api.responses import JSONBody
 from tapioca.api.runtime import Runtime
 from tapioca.errors import ErrorDetail
+from tapioca.model.derived import DERIVED_SEQ
 from tapioca.queue.redis_stream import STATS_KEY, StreamProducer
 
 router = APIRouter(tags=["operations"])
@@ -36,8 +37,8 @@ async def _check(call: Any, limit_s: float = 2.0) -> str:
 
 # Events stored but not yet in sessions and hourly rollups, and whether daily rollups wait.
 _DERIVE_LAG = (
-    "SELECT (SELECT coalesce(max(seq), 0) FROM event) - coalesce((SELECT last_seq FROM "
-    "derive_state WHERE name = 'web'), 0), EXISTS (SELECT 1 FROM rollup_dirty_day)"
+    f"SELECT (SELECT coalesce(max(seq), 0) FROM event) - {DERIVED_SEQ}, "
+    "EXISTS (SELECT 1 FROM rollup_dirty_day)"
 )
 
 

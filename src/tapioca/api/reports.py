@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from tapioca.api.responses import JSONBody
+from tapioca.errors import ErrorDetail, validation_error
 from tapioca.kit.timerange import Interval
 from tapioca.model.dimensions import SESSION_DIMENSIONS
 from tapioca.reports import web
@@ -23,8 +28,35 @@ async def get_reports(request: Request) -> Executor:
     return reports
 
 
+_KNOWN: dict[int, frozenset[str]] = {}  # route → the query parameters it declares
+
+
+def _query_names(dependant: Dependant) -> frozenset[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return frozenset(names)
+
+
+async def known_parameters_only(request: Request) -> None:
+    """A query parameter a report does not take is a 422 naming it (a misspelt
+    ``start_date`` would otherwise be an answer about another range)."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    known = _KNOWN.get(id(route))
+    if known is None:
+        known = _KNOWN[id(route)] = _query_names(route.dependant)
+    unknown = [name for name in dict.fromkeys(request.query_params) if name not in known]
+    if unknown:
+        raise validation_error(
+            [ErrorDetail(name, f"unknown parameter; use {sorted(known)}") for name in unknown],
+            f"Unknown query parameter(s): {', '.join(unknown)}.",
+        )
+
+
 Reader = Annotated[Executor, Depends(get_reports)]
-router = APIRouter(tags=["reports"])
+router = APIRouter(tags=["reports"], dependencies=[Depends(known_parameters_only)])
 
 
 class PathViews(BaseModel):
@@ -35,6 +67,8 @@ class PathViews(BaseModel):
 class Stats(BaseModel):
     site_id: str
     date: str | None
+    start_date: str | None
+    end_date: str | None
     total_views: int
     unique_users: int
     top_paths: list[PathViews]
@@ -47,8 +81,10 @@ async def get_stats(
     date: Annotated[str | None, Query(description="YYYY-MM-DD; omit for all time")] = None,
     tz: Annotated[str | None, Query(description="IANA time zone; default the site's")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 10,
+    start_date: Annotated[str | None, Query(description="YYYY-MM-DD, inclusive")] = None,
+    end_date: Annotated[str | None, Query(description="YYYY-MM-DD, inclusive")] = None,
 ) -> JSONBody:
-    return JSONBody(await site_stats(reader, site_id, date, tz, limit))
+    return JSONBody(await site_stats(reader, site_id, date, tz, limit, start_date, end_date))
 
 
 SiteParam = Annotated[str | None, Query(max_length=100, description="required unless one site")]
@@ -61,25 +97,48 @@ FiltersParam = Annotated[
 ]
 
 
-async def get_scope(
-    reader: Reader,
+@dataclass(frozen=True, slots=True)
+class ScopeQuery:
+    """The site, range and filters every web report takes, as asked."""
+
+    site_id: str | None
+    date: str | None
+    start_date: str | None
+    end_date: str | None
+    tz: str | None
+    filters: str | None
+
+    async def answer(
+        self, reader: Executor, report: Callable[[Executor, Scope], Awaitable[dict[str, Any]]]
+    ) -> JSONBody:
+        """``report`` over this scope, on one snapshot of the store."""
+        now = web.utc_now()
+
+        async def run(ex: Executor) -> dict[str, Any]:
+            scope = await resolve_scope(ex.db, self.site_id, self.date, self.start_date,
+                                        self.end_date, self.tz, self.filters, now)  # fmt: skip
+            return await report(ex, scope)
+
+        return JSONBody(await reader.answer(run))
+
+
+def get_scope(
     site_id: SiteParam = None,
     date: DateParam = None,
     start_date: StartParam = None,
     end_date: EndParam = None,
     tz: TzParam = None,
     filters: FiltersParam = None,
-) -> Scope:
-    """The site, range and filters every web report takes."""
-    return await resolve_scope(reader.db, site_id, date, start_date, end_date, tz, filters)
+) -> ScopeQuery:
+    return ScopeQuery(site_id, date, start_date, end_date, tz, filters)
 
 
-ReportScope = Annotated[Scope, Depends(get_scope)]
+ReportScope = Annotated[ScopeQuery, Depends(get_scope)]
 
 
 @router.get("/api/v1/stats/overview", summary="Pageviews, visitors, sessions, bounce rate, …")
 async def get_overview(reader: Reader, scope: ReportScope) -> JSONBody:
-    return JSONBody(await web.overview(reader, scope))
+    return await scope.answer(reader, web.overview)
 
 
 @router.get("/api/v1/stats/timeseries", summary="Metrics per hour, day, week or month")
@@ -90,7 +149,7 @@ async def get_timeseries(
     interval: Interval = Interval.DAY,
 ) -> JSONBody:
     names = parse_metrics(metrics, ("pageviews", "visitors"))
-    return JSONBody(await web.timeseries(reader, scope, interval, names, web.utc_now()))
+    return await scope.answer(reader, lambda ex, s: web.timeseries(ex, s, interval, names))
 
 
 @router.get("/api/v1/stats/breakdown", summary="Metrics per value of one dimension")
@@ -106,10 +165,10 @@ async def get_breakdown(
         ("visitors", "pageviews") if dim not in SESSION_DIMENSIONS else ("visitors", "sessions")
     )
     names = parse_metrics(metrics, default)
-    return JSONBody(await web.breakdown(reader, scope, dim, names, limit))
+    return await scope.answer(reader, lambda ex, s: web.breakdown(ex, s, dim, names, limit))
 
 
 @router.get("/api/v1/stats/realtime", summary="Visitors in the last 5 minutes")
 async def get_realtime(reader: Reader, site_id: SiteParam = None) -> JSONBody:
-    site, _ = await resolve_site(reader.db, site_id)
+    site = (await resolve_site(reader.db, site_id)).site
     return JSONBody(await web.realtime(reader, site, web.utc_now()))

@@ -16,6 +16,7 @@ from tapioca.queue.inprocess import GroupCommitQueue
 from tapioca.queue.redis_stream import SALT_KEY, StreamProducer, connect
 from tapioca.reports.executor import Executor
 from tapioca.sites.catalog import SiteCatalog
+from tapioca.sites.service import SiteMaker
 from tapioca.storage import ReadStore, Store, open_reader, open_store
 from tapioca.storage.duckdb_store import DuckDBStore
 from tapioca.storage.read_router import ReadRouter
@@ -80,5 +81,8 @@ def build_runtime(settings: Settings) -> Runtime:
         max_future_seconds=settings.max_future_seconds,
         retry_after_seconds=settings.retry_after_seconds,
         sites=None if settings.creates_sites else SiteCatalog(reader),
+        make_sites=SiteMaker(store).ensure
+        if settings.mode is Mode.PRODUCTION and settings.creates_sites
+        else None,
     )
     return Runtime(settings, store, queue, ingest, reader, Executor(reader), router)

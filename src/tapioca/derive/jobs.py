@@ -9,11 +9,12 @@ from tapioca.derive import rollups, sessions
 from tapioca.derive.runner import Step, reset_derived, run_derive
 from tapioca.kit.clock import SYSTEM_CLOCK, Clock
 from tapioca.logging import get_logger
+from tapioca.model.derived import WEB_JOB
 from tapioca.storage.base import Store
 
 log = get_logger(__name__)
 
-WEB = "web"
+WEB = WEB_JOB
 DERIVED_TABLES = {WEB: ["session", *rollups.TABLES]}
 # Events per derive transaction: bounds its memory and time when a backlog (an import,
 # a first start on old data) is worked off.

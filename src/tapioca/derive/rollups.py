@@ -216,7 +216,7 @@ def _day_sketches(key: tuple[Any, ...], rows: Rows) -> list[tuple[str, Rows]]:
     days, sketches = [], []
     for dim, value, visitors, digests, *figures in rows:
         text = digests or ""
-        sketch = Sketch.of(hashes_from_hex([text[i : i + 16] for i in range(0, len(text), 16)]))
+        sketch = Sketch.of(hashes_from_hex([text]))
         blob = sketch.to_bytes()
         ident = sketch_id("day", site_id, tz, dim, value, day, blob)
         counts = [float(f or 0) for f in figures]

@@ -52,11 +52,18 @@ async def _transform(session: Session, step: Transform) -> None:
 
 
 async def run_steps(session: Session, steps: list[Step]) -> None:
+    """The steps in order; consecutive SQL steps as one unit of work of the session."""
+    plain: list[tuple[str, list[Any]]] = []
     for step in steps:
         if isinstance(step, Transform):
+            if plain:
+                await session.execute_all(plain)
+                plain = []
             await _transform(session, step)
         else:
-            await session.execute(step[0], *step[1])
+            plain.append(step)
+    if plain:
+        await session.execute_all(plain)
 
 
 async def run_derive(

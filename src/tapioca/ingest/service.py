@@ -34,6 +34,10 @@ class IngestRequest(NamedTuple):
 Authorize = Callable[[IngestRequest, frozenset[str]], Awaitable[None]]
 
 
+# Makes the sites that accepted events name (production: before the events are written).
+MakeSites = Callable[[frozenset[str]], Awaitable[None]]
+
+
 async def allow_all(_request: IngestRequest, _sites: frozenset[str]) -> None:
     """Any client may send events for any site."""
 
@@ -53,8 +57,10 @@ class IngestService:
         retry_after_seconds: int,
         sites: SiteCatalog | None = None,
         authorize: Authorize = allow_all,
+        make_sites: MakeSites | None = None,
     ) -> None:
         self._sites = sites  # None: events of unknown sites create them
+        self._make_sites = make_sites
         self._queue = queue
         self._salts = salts
         self._authorize = authorize
@@ -100,6 +106,14 @@ class IngestService:
                 details[:100],
             )
 
+    async def _ensure_sites(self, sites: frozenset[str]) -> None:
+        assert self._make_sites is not None
+        try:
+            await self._make_sites(sites)
+        except Exception as exc:
+            log.warning("sites_unavailable", error=type(exc).__name__)
+            raise unavailable("Sites cannot be made right now.", self._retry_after) from exc
+
     async def _publish(self, payloads: list[bytes], route: str) -> None:
         try:
             await self._queue.publish(payloads)
@@ -126,9 +140,11 @@ class IngestService:
             details=parsed.details,
             nul_possible=parsed.nul_possible,
         )
-        if self._authorize is not allow_all:
+        if self._authorize is not allow_all or self._make_sites is not None:
             sites = frozenset(event.site_id for event in parsed.events if event is not None)
             await self._authorize(request, sites)
+            if self._make_sites is not None:
+                await self._ensure_sites(sites)
         if self._sites is not None:
             await self._check_sites(parsed)
         await self._publish([payload for _, payload in encoded], _LABELS[route.shape])

@@ -37,7 +37,8 @@ U8 = npt.NDArray[np.uint8]
 
 
 def hashes_from_hex(digests: Sequence[str]) -> U64:
-    """The hex digests ``HASH_SQL`` returns, as unsigned 64-bit integers."""
+    """The hex digests ``HASH_SQL`` returns (each, or concatenated), as unsigned 64-bit
+    integers."""
     if not digests:
         return np.empty(0, dtype=np.uint64)
     raw = bytes.fromhex("".join(digests))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DATE_PATTERN = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"  # ASCII digits (also in /openapi.json)
@@ -59,6 +60,26 @@ class Interval(StrEnum):
         """SQL: the start of the bucket that holds ``local`` (a timestamp of local time)."""
         return f"date_trunc('{self.value}', {local})"
 
+    def key_sql(self, moment: str, zone: str) -> str:
+        """SQL: the key of the bucket that holds ``moment`` (a timestamptz) in ``zone``
+        (a bind or literal): for hours, the Unix second at which its local hour began,
+        so a repeated hour is two buckets; else the local start of the day, week or
+        month."""
+        local = f"({moment} AT TIME ZONE {zone})"
+        if self is Interval.HOUR:
+            into = f"EXTRACT(EPOCH FROM ({local} - date_trunc('hour', {local})))"
+            return f"CAST(EXTRACT(EPOCH FROM {moment}) - {into} AS BIGINT)"
+        return self.truncate(local)
+
+    def key_of(self, value: Any) -> datetime:
+        """A bucket key as ``key_sql`` gives it, in Python: an aware UTC datetime for an
+        hour, a naive local datetime else."""
+        if self is Interval.HOUR:
+            return datetime.fromtimestamp(int(value), UTC)
+        if isinstance(value, datetime):
+            return value.replace(tzinfo=None)
+        return datetime.combine(value, time(0))
+
     def floor(self, day: date) -> datetime:
         """The start (local, naive) of the bucket that holds ``day`` (not for hours)."""
         if self is Interval.WEEK:
@@ -79,19 +100,27 @@ class Interval(StrEnum):
         )
         return moment.replace(year=year, month=month)
 
-    def label(self, moment: datetime) -> str:
+    def label(self, key: datetime, span: DateRange) -> str:
+        """An hour: its local start with the UTC offset then (``2025-10-26T02:00+02:00``);
+        a day, week or month: its first day inside the range."""
         if self is Interval.HOUR:
-            return moment.strftime("%Y-%m-%dT%H:00")
-        return moment.date().isoformat()
+            return key.astimezone(span.tz).isoformat(timespec="minutes")
+        first = key.date()
+        if span.start_date is not None and first < span.start_date:
+            first = span.start_date
+        return first.isoformat()
 
     def buckets(self, span: DateRange) -> list[datetime]:
-        """Every bucket start (local, naive) from the range's start to its end, at most
-        MAX_BUCKETS (else TooManyBuckets)."""
+        """Every bucket key (key_of) from the range's start to its end, at most
+        MAX_BUCKETS (else TooManyBuckets): the real hours of the range (a day with a
+        clock change has 23 or 25), or the days, weeks and months that hold its days."""
         assert span.start_date is not None and span.end_date is not None
-        first = datetime.combine(span.start_date, time(0))
-        last = datetime.combine(span.end_date, time(0)) + timedelta(days=1)
-        if self is not Interval.HOUR:
+        if self is Interval.HOUR:
+            assert span.start_utc is not None and span.end_utc is not None
+            first, last = span.start_utc, span.end_utc
+        else:
             first = self.floor(span.start_date)
+            last = datetime.combine(span.end_date, time(0)) + timedelta(days=1)
         out, moment = [], first
         while moment < last:
             out.append(moment)

@@ -3,14 +3,17 @@ router in production), with the visitor sketches it has read kept by id."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
+from tapioca.errors import ReadsMoved
 from tapioca.kit.sketch import Sketch, SketchCache
 from tapioca.reports.queries import Query
 from tapioca.reports.queries.rollup import build_sketches
 from tapioca.storage.answers import AnswerCache, KeepsAnswers
 from tapioca.storage.base import ReadStore, Rows
 
+T = TypeVar("T")
 SKETCH_BUDGET = 64 << 20  # bytes of sketches kept per process
 
 
@@ -19,11 +22,27 @@ class SketchGone(Exception):
 
 
 class Executor:
-    def __init__(self, db: ReadStore, sketches: SketchCache | None = None) -> None:
+    def __init__(
+        self, db: ReadStore, sketches: SketchCache | None = None, answers: AnswerCache | None = None
+    ) -> None:
         self.db = db
         self._sketches = sketches if sketches is not None else SketchCache(SKETCH_BUDGET)
         # the embedded store's answers, kept until its next write (storage/answers.py)
-        self.answers: AnswerCache | None = db.answers if isinstance(db, KeepsAnswers) else None
+        if answers is None and isinstance(db, KeepsAnswers):
+            answers = db.answers
+        self.answers = answers
+
+    async def answer(self, report: Callable[[Executor], Awaitable[T]]) -> T:
+        """``report`` run on one snapshot of the store (every number from the same
+        events); asked again once on another database when its replica went away."""
+        for attempt in range(2):
+            try:
+                async with self.db.snapshot() as snap:
+                    return await report(Executor(snap, self._sketches, self.answers))
+            except ReadsMoved:
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
 
     async def rows(self, query: Query) -> Rows:
         return await self.db.fetch(query.sql, query.params)

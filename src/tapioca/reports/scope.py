@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from tapioca.errors import invalid_parameter
 from tapioca.kit.timerange import DateRange
 from tapioca.reports.filters import Filter, parse_filters
 from tapioca.reports.params import build_range, parse_zone
@@ -20,6 +22,9 @@ class Scope:
     span: DateRange
     filters: list[Filter]
     days_redoing: bool = False  # the site's daily rollups are being redone (a new zone)
+    # The events a report counts: those up to this seq, which sessions and rollups hold
+    # (None: every stored event).
+    upto: int | None = None
 
     def echo(self) -> dict[str, Any]:
         return {
@@ -51,6 +56,19 @@ class Scope:
         return self.rolled and given and self.days_usable
 
 
+DEFAULT_DAYS = 30  # a report without dates: the 30 days up to today
+
+
+def default_span(span: DateRange, today: date) -> DateRange:
+    """Both bounds of the range: without an end, today; without a start, the 30 days up
+    to the end."""
+    end = span.end_date or max(today, span.start_date or today)
+    start = span.start_date or end - timedelta(days=DEFAULT_DAYS - 1)
+    if start > end:
+        raise invalid_parameter("start_date", "start_date is after end_date")
+    return DateRange(start, end, span.tz)
+
+
 async def resolve_scope(
     db: ReadStore,
     site_id: str | None,
@@ -59,8 +77,12 @@ async def resolve_scope(
     end_date: str | None,
     tz: str | None,
     filters: str | None,
+    now: datetime,
 ) -> Scope:
-    site, redoing = await resolve_site(db, site_id)
+    """The scope of a report: its bounds default to the 30 days up to today (in the
+    report's zone); it counts the events the derived tables hold."""
+    site, redoing, derived = await resolve_site(db, site_id)
     zone = parse_zone(tz) if tz else site.timezone
     span = build_range(date_=date_, start_date=start_date, end_date=end_date, tz=zone)
-    return Scope(site, span, parse_filters(filters), redoing)
+    span = default_span(span, now.astimezone(zone).date())
+    return Scope(site, span, parse_filters(filters), redoing, derived)

@@ -21,27 +21,37 @@ Stats = tuple[int, int, list[tuple[str, int]]]
 
 
 async def site_stats(
-    ex: Executor, site_id: str | None, date: str | None, tz: str | None, limit: int
-) -> dict[str, Any]:
-    """total_views, unique_users and top_paths for one day (or all time). The embedded
-    store gives an answer again until its next write (storage/answers.py)."""
+    ex: Executor, site_id: str | None, date: str | None, tz: str | None, limit: int,
+    start_date: str | None = None, end_date: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """total_views, unique_users and top_paths for one day, a range of days, or all time
+    (no dates), from one snapshot of the store. The embedded store gives an answer again
+    until its next write (storage/answers.py)."""
     cache = ex.answers
-    key = ("stats", site_id, date, tz, limit)
+    key = ("stats", site_id, date, start_date, end_date, tz, limit)
     if cache is not None and (kept := cache.get(key)) is not None:
         return kept  # type: ignore[no-any-return]
     generation = cache.generation if cache is not None else 0
-    site, _ = await resolve_site(ex.db, site_id)
-    zone = parse_zone(tz) if tz else site.timezone
-    span = build_range(date_=date, start_date=None, end_date=None, tz=zone)
-    found = await stats_from_rollups(ex, site, span, limit)
-    views, users, paths = found or await _stats_from_events(ex, site.id, span, limit)
-    answer = {
-        "site_id": site.id,
-        "date": span.start_date.isoformat() if span.start_date else None,
-        "total_views": views,
-        "unique_users": users,
-        "top_paths": [{"path": path, "views": count} for path, count in paths],
-    }
+
+    async def run(snap: Executor) -> dict[str, Any]:
+        site = (await resolve_site(snap.db, site_id)).site
+        zone = parse_zone(tz) if tz else site.timezone
+        span = build_range(date_=date, start_date=start_date, end_date=end_date, tz=zone)
+        found = await stats_from_rollups(snap, site, span, limit)
+        views, users, paths = found or await _stats_from_events(snap, site.id, span, limit)
+        return {
+            "site_id": site.id,
+            "date": span.start_date.isoformat()
+            if span.start_date == span.end_date and span.start_date
+            else None,
+            "start_date": span.start_date.isoformat() if span.start_date else None,
+            "end_date": span.end_date.isoformat() if span.end_date else None,
+            "total_views": views,
+            "unique_users": users,
+            "top_paths": [{"path": path, "views": count} for path, count in paths],
+        }
+
+    answer = await ex.answer(run)
     if cache is not None:
         cache.put(key, generation, answer)
     return answer

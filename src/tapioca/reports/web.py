@@ -7,12 +7,12 @@ executor; every number is a metric of reports/metrics.py."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
 from tapioca.errors import invalid_parameter
-from tapioca.kit.timerange import DateRange, Interval, TooManyBuckets
+from tapioca.kit.timerange import Interval, TooManyBuckets
 from tapioca.model.dimensions import SESSION_DIMENSIONS, TOTAL, Dimension
 from tapioca.model.figures import Source
 from tapioca.reports import metrics as m
@@ -29,7 +29,7 @@ from tapioca.reports.queries.events import (
 )
 from tapioca.reports.queries.rollup import Group, build_hour_totals, build_sums, by_bucket, by_value
 from tapioca.reports.scope import Scope
-from tapioca.reports.visitors import Counts, Part, day_parts, naive, part_bounds, visitors_by
+from tapioca.reports.visitors import Counts, Days, bounds, read_days, visitors_by
 from tapioca.sites.site import Site
 
 Rows = dict[Any, dict[str, Any]]  # bucket or value → figures
@@ -44,8 +44,12 @@ async def _totals(
     """The figures of the scope's raw events or sessions, in total or per ``group``."""
     p = Params()
     key = group(p) if group else None
-    where = event_where if source is Source.EVENT else session_where
-    clause = where(scope.site.id, scope.span.start_utc, scope.span.end_utc, scope.filters, p)
+    span = scope.span
+    if source is Source.EVENT:
+        clause = event_where(scope.site.id, span.start_utc, span.end_utc, scope.filters, p,
+                             scope.upto)  # fmt: skip
+    else:
+        clause = session_where(scope.site.id, span.start_utc, span.end_utc, scope.filters, p)
     return await ex.dicts(build_totals(source, clause, p, key))
 
 
@@ -74,19 +78,9 @@ async def overview(ex: Executor, scope: Scope) -> dict[str, Any]:
     return {**scope.echo(), **m.values(figures, list(m.ALL_METRICS))}
 
 
-def default_span(span: DateRange, today: date) -> DateRange:
-    """Timeseries need both bounds: the 30 days up to today unless given."""
-    end = span.end_date or today
-    start = span.start_date or end - timedelta(days=29)
-    if start > end:
-        raise invalid_parameter("start_date", "start_date is after end_date")
-    return DateRange(start, end, span.tz)
-
-
 async def timeseries(
-    ex: Executor, scope: Scope, interval: Interval, metrics: list[str], now: datetime
+    ex: Executor, scope: Scope, interval: Interval, metrics: list[str]
 ) -> dict[str, Any]:
-    scope = scope.over(default_span(scope.span, now.astimezone(scope.span.tz).date()))
     try:
         buckets = interval.buckets(scope.span)
     except TooManyBuckets as exc:
@@ -97,7 +91,7 @@ async def timeseries(
     else:
         await _timeseries_raw(ex, scope, interval, metrics, rows)
     results = [
-        {"bucket": interval.label(bucket), **m.values(rows.get(bucket, {}), metrics)}
+        {"bucket": interval.label(bucket, scope.span), **m.values(rows.get(bucket, {}), metrics)}
         for bucket in buckets
     ]
     return {**scope.echo(), "interval": interval.value, "results": results}
@@ -111,10 +105,7 @@ async def _timeseries_raw(
         if set(metrics) & set(wanted):
             group = partial(bucket_key, source, interval, zone)
             for row in await _totals(ex, scope, source, group):
-                rows.setdefault(naive(row["k"]), {}).update(row)
-
-
-_EPOCH = datetime(1970, 1, 1)
+                rows.setdefault(interval.key_of(row["k"]), {}).update(row)
 
 
 async def _timeseries_rolled(
@@ -125,29 +116,18 @@ async def _timeseries_rolled(
     local = by_bucket(interval, span.tz.key)
     days = interval is not Interval.HOUR and scope.whole_days
     wanted = set(metrics)
-    steady = (
-        start is not None
-        and end is not None
-        and start.astimezone(span.tz).utcoffset() == end.astimezone(span.tz).utcoffset()
-    )
-    # hours with no clock change inside: one row per hour holds every event figure
-    hourly = interval is Interval.HOUR and steady
+    hourly = interval is Interval.HOUR  # one row per hour holds every event figure
     if hourly and wanted & {"pageviews", "events", "visitors"}:
-        assert start is not None
-        local_epoch = _EPOCH + (start.astimezone(span.tz).utcoffset() or timedelta(0))
         for row in await ex.dicts(build_hour_totals(scope.site.id, start, end)):
-            moment = local_epoch + timedelta(seconds=row.pop("hour"))  # one offset all along
-            rows.setdefault(moment, {}).update(row)
+            rows.setdefault(interval.key_of(row.pop("hour")), {}).update(row)
     elif wanted & {"pageviews", "events"}:
         for row in await _rolled(ex, scope, Source.EVENT, TOTAL, local, days):
-            rows.setdefault(naive(row["k"]), {}).update(row)
+            rows.setdefault(interval.key_of(row["k"]), {}).update(row)
     if wanted & set(m.SESSION_METRICS):
         for row in await _rolled(ex, scope, Source.SESSION, TOTAL, local, days):
-            rows.setdefault(naive(row["k"]), {}).update(row)
+            rows.setdefault(interval.key_of(row["k"]), {}).update(row)
     if "visitors" not in wanted or hourly:
         return
-    # days, weeks and months from the daily rollups; hours around a clock change (one
-    # repeated or skipped) from events
     for (_, moment), count in (await visitors_by(ex, scope, span, TOTAL, interval)).items():
         rows.setdefault(moment, {})["visitors"] = count
 
@@ -197,10 +177,12 @@ async def _add_visitors(
     """Visitors of the breakdown rows that can make the top ``limit``: all of them from
     events when the daily rollups are in another zone; else the top rows by an additive
     first metric, or, when visitors rank, the values whose most visitors possible (the
-    sum of their days) reaches the ``limit``-th largest fewest possible (their best day)."""
+    sum of their days) reaches the ``limit``-th largest fewest possible (their best day).
+    A value with visitors but no additive figure in the range cannot exist (both come
+    from the same events)."""
     dim = dimension.value
     values: list[Any] | None = None
-    parts: list[Part] | None = None
+    days: Days | None = None
     if scope.days_usable:
         first = metrics[0]
         if first in _RANKS[by_session]:
@@ -208,14 +190,14 @@ async def _add_visitors(
             ranked = sorted(rows, key=lambda r: (-(r[name] or 0), r["k"] is None, r["k"] or ""))
             values = [r["k"] for r in ranked[:limit]]
         elif first == "visitors":
-            parts = await day_parts(ex, scope.site.id, dim, scope.span)
-            bounds = part_bounds(parts)
-            floors = sorted((low for low, _ in bounds.values()), reverse=True)
+            days = await read_days(ex, scope, dim, scope.span)
+            most = bounds(days)
+            floors = sorted((low for low, _ in most.values()), reverse=True)
             bar = floors[limit - 1] if len(floors) >= limit else 0
-            values = [v for v, (_, high) in bounds.items() if high >= bar]
+            values = [v for v, (_, high) in most.items() if high >= bar]
     counts: Counts = {}
     if values is None or values:  # [] when no value has visitors
-        counts = await visitors_by(ex, scope, scope.span, dim, None, values, parts)
+        counts = await visitors_by(ex, scope, scope.span, dim, None, values, days)
     column = "session_visitors" if by_session else "visitors"
     for row in rows:
         row[column] = counts.get((row["k"], None), 0)

@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from tapioca.errors import ErrorDetail, TapiocaError, invalid_parameter, not_found
+from tapioca.model.derived import DERIVED_SEQ
 from tapioca.sites.site import SITE_COLUMNS, SITE_ID_RULE, Site, site_from_row, valid_site_id
 from tapioca.storage.base import ReadStore
 
-# The site and whether its daily rollups are being redone (in a new time zone: reports
-# then count its visitors from events), in one statement; DuckDB runs the EXISTS on the
-# named id faster than one correlated with the row.
+# The site, whether its daily rollups are being redone (in a new time zone: reports then
+# count its visitors from events) and the last event seq the derived tables hold, in one
+# statement; DuckDB runs the EXISTS on the named id faster than one correlated with the row.
 _SITE = (
-    f"SELECT {SITE_COLUMNS}, EXISTS (SELECT 1 FROM rollup_redo r WHERE r.site_id = {{id}}) "
-    "FROM site"
+    f"SELECT {SITE_COLUMNS}, EXISTS (SELECT 1 FROM rollup_redo r WHERE r.site_id = {{id}}), "
+    f"{DERIVED_SEQ} FROM site"
 )
 
 
-async def resolve_site(db: ReadStore, site_id: str | None) -> tuple[Site, bool]:
-    """The named site, or the only one when the instance has exactly one; and whether its
-    daily rollups are being redone."""
+class SiteState(NamedTuple):
+    site: Site
+    redoing: bool  # its daily rollups are being redone
+    derived: int  # the last event seq that sessions and rollups hold (0: none yet)
+
+
+async def resolve_site(db: ReadStore, site_id: str | None) -> SiteState:
+    """The named site, or the only one when the instance has exactly one; whether its
+    daily rollups are being redone; how far the derived tables are."""
     if site_id is None:
         rows = await db.fetch(_SITE.format(id="site.id") + " ORDER BY id LIMIT 2")
         if len(rows) != 1:
@@ -33,9 +42,9 @@ async def resolve_site(db: ReadStore, site_id: str | None) -> tuple[Site, bool]:
         rows = await db.fetch(_SITE.format(id="$1") + " WHERE id = $1", [site_id])
         if not rows:
             raise not_found("site_not_found", f"Site '{site_id}' does not exist.", "site_id")
-    *columns, redoing = rows[0]
+    *columns, redoing, derived = rows[0]
     try:
         site = site_from_row(tuple(columns))
     except ValueError as exc:
         raise invalid_parameter("site.timezone", str(exc)) from exc
-    return site, bool(redoing)
+    return SiteState(site, bool(redoing), int(derived or 0))

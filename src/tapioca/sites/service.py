@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,3 +105,26 @@ _REDO_DAYS = (
     "FROM rollup_hour WHERE site_id = $1 ON CONFLICT DO NOTHING",
     "INSERT INTO rollup_redo (site_id) VALUES ($1) ON CONFLICT DO NOTHING",
 )
+
+
+# New sites in one statement, in id order (writers that create sites lock their rows in
+# one order).
+CREATE_SITES = (
+    "INSERT INTO site (id) SELECT unnest($1::text[]) ORDER BY 1 ON CONFLICT (id) DO NOTHING"
+)
+
+
+class SiteMaker:
+    """Sites made from the first events that name them, before those events are
+    acknowledged: a report asked for right after the answer finds the site (the events
+    themselves are written a moment later by a worker). Remembers the ids it has seen."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._known: set[str] = set()
+
+    async def ensure(self, site_ids: Iterable[str]) -> None:
+        new = sorted(set(site_ids) - self._known)
+        if new:
+            await self._store.execute(CREATE_SITES, [new])
+            self._known.update(new)

@@ -42,6 +42,11 @@ class Session(Protocol):
 
     async def executemany(self, sql: str, rows: Rows) -> None: ...
 
+    async def execute_all(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        """Statements (SQL, arguments) one after the other, as one unit of work of the
+        session (the embedded writer runs them in one job)."""
+        ...
+
     async def fetch(self, sql: str, *args: Any) -> Rows: ...
 
     def transaction(self) -> AbstractAsyncContextManager[None]: ...
@@ -56,6 +61,12 @@ class ReadStore(Protocol):
     """Reports read through this; it can never write."""
 
     async def fetch(self, sql: str, params: Params = ()) -> Rows: ...
+
+    def snapshot(self) -> AbstractAsyncContextManager[ReadStore]:
+        """Reads that all see one committed state of the store (one transaction), so
+        every number of one answer comes from the same events. Inside a snapshot, a
+        snapshot is the same one."""
+        ...
 
 
 class Store(ReadStore, Protocol):

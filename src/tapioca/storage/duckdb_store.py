@@ -76,6 +76,13 @@ class _Session:
     async def executemany(self, sql: str, rows: Rows) -> None:
         await self._write(lambda con: con.executemany(sql, rows))
 
+    async def execute_all(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        def run(con: duckdb.DuckDBPyConnection) -> None:
+            for sql, args in statements:
+                con.execute(sql, list(args))
+
+        await self._write(run)
+
     async def _write(self, fn: Callable[[duckdb.DuckDBPyConnection], Any]) -> None:
         await self._store._run_writer(fn, counted=not self._in_transaction)
         self._wrote = True
@@ -102,6 +109,22 @@ class _Session:
         """No write is in flight while the session holds the writer."""
         ((upto,),) = await self.fetch("SELECT coalesce(max(seq), 0) FROM event")
         return int(upto)
+
+
+class _Snapshot:
+    """The reads of one answer: one DuckDB transaction, its statements one at a time."""
+
+    def __init__(self, store: DuckDBStore, cursor: duckdb.DuckDBPyConnection) -> None:
+        self._store = store
+        self._cursor = cursor
+        self.answers = store.answers
+
+    async def fetch(self, sql: str, params: Params = ()) -> Rows:
+        return await self._store._read(lambda: self._cursor, sql, params)
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[_Snapshot]:
+        yield self
 
 
 class DuckDBStore:
@@ -136,6 +159,7 @@ class DuckDBStore:
         self._write_lock = asyncio.Lock()  # one writer job at a time, or one session
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="duckdb-reader")
         self._local = threading.local()
+        self._snapshot_cursors: list[duckdb.DuckDBPyConnection] = []
         self._closed = False
         self._known_sites: set[str] = set()
         self.answers = AnswerCache(answer_slots)  # this process is the file's only writer
@@ -157,23 +181,33 @@ class DuckDBStore:
             if counted:
                 self.answers.written()  # before the caller goes on (storage/answers.py)
 
+    def _new_cursor(self) -> duckdb.DuckDBPyConnection:
+        cursor = self._con.cursor()
+        cursor.execute("SET TimeZone = 'UTC'")
+        return cursor
+
     def _reader_cursor(self) -> duckdb.DuckDBPyConnection:
         cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
         if cursor is None:
-            cursor = self._con.cursor()
-            cursor.execute("SET TimeZone = 'UTC'")
-            self._local.cursor = cursor
+            cursor = self._local.cursor = self._new_cursor()
         return cursor
 
     # -- reads --------------------------------------------------------------------
-    async def fetch(self, sql: str, params: Params = ()) -> Rows:
+    async def _read(
+        self,
+        cursor: Callable[[], duckdb.DuckDBPyConnection],
+        sql: str,
+        params: Params,
+        rows: bool = True,
+    ) -> Rows:
+        """Run ``sql`` on a reader thread with the cursor ``cursor()`` gives there, within
+        the query time limit (then interrupted); its rows when ``rows``."""
         holder: dict[str, duckdb.DuckDBPyConnection] = {}
 
         def run() -> list[tuple[Any, ...]]:
-            cursor = self._reader_cursor()
-            holder["cursor"] = cursor
-            cursor.execute(sql, list(params))
-            return cursor.fetchmany(self._max_rows)
+            holder["cursor"] = use = cursor()
+            use.execute(sql, list(params))
+            return use.fetchmany(self._max_rows) if rows else []
 
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._readers, run)
@@ -183,6 +217,27 @@ class DuckDBStore:
             if "cursor" in holder:
                 holder["cursor"].interrupt()
             raise QueryTimeout(f"query exceeded {self._query_timeout_s}s") from exc
+
+    async def fetch(self, sql: str, params: Params = ()) -> Rows:
+        return await self._read(self._reader_cursor, sql, params)
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[_Snapshot]:
+        """One read transaction on a cursor of its own (kept for the next snapshot)."""
+        loop = asyncio.get_running_loop()
+        cursor = self._snapshot_cursors.pop() if self._snapshot_cursors else None
+        if cursor is None:
+            cursor = await loop.run_in_executor(self._readers, self._new_cursor)
+        await self._read(lambda: cursor, "BEGIN TRANSACTION", (), rows=False)
+        try:
+            yield _Snapshot(self, cursor)
+        finally:
+            try:
+                await self._read(lambda: cursor, "ROLLBACK", (), rows=False)
+            except Exception:  # an interrupted statement: this cursor is not kept
+                cursor.close()
+            else:
+                self._snapshot_cursors.append(cursor)
 
     # -- writes -------------------------------------------------------------------
     async def write_events(self, rows: Sequence[Row]) -> WriteResult:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
-from tapioca.errors import QueryTimeout, StoreUnavailable
+from tapioca.errors import QueryTimeout, ReadsMoved, StoreUnavailable
 from tapioca.logging import get_logger
 from tapioca.model.event import COLUMNS
 from tapioca.storage.base import Lock, Params, Rows, WriteResult
@@ -108,6 +108,44 @@ def store_error(exc: BaseException) -> BaseException:
     return exc
 
 
+class Snapshot:
+    """The reads of one answer: one connection in one REPEATABLE READ, read-only
+    transaction (also on a streaming replica). ``moved``: a connection-class failure
+    means the answer can be asked again elsewhere (ReadsMoved)."""
+
+    def __init__(self, con: asyncpg.Connection, moved: bool = False) -> None:
+        self._con = con
+        self._moved = moved
+
+    async def fetch(self, sql: str, params: Params = ()) -> Rows:
+        try:
+            records = await self._con.fetch(sql, *params)
+        except Exception as exc:
+            if self._moved and is_connection_error(exc):
+                raise ReadsMoved(type(exc).__name__) from exc
+            if (translated := store_error(exc)) is not exc:
+                raise translated from exc
+            raise
+        return [tuple(r) for r in records]
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[Snapshot]:
+        yield self
+
+
+@asynccontextmanager
+async def open_snapshot(
+    pool: asyncpg.Pool, acquire_timeout_s: float, moved: bool = False
+) -> AsyncIterator[Snapshot]:
+    """A snapshot on a connection of ``pool``; raises the driver's error when the
+    connection or its BEGIN fails (the caller decides where to read instead)."""
+    async with (
+        pool.acquire(timeout=acquire_timeout_s) as con,
+        con.transaction(isolation="repeatable_read", readonly=True),
+    ):
+        yield Snapshot(con, moved)
+
+
 class _Session:
     """A pooled connection held by background work: no statement timeout to speak of."""
 
@@ -121,6 +159,10 @@ class _Session:
 
     async def executemany(self, sql: str, rows: Rows) -> None:
         await self._con.executemany(sql, rows, timeout=_BACKGROUND_TIMEOUT_S)
+
+    async def execute_all(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        for sql, args in statements:
+            await self._con.execute(sql, *args, timeout=_BACKGROUND_TIMEOUT_S)
 
     async def fetch(self, sql: str, *args: Any) -> Rows:
         records = await self._con.fetch(sql, *args, timeout=_BACKGROUND_TIMEOUT_S)
@@ -210,6 +252,18 @@ class PostgresStore:
                 raise translated from exc
             raise
         return [tuple(r) for r in records]
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[Snapshot]:
+        async with AsyncExitStack() as stack:
+            try:
+                pool = await self._get_pool()
+                snap = await stack.enter_async_context(open_snapshot(pool, self._acquire_timeout_s))
+            except Exception as exc:
+                if (translated := store_error(exc)) is not exc:
+                    raise translated from exc
+                raise
+            yield snap
 
     async def write_events(self, rows: Sequence[Row]) -> WriteResult:
         """One transaction: COPY the batch straight into the event table. A batch that

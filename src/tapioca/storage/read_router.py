@@ -18,6 +18,8 @@ import asyncio
 import contextlib
 import itertools
 import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,10 +27,10 @@ from urllib.parse import urlsplit
 import asyncpg
 
 from tapioca import metrics
-from tapioca.errors import StoreUnavailable
+from tapioca.errors import ReadsMoved, StoreUnavailable
 from tapioca.logging import get_logger
 from tapioca.storage.base import Params, Rows
-from tapioca.storage.postgres_store import is_connection_error, store_error
+from tapioca.storage.postgres_store import Snapshot, is_connection_error, open_snapshot, store_error
 
 log = get_logger(__name__)
 
@@ -96,7 +98,7 @@ async def _open_pool(dsn: str, opts: PoolOptions, *, read_only: bool) -> asyncpg
 
 
 class ReadRouter:
-    """The only way reports reach PostgreSQL: a read-only ``fetch``."""
+    """The only way reports reach PostgreSQL: a read-only ``fetch`` or ``snapshot``."""
 
     def __init__(
         self,
@@ -153,6 +155,48 @@ class ReadRouter:
             raise
         self._count("primary")
         return rows
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[Snapshot]:
+        """The reads of one answer in one transaction, on a replica when one is healthy
+        (else the primary). A replica that fails as the snapshot opens is marked down and
+        the primary answers; one that fails mid-answer is marked down and the answer is
+        asked again (ReadsMoved)."""
+        replica = self._next_replica()
+        timeout = self._opts.acquire_timeout_s
+        async with AsyncExitStack() as stack:
+            snap: Snapshot | None = None
+            if replica is not None and replica.pool is not None:
+                try:
+                    snap = await stack.enter_async_context(
+                        open_snapshot(replica.pool, timeout, moved=True)
+                    )
+                except Exception as exc:
+                    if not is_connection_error(exc):
+                        if (translated := store_error(exc)) is not exc:
+                            raise translated from exc
+                        raise
+                    await self._mark_down(replica, exc)
+            if snap is None:
+                replica = None
+                try:
+                    pool = await self._primary_pool()
+                    snap = await stack.enter_async_context(open_snapshot(pool, timeout))
+                except Exception as exc:
+                    if is_connection_error(exc):
+                        raise StoreUnavailable(
+                            f"no database answers reads: {type(exc).__name__}"
+                        ) from exc
+                    if (translated := store_error(exc)) is not exc:
+                        raise translated from exc
+                    raise
+            self._count("primary" if replica is None else "replica")
+            try:
+                yield snap
+            except ReadsMoved as exc:
+                if replica is not None:
+                    await self._mark_down(replica, exc)
+                raise
 
     async def _run(self, pool: asyncpg.Pool, sql: str, params: Params) -> list[tuple[Any, ...]]:
         async with pool.acquire(timeout=self._opts.acquire_timeout_s) as con:

@@ -30,10 +30,18 @@ def _session_conditions(filters: list[Filter], p: Params, alias: str) -> list[st
 
 
 def event_where(
-    site_id: str, start: datetime | None, end: datetime | None, filters: list[Filter], p: Params
+    site_id: str,
+    start: datetime | None,
+    end: datetime | None,
+    filters: list[Filter],
+    p: Params,
+    upto: int | None = None,
 ) -> str:
-    """Events of the site in [start, end), not bots, matching every filter."""
+    """Events of the site in [start, end), not bots, matching every filter, stored up to
+    seq ``upto`` when given."""
     clauses = [f"e.site_id = {p.add(site_id)}", "NOT e.is_bot"]
+    if upto is not None:
+        clauses.append(f"e.seq <= {p.add(upto)}")
     if start is not None:
         clauses.append(f"e.ts >= {p.add(start)}")
     if end is not None:
@@ -100,9 +108,9 @@ def dimension_key(dimension: Dimension) -> str:
 
 
 def bucket_key(source: Source, interval: Interval, zone: str, p: Params) -> str:
-    """SQL: the bucket (local time, truncated) of a row's time: an event's, or a
+    """SQL: the bucket key (Interval.key_sql) of a row's time: an event's, or a
     session's start."""
-    return interval.truncate(f"{_TIME[source]} AT TIME ZONE {p.add(zone)}")
+    return interval.key_sql(_TIME[source], p.add(zone))
 
 
 def build_totals(source: Source, where: str, p: Params, group: str | None = None) -> Query:

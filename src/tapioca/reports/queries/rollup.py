@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from tapioca.kit.sketch import HASH_SQL
 from tapioca.kit.timerange import DateRange, Interval
 from tapioca.model.figures import FIGURES as ALL_FIGURES
 from tapioca.model.figures import HOUR_TABLES, Figure, Source
@@ -30,11 +31,13 @@ def by_value(_p: Params, _day: bool) -> str:
 
 
 def by_bucket(interval: Interval, zone: str) -> Group:
-    """Group by the bucket (in ``zone``) of an hourly row's hour, or of a daily row's day."""
+    """Group by the bucket key (in ``zone``, Interval.key_sql) of an hourly row's hour, or
+    of a daily row's day (not for hours)."""
 
     def key(p: Params, day: bool) -> str:
-        moment = "CAST(r.day AS TIMESTAMP)" if day else f"r.hour AT TIME ZONE {p.add(zone)}"
-        return interval.truncate(moment)
+        if day:
+            return interval.truncate("CAST(r.day AS TIMESTAMP)")
+        return interval.key_sql("r.hour", p.add(zone))
 
     return key
 
@@ -112,62 +115,99 @@ def build_hour_totals(site_id: str, start: datetime | None, end: datetime | None
     return Query(sql, p.values, ("hour", "events", "pageviews", "visitors"))
 
 
-def _whole_weeks(span: DateRange) -> tuple[date | None, date | None] | None:
-    """The first and last Monday of the weeks (Monday to Sunday) wholly inside the range
-    (None: open), or None when it holds no whole week."""
-    first = None if span.start_date is None else (
-        span.start_date + timedelta(days=(7 - span.start_date.weekday()) % 7))  # fmt: skip
-    last = None if span.end_date is None else (
-        span.end_date - timedelta(days=(span.end_date.weekday() + 1) % 7 + 6))  # fmt: skip
-    if first is not None and last is not None and first > last:
-        return None
-    return first, last
-
-
-def _value_clause(values: list[Any] | None, p: Params) -> list[str]:
+def _value_clause(values: list[Any] | None, p: Params, column: str = "value") -> list[str]:
     if values is None:
         return []
     named = [v for v in values if v is not None]
-    options = [f"value IN ({', '.join(p.add(v) for v in named)})"] if named else []
+    options = [f"{column} IN ({', '.join(p.add(v) for v in named)})"] if named else []
     if len(named) < len(values):
-        options.append("value IS NULL")
+        options.append(f"{column} IS NULL")
     return ["(" + " OR ".join(options or ["false"]) + ")"]
 
 
-def _where(site_id: str, dim: str, zone: str, column: str, first: date | None,
-           last: date | None, values: list[Any] | None, p: Params) -> str:  # fmt: skip
-    clauses = [f"site_id = {p.add(site_id)}", f"dim = {p.add(dim)}", f"tz = {p.add(zone)}"]
-    if first is not None:
-        clauses.append(f"{column} >= {p.add(first)}")
-    if last is not None:
-        clauses.append(f"{column} <= {p.add(last)}")
-    return " AND ".join(clauses + _value_clause(values, p))
+def _ranges(column: str, runs: list[tuple[Any, Any]], p: Params, closed: bool) -> str:
+    """SQL: ``column`` inside one of ``runs`` (inclusive ends when ``closed``)."""
+    upper = "<=" if closed else "<"
+    return "(" + " OR ".join(
+        f"({column} >= {p.add(lo)} AND {column} {upper} {p.add(hi)})" for lo, hi in runs
+    ) + ")"  # fmt: skip
+
+
+def build_dirty_days(site_id: str, zone: str, start: datetime, end: datetime) -> Query:
+    """The local days (in ``zone``) of [start, end) that hold an hour waiting for its
+    daily rows to be redone (an hour of a half-hour zone touches two days)."""
+    p = Params()
+    site, tz = p.add(site_id), p.add(zone)
+    lo, hi = p.add(start - timedelta(hours=1)), p.add(end)
+    where = f"site_id = {site} AND hour >= {lo} AND hour < {hi}"
+    sql = (
+        f"SELECT CAST(hour AT TIME ZONE {tz} AS DATE) FROM rollup_dirty_day WHERE {where} "
+        f"UNION SELECT CAST((hour + INTERVAL '59 minutes') AT TIME ZONE {tz} AS DATE) "
+        f"FROM rollup_dirty_day WHERE {where}"
+    )
+    return Query(sql, p.values, ("day",))
 
 
 def build_parts(
-    site_id: str, dim: str, span: DateRange, values: list[Any] | None, whole_weeks: bool
-) -> Query:
-    """The rows (value, start, visitors, sketch_id, is_week) that cover the days of
-    ``span`` for ``values`` (None: every value): its whole weeks (with ``whole_weeks``)
-    and its other days."""
+    site_id: str, dim: str, zone: str, weeks: list[date], runs: list[tuple[date, date]],
+    values: list[Any] | None,
+) -> Query | None:  # fmt: skip
+    """The rows (value, start, visitors, sketch_id, is_week) of the weeks that start on
+    ``weeks`` and of the days in ``runs`` (inclusive), for ``values`` (None: every value);
+    None when there are none to read."""
     p = Params()
-    weeks = _whole_weeks(span) if whole_weeks else None
-    days = _where(site_id, dim, span.tz.key, "day", span.start_date, span.end_date, values, p)
-    if weeks is not None:  # only the days outside the weeks
-        outside = [f"day < {p.add(weeks[0])}"] if weeks[0] is not None else []
-        if weeks[1] is not None:
-            outside.append(f"day > {p.add(weeks[1] + timedelta(days=6))}")
-        days += " AND (" + " OR ".join(outside or ["false"]) + ")"
-    sql = (
-        "SELECT value, day AS start, visitors, sketch_id, false AS is_week "
-        f"FROM rollup_day WHERE {days}"
-    )
-    if weeks is not None:
-        in_weeks = _where(site_id, dim, span.tz.key, "week", weeks[0], weeks[1], values, p)
-        sql += " UNION ALL SELECT value, week, visitors, sketch_id, true FROM rollup_week "
-        sql += f"WHERE {in_weeks}"
-    return Query(f"SELECT value, start, visitors, sketch_id, is_week FROM ({sql}) AS parts",
+    key = [f"site_id = {p.add(site_id)}", f"dim = {p.add(dim)}", f"tz = {p.add(zone)}"]
+    branches = []
+    if runs:
+        where = " AND ".join([*key, _ranges("day", runs, p, True), *_value_clause(values, p)])
+        branches.append(
+            "SELECT value, day AS start, visitors, sketch_id, false AS is_week "
+            f"FROM rollup_day WHERE {where}"
+        )
+    if weeks:
+        mondays = ", ".join(p.add(w) for w in weeks)
+        where = " AND ".join([*key, f"week IN ({mondays})", *_value_clause(values, p)])
+        branches.append(
+            "SELECT value, week AS start, visitors, sketch_id, true AS is_week "
+            f"FROM rollup_week WHERE {where}"
+        )
+    if not branches:
+        return None
+    union = " UNION ALL ".join(branches)
+    return Query(f"SELECT value, start, visitors, sketch_id, is_week FROM ({union}) AS parts",
                  p.values)  # fmt: skip
+
+
+def build_day_hashes(
+    source: Source, column: str | None, site_id: str, zone: str,
+    ranges: list[tuple[datetime, datetime]], values: list[Any] | None, upto: int | None,
+    by_day: bool,
+) -> Query:  # fmt: skip
+    """Per value of ``column`` (None: the total) and, with ``by_day``, per local day: the
+    distinct visitors of the rows of ``source`` in ``ranges`` (UTC, half-open) and their
+    hashes (HASH_SQL, concatenated): the days whose daily rows wait to be redone.
+    Events are counted up to seq ``upto``; sessions hold those already."""
+    p = Params()
+    table, alias, ts = (
+        ("event", "e", "ts") if source is Source.EVENT else ("session", "s", "started_at")
+    )
+    value = f"{alias}.{column}" if column else "CAST(NULL AS VARCHAR)"
+    day = (
+        f"CAST({alias}.{ts} AT TIME ZONE {p.add(zone)} AS DATE)" if by_day else "CAST(NULL AS DATE)"
+    )
+    clauses = [f"{alias}.site_id = {p.add(site_id)}", _ranges(f"{alias}.{ts}", ranges, p, False)]
+    if source is Source.EVENT:
+        clauses.append(f"NOT {alias}.is_bot")
+        if upto is not None:
+            clauses.append(f"{alias}.seq <= {p.add(upto)}")
+    clauses += _value_clause(values, p, f"{alias}.{column}") if column else []
+    digest = HASH_SQL.format(column="visitor_id")
+    sql = (
+        f"SELECT value, day, count(*), string_agg({digest}, '') FROM ("
+        f"SELECT {value} AS value, {day} AS day, {alias}.visitor_id FROM {table} {alias} "
+        f"WHERE {' AND '.join(clauses)} GROUP BY 1, 2, 3) AS visitors GROUP BY value, day"
+    )
+    return Query(sql, p.values, ("value", "day", "visitors", "hashes"))
 
 
 def build_sketches(ids: list[int]) -> Query:

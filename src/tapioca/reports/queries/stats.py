@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from tapioca.model.derived import DERIVED_SEQ
 from tapioca.model.figures import BY_NAME, IS_PAGE_VIEW, VISITORS
 from tapioca.reports.queries import Params, Query
 from tapioca.reports.queries.events import event_where
@@ -57,7 +58,7 @@ def build_stats_rollup_query(
     local = f"CAST({p.add(day)} AS DATE)"
     hours = f"r.site_id = {site} AND r.hour >= {lo} AND r.hour < {hi}"
     events = f"e.site_id = {site} AND NOT e.is_bot AND e.ts >= {lo} AND e.ts < {hi}"
-    derived = "(SELECT coalesce(max(last_seq), 0) FROM derive_state WHERE name = 'web')"
+    derived = DERIVED_SEQ
     day_row = (
         f"rollup_day d WHERE d.site_id = {site} AND d.dim = '' AND d.tz = {tz} AND d.day = {local}"
     )

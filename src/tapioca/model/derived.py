@@ -1,0 +1,6 @@
+"""How far the derived tables are: the job that keeps sessions and rollups, and the last
+event seq they hold (reports count the events up to it)."""
+
+WEB_JOB = "web"
+# SQL: that seq (0 before the first run).
+DERIVED_SEQ = f"(SELECT coalesce(max(last_seq), 0) FROM derive_state WHERE name = '{WEB_JOB}')"
