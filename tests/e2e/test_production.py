@@ -164,6 +164,10 @@ def test_worker_stopped_while_posting(
     poster.start()
     try:
         _wait_count(poster, 600)
+        deadline = time.monotonic() + 30  # the worker is at work (it has written events)
+        while not int(psql(f"SELECT count(*) FROM event WHERE site_id = '{LOAD_SITE}'")[0][0]):
+            assert time.monotonic() < deadline, server.output()
+            time.sleep(0.1)
         first = server.workers[0]
         assert first.stop() == 0, first.output()
         stopped_at = poster.count()
