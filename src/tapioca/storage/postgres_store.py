@@ -59,6 +59,12 @@ _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.InsufficientResourcesError,
     asyncpg.exceptions.TooManyConnectionsError,
 )
+# Failures of a transaction that met others, not of its data: written again, it goes through.
+_TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.DeadlockDetectedError,  # 40P01
+    asyncpg.exceptions.SerializationError,  # 40001
+    asyncpg.exceptions.LockNotAvailableError,  # 55P03: lock_timeout, where the server sets one
+)
 
 
 async def _begin_write(con: asyncpg.Connection, sites: list[str]) -> None:
@@ -100,6 +106,10 @@ def is_connection_error(exc: BaseException) -> bool:
     if isinstance(exc, asyncpg.exceptions.QueryCanceledError):
         return False  # statement timeout: the query's own fault
     return isinstance(exc, _CONNECTION_ERRORS)
+
+
+def is_transient_error(exc: BaseException) -> bool:
+    return isinstance(exc, _TRANSIENT_ERRORS)
 
 
 def store_error(exc: BaseException) -> BaseException:
@@ -280,6 +290,9 @@ class PostgresStore:
 
     def is_unavailable(self, exc: BaseException) -> bool:
         return isinstance(exc, StoreUnavailable) or is_connection_error(exc)
+
+    def is_transient(self, exc: BaseException) -> bool:
+        return is_transient_error(exc)
 
     async def ping(self) -> None:
         await self.fetch("SELECT 1")
