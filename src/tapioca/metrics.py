@@ -15,6 +15,10 @@ EVENTS_DUPLICATE = Counter("tapioca_events_duplicate", "Events already stored (i
 EVENTS_DEAD_LETTERED = Counter(
     "tapioca_events_dead_lettered", "Events moved to the dead-letter stream"
 )
+BATCHES_RETRIED = Counter(
+    "tapioca_batches_retried",
+    "Batch writes tried again whole after a deadlock, serialization failure or lock timeout",
+)
 ENTRIES_LEFT = Counter(
     "tapioca_entries_left_for_newer_worker",
     "Queue entries of a later record version left pending for a worker that knows it",

@@ -1,4 +1,4 @@
-"""storage/rows.py: the row shape and in-batch de-duplication."""
+"""storage/rows.py: the row shape, the key order of writes and in-batch de-duplication."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tapioca.model.event import COLUMNS as EVENT_COLUMNS
-from tapioca.storage.rows import EventRow, dedupe
+from tapioca.storage.rows import EventRow, dedupe, in_key_order
 
 T0 = datetime(2025, 11, 14, 12, tzinfo=UTC)
 
@@ -64,3 +64,28 @@ def test_dedupe_is_not_fooled_by_key_concatenation() -> None:
     a = make_row(site_id="ab", event_id="c")
     b = make_row(site_id="a", event_id="bc")
     assert dedupe([a, b]) == [a, b]
+
+
+def test_in_key_order_sorts_by_site_then_event_id_and_keeps_the_first_of_a_key_first() -> None:
+    first = make_row(event_id="b", path="/first")
+    rows = [
+        make_row(event_id="c"),
+        first,
+        make_row(site_id="blog", event_id="z"),
+        make_row(event_id="b", path="/second"),
+        make_row(site_id="ab", event_id="c"),
+        make_row(site_id="a", event_id="bc"),
+    ]
+    ordered = in_key_order(rows)
+    assert [(row.site_id, row.event_id) for row in ordered] == [
+        ("a", "bc"), ("ab", "c"), ("blog", "z"), ("shop", "b"), ("shop", "b"), ("shop", "c"),
+    ]  # fmt: skip
+    assert ordered[3] is first
+    assert dedupe(ordered)[3] is first
+
+
+def test_in_key_order_is_the_order_of_utf8_bytes() -> None:
+    """PostgreSQL compares the key columns ("C" collation) by their UTF-8 bytes."""
+    ids = ["b", "B", "a-10", "a-9", "a_1", "é", "e\u0301", "z", "Ω", "ß", "😀", "~", " x"]
+    ordered = in_key_order([make_row(event_id=i) for i in ids])
+    assert [row.event_id for row in ordered] == sorted(ids, key=lambda i: i.encode())

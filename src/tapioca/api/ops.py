@@ -22,7 +22,7 @@ router = APIRouter(tags=["operations"])
 
 CLUSTER_TOTALS = Gauge(
     "tapioca_cluster_events",
-    "Totals of all workers (written, duplicates, dead_lettered, batches, batch_seconds)",
+    "Totals of all workers (written, duplicates, dead_lettered, batches, batch_seconds, retried)",
     ["kind"],
 )
 

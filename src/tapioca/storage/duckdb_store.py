@@ -318,6 +318,10 @@ class DuckDBStore:
     def is_unavailable(self, exc: BaseException) -> bool:
         return isinstance(exc, duckdb.IOException | QueryTimeout)
 
+    def is_transient(self, exc: BaseException) -> bool:
+        """One writer: its writes never meet another's."""
+        return False
+
     async def ping(self) -> None:
         await self.fetch("SELECT 1")
 

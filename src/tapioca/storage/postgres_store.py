@@ -17,7 +17,7 @@ from tapioca.model.event import COLUMNS
 from tapioca.storage.base import Lock, Params, Rows, WriteResult
 from tapioca.storage.dialect import POSTGRES
 from tapioca.storage.migrations import apply_migrations
-from tapioca.storage.rows import Row, dedupe, site_ids
+from tapioca.storage.rows import Row, dedupe, in_key_order, site_ids
 
 log = get_logger(__name__)
 
@@ -30,10 +30,14 @@ _CREATE_INCOMING = (
     "CREATE TEMP TABLE IF NOT EXISTS incoming ON COMMIT DELETE ROWS AS "
     f"SELECT {_COLUMN_LIST} FROM event WITH NO DATA"
 )
+# Rows go in in key order (rows.in_key_order), so that writers never deadlock each other;
+# the ORDER BY keeps the order of the COPY (the key columns compare as "C" in both).
 _INSERT_EVENTS = (
     f"INSERT INTO event ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM incoming "
+    'ORDER BY site_id COLLATE "C", event_id COLLATE "C" '
     "ON CONFLICT (site_id, event_id) DO NOTHING"
 )
+# Sites in the array's order: sorted (rows.site_ids), and before any event.
 _INSERT_SITES = "INSERT INTO site (id) SELECT unnest($1::text[]) ON CONFLICT (id) DO NOTHING"
 
 # After a batch met a stored event, batches go the idempotent way for this long: redelivered
@@ -54,6 +58,12 @@ _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.InsufficientResourcesError,
     asyncpg.exceptions.TooManyConnectionsError,
+)
+# Failures of a transaction that met others, not of its data: written again, it goes through.
+_TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.DeadlockDetectedError,  # 40P01
+    asyncpg.exceptions.SerializationError,  # 40001
+    asyncpg.exceptions.LockNotAvailableError,  # 55P03: lock_timeout, where the server sets one
 )
 
 
@@ -96,6 +106,10 @@ def is_connection_error(exc: BaseException) -> bool:
     if isinstance(exc, asyncpg.exceptions.QueryCanceledError):
         return False  # statement timeout: the query's own fault
     return isinstance(exc, _CONNECTION_ERRORS)
+
+
+def is_transient_error(exc: BaseException) -> bool:
+    return isinstance(exc, _TRANSIENT_ERRORS)
 
 
 def store_error(exc: BaseException) -> BaseException:
@@ -271,9 +285,11 @@ class PostgresStore:
         again), fails on the unique key; it is then written again the idempotent way:
         COPY into a temp table, insert what is new (the first of each key); the batches of
         the next _IDEMPOTENT_FOR_S seconds go that way at once. The direct COPY costs
-        PostgreSQL about half."""
+        PostgreSQL about half. Either way sites, then events, go in in key order: writers
+        wait for each other on a shared key, but never in a cycle (rows.in_key_order)."""
         if not rows:
             return WriteResult(0, 0)
+        rows = in_key_order(rows)
         sites = site_ids(rows)
         pool = await self._get_write_pool()
         async with pool.acquire(timeout=self._acquire_timeout_s) as con:
@@ -328,6 +344,9 @@ class PostgresStore:
 
     def is_unavailable(self, exc: BaseException) -> bool:
         return isinstance(exc, StoreUnavailable) or is_connection_error(exc)
+
+    def is_transient(self, exc: BaseException) -> bool:
+        return is_transient_error(exc)
 
     async def ping(self) -> None:
         await self.fetch("SELECT 1")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tapioca.model.event import COLUMNS, FIELDS, Kind
@@ -27,9 +28,36 @@ else:
 Row = tuple[Any, ...]  # an EventRow, as annotations name it
 COLUMN_KINDS: tuple[Kind, ...] = tuple(field.kind for field in FIELDS)
 _SITE, _EVENT = COLUMNS.index("site_id"), COLUMNS.index("event_id")
+_EVENT_ID = itemgetter(_EVENT)
 
 
 R = TypeVar("R", bound=Row)
+
+
+def in_key_order(rows: Sequence[R]) -> list[R]:
+    """``rows`` sorted by their unique key (site_id, event_id), stably: of the rows of one
+    key the first stays first.
+
+    Writers that insert in this one order never deadlock each other: a writer waits only
+    for another's uncommitted row of a key it has reached, and a cycle of waits would need
+    two of them to reach two keys in opposite orders. Python compares strings by code
+    point, as PostgreSQL's "C" collation of the key columns does (UTF-8 bytes).
+
+    Grouped by site, each site's rows sorted by event id: strings sort three times as
+    fast as (site, event) tuples, and a batch seldom holds more than a few sites."""
+    by_site: dict[str, list[R]] = {}
+    for row in rows:
+        group = by_site.get(row[_SITE])
+        if group is None:
+            by_site[row[_SITE]] = [row]
+        else:
+            group.append(row)
+    ordered: list[R] = []
+    for site in sorted(by_site):
+        group = by_site[site]
+        group.sort(key=_EVENT_ID)
+        ordered += group
+    return ordered
 
 
 def dedupe(rows: Sequence[R]) -> list[R]:

@@ -1,8 +1,11 @@
 """The production worker: Redis Streams consumer group → bulk writes → XACK.
 
 Entries are acknowledged only after the write that holds them has committed. A store
-outage keeps the batch in hand and backs off; data the store rejects is isolated
-entry by entry, retried, and after ``max_deliveries`` moved to the dead-letter stream.
+outage keeps the batch in hand and backs off; a write that failed for meeting other
+transactions (Store.is_transient: a deadlock, a serialization failure, a lock timeout)
+is written again whole after a short pause, as nothing is wrong with its data; data the
+store rejects is isolated entry by entry, retried, and after ``max_deliveries`` moved
+to the dead-letter stream.
 
 Up to ``max_inflight`` batches are in hand at once (two by default): while the store
 writes one the worker reads and decodes the next, so its CPU and the store's overlap.
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -39,6 +43,11 @@ from tapioca.worker.writer import observe
 
 log = get_logger(__name__)
 T = TypeVar("T")
+
+# The first pauses before a batch is written again: after an outage, and after a conflict
+# with other writers (which clears within moments); each doubles up to max_backoff_s.
+_OUTAGE_PAUSE_S = 0.1
+_CONFLICT_PAUSE_S = 0.05
 
 
 @dataclass
@@ -73,6 +82,7 @@ class Worker:
         self._backlog = False
         self._per_entry = 10_000  # events per entry of the last batch (none yet: the most)
         self._recent: deque[tuple[float, int]] = deque()  # (when, events) of the reads
+        self._retried = 0  # batch writes tried again since the last acknowledgement
 
     def stop(self) -> None:
         self._stopping.set()
@@ -208,22 +218,21 @@ class Worker:
 
     async def _write(self, batch: list[_Decoded]) -> None:
         rows = [row for item in batch for row in item.rows]
-        backoff = 0.1
+        attempt = 0
         while True:
             started = time.perf_counter()
             try:
                 result = await self._store.write_events(rows)
             except Exception as exc:
-                if not self._store.is_unavailable(exc):
+                if self._rejects(exc):
                     log.warning("batch_rejected", entries=len(batch), error=type(exc).__name__)
                     await self._isolate(batch)
                     return
                 if self.stopping:
                     log.warning("worker_stopped_with_pending", entries=len(batch))
                     return  # not acknowledged: another worker claims them
-                log.warning("store_unavailable", error=type(exc).__name__, retry_in_s=backoff)
-                await self._sleep(backoff)
-                backoff = min(backoff * 2, self._opt.max_backoff_s)
+                await self._pause_after(exc, attempt, len(batch))
+                attempt += 1
                 continue
             seconds = time.perf_counter() - started
             await self._ack(
@@ -239,6 +248,26 @@ class Worker:
             )
             return
 
+    def _rejects(self, exc: Exception) -> bool:
+        """The store refused the data: it is neither unreachable nor in a passing conflict
+        with other writers."""
+        return not (self._store.is_unavailable(exc) or self._store.is_transient(exc))
+
+    async def _pause_after(self, exc: Exception, attempt: int, entries: int) -> None:
+        """Wait before writing a batch again, the ``attempt``-th time: a conflict briefly,
+        with jitter so that the writers that met do not meet again; an outage longer."""
+        if self._store.is_transient(exc):
+            pause = min(_CONFLICT_PAUSE_S * 2 ** min(attempt, 10), self._opt.max_backoff_s)
+            pause *= random.uniform(0.5, 1.5)
+            self._retried += 1
+            metrics.BATCHES_RETRIED.inc()
+            log.warning("batch_retried", entries=entries, error=type(exc).__name__,
+                        retry_in_s=round(pause, 3))  # fmt: skip
+        else:
+            pause = min(_OUTAGE_PAUSE_S * 2 ** min(attempt, 10), self._opt.max_backoff_s)
+            log.warning("store_unavailable", error=type(exc).__name__, retry_in_s=pause)
+        await self._sleep(pause)
+
     async def _isolate(self, batch: list[_Decoded]) -> None:
         """Write entry by entry; retry a rejected entry, then dead-letter its bad events."""
         for item in batch:
@@ -247,12 +276,12 @@ class Worker:
                 try:
                     result = await self._store.write_events(item.rows)
                 except Exception as exc:
-                    if self._store.is_unavailable(exc):
-                        await self._write([item])  # back to the outage path
+                    if not self._rejects(exc):
+                        await self._write([item])  # back to waiting out the outage or conflict
                         break
                     if deliveries >= self._opt.max_deliveries:
                         if not await self._dead_letter_rows(item, exc):
-                            await self._write([item])  # the store went away meanwhile
+                            await self._write([item])  # an outage or conflict meanwhile
                         break
                     deliveries = await self._with_redis_retry(
                         partial(self._consumer.redeliver, item.entry.entry_id)
@@ -265,7 +294,8 @@ class Worker:
     async def _dead_letter_rows(self, item: _Decoded, batch_error: Exception) -> bool:
         """Keep every event of the entry the store accepts; dead-letter the others.
 
-        Returns False, acknowledging nothing, if the store becomes unreachable meanwhile.
+        Returns False, acknowledging nothing, if the store becomes unreachable meanwhile
+        (or a write meets a conflict: the entry is then written again whole).
         """
         lines = event_lines(item.entry.payload, item.entry.version)
         written = dead = 0
@@ -273,7 +303,7 @@ class Worker:
             try:
                 written += (await self._store.write_events([row])).inserted
             except Exception as exc:
-                if self._store.is_unavailable(exc):
+                if not self._rejects(exc):
                     return False
                 reason = f"{type(exc).__name__}: {exc}"[:500]
                 await self._with_redis_retry(
@@ -308,7 +338,9 @@ class Worker:
             "dead_lettered": dead,
             "batches": 1,
             "batch_seconds": float(seconds),
+            "retried": self._retried,
         }
+        self._retried = 0
         await self._with_redis_retry(lambda: self._consumer.ack(ids, stats))
 
     async def _with_redis_retry(self, call: Callable[[], Awaitable[T]]) -> T:
