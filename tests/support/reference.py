@@ -9,6 +9,8 @@ and the contract's definitions are applied here, once:
   without ``event_id`` are all distinct (``stored``); bot events are in no number
   (``counted``);
 - the user is ``user_id`` as text, else ``anonymous_id`` (wire), or the stored user;
+- an event's time is its ``timestamp`` (RFC 3339, or an epoch number: seconds below 10^11,
+  milliseconds below 10^14, else microseconds), else the request's time;
 - a report day is ``[D 00:00, D+1 00:00)`` in the report zone, a range
   ``[start 00:00, (end + 1 day) 00:00)``, a missing bound open (``Question``);
 - ``/stats`` (``stats``): ``total_views`` = page views, ``unique_users`` = distinct
@@ -36,6 +38,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -118,12 +121,24 @@ def _first(raw: Mapping[str, Any], *names: str) -> Any:
     return None
 
 
+# docs/api.md: an epoch number is seconds below 10^11, milliseconds below 10^14, else
+# microseconds
+EPOCH_UNITS = ((10**11, Decimal(1_000_000)), (10**14, Decimal(1000)))
+
+
+def epoch_time(value: float) -> datetime:
+    """An epoch number read by its magnitude, to the microsecond (half to even)."""
+    scale = next((s for below, s in EPOCH_UNITS if value < below), Decimal(1))
+    micros = (Decimal(str(value)) * scale).to_integral_value(ROUND_HALF_EVEN)
+    return EPOCH + timedelta(microseconds=int(micros))
+
+
 def parse_time(value: Any, received_at: datetime) -> datetime:
-    """A wire ``timestamp`` (RFC 3339, no offset = UTC, or epoch milliseconds), in UTC."""
+    """A wire ``timestamp`` (RFC 3339, no offset = UTC, or an epoch number), in UTC."""
     if value is None:
         return received_at
-    if isinstance(value, int):
-        return EPOCH + timedelta(milliseconds=value)
+    if isinstance(value, int | float):
+        return epoch_time(value)
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)

@@ -177,6 +177,8 @@ def test_minimal_record_maps_to_a_row_with_nulls() -> None:
         ("2025-11-14T11:00:00Z", datetime(2025, 11, 14, 11, tzinfo=UTC)),
         ("2025-11-14T06:00:00-05:00", datetime(2025, 11, 14, 11, tzinfo=UTC)),
         (1_763_118_000_123, datetime(2025, 11, 14, 11, 0, 0, 123000, tzinfo=UTC)),
+        (1_763_118_000, datetime(2025, 11, 14, 11, tzinfo=UTC)),
+        (1_763_118_000_123_456, datetime(2025, 11, 14, 11, 0, 0, 123456, tzinfo=UTC)),
         ("2000-01-01T00:00:00.000001", datetime(2000, 1, 1, 0, 0, 0, 1, tzinfo=UTC)),
         ("1970-01-01T00:00:00Z", datetime(1970, 1, 1, tzinfo=UTC)),
     ],
