@@ -10,7 +10,8 @@ and the contract's definitions are applied here, once:
   (``counted``);
 - the user is ``user_id`` as text, else ``anonymous_id`` (wire), or the stored user;
 - an event's time is its ``timestamp`` (RFC 3339, or an epoch number: seconds below 10^11,
-  milliseconds below 10^14, else microseconds), else the request's time;
+  milliseconds below 10^14, else microseconds), else the request's time plus the event's
+  position in the request in microseconds (``from_request``);
 - a report day is ``[D 00:00, D+1 00:00)`` in the report zone, a range
   ``[start 00:00, (end + 1 day) 00:00)``, a missing bound open (``Question``);
 - ``/stats`` (``stats``): ``total_views`` = page views, ``unique_users`` = distinct
@@ -183,6 +184,17 @@ def from_wire(raw: Mapping[str, Any], received_at: datetime, site_id: str | None
         utm_term=raw.get("utm_term"),
         utm_content=raw.get("utm_content"),
     )
+
+
+def from_request(
+    raws: Sequence[Mapping[str, Any]], received_at: datetime, site_id: str | None = None
+) -> list[Event]:
+    """The events of one request (a batch, NDJSON lines, a file): those without a time
+    keep their order in it, each the request's time plus its position in microseconds."""
+    return [
+        from_wire(raw, received_at + timedelta(microseconds=position), site_id)
+        for position, raw in enumerate(raws)
+    ]
 
 
 def _moment(value: datetime | int) -> datetime:

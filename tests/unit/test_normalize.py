@@ -324,6 +324,21 @@ def test_epoch_seconds_in_the_future_are_rejected() -> None:
     assert record(timestamp=seconds - 120)["ts"] == (seconds - 120) * 1_000_000
 
 
+def test_events_without_a_time_keep_their_order_in_the_request() -> None:
+    """Each is the request's time plus its position in µs; sent times are kept."""
+    sent = "2025-11-14T11:00:00Z"
+    events = [raw_event(path="/a"), raw_event(path="/b", timestamp=sent), raw_event(path="/c"),
+              raw_event(path="/d")]  # fmt: skip
+    stamps = [(rec["path"], rec["ts"], rec["received_at"]) for _, rec in encode(events)]
+    received = micros(RECEIVED)
+    assert stamps == [
+        ("/a", received, received),
+        ("/b", micros(datetime(2025, 11, 14, 11, tzinfo=UTC)), received),
+        ("/c", received + 2, received),
+        ("/d", received + 3, received),
+    ]
+
+
 def test_received_at_is_exact_microseconds() -> None:
     ctx = make_ctx(received_at=datetime(2025, 11, 14, 12, 0, 0, 999999, tzinfo=UTC))
     rec = record(ctx)
