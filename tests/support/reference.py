@@ -12,6 +12,7 @@ and the contract's definitions are applied here, once:
 - an event's time is its ``timestamp`` (RFC 3339, or an epoch number: seconds below 10^11,
   milliseconds below 10^14, else microseconds), else the request's time plus the event's
   position in the request in microseconds (``from_request``);
+- derived dimensions (``page_type_of``): a page type only for an event with a path;
 - a report day is ``[D 00:00, D+1 00:00)`` in the report zone, a range
   ``[start 00:00, (end + 1 day) 00:00)``, a missing bound open (``Question``);
 - ``/stats`` (``stats``): ``total_views`` = page views, ``unique_users`` = distinct
@@ -245,6 +246,30 @@ def stored(events: Iterable[Event]) -> list[Event]:
 def counted(events: Iterable[Event]) -> list[Event]:
     """The events every number counts: stored once, bots left out."""
     return [e for e in stored(events) if not e.is_bot]
+
+
+# == derived dimensions ===============================================================
+
+# metrics.md, Page type: the defaults (exact paths, then path prefixes)
+PAGE_TYPE_PATHS = {"/": "home", "/cart": "cart", "/login": "account", "/register": "account"}
+PAGE_TYPE_PREFIXES = (
+    ("/product/", "product"), ("/products/", "product"), ("/p/", "product"),
+    ("/category/", "category"), ("/collections/", "category"), ("/c/", "category"),
+    ("/checkout", "checkout"), ("/search", "search"), ("/account", "account"),
+)  # fmt: skip
+
+
+def page_type_of(path: str | None, sent: str | None = None) -> str | None:
+    """A sent page type, else the default of ``path`` (a site without rules); an event
+    without a path has none (metrics.md, Page type)."""
+    if sent:
+        return sent
+    if not path:
+        return None
+    path = path.lower()
+    if path in PAGE_TYPE_PATHS:
+        return PAGE_TYPE_PATHS[path]
+    return next((kind for prefix, kind in PAGE_TYPE_PREFIXES if path.startswith(prefix)), "other")
 
 
 # == ranges ===========================================================================

@@ -166,7 +166,7 @@ def test_minimal_record_maps_to_a_row_with_nulls() -> None:
         assert getattr(row, column) is None, column
     # enriched from the request's User-Agent; no referrer, no UTM: a direct visit
     assert (row.browser, row.os, row.device) == ("Mobile Safari UI/WKWebView", "iOS", "mobile")
-    assert (row.channel, row.page_type) == ("Direct", "other")
+    assert (row.channel, row.page_type) == ("Direct", None)  # no path: no page type
     assert row.is_bot is False
     assert len(row.event_id) == 32
 

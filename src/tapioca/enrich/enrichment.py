@@ -50,7 +50,7 @@ class Enrichment:
     utm_campaign: str | None
     utm_term: str | None
     utm_content: str | None  # utm_*: the event's field, else the URL's query parameter
-    page_type: str  # client value, else the site's rules, else the metrics.md defaults
+    page_type: str | None  # client value, else the site's rules or the defaults; None: no path
 
 
 NO_RULES = SiteRules()  # a site without settings
