@@ -6,10 +6,11 @@ state is awaited by polling, and every answer of
 /api/v1/stats/{overview,timeseries,breakdown,realtime} is compared with the same
 independent reference (support/reference.py). Here the writers enrich the events, so
 each event carries what makes its stored dimensions known: explicit ``channel`` and
-``device``; a User-Agent per (browser, os) family pair (a crawler's for bot events); a
-referrer only with a ``utm_source`` (the source is then the utm_source). The server
-derives the page type from the path as the reference does (``page_type_of``); scroll
-events are sent without a path, so they have neither path nor page type.
+``device``; a User-Agent per (browser, os) family pair (a crawler's for bot events). The
+server derives the others as the reference does: the source from the utm_source or the
+referrer (known sources by their name in any spelling, ``source_of``), the page type from
+the path (``page_type_of``); scroll events are sent without a path, so they have neither
+path nor page type.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from support.reference import (
     Question,
     WebReports,
     page_type_of,
+    source_of,
 )
 from support.web_traffic import (
     DAY,
@@ -76,8 +78,7 @@ def http_events(now: datetime) -> list[Event]:
                 e,
                 path=path,
                 page_type=page_type_of(path),
-                referrer=e.referrer if e.utm_source else None,
-                source=e.utm_source,
+                source=source_of(e.utm_source, e.referrer),
                 browser=browser,
                 os=os_,
             )

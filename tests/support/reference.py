@@ -12,7 +12,8 @@ and the contract's definitions are applied here, once:
 - an event's time is its ``timestamp`` (RFC 3339, or an epoch number: seconds below 10^11,
   milliseconds below 10^14, else microseconds), else the request's time plus the event's
   position in the request in microseconds (``from_request``);
-- derived dimensions (``page_type_of``): a page type only for an event with a path;
+- derived dimensions (``page_type_of``, ``source_of``): a page type only for an event
+  with a path; a source by its known name in any spelling, an unknown one in lower case;
 - a report day is ``[D 00:00, D+1 00:00)`` in the report zone, a range
   ``[start 00:00, (end + 1 day) 00:00)``, a missing bound open (``Question``);
 - ``/stats`` (``stats``): ``total_views`` = page views, ``unique_users`` = distinct
@@ -270,6 +271,38 @@ def page_type_of(path: str | None, sent: str | None = None) -> str | None:
     if path in PAGE_TYPE_PATHS:
         return PAGE_TYPE_PATHS[path]
     return next((kind for prefix, kind in PAGE_TYPE_PREFIXES if path.startswith(prefix)), "other")
+
+
+# Known sources the suites send, by every spelling (lower case) and host that means
+# them (metrics.md, Source and channel; the product's full list is its sources.json).
+KNOWN_SOURCES = {
+    "Google": ("google", "google.com", "google.co.uk", "google.de"),
+    "Bing": ("bing", "bing.com"),
+    "DuckDuckGo": ("duckduckgo", "duckduckgo.com"),
+    "Facebook": ("facebook", "fb", "facebook.com", "l.facebook.com", "m.facebook.com"),
+    "Instagram": ("instagram", "ig", "instagram.com"),
+    "X": ("x", "twitter", "x.com", "twitter.com", "t.co"),
+    "LinkedIn": ("linkedin", "linkedin.com"),
+    "YouTube": ("youtube", "youtube.com", "youtu.be"),
+    "Email": ("email", "e-mail", "e_mail", "newsletter"),
+}
+_SOURCE_NAMES = {key: name for name, keys in KNOWN_SOURCES.items() for key in keys}
+
+
+def source_name(value: str) -> str:
+    """A source value as the source dimension holds it: the known source it names, in any
+    case, else the value in lower case (docs/reports.md, source)."""
+    folded = value.strip().lower()
+    return _SOURCE_NAMES.get(folded.removeprefix("www."), folded)
+
+
+def source_of(utm_source: str | None, referrer: str | None = None) -> str | None:
+    """An event's source: its utm_source, else its referrer's host without ``www.``
+    (a page without a URL: no own host), each by its known name (``source_name``)."""
+    if utm_source:
+        return source_name(utm_source)
+    host = urlsplit(referrer).hostname if referrer else None
+    return source_name(host.removeprefix("www.")) if host else None
 
 
 # == ranges ===========================================================================

@@ -115,7 +115,7 @@ def test_full_record_maps_to_an_exact_row() -> None:
         browser="Mobile Safari UI/WKWebView",  # enriched from the User-Agent
         os="iOS",
         channel="Paid Search",
-        source="google",  # utm_source, as sent
+        source="Google",  # utm_source, by its known name (utm_source keeps "google")
         page_type="checkout",
         revenue=Decimal("19.90"),
         currency="EUR",
