@@ -5,9 +5,12 @@ A smaller version of tests/integration/test_web_reports.py: the same generated t
 state is awaited by polling, and every answer of
 /api/v1/stats/{overview,timeseries,breakdown,realtime} is compared with the same
 independent reference (support/reference.py). Here the writers enrich the events, so
-each event carries what makes its stored dimensions known: explicit ``channel``,
-``device`` and ``page_type``; a User-Agent per (browser, os) family pair (a crawler's for
-bot events); a referrer only with a ``utm_source`` (the source is then the utm_source).
+each event carries what makes its stored dimensions known: explicit ``channel`` and
+``device``; a User-Agent per (browser, os) family pair (a crawler's for bot events). The
+server derives the others as the reference does: the source from the utm_source or the
+referrer (known sources by their name in any spelling, ``source_of``), the page type from
+the path (``page_type_of``); scroll events are sent without a path, so they have neither
+path nor page type.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from support.reference import (
     Event,
     Question,
     WebReports,
+    page_type_of,
+    source_of,
     stats,
 )
 from support.web_traffic import (
@@ -69,11 +74,13 @@ def http_events(now: datetime) -> list[Event]:
     stored = []
     for e in events:
         browser, os_ = (None, None) if e.is_bot else (e.browser, e.os)
+        path = None if e.event_type == "scroll" else e.path
         stored.append(
             replace(
                 e,
-                referrer=e.referrer if e.utm_source else None,
-                source=e.utm_source,
+                path=path,
+                page_type=page_type_of(path),
+                source=source_of(e.utm_source, e.referrer),
                 browser=browser,
                 os=os_,
             )
@@ -98,7 +105,6 @@ def wire(e: Event) -> dict[str, Any]:
         "utm_content": e.utm_content,
         "device": e.device,
         "channel": e.channel,
-        "page_type": e.page_type,
         "user_agent": CRAWLER if e.is_bot else AGENT_STRINGS[(e.browser, e.os)],
     }
     return {k: v for k, v in body.items() if v is not None}

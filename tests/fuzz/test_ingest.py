@@ -291,6 +291,22 @@ past = st.datetimes(
     max_value=datetime.now() - timedelta(days=1),
     timezones=st.just(UTC),
 )
+# Epoch numbers in seconds, milliseconds or microseconds (docs/api.md: read by magnitude),
+# of times from 1973-03-04 on: earlier milliseconds and microseconds are below the unit's
+# cut-off, read as seconds or milliseconds.
+unambiguous = st.datetimes(
+    min_value=datetime(1973, 3, 4),
+    max_value=datetime.now() - timedelta(days=1),
+    timezones=st.just(UTC),
+)
+
+
+def epoch_number(moment: datetime, per_second: int) -> int:
+    since = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return since // timedelta(microseconds=1_000_000 // per_second)
+
+
+epoch_numbers = st.builds(epoch_number, unambiguous, st.sampled_from([1, 1000, 1_000_000]))
 # Far future, short of year 9999 (test_timestamp_beyond_the_calendar_is_422 takes the edge).
 future = st.timedeltas(min_value=timedelta(hours=1), max_value=timedelta(days=365 * 5000))
 
@@ -305,8 +321,7 @@ def valid_extras(draw: st.DrawFn) -> dict[str, Any]:
         st.fixed_dictionaries(
             {},
             optional={
-                "timestamp": st.builds(rfc3339, past, offsets)
-                | past.map(lambda d: int(d.timestamp() * 1000)),
+                "timestamp": st.builds(rfc3339, past, offsets) | epoch_numbers,
                 "user_id": st.text(
                     alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00"),
                     min_size=1,
@@ -422,7 +437,8 @@ def probes(draw: st.DrawFn, site: str, server: Server) -> Probe:
             event.pop(alias, None)
         key = draw(st.sampled_from(["timestamp", "occurred_at", "ts"]))
         moment = datetime.now(UTC) + draw(future)
-        epoch = int(moment.timestamp() * 1000)
+        units = [1, 1000, 1_000_000] if moment.year < 5138 else [1_000_000]  # read by magnitude
+        epoch = epoch_number(moment, draw(st.sampled_from(units)))
         event[key] = draw(st.sampled_from([rfc3339(moment, draw(offsets)), epoch]))
         return Probe(orjson.dumps(event), event_id, frozenset({key, "timestamp"}))
     if kind == "out_of_range":
@@ -430,7 +446,7 @@ def probes(draw: st.DrawFn, site: str, server: Server) -> Probe:
             st.sampled_from(
                 [
                     ("screen_width", 100_001), ("screen_width", -1), ("screen_width", 2**63 - 1),
-                    ("ts", -1), ("ts", 253_402_300_800_000), ("revenue", "1e14"),
+                    ("ts", -1), ("ts", 253_402_300_800_000_000), ("revenue", "1e14"),
                     ("value", -(10**15)), ("currency", "EURO"), ("currency", "€$£"),
                     ("site_id", "a" * 101), ("site_id", "has space"), ("site_id", ""),
                     ("event_id", "x" * 129), ("user_id", ""), ("anonymous_id", ""),

@@ -264,7 +264,7 @@ def _declared_problems(spec: dict[str, Any]) -> list[str]:
     timestamp = schemas.get("EventIn", {}).get("properties", {}).get("timestamp", {})
     types = {alt.get("type") for alt in timestamp.get("anyOf", [timestamp])}
     if not types & {"integer", "number"}:
-        problems.append("EventIn.timestamp: epoch milliseconds (docs/api.md) are not documented")
+        problems.append("EventIn.timestamp: epoch numbers (docs/api.md) are not documented")
     return problems
 
 

@@ -9,6 +9,11 @@ and the contract's definitions are applied here, once:
   without ``event_id`` are all distinct (``stored``); bot events are in no number
   (``counted``);
 - the user is ``user_id`` as text, else ``anonymous_id`` (wire), or the stored user;
+- an event's time is its ``timestamp`` (RFC 3339, or an epoch number: seconds below 10^11,
+  milliseconds below 10^14, else microseconds), else the request's time plus the event's
+  position in the request in microseconds (``from_request``);
+- derived dimensions (``page_type_of``, ``source_of``): a page type only for an event
+  with a path; a source by its known name in any spelling, an unknown one in lower case;
 - a report day is ``[D 00:00, D+1 00:00)`` in the report zone, a range
   ``[start 00:00, (end + 1 day) 00:00)``, a missing bound open (``Question``);
 - ``/stats`` (``stats``): ``total_views`` = page views, ``unique_users`` = distinct
@@ -36,6 +41,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -118,12 +124,24 @@ def _first(raw: Mapping[str, Any], *names: str) -> Any:
     return None
 
 
+# docs/api.md: an epoch number is seconds below 10^11, milliseconds below 10^14, else
+# microseconds
+EPOCH_UNITS = ((10**11, Decimal(1_000_000)), (10**14, Decimal(1000)))
+
+
+def epoch_time(value: float) -> datetime:
+    """An epoch number read by its magnitude, to the microsecond (half to even)."""
+    scale = next((s for below, s in EPOCH_UNITS if value < below), Decimal(1))
+    micros = (Decimal(str(value)) * scale).to_integral_value(ROUND_HALF_EVEN)
+    return EPOCH + timedelta(microseconds=int(micros))
+
+
 def parse_time(value: Any, received_at: datetime) -> datetime:
-    """A wire ``timestamp`` (RFC 3339, no offset = UTC, or epoch milliseconds), in UTC."""
+    """A wire ``timestamp`` (RFC 3339, no offset = UTC, or an epoch number), in UTC."""
     if value is None:
         return received_at
-    if isinstance(value, int):
-        return EPOCH + timedelta(milliseconds=value)
+    if isinstance(value, int | float):
+        return epoch_time(value)
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
@@ -168,6 +186,17 @@ def from_wire(raw: Mapping[str, Any], received_at: datetime, site_id: str | None
         utm_term=raw.get("utm_term"),
         utm_content=raw.get("utm_content"),
     )
+
+
+def from_request(
+    raws: Sequence[Mapping[str, Any]], received_at: datetime, site_id: str | None = None
+) -> list[Event]:
+    """The events of one request (a batch, NDJSON lines, a file): those without a time
+    keep their order in it, each the request's time plus its position in microseconds."""
+    return [
+        from_wire(raw, received_at + timedelta(microseconds=position), site_id)
+        for position, raw in enumerate(raws)
+    ]
 
 
 def _moment(value: datetime | int) -> datetime:
@@ -218,6 +247,62 @@ def stored(events: Iterable[Event]) -> list[Event]:
 def counted(events: Iterable[Event]) -> list[Event]:
     """The events every number counts: stored once, bots left out."""
     return [e for e in stored(events) if not e.is_bot]
+
+
+# == derived dimensions ===============================================================
+
+# metrics.md, Page type: the defaults (exact paths, then path prefixes)
+PAGE_TYPE_PATHS = {"/": "home", "/cart": "cart", "/login": "account", "/register": "account"}
+PAGE_TYPE_PREFIXES = (
+    ("/product/", "product"), ("/products/", "product"), ("/p/", "product"),
+    ("/category/", "category"), ("/collections/", "category"), ("/c/", "category"),
+    ("/checkout", "checkout"), ("/search", "search"), ("/account", "account"),
+)  # fmt: skip
+
+
+def page_type_of(path: str | None, sent: str | None = None) -> str | None:
+    """A sent page type, else the default of ``path`` (a site without rules); an event
+    without a path has none (metrics.md, Page type)."""
+    if sent:
+        return sent
+    if not path:
+        return None
+    path = path.lower()
+    if path in PAGE_TYPE_PATHS:
+        return PAGE_TYPE_PATHS[path]
+    return next((kind for prefix, kind in PAGE_TYPE_PREFIXES if path.startswith(prefix)), "other")
+
+
+# Known sources the suites send, by every spelling (lower case) and host that means
+# them (metrics.md, Source and channel; the product's full list is its sources.json).
+KNOWN_SOURCES = {
+    "Google": ("google", "google.com", "google.co.uk", "google.de"),
+    "Bing": ("bing", "bing.com"),
+    "DuckDuckGo": ("duckduckgo", "duckduckgo.com"),
+    "Facebook": ("facebook", "fb", "facebook.com", "l.facebook.com", "m.facebook.com"),
+    "Instagram": ("instagram", "ig", "instagram.com"),
+    "X": ("x", "twitter", "x.com", "twitter.com", "t.co"),
+    "LinkedIn": ("linkedin", "linkedin.com"),
+    "YouTube": ("youtube", "youtube.com", "youtu.be"),
+    "Email": ("email", "e-mail", "e_mail", "newsletter"),
+}
+_SOURCE_NAMES = {key: name for name, keys in KNOWN_SOURCES.items() for key in keys}
+
+
+def source_name(value: str) -> str:
+    """A source value as the source dimension holds it: the known source it names, in any
+    case, else the value in lower case (docs/reports.md, source)."""
+    folded = value.strip().lower()
+    return _SOURCE_NAMES.get(folded.removeprefix("www."), folded)
+
+
+def source_of(utm_source: str | None, referrer: str | None = None) -> str | None:
+    """An event's source: its utm_source, else its referrer's host without ``www.``
+    (a page without a URL: no own host), each by its known name (``source_name``)."""
+    if utm_source:
+        return source_name(utm_source)
+    host = urlsplit(referrer).hostname if referrer else None
+    return source_name(host.removeprefix("www.")) if host else None
 
 
 # == ranges ===========================================================================

@@ -214,7 +214,7 @@ def future_timestamp_is_422(server: Server) -> None:
 def old_timestamps_are_accepted(server: Server) -> None:
     site = "val-old"
     batch = [
-        page_view(site, 0, timestamp=0),  # epoch milliseconds 0
+        page_view(site, 0, timestamp=0),  # epoch 0 (1970-01-01, in any unit)
         page_view(site, 1, timestamp="1999-12-31T23:59:59.999Z"),
         page_view(site, 2, timestamp="2000-01-01T01:00:00+02:00"),  # 1999-12-31 23:00 UTC
         page_view(site, 3, timestamp="1969-12-31T23:59:59.500Z"),

@@ -101,3 +101,20 @@ def test_the_fast_path_takes_ordinary_traffic() -> None:
     assert comparable(encode(decode_batch(ndjson), CTX, indexed=True), events) == (
         comparable(slow, events)
     )
+
+
+def test_both_paths_read_epoch_numbers_by_magnitude_and_keep_the_order() -> None:
+    """Seconds, milliseconds and microseconds, whole or with a fraction, and events without
+    a time: the fast path takes them and gives the general path's records."""
+    epochs = [1_731_578_400, 1_731_578_400.5, 1_731_578_400_123, 1_731_578_400_123.5,
+              1_731_578_400_123_456, 1_731_578_400_123_456.0]  # fmt: skip
+    events = [{"site_id": "s", "event_type": "e", "ts": epoch} for epoch in epochs]
+    events += [{"site_id": "s", "event_type": "e", "path": f"/{n}"} for n in range(3)]
+    body = json.dumps(events).encode()
+    fast = comparable(encode(decode_batch(body), CTX, indexed=True), events)
+    slow = comparable(encode_events(parse_batch(body), CTX, indexed=True), events)
+    assert fast == slow
+    base = 1_731_578_400_000_000
+    assert [r["ts"] - base for r in fast[:6]] == [0, 500_000, 123_000, 123_500, 123_456, 123_456]
+    received = (CTX.received_at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    assert [r["ts"] - received for r in fast[6:]] == [6, 7, 8]

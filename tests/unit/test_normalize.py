@@ -291,6 +291,54 @@ def test_pre_1970_timestamp_with_fraction_is_exact() -> None:
     assert record(timestamp="1969-12-31T23:59:59.5Z")["ts"] == micros(expected)
 
 
+LATER = make_ctx(received_at=datetime(2027, 1, 1, tzinfo=UTC))  # after the times below
+
+
+@pytest.mark.parametrize("key", ["timestamp", "occurred_at", "ts"])
+@pytest.mark.parametrize(
+    ("epoch", "expected"),
+    [
+        (1_796_526_494, datetime(2026, 12, 6, 3, 8, 14, tzinfo=UTC)),  # seconds
+        (1_796_526_494.25, datetime(2026, 12, 6, 3, 8, 14, 250000, tzinfo=UTC)),
+        (1_796_526_494_123, datetime(2026, 12, 6, 3, 8, 14, 123000, tzinfo=UTC)),  # ms
+        (1_796_526_494_123_456, datetime(2026, 12, 6, 3, 8, 14, 123456, tzinfo=UTC)),  # µs
+    ],
+)
+def test_epoch_timestamps_are_stored_in_their_unit(
+    key: str, epoch: float, expected: datetime
+) -> None:
+    rec = record(LATER, **{key: epoch})
+    assert rec["ts"] == micros(expected)
+    assert rec["received_at"] == micros(LATER.received_at)
+
+
+@pytest.mark.parametrize("epoch", [-1, -1_796_526_494, -0.001, 253_402_300_800_000_000, 10**20])
+def test_epoch_timestamps_out_of_range_are_422_naming_timestamp(epoch: float) -> None:
+    err = rejection([raw_event(), raw_event(timestamp=epoch)])
+    assert (err.status, fields(err)) == (422, ["1.timestamp"])
+
+
+def test_epoch_seconds_in_the_future_are_rejected() -> None:
+    seconds = micros(RECEIVED + timedelta(minutes=6)) // 1_000_000
+    assert fields(rejection([raw_event(timestamp=seconds)])) == ["0.timestamp"]
+    assert record(timestamp=seconds - 120)["ts"] == (seconds - 120) * 1_000_000
+
+
+def test_events_without_a_time_keep_their_order_in_the_request() -> None:
+    """Each is the request's time plus its position in µs; sent times are kept."""
+    sent = "2025-11-14T11:00:00Z"
+    events = [raw_event(path="/a"), raw_event(path="/b", timestamp=sent), raw_event(path="/c"),
+              raw_event(path="/d")]  # fmt: skip
+    stamps = [(rec["path"], rec["ts"], rec["received_at"]) for _, rec in encode(events)]
+    received = micros(RECEIVED)
+    assert stamps == [
+        ("/a", received, received),
+        ("/b", micros(datetime(2025, 11, 14, 11, tzinfo=UTC)), received),
+        ("/c", received + 2, received),
+        ("/d", received + 3, received),
+    ]
+
+
 def test_received_at_is_exact_microseconds() -> None:
     ctx = make_ctx(received_at=datetime(2025, 11, 14, 12, 0, 0, 999999, tzinfo=UTC))
     rec = record(ctx)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from support.reference import parse_time
 from tapioca.ingest.schemas import MAX_PROPERTIES, EventIn, ItemIn, Validated
 
 
@@ -249,22 +250,57 @@ def test_surrounding_whitespace_in_timestamp_is_ignored() -> None:
     assert ts == datetime(2025, 11, 14, 13, 30, 1, tzinfo=UTC)
 
 
+T = datetime(2026, 12, 6, 3, 8, 14, tzinfo=UTC)  # 1796526494 seconds after 1970
+
+
 @pytest.mark.parametrize(
-    ("millis", "expected"),
+    ("epoch", "expected"),
     [
+        # seconds: below 10^11
+        (1_796_526_494, T),
+        (1_796_526_494.5, T.replace(microsecond=500000)),
+        (1_796_526_494.123456, T.replace(microsecond=123456)),
         (0, datetime(1970, 1, 1, tzinfo=UTC)),
-        (1_763_127_001_000, datetime(2025, 11, 14, 13, 30, 1, tzinfo=UTC)),
+        (0.000001, datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=UTC)),
+        (99_999_999_999, datetime(5138, 11, 16, 9, 46, 39, tzinfo=UTC)),
+        (1_796_526_494.0, T),
+        # milliseconds: from 10^11, below 10^14
+        (100_000_000_000, datetime(1973, 3, 3, 9, 46, 40, tzinfo=UTC)),
+        (1_796_526_494_000, T),
         (1_763_127_001_123, datetime(2025, 11, 14, 13, 30, 1, 123000, tzinfo=UTC)),
         (1_763_127_001_999, datetime(2025, 11, 14, 13, 30, 1, 999000, tzinfo=UTC)),
         (1_763_127_001_123.0, datetime(2025, 11, 14, 13, 30, 1, 123000, tzinfo=UTC)),
+        (1_796_526_494_123.25, T.replace(microsecond=123250)),
+        (99_999_999_999_999, datetime(5138, 11, 16, 9, 46, 39, 999000, tzinfo=UTC)),
+        # microseconds: from 10^14
+        (100_000_000_000_000, datetime(1973, 3, 3, 9, 46, 40, tzinfo=UTC)),
+        (1_796_526_494_123_456, T.replace(microsecond=123456)),
+        (1_796_526_494_000_000.0, T),
+        (253_402_300_799_999_999, datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
     ],
 )
-def test_epoch_milliseconds(millis: float, expected: datetime) -> None:
-    ts = parse(timestamp=millis).timestamp
+def test_epoch_numbers_are_read_by_magnitude(epoch: float, expected: datetime) -> None:
+    """Seconds below 10^11, milliseconds below 10^14, else microseconds (docs/api.md)."""
+    ts = parse(timestamp=epoch).timestamp
     assert ts == expected
     assert ts is not None
     assert ts.microsecond == expected.microsecond
     assert ts.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    "epoch",
+    [0, 0.5, 1_796_526_494, 1_796_526_494.000001, 99_999_999_999.9, 10**11, 1_796_526_494_123,
+     1_796_526_494_123.4, 10**14 - 1, 10**14, 1_796_526_494_123_456, 2**53 + 2],
+)  # fmt: skip
+def test_epoch_numbers_agree_with_the_reference(epoch: float) -> None:
+    """The independent reference (support/reference.py) reads each at the same moment."""
+    assert parse(timestamp=epoch).timestamp == parse_time(epoch, datetime.now(UTC))
+
+
+def test_epoch_seconds_are_not_read_as_milliseconds() -> None:
+    ts = parse(timestamp=1_796_526_494).timestamp
+    assert ts is not None and ts.year == 2026
 
 
 @pytest.mark.parametrize(
@@ -278,7 +314,11 @@ def test_epoch_milliseconds(millis: float, expected: datetime) -> None:
         True,
         False,
         -1,
-        253_402_300_800_000,  # one ms after 9999-12-31T23:59:59.999Z
+        -0.5,
+        -1_796_526_494_000,
+        253_402_300_800_000_000,  # one µs after 9999-12-31T23:59:59.999999Z
+        1e19,
+        2**64,
         [2025, 11, 14],
         {"t": 1},
     ],

@@ -115,7 +115,7 @@ def test_full_record_maps_to_an_exact_row() -> None:
         browser="Mobile Safari UI/WKWebView",  # enriched from the User-Agent
         os="iOS",
         channel="Paid Search",
-        source="google",  # utm_source, as sent
+        source="Google",  # utm_source, by its known name (utm_source keeps "google")
         page_type="checkout",
         revenue=Decimal("19.90"),
         currency="EUR",
@@ -166,7 +166,7 @@ def test_minimal_record_maps_to_a_row_with_nulls() -> None:
         assert getattr(row, column) is None, column
     # enriched from the request's User-Agent; no referrer, no UTM: a direct visit
     assert (row.browser, row.os, row.device) == ("Mobile Safari UI/WKWebView", "iOS", "mobile")
-    assert (row.channel, row.page_type) == ("Direct", "other")
+    assert (row.channel, row.page_type) == ("Direct", None)  # no path: no page type
     assert row.is_bot is False
     assert len(row.event_id) == 32
 
@@ -177,6 +177,8 @@ def test_minimal_record_maps_to_a_row_with_nulls() -> None:
         ("2025-11-14T11:00:00Z", datetime(2025, 11, 14, 11, tzinfo=UTC)),
         ("2025-11-14T06:00:00-05:00", datetime(2025, 11, 14, 11, tzinfo=UTC)),
         (1_763_118_000_123, datetime(2025, 11, 14, 11, 0, 0, 123000, tzinfo=UTC)),
+        (1_763_118_000, datetime(2025, 11, 14, 11, tzinfo=UTC)),
+        (1_763_118_000_123_456, datetime(2025, 11, 14, 11, 0, 0, 123456, tzinfo=UTC)),
         ("2000-01-01T00:00:00.000001", datetime(2000, 1, 1, 0, 0, 0, 1, tzinfo=UTC)),
         ("1970-01-01T00:00:00Z", datetime(1970, 1, 1, tzinfo=UTC)),
     ],

@@ -72,9 +72,12 @@ def _chunks(path: Path, site_id: str | None, size: int) -> Iterator[list[tuple[i
         yield chunk
 
 
-def _encode(chunk: list[tuple[int, Any]], ctx: RequestContext) -> list[bytes]:
+def _encode(chunk: list[tuple[int, Any]], ctx: RequestContext, first: int) -> list[bytes]:
+    """The records of a chunk whose first event is the file's ``first`` (events without a
+    time keep the file's order, as those of one request do)."""
     try:
-        return [p for _, p in encode_events([e for _, e in chunk], ctx, indexed=True)]
+        events = [e for _, e in chunk]
+        return [p for _, p in encode_events(events, ctx, indexed=True, first=first)]
     except TapiocaError as exc:
         details = []
         for d in exc.details or [ErrorDetail("0", exc.message)]:
@@ -97,9 +100,9 @@ async def import_file(
         max_event_bytes=64 * 1024,
     )
     problems: list[ErrorDetail] = []
-    for chunk in _chunks(path, site_id, batch_size):
+    for number, chunk in enumerate(_chunks(path, site_id, batch_size)):
         try:
-            _encode(chunk, ctx)
+            _encode(chunk, ctx, number * batch_size)
         except ImportFailed as exc:
             problems.extend(exc.details)
             if len(problems) >= 50:
@@ -108,8 +111,8 @@ async def import_file(
         raise ImportFailed(problems[:50])
     writer = EventWriter(store)
     received = inserted = 0
-    for chunk in _chunks(path, site_id, batch_size):
-        result = await writer.write_records(_encode(chunk, ctx))
+    for number, chunk in enumerate(_chunks(path, site_id, batch_size)):
+        result = await writer.write_records(_encode(chunk, ctx, number * batch_size))
         received += result.received
         inserted += result.inserted
     return received, inserted

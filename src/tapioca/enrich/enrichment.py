@@ -5,8 +5,10 @@ User-Agent, URL, referrer and rule set, and does no other I/O.
 Decisions where metrics.md is silent:
 - Client-sent device, channel and page type win unchanged (only an empty string is "not sent").
 - browser/os are ua-parser families; a UA it does not recognise gives "Other"; no UA gives None.
-- utm_source and the ref/source parameter are kept as sent; only referrer hosts are mapped to
-  display names. A gclid/msclkid with no other source makes the source Google/Bing.
+- The source of a utm_source or ref/source parameter is the known name it stands for,
+  matched case-insensitively (sources.resolve_source), else the value in lower case;
+  referrer hosts map to known names too. A gclid/msclkid with no other source makes the
+  source Google/Bing. The utm_source dimension keeps the value as sent.
 - The page URL's own host counts as the site's domain, so internal navigation is no referrer.
 - Referral: a referral/app/link medium, an external referrer, or a ref/source parameter.
 """
@@ -19,7 +21,7 @@ from functools import lru_cache
 from tapioca.enrich.channel import classify_channel
 from tapioca.enrich.device import device_from_screen_width, parse_user_agent
 from tapioca.enrich.page_type import page_type_for
-from tapioca.enrich.sources import source_categories
+from tapioca.enrich.sources import resolve_source
 from tapioca.enrich.urls import NO_URL, Referrer, external_referrer, parse_page_url
 
 UNKNOWN_DEVICE = "unknown"
@@ -50,7 +52,7 @@ class Enrichment:
     utm_campaign: str | None
     utm_term: str | None
     utm_content: str | None  # utm_*: the event's field, else the URL's query parameter
-    page_type: str  # client value, else the site's rules, else the metrics.md defaults
+    page_type: str | None  # client value, else the site's rules or the defaults; None: no path
 
 
 NO_RULES = SiteRules()  # a site without settings
@@ -69,17 +71,19 @@ def _attribute(
     click_source: str | None,
 ) -> tuple[str | None, str]:
     """(source, channel): utm_source, else ref/source parameter, else the external referrer,
-    else the click id's engine; the channel by the metrics.md table."""
+    else the click id's engine, each as the source dimension names it; the channel by the
+    metrics.md table."""
     tagged = utm_source or page_ref
     if tagged:
-        source: str | None = tagged
-        categories = source_categories(tagged)
+        known = resolve_source(tagged)
+        source: str | None = known.name or None
+        categories = known.categories
         referred = referrer is not None or not utm_source
     elif referrer is not None:
         source, categories, referred = referrer.name, referrer.categories, True
     else:
         source, referred = click_source, False
-        categories = source_categories(click_source) if click_source else frozenset()
+        categories = resolve_source(click_source).categories if click_source else frozenset()
     channel = classify_channel(source, utm_medium, categories, referred, click_source is not None)
     return source, channel
 

@@ -1,8 +1,10 @@
 """Page type of a path: the site's ordered rules, else the defaults of metrics.md.
 
-Matching is case-insensitive. Site rules are fnmatch-style globs on the path without its
-query ("*" matches anything, "/" included; "?" one character; "[...]" a set); the first
-matching rule wins. Defaults ignore a trailing slash ("/cart/" is the cart).
+Page type, like path, belongs to events on a page: an event without a path has none (the
+``null`` row of a breakdown, as for path). Matching is case-insensitive. Site rules are
+fnmatch-style globs on the path without its query ("*" matches anything, "/" included;
+"?" one character; "[...]" a set); the first matching rule wins. Defaults ignore a
+trailing slash ("/cart/" is the cart).
 """
 
 from __future__ import annotations
@@ -50,10 +52,10 @@ def compile_rules(
 
 
 @lru_cache(maxsize=32768)
-def page_type_for(path: str | None, rules: tuple[tuple[str, str], ...] = ()) -> str:
-    """The site's first matching rule, else the default; "other" without a path."""
+def page_type_for(path: str | None, rules: tuple[tuple[str, str], ...] = ()) -> str | None:
+    """The site's first matching rule, else the default; None without a path."""
     if not path:
-        return OTHER
+        return None
     path = path.split("?", 1)[0].split("#", 1)[0] or "/"
     for pattern, page_type in compile_rules(rules):
         if pattern.match(path):

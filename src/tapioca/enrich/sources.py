@@ -98,14 +98,17 @@ def lookup_app(package: str) -> KnownSource | None:
 
 
 @lru_cache(maxsize=4096)
-def source_categories(source: str) -> frozenset[str]:
-    """Categories of a source value (a utm_source, a ref parameter or a display name)."""
-    value = source.strip().lower()
-    found = catalog().aliases.get(value)
-    if found is None and "." in value and " " not in value:
-        host = value.split("/", 1)[0].removeprefix("www.")
-        found = lookup_host(host)
-    return found.categories if found is not None else frozenset()
+def resolve_source(value: str) -> KnownSource:
+    """A source value (a utm_source, a ref parameter or a display name) as the source
+    dimension holds it, with its categories. Known sources are matched case-insensitively
+    by name, alias or host ("google", "Google", "google.com" are all Google); an unknown
+    one is folded to lower case ("Partner" and "partner" are one source, as referrer hosts
+    already are), the one spelling that every process agrees on without shared state."""
+    folded = value.strip().lower()
+    found = catalog().aliases.get(folded)
+    if found is None and "." in folded and " " not in folded:
+        found = lookup_host(folded.split("/", 1)[0].removeprefix("www."))
+    return found if found is not None else KnownSource(name=folded, categories=frozenset())
 
 
 def click_id_source(params: dict[str, str]) -> str | None:

@@ -79,13 +79,15 @@ def _items_json(items: list[Any]) -> str:
 
 
 # What ingest adds to every event (api.md, Ingest; metrics.md, Time and Identity), over
-# the record's fields as local names: the sent values, ids already text, times in µs.
+# the record's fields as local names: the sent values, ids already text, times in µs. An
+# event without a time gets the request's plus its ``position`` in the request in µs:
+# the events of one request keep their order (a session's first event is the first sent).
 _STAMP = """
 event_id = event_id or new_event_id()
 event_type = normalise_event_type(event_type)
 received_at = received
 if ts is None:
-    ts = received
+    ts = received + position
 if user_agent is None:
     user_agent = ctx.user_agent
 visitor_id = user_id or anonymous_id or visitor_hash(ctx.salt, site_id, ctx.ip, user_agent or "")
@@ -112,7 +114,7 @@ def _to_record_source() -> str:
     body.append(_STAMP)
     body.append(f"return [{', '.join(f.name for f in QUEUED)}]")
     return (
-        "def to_record(event, ctx, received=None):\n"
+        "def to_record(event, ctx, received=None, position=0):\n"
         "    if received is None:\n"
         "        received = _micros(ctx.received_at)\n" + textwrap.indent("\n".join(body), "    ")
     )
@@ -120,8 +122,8 @@ def _to_record_source() -> str:
 
 # The event's queue record, as its values in order (queue/record.py); ``received``: the
 # request's time in microseconds, when the caller has it (once per request instead of
-# once per event).
-to_record: Callable[[Any, RequestContext, int | None], list[Any]] = compile_function(
+# once per event); ``position``: the event's place in the request.
+to_record: Callable[[Any, RequestContext, int | None, int], list[Any]] = compile_function(
     "to_record", _to_record_source(), {
         "_micros": _micros, "_items_json": _items_json, "new_event_id": new_event_id,
         "normalise_event_type": normalise_event_type, "visitor_hash": visitor_id,
@@ -166,10 +168,12 @@ def encode(
     indexed: bool,
     details: Sequence[ErrorDetail] = (),
     nul_possible: bool = True,
+    first: int = 0,
 ) -> Encoded:
     """The checks after field validation (future times, NUL, size), then the records:
     (event_id, encoded record) pairs, all or nothing. ``events`` are validated Events
-    (ingest/event.py), None for one that failed validation (``details`` say why).
+    (ingest/event.py), None for one that failed validation (``details`` say why);
+    ``first``: the position of the first of them in the request (imports come in chunks).
 
     ``nul_possible=False`` says the body had no way to carry a NUL character (a JSON body
     without the escape \\u0000: JSON strings hold no raw control characters), which
@@ -189,7 +193,7 @@ def encode(
             problems.append(ErrorDetail(f"{prefix}timestamp", f"is more than {seconds} seconds "
                                         "in the future"))  # fmt: skip
             continue
-        record = to_record(event, ctx, received)
+        record = to_record(event, ctx, received, first + index)
         if nul_possible and (field := _nul_field(record, event)):
             problems.append(ErrorDetail(f"{prefix}{field}", "must not contain NUL characters"))
             continue

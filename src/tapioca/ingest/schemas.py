@@ -6,7 +6,7 @@ fields that clients send, under their names and aliases, with their limits."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -44,7 +44,14 @@ IdInt = Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1), BeforeValidator(_
 
 MAX_PROPERTIES = 64
 MONEY_PLACES = Decimal("0.0001")  # money is stored as DECIMAL(18, 4)
-EPOCH_MS_MAX = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+# An epoch number is read by its magnitude, as trackers send it (docs/api.md): below 10^11
+# seconds, below 10^14 milliseconds, else microseconds. 10^11 seconds is the year 5138 and
+# 10^11 milliseconds (10^14 microseconds) 1973-03-03, so every time of the years 1973..5138
+# is read in its own unit, whichever of the three it is sent in.
+EPOCH_SECONDS_BELOW = 10**11
+EPOCH_MILLIS_BELOW = 10**14
+EPOCH_MICROS_MAX = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MONEY_LIMIT = 10**14  # money is below this either way
 
 
@@ -85,16 +92,34 @@ def parse_properties(value: Any) -> dict[str, Any] | None:
     return value
 
 
+def epoch_micros(value: int | float) -> int:
+    """Microseconds since 1970 of an epoch number, read by its magnitude: seconds,
+    milliseconds or microseconds. Integers are exact; a fraction is taken as the decimal
+    it was written as (the float's shortest repr) and rounded to the microsecond."""
+    if not 0 <= value <= EPOCH_MICROS_MAX:
+        raise ValueError("must be an epoch time of the years 1970..9999")
+    if value < EPOCH_SECONDS_BELOW:
+        scale = 1_000_000
+    elif value < EPOCH_MILLIS_BELOW:
+        scale = 1000
+    else:
+        scale = 1
+    if isinstance(value, int):
+        return value * scale
+    return int((Decimal(repr(value)) * scale).to_integral_value(ROUND_HALF_EVEN))
+
+
+_NOT_A_TIME = "must be an RFC 3339 time or an epoch number (seconds, milliseconds or microseconds)"
+
+
 def parse_timestamp(value: Any) -> datetime | None:
-    """RFC 3339 (an offset-less time is UTC) or epoch milliseconds."""
+    """RFC 3339 (an offset-less time is UTC) or an epoch number (``epoch_micros``)."""
     if value is None:
         return None
     if isinstance(value, bool):
-        raise ValueError("must be an RFC 3339 time or epoch milliseconds")
+        raise ValueError(_NOT_A_TIME)
     if isinstance(value, int | float):
-        if not 0 <= value <= EPOCH_MS_MAX:
-            raise ValueError("epoch milliseconds out of range")
-        return datetime.fromtimestamp(value / 1000, UTC)
+        return _EPOCH + timedelta(microseconds=epoch_micros(value))
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.strip().upper())  # RFC 3339 allows 't', 'z'
@@ -106,14 +131,19 @@ def parse_timestamp(value: Any) -> datetime | None:
             return parsed.astimezone(UTC)
         except OverflowError as exc:
             raise ValueError("is outside the years 1..9999 in UTC") from exc
-    raise ValueError("must be an RFC 3339 time or epoch milliseconds")
+    raise ValueError(_NOT_A_TIME)
 
 
+_EPOCH_NUMBER: dict[str, Any] = {
+    "minimum": 0,
+    "maximum": EPOCH_MICROS_MAX,
+    "description": "epoch seconds (< 1e11), milliseconds (< 1e14) or microseconds",
+}
 _TIMESTAMP_SCHEMA: dict[str, Any] = {
     "anyOf": [
         {"type": "string", "format": "date-time", "description": "RFC 3339; no offset = UTC"},
-        {"type": "integer", "minimum": 0, "maximum": EPOCH_MS_MAX, "description": "epoch ms"},
-        {"type": "number", "minimum": 0, "maximum": EPOCH_MS_MAX, "description": "epoch ms"},
+        {"type": "integer", **_EPOCH_NUMBER},
+        {"type": "number", **_EPOCH_NUMBER},
         {"type": "null"},
     ],
     "description": "when it happened (default: when received); ≤ 5 minutes in the future",

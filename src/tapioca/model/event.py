@@ -37,7 +37,7 @@ class Kind(StrEnum):
     TEXT = "text"  # a string
     ID = "id"  # a string, or a 64-bit integer sent for one; kept as text
     INT = "int"  # an integer
-    TIME = "time"  # a moment: sent as RFC 3339 or epoch ms; µs since 1970 UTC in the record
+    TIME = "time"  # a moment: sent as RFC 3339 or an epoch number; µs since 1970 UTC in the record
     MONEY = "money"  # a decimal amount (18 digits, 4 after the point)
     JSON = "json"  # a JSON object, carried and kept as its JSON text
     ITEMS = "items"  # line items (ITEM_FIELDS), carried and kept as their JSON text

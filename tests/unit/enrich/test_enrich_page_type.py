@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from support.factories import enriched
+from support.reference import page_type_of
 from tapioca.enrich import SiteRules
 
 
@@ -57,9 +58,17 @@ def test_a_sent_path_wins_over_the_url() -> None:
     assert enriched(path="/cart", url="https://shop.example/products/tea").page_type == "cart"
 
 
-def test_no_path_and_no_url_is_other() -> None:
-    assert enriched().page_type == "other"
-    assert enriched(path="").page_type == "other"
+def test_an_event_without_a_path_has_no_page_type() -> None:
+    """Page type belongs to events on a page, as path does (metrics.md): none, not "other"."""
+    assert enriched().page_type is None
+    assert enriched(path="").page_type is None
+    everything = SiteRules(page_type_rules=(("*", "everything"),))
+    assert enriched(site=everything).page_type is None
+    assert enriched(path="/x", site=everything).page_type == "everything"
+
+
+def test_a_sent_page_type_is_kept_without_a_path() -> None:
+    assert enriched(page_type="modal").page_type == "modal"
 
 
 def test_site_rules_come_before_the_defaults() -> None:
@@ -99,3 +108,13 @@ def test_a_page_type_sent_by_the_client_wins() -> None:
     site = SiteRules(page_type_rules=(("*", "everything"),))
     assert enriched(path="/cart", page_type="upsell", site=site).page_type == "upsell"
     assert enriched(path="/cart", page_type="").page_type == "cart"
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/products/tea", "/category/drinks", "/cart", "/checkout", "/search",
+             "/account/orders", "/login", "/about", "/blog/a", "", None],
+)  # fmt: skip
+@pytest.mark.parametrize("sent", [None, "upsell"])
+def test_page_types_agree_with_the_reference(path: str | None, sent: str | None) -> None:
+    """The independent reference (support/reference.py) gives each event the same type."""
+    assert enriched(path=path, page_type=sent).page_type == page_type_of(path, sent)

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from support.factories import enriched
+from support.reference import source_of
 from tapioca.enrich import SiteRules
-from tapioca.enrich.sources import build_catalog, source_categories
+from tapioca.enrich.sources import build_catalog, resolve_source
 
 SHOP = SiteRules(domains=("shop.example",))
 
@@ -112,24 +113,61 @@ def test_utm_source_wins_over_ref_parameter_and_referrer() -> None:
     assert result.source == "spring-mailing"
 
 
-def test_utm_source_is_kept_as_sent() -> None:
-    assert enriched(utm_source="facebook").source == "facebook"
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"utm_source": "google"},
+        {"utm_source": "Google"},
+        {"utm_source": " GOOGLE "},
+        {"utm_source": "google.com"},
+        {"utm_source": "www.google.de"},
+        {"utm_source": "adwords"},
+        {"url": "https://shop.example/?utm_source=gOOgle"},
+        {"url": "https://shop.example/?ref=Google"},
+        {"referrer": "https://www.google.com/"},
+        {"referrer": "https://google.com/search?q=tea"},
+        {"url": "https://shop.example/?gclid=abc"},
+    ],
+)
+def test_every_spelling_of_a_known_source_is_one_source(fields: dict[str, Any]) -> None:
+    """utm_source=google, Google and a google.com referrer are one source (metrics.md)."""
+    assert enriched(**fields).source == "Google"
+
+
+@pytest.mark.parametrize("utm_source", ["Partner-42", "partner-42", "PARTNER-42", " partner-42"])
+def test_unknown_sources_are_one_source_in_lower_case(utm_source: str) -> None:
+    result = enriched(utm_source=utm_source)
+    assert (result.source, result.utm_source) == ("partner-42", utm_source)
+
+
+def test_an_unknown_utm_source_and_its_referrer_host_are_one_source() -> None:
+    assert enriched(utm_source="Tea-Blog.Example").source == "tea-blog.example"
+    assert enriched(referrer="https://www.Tea-Blog.example/x").source == "tea-blog.example"
+
+
+def test_a_blank_utm_source_is_no_source() -> None:
+    assert enriched(utm_source="  ").source is None
+
+
+def test_the_utm_source_dimension_keeps_the_value_as_sent() -> None:
+    result = enriched(utm_source="FaceBook")
+    assert (result.source, result.utm_source) == ("Facebook", "FaceBook")
 
 
 def test_ref_then_source_query_parameter_win_over_the_referrer() -> None:
     ref = enriched(url="https://shop.example/?ref=producthunt", referrer="https://www.google.com/")
-    assert ref.source == "producthunt"
+    assert ref.source == "Product Hunt"
     src = enriched(url="https://shop.example/?source=podcast&ref=", referrer="https://t.co/x")
     assert src.source == "podcast"
     both = enriched(url="https://shop.example/?source=podcast&ref=hn")
-    assert both.source == "hn"
+    assert both.source == "Hacker News"
 
 
 def test_click_ids_imply_the_engine_when_nothing_else_names_a_source() -> None:
     assert enriched(url="https://shop.example/?gclid=Cj0KCQ").source == "Google"
     assert enriched(url="https://shop.example/?msclkid=4f1c2").source == "Bing"
-    tagged = enriched(url="https://shop.example/?gclid=Cj0KCQ", utm_source="adwords")
-    assert tagged.source == "adwords"
+    tagged = enriched(url="https://shop.example/?gclid=Cj0KCQ", utm_source="Spring-Sale")
+    assert tagged.source == "spring-sale"
 
 
 def test_utm_fields_come_from_the_url_query() -> None:
@@ -146,7 +184,7 @@ def test_utm_fields_come_from_the_url_query() -> None:
         result.utm_term,
         result.utm_content,
         result.source,
-    ) == ("newsletter", "email", "spring sale", "milk tea", "hero-banner", "newsletter")
+    ) == ("newsletter", "email", "spring sale", "milk tea", "hero-banner", "Email")
 
 
 def test_event_utm_fields_win_field_by_field_over_the_url() -> None:
@@ -198,7 +236,7 @@ def test_no_url_no_referrer_no_utm_is_direct() -> None:
     ],
 )
 def test_source_values_are_classified_case_insensitively(value: str, categories: set[str]) -> None:
-    assert source_categories(value) == categories
+    assert resolve_source(value).categories == categories
 
 
 def _packaged() -> dict[str, Any]:
@@ -234,3 +272,25 @@ def test_the_catalog_refuses_an_unknown_category() -> None:
     data = {"sources": [{"name": "A", "categories": ["podcast"], "hosts": ["a.example"]}]}
     with pytest.raises(ValueError, match=r"unknown categories \['podcast'\]"):
         build_catalog(data)
+
+
+SPELLINGS = [
+    ("google", None), ("Google", None), ("GOOGLE", None), ("google.com", None),
+    (None, "https://www.google.com/"), (None, "https://google.de/search?q=x"),
+    ("facebook", "https://www.google.com/"), ("FB", None), (None, "https://l.facebook.com/x"),
+    ("Newsletter", None), ("e-mail", None), ("Partner", None), ("partner", None),
+    (None, "https://news.example.org/post"), (None, "https://www.News.Example.org/"),
+    ("news.example.org", None), ("x", None), (None, "https://t.co/abc"), (None, None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("utm_source", "referrer"), SPELLINGS)
+def test_sources_agree_with_the_reference(utm_source: str | None, referrer: str | None) -> None:
+    """The independent reference (support/reference.py) names each source the same way."""
+    result = enriched(utm_source=utm_source, referrer=referrer, url="https://shop.example/")
+    assert result.source == source_of(utm_source, referrer)
+
+
+def test_one_row_per_source_whatever_the_spelling() -> None:
+    names = {enriched(utm_source=u, referrer=r).source for u, r in SPELLINGS}
+    assert names == {"Google", "Facebook", "Email", "partner", "news.example.org", "X", None}

@@ -121,8 +121,8 @@ PROTOCOL = IngestProtocol(
 )
 
 
-def encode_events(raw: list[Any], ctx: RequestContext, *, indexed: bool) -> Encoded:
+def encode_events(raw: list[Any], ctx: RequestContext, *, indexed: bool, first: int = 0) -> Encoded:
     """Validate events as the general path does and encode their records, all or nothing
-    (imports of files of events; tests)."""
+    (imports of files of events, ``first`` the position of ``raw`` in the file; tests)."""
     parsed = validate(raw, indexed)
-    return encode(parsed.events, ctx, indexed=indexed, details=parsed.details)
+    return encode(parsed.events, ctx, indexed=indexed, details=parsed.details, first=first)
