@@ -67,6 +67,7 @@ bench: venv system-deps
 	$(BIN)/python -m bench.bench_ingest
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.bench_reports
+	$(BIN)/python -m bench.freshness
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

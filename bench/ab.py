@@ -1,0 +1,179 @@
+"""Two or more source trees, measured in turns in one run, for a figure of `bench.run`
+that moved between two runs: the machine is shared and noisy, and a figure taken once per
+tree, minutes apart, can differ by a third for reasons that are not the code's.
+
+    python -m bench.ab single --tree before=/path/a --tree after=/path/b [--rounds 3]
+    python -m bench.ab lag --tree ... [--rounds 3]
+    python -m bench.ab derive --tree ... [--events 300000] [--rounds 2]
+
+- ``single``: production single-event POST /event (wrk as in bench.run) on one
+  PostgreSQL and Redis, each run on a stream of its own (no backlog of the previous one);
+- ``lag``: embedded `serve`, the end-to-end lag scenario of bench.run (p95 latency of
+  100-event requests at 5,000 events/s);
+- ``derive``: the bulk load and the derive of bench.run's big site, in PostgreSQL, each
+  run into a new database (the tree's own python runs its own code).
+
+Each tree is a checkout with its own ``.venv`` (``make venv``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.run import BENCH, ModeResult, bench_lag
+from support.servers import PostgresServer, RedisServer, free_port
+
+_DERIVE = """
+import asyncio, sys
+from bench.run import load_big_site, derive_all
+from tapioca.storage.postgres_store import PostgresStore
+async def main():
+    store = PostgresStore(sys.argv[1]); await store.migrate()
+    load = await load_big_site(store, int(sys.argv[2])); derive = await derive_all(store)
+    await store.close(); print(f"{load:.2f} {derive:.2f}")
+asyncio.run(main())
+"""
+
+
+def _env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAPIOCA_")}
+    return {**env, "TAPIOCA_LOG_LEVEL": "warning", **extra}
+
+
+def _ready(url: str) -> None:
+    for _ in range(300):
+        try:
+            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} not ready")
+
+
+def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        proc.terminate()
+        proc.wait(30)
+
+
+def single(trees: dict[str, Path], rounds: int, work: Path) -> None:
+    pg, redis = PostgresServer(work / "pg"), RedisServer(work / "redis")
+    pg.init()
+    pg._append(pg.data_dir / "postgresql.conf",
+               ["fsync = on", "shared_buffers = 512MB", "max_wal_size = 8GB"])  # fmt: skip
+    pg.start()
+    pg.create_database("bench")
+    redis.start()
+    script = work / "single.lua"
+    script.write_text((BENCH / "wrk_single.lua").read_text() + "\n" +
+                      (BENCH / "wrk_report.lua").read_text())  # fmt: skip
+    try:
+        for n in range(rounds):
+            for name, tree in trees.items():
+                port = free_port()
+                env = _env({"TAPIOCA_DATABASE_URL": pg.dsn("bench"), "TAPIOCA_REDIS_URL": redis.url,
+                            "TAPIOCA_PORT": str(port), "TAPIOCA_API_WORKERS": "2",
+                            "TAPIOCA_AUTO_CREATE_SITES": "true",
+                            "TAPIOCA_STREAM": f"ab-{n}-{name}"})  # fmt: skip
+                exe = str(tree / ".venv/bin/tapioca")
+                procs = [_start([exe, role], env) for role in ("api", "worker")]
+                url = f"http://127.0.0.1:{port}"
+                try:
+                    _ready(url)
+                    time.sleep(2)
+                    out = subprocess.run(
+                        ["wrk", "-t2", "-c64", "-d10s", "--timeout", "5s", "-s", str(script), url],
+                        capture_output=True, text=True, check=True,
+                    ).stdout  # fmt: skip
+                finally:
+                    _stop(procs)
+                found = re.search(r"BENCH_JSON (\{.*\})", out)
+                assert found is not None, out
+                got = json.loads(found[1])
+                rps = got["requests"] / (got["duration_us"] / 1e6)
+                print(f"round {n} {name}: {rps:,.0f} req/s, p50 {got['p50_us'] / 1000:.2f} ms",
+                      flush=True)  # fmt: skip
+                time.sleep(3)
+    finally:
+        redis.cleanup()
+        pg.cleanup()
+
+
+def lag(trees: dict[str, Path], rounds: int, work: Path) -> None:
+    for n in range(rounds):
+        for name, tree in trees.items():
+            data = work / f"lag-{name}-{n}"
+            data.mkdir()
+            port = free_port()
+            env = _env({"TAPIOCA_DATA_DIR": str(data), "TAPIOCA_PORT": str(port)})
+            exe = str(tree / ".venv/bin/tapioca")
+            procs = [_start([exe, "serve"], env)]
+            url = f"http://127.0.0.1:{port}"
+            try:
+                _ready(url)
+                result = ModeResult("embedded")
+                asyncio.run(bench_lag(url, None, result, 10))
+            finally:
+                _stop(procs)
+            print(f"round {n} {name}: lag p95 {result.figures[0].value:.3f} s", flush=True)
+
+
+def derive(trees: dict[str, Path], rounds: int, work: Path, events: int) -> None:
+    pg = PostgresServer(work / "pg")
+    pg.init()
+    pg._append(pg.data_dir / "postgresql.conf",
+               ["fsync = on", "shared_buffers = 512MB", "max_wal_size = 8GB"])  # fmt: skip
+    pg.start()
+    try:
+        for n in range(rounds):
+            for name, tree in trees.items():
+                database = f"ab_{n}_{re.sub(r'[^a-z0-9]', '_', name.lower())}"
+                pg.create_database(database)
+                out = subprocess.run(
+                    [str(tree / ".venv/bin/python"), "-c", _DERIVE, pg.dsn(database), str(events)],
+                    cwd=tree, capture_output=True, text=True, check=True,
+                    env={**_env({}), "PYTHONPATH": f"{tree}:{tree / 'tests'}"},
+                ).stdout.split()  # fmt: skip
+                print(f"round {n} {name}: load {out[0]} s, derive {out[1]} s", flush=True)
+    finally:
+        pg.cleanup()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("scenario", choices=["single", "lag", "derive"])
+    parser.add_argument("--tree", action="append", required=True, help="name=path")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--events", type=int, default=300_000)
+    args = parser.parse_args()
+    trees = {k: Path(v).resolve() for k, v in (t.split("=", 1) for t in args.tree)}
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="tapioca-ab-") as tmp:
+        work = Path(tmp)
+        if args.scenario == "single":
+            single(trees, args.rounds, work)
+        elif args.scenario == "lag":
+            lag(trees, args.rounds, work)
+        else:
+            derive(trees, args.rounds, work, args.events)
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
