@@ -112,15 +112,25 @@ class _Session:
 
 
 class _Snapshot:
-    """The reads of one answer: one DuckDB transaction, its statements one at a time."""
+    """The reads of one answer: one DuckDB transaction, its statements one at a time. The
+    transaction begins with the first statement, in the same job on the reader thread."""
 
-    def __init__(self, store: DuckDBStore, cursor: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, store: DuckDBStore, cursor: duckdb.DuckDBPyConnection | None) -> None:
         self._store = store
-        self._cursor = cursor
+        self.cursor = cursor
+        self.begun = False
         self.answers = store.answers
 
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        if self.cursor is None:
+            self.cursor = self._store._new_cursor()
+        if not self.begun:
+            self.cursor.execute("BEGIN TRANSACTION")
+            self.begun = True
+        return self.cursor
+
     async def fetch(self, sql: str, params: Params = ()) -> Rows:
-        return await self._store._read(lambda: self._cursor, sql, params)
+        return await self._store._read(self._cursor, sql, params)
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[_Snapshot]:
@@ -198,16 +208,15 @@ class DuckDBStore:
         cursor: Callable[[], duckdb.DuckDBPyConnection],
         sql: str,
         params: Params,
-        rows: bool = True,
     ) -> Rows:
         """Run ``sql`` on a reader thread with the cursor ``cursor()`` gives there, within
-        the query time limit (then interrupted); its rows when ``rows``."""
+        the query time limit (then interrupted)."""
         holder: dict[str, duckdb.DuckDBPyConnection] = {}
 
         def run() -> list[tuple[Any, ...]]:
             holder["cursor"] = use = cursor()
             use.execute(sql, list(params))
-            return use.fetchmany(self._max_rows) if rows else []
+            return use.fetchmany(self._max_rows)
 
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._readers, run)
@@ -223,21 +232,26 @@ class DuckDBStore:
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[_Snapshot]:
-        """One read transaction on a cursor of its own (kept for the next snapshot)."""
-        loop = asyncio.get_running_loop()
-        cursor = self._snapshot_cursors.pop() if self._snapshot_cursors else None
-        if cursor is None:
-            cursor = await loop.run_in_executor(self._readers, self._new_cursor)
-        await self._read(lambda: cursor, "BEGIN TRANSACTION", (), rows=False)
+        """One read transaction on a cursor of its own, kept for the next snapshot: it
+        begins with the first statement and ends after the answer, off its path."""
+        snap = _Snapshot(self, self._snapshot_cursors.pop() if self._snapshot_cursors else None)
         try:
-            yield _Snapshot(self, cursor)
+            yield snap
         finally:
-            try:
-                await self._read(lambda: cursor, "ROLLBACK", (), rows=False)
-            except Exception:  # an interrupted statement: this cursor is not kept
-                cursor.close()
-            else:
-                self._snapshot_cursors.append(cursor)
+            if snap.cursor is not None:
+                if snap.begun:
+                    loop = asyncio.get_running_loop()
+                    loop.run_in_executor(self._readers, self._end_snapshot, snap.cursor)
+                else:
+                    self._snapshot_cursors.append(snap.cursor)
+
+    def _end_snapshot(self, cursor: duckdb.DuckDBPyConnection) -> None:
+        try:
+            cursor.execute("ROLLBACK")
+        except duckdb.Error:  # an interrupted statement: this cursor is not kept
+            cursor.close()
+        else:
+            self._snapshot_cursors.append(cursor)
 
     # -- writes -------------------------------------------------------------------
     async def write_events(self, rows: Sequence[Row]) -> WriteResult:
