@@ -148,7 +148,7 @@ def derive(trees: dict[str, Path], rounds: int, work: Path, events: int) -> None
                     [str(tree / ".venv/bin/python"), "-c", _DERIVE, pg.dsn(database), str(events)],
                     cwd=tree, capture_output=True, text=True, check=True,
                     env={**_env({}), "PYTHONPATH": f"{tree}:{tree / 'tests'}"},
-                ).stdout.split()  # fmt: skip
+                ).stdout.splitlines()[-1].split()  # fmt: skip
                 print(f"round {n} {name}: load {out[0]} s, derive {out[1]} s", flush=True)
     finally:
         pg.cleanup()
