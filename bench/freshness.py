@@ -6,11 +6,11 @@ four reports over the 90 days (overview, daily timeseries with visitors, path an
 breakdowns ranked by visitors) are asked for one after the other in a loop and every
 answer is kept with the time it came back. Once the queue is drained and the derive job
 idle (daily rollups included), the answers are asked for once more: those are the exact
-ones (the test suite holds the settled answers to the independent reference). The figure is the time from the last 202
-until every report answers exactly: per report, the return of its first answer from
-which on all are exact (a report's own time included); the latest. Then moderate load:
-20 requests of 10 events a second for 10 s, on the site's last day, measured the same
-way.
+ones (the test suite holds the settled answers to the independent reference). The figure
+is the time from the last 202 until every report answers exactly: per report, the
+return of its first answer from which on all are exact (a report's own time included);
+the latest. Then moderate load: 20 requests of 10 events a second for 10 s, on the site's
+last day, measured the same way.
 
     python -m bench.freshness [--events 1000000] [--modes embedded,production]
 """
