@@ -3,11 +3,13 @@ that moved between two runs: the machine is shared and noisy, and a figure taken
 tree, minutes apart, can differ by a third for reasons that are not the code's.
 
     python -m bench.ab single --tree before=/path/a --tree after=/path/b [--rounds 3]
+    python -m bench.ab batch --tree ... [--rounds 3]
     python -m bench.ab lag --tree ... [--rounds 3]
     python -m bench.ab derive --tree ... [--events 300000] [--rounds 2]
 
-- ``single``: production single-event POST /event (wrk as in bench.run) on one
-  PostgreSQL and Redis, each run on a stream of its own (no backlog of the previous one);
+- ``single``, ``batch``: production single-event POST /event, or POST /events of 1,000
+  events (wrk as in bench.run), on one PostgreSQL and Redis, each run on a stream of its
+  own (no backlog of the previous one);
 - ``lag``: embedded `serve`, the end-to-end lag scenario of bench.run (p95 latency of
   100-event requests at 5,000 events/s);
 - ``derive``: the bulk load and the derive of bench.run's big site, in PostgreSQL, each
@@ -20,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import re
 import subprocess
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.run import BENCH, ModeResult, bench_lag
+from bench.run import ModeResult, bench_batch, bench_lag, bench_single
 from support.servers import PostgresServer, RedisServer, free_port
 
 _DERIVE = """
@@ -71,7 +72,7 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
         proc.wait(30)
 
 
-def single(trees: dict[str, Path], rounds: int, work: Path) -> None:
+def pipeline(trees: dict[str, Path], rounds: int, work: Path, batch: bool = False) -> None:
     pg, redis = PostgresServer(work / "pg"), RedisServer(work / "redis")
     pg.init()
     pg._append(pg.data_dir / "postgresql.conf",
@@ -79,9 +80,7 @@ def single(trees: dict[str, Path], rounds: int, work: Path) -> None:
     pg.start()
     pg.create_database("bench")
     redis.start()
-    script = work / "single.lua"
-    script.write_text((BENCH / "wrk_single.lua").read_text() + "\n" +
-                      (BENCH / "wrk_report.lua").read_text())  # fmt: skip
+    scenario = bench_batch if batch else bench_single
     try:
         for n in range(rounds):
             for name, tree in trees.items():
@@ -93,21 +92,15 @@ def single(trees: dict[str, Path], rounds: int, work: Path) -> None:
                 exe = str(tree / ".venv/bin/tapioca")
                 procs = [_start([exe, role], env) for role in ("api", "worker")]
                 url = f"http://127.0.0.1:{port}"
+                result = ModeResult("production")
                 try:
                     _ready(url)
                     time.sleep(2)
-                    out = subprocess.run(
-                        ["wrk", "-t2", "-c64", "-d10s", "--timeout", "5s", "-s", str(script), url],
-                        capture_output=True, text=True, check=True,
-                    ).stdout  # fmt: skip
+                    asyncio.run(scenario(url, None, result, 10))
                 finally:
                     _stop(procs)
-                found = re.search(r"BENCH_JSON (\{.*\})", out)
-                assert found is not None, out
-                got = json.loads(found[1])
-                rps = got["requests"] / (got["duration_us"] / 1e6)
-                print(f"round {n} {name}: {rps:,.0f} req/s, p50 {got['p50_us'] / 1000:.2f} ms",
-                      flush=True)  # fmt: skip
+                shown = ", ".join(f"{f.value:,.2f} {f.unit}" for f in result.figures)
+                print(f"round {n} {name}: {shown}", flush=True)
                 time.sleep(3)
     finally:
         redis.cleanup()
@@ -156,7 +149,7 @@ def derive(trees: dict[str, Path], rounds: int, work: Path, events: int) -> None
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("scenario", choices=["single", "lag", "derive"])
+    parser.add_argument("scenario", choices=["single", "batch", "lag", "derive"])
     parser.add_argument("--tree", action="append", required=True, help="name=path")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--events", type=int, default=300_000)
@@ -166,8 +159,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="tapioca-ab-") as tmp:
         work = Path(tmp)
-        if args.scenario == "single":
-            single(trees, args.rounds, work)
+        if args.scenario in ("single", "batch"):
+            pipeline(trees, args.rounds, work, batch=args.scenario == "batch")
         elif args.scenario == "lag":
             lag(trees, args.rounds, work)
         else:

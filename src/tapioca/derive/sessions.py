@@ -10,6 +10,10 @@ For the events in a new ingest range (seq in (last, upto]):
   stored sessions are maximal (separated by more than 30 minutes), nothing outside that
   span can change, so late and shuffled arrivals end exactly as ordered ones.
 
+Sessions are made of events up to ``upto`` only: an event a writer commits while the run
+works (seq above it) waits for the run that takes it, so sessions always hold exactly
+the events the run's position names (reports count those; reports/scope.py).
+
 A derived session's id is a hash of (site, visitor, first event id): unchanged sessions
 keep their id. Bot events are not part of any session. The SQL is the dialect PostgreSQL
 and DuckDB share.
@@ -96,7 +100,7 @@ def auto_steps(last: int, upto: int) -> list[Step]:
         FROM event e JOIN derive_bounds b
           ON e.site_id = b.site_id AND e.visitor_id = b.visitor_id
          AND e.ts >= b.lo AND e.ts <= b.hi
-        WHERE e.session_id IS NULL AND NOT e.is_bot
+        WHERE e.session_id IS NULL AND NOT e.is_bot AND e.seq <= $1
         WINDOW w AS (PARTITION BY e.site_id, e.visitor_id ORDER BY e.ts, e.event_id)
     ), numbered AS (
         SELECT *, sum(starts) OVER (PARTITION BY site_id, visitor_id ORDER BY ts, event_id
@@ -107,7 +111,7 @@ def auto_steps(last: int, upto: int) -> list[Step]:
     insert = f"INSERT INTO session ({_COLUMNS}) {numbered}" + _session_select(
         "numbered", "site_id, visitor_id", session_id, client=False
     )
-    return [(bounds, [last, upto]), mark, (delete, []), (insert, []), mark,
+    return [(bounds, [last, upto]), mark, (delete, []), (insert, [upto]), mark,
             ("DROP TABLE derive_bounds", [])]  # fmt: skip
 
 
@@ -127,12 +131,12 @@ def client_steps(last: int, upto: int) -> list[Step]:
     WITH numbered AS (
         SELECT e.*, 0 AS n FROM event e JOIN derive_keys k
           ON e.site_id = k.site_id AND e.session_id = k.session_id
-        WHERE NOT e.is_bot
+        WHERE NOT e.is_bot AND e.seq <= $1
     )"""
     insert = f"INSERT INTO session ({_COLUMNS}) {numbered}" + _session_select(
         "numbered", "site_id, session_id", "session_id", client=True
     )
-    return [(keys, [last, upto]), mark, (delete, []), (insert, []), mark,
+    return [(keys, [last, upto]), mark, (delete, []), (insert, [upto]), mark,
             ("DROP TABLE derive_keys", [])]  # fmt: skip
 
 
