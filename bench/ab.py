@@ -22,15 +22,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
-
+from bench.procs import Proc, base_env, production_env, wait_ready
 from bench.run import ModeResult, bench_batch, bench_lag, bench_single
 from support.servers import PostgresServer, RedisServer, free_port
 
@@ -46,32 +44,6 @@ asyncio.run(main())
 """
 
 
-def _env(extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TAPIOCA_")}
-    return {**env, "TAPIOCA_LOG_LEVEL": "warning", **extra}
-
-
-def _ready(url: str) -> None:
-    for _ in range(300):
-        try:
-            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} not ready")
-
-
-def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
-        proc.terminate()
-        proc.wait(30)
-
-
 def pipeline(trees: dict[str, Path], rounds: int, work: Path, batch: bool = False) -> None:
     pg, redis = PostgresServer(work / "pg"), RedisServer(work / "redis")
     pg.init()
@@ -85,20 +57,21 @@ def pipeline(trees: dict[str, Path], rounds: int, work: Path, batch: bool = Fals
         for n in range(rounds):
             for name, tree in trees.items():
                 port = free_port()
-                env = _env({"TAPIOCA_DATABASE_URL": pg.dsn("bench"), "TAPIOCA_REDIS_URL": redis.url,
-                            "TAPIOCA_PORT": str(port), "TAPIOCA_API_WORKERS": "2",
-                            "TAPIOCA_AUTO_CREATE_SITES": "true",
-                            "TAPIOCA_STREAM": f"ab-{n}-{name}"})  # fmt: skip
-                exe = str(tree / ".venv/bin/tapioca")
-                procs = [_start([exe, role], env) for role in ("api", "worker")]
+                env = production_env(pg.dsn("bench"), redis.url, port, {
+                    "TAPIOCA_API_WORKERS": "2", "TAPIOCA_AUTO_CREATE_SITES": "true",
+                    "TAPIOCA_STREAM": f"ab-{n}-{name}"})  # fmt: skip
+                exe = tree / ".venv/bin/tapioca"
+                procs = [Proc(f"{role}-{name}-{n}", [role], env, work, exe)
+                         for role in ("api", "worker")]  # fmt: skip
                 url = f"http://127.0.0.1:{port}"
                 result = ModeResult("production")
                 try:
-                    _ready(url)
+                    wait_ready(url, procs[0])
                     time.sleep(2)
                     asyncio.run(scenario(url, None, result, 10))
                 finally:
-                    _stop(procs)
+                    for proc in procs:
+                        proc.stop()
                 shown = ", ".join(f"{f.value:,.2f} {f.unit}" for f in result.figures)
                 print(f"round {n} {name}: {shown}", flush=True)
                 time.sleep(3)
@@ -113,16 +86,15 @@ def lag(trees: dict[str, Path], rounds: int, work: Path) -> None:
             data = work / f"lag-{name}-{n}"
             data.mkdir()
             port = free_port()
-            env = _env({"TAPIOCA_DATA_DIR": str(data), "TAPIOCA_PORT": str(port)})
-            exe = str(tree / ".venv/bin/tapioca")
-            procs = [_start([exe, "serve"], env)]
+            env = base_env({"TAPIOCA_DATA_DIR": str(data), "TAPIOCA_PORT": str(port)})
+            serve = Proc(f"serve-{name}-{n}", ["serve"], env, work, tree / ".venv/bin/tapioca")
             url = f"http://127.0.0.1:{port}"
             try:
-                _ready(url)
+                wait_ready(url, serve)
                 result = ModeResult("embedded")
                 asyncio.run(bench_lag(url, None, result, 10))
             finally:
-                _stop(procs)
+                serve.stop()
             print(f"round {n} {name}: lag p95 {result.figures[0].value:.3f} s", flush=True)
 
 
@@ -140,7 +112,7 @@ def derive(trees: dict[str, Path], rounds: int, work: Path, events: int) -> None
                 out = subprocess.run(
                     [str(tree / ".venv/bin/python"), "-c", _DERIVE, pg.dsn(database), str(events)],
                     cwd=tree, capture_output=True, text=True, check=True,
-                    env={**_env({}), "PYTHONPATH": f"{tree}:{tree / 'tests'}"},
+                    env={**base_env({}), "PYTHONPATH": f"{tree}:{tree / 'tests'}"},
                 ).stdout.splitlines()[-1].split()  # fmt: skip
                 print(f"round {n} {name}: load {out[0]} s, derive {out[1]} s", flush=True)
     finally:

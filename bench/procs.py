@@ -20,11 +20,13 @@ TAPIOCA = ROOT / ".venv" / "bin" / "tapioca"
 
 
 class Proc:
-    def __init__(self, name: str, args: list[str], env: dict[str, str], cwd: Path) -> None:
+    def __init__(
+        self, name: str, args: list[str], env: dict[str, str], cwd: Path, exe: Path = TAPIOCA
+    ) -> None:
         self.name = name
         self.log = (cwd / f"{name}.log").open("wb")
         self.popen = subprocess.Popen(
-            [str(TAPIOCA), *args], env=env, cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT
+            [str(exe), *args], env=env, cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT
         )
 
     @property

@@ -7,7 +7,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 import asyncpg
 
@@ -122,6 +122,14 @@ def store_error(exc: BaseException) -> BaseException:
     return exc
 
 
+def reraise(exc: BaseException) -> NoReturn:
+    """Raise a failed read's error as the rest of Tapioca sees it (store_error)."""
+    translated = store_error(exc)
+    if translated is exc:
+        raise exc
+    raise translated from exc
+
+
 class Snapshot:
     """The reads of one answer: one connection in one REPEATABLE READ, read-only
     transaction (also on a streaming replica). ``moved``: a connection-class failure
@@ -137,9 +145,7 @@ class Snapshot:
         except Exception as exc:
             if self._moved and is_connection_error(exc):
                 raise ReadsMoved(type(exc).__name__) from exc
-            if (translated := store_error(exc)) is not exc:
-                raise translated from exc
-            raise
+            reraise(exc)
         return [tuple(r) for r in records]
 
     @asynccontextmanager
@@ -262,9 +268,7 @@ class PostgresStore:
             async with pool.acquire(timeout=self._acquire_timeout_s) as con:
                 records = await con.fetch(sql, *params)
         except Exception as exc:
-            if (translated := store_error(exc)) is not exc:
-                raise translated from exc
-            raise
+            reraise(exc)
         return [tuple(r) for r in records]
 
     @asynccontextmanager
@@ -274,9 +278,7 @@ class PostgresStore:
                 pool = await self._get_pool()
                 snap = await stack.enter_async_context(open_snapshot(pool, self._acquire_timeout_s))
             except Exception as exc:
-                if (translated := store_error(exc)) is not exc:
-                    raise translated from exc
-                raise
+                reraise(exc)
             yield snap
 
     async def write_events(self, rows: Sequence[Row]) -> WriteResult:

@@ -30,7 +30,7 @@ from tapioca import metrics
 from tapioca.errors import ReadsMoved, StoreUnavailable
 from tapioca.logging import get_logger
 from tapioca.storage.base import Params, Rows
-from tapioca.storage.postgres_store import Snapshot, is_connection_error, open_snapshot, store_error
+from tapioca.storage.postgres_store import Snapshot, is_connection_error, open_snapshot, reraise
 
 log = get_logger(__name__)
 
@@ -138,9 +138,7 @@ class ReadRouter:
                 rows = await self._run(replica.pool, sql, params)
             except Exception as exc:
                 if not is_connection_error(exc):  # the query's own fault: no failover
-                    if (translated := store_error(exc)) is not exc:
-                        raise translated from exc
-                    raise
+                    reraise(exc)
                 await self._mark_down(replica, exc)
             else:
                 self._count("replica")
@@ -150,9 +148,7 @@ class ReadRouter:
         except Exception as exc:
             if is_connection_error(exc):
                 raise StoreUnavailable(f"no database answers reads: {type(exc).__name__}") from exc
-            if (translated := store_error(exc)) is not exc:
-                raise translated from exc
-            raise
+            reraise(exc)
         self._count("primary")
         return rows
 
@@ -173,9 +169,7 @@ class ReadRouter:
                     )
                 except Exception as exc:
                     if not is_connection_error(exc):
-                        if (translated := store_error(exc)) is not exc:
-                            raise translated from exc
-                        raise
+                        reraise(exc)
                     await self._mark_down(replica, exc)
             if snap is None:
                 replica = None
@@ -187,9 +181,7 @@ class ReadRouter:
                         raise StoreUnavailable(
                             f"no database answers reads: {type(exc).__name__}"
                         ) from exc
-                    if (translated := store_error(exc)) is not exc:
-                        raise translated from exc
-                    raise
+                    reraise(exc)
             self._count("primary" if replica is None else "replica")
             try:
                 yield snap
