@@ -12,6 +12,7 @@ import pytest
 
 from support.replication import Replicated, replicated_pair
 from tapioca.errors import QueryTimeout, StoreUnavailable
+from tapioca.reports.executor import Executor
 from tapioca.storage.read_router import PoolOptions, ReadRouter
 
 pytestmark = pytest.mark.integration
@@ -159,3 +160,55 @@ async def test_reads_on_the_primary_are_read_only(pair: Replicated, tmp_path: Pa
         assert await only_primary.fetch(WHERE) == [("primary",)]
     finally:
         await only_primary.close()
+
+
+async def _end_backend(dsn: str, pid: int) -> None:
+    con = await asyncpg.connect(dsn)
+    try:
+        assert await con.fetchval("SELECT pg_terminate_backend($1)", pid) is True
+    finally:
+        await con.close()
+
+
+async def test_a_replica_lost_mid_answer_is_asked_again_on_the_primary(
+    router: ReadRouter, pair: Replicated
+) -> None:
+    tries: list[str] = []
+
+    async def report(executor: Executor) -> tuple[str, int]:
+        ((place, pid),) = await executor.db.fetch(WHERE + ", pg_backend_pid()")
+        tries.append(str(place))
+        if place == "replica":  # the replica's connection ends between two reads
+            await _end_backend(pair.replica_dsn, int(pid))
+            await asyncio.sleep(0.2)  # the server's goodbye reaches the client
+        ((count,),) = await executor.db.fetch("SELECT count(*) FROM t")
+        return str(place), int(count)
+
+    place, count = await Executor(router).answer(report)
+    assert tries == ["replica", "primary"]
+    assert (place, count) == ("primary", await _count(pair.primary_dsn))
+    assert router.describe()[0]["state"] == "down"  # until the next check finds it well
+    await router.check_replicas()
+    assert router.reading_from == "replica"
+
+
+async def test_an_answer_read_in_full_stands_when_its_connection_ends(
+    router: ReadRouter, pair: Replicated
+) -> None:
+    async def report(executor: Executor) -> int:
+        ((pid,),) = await executor.db.fetch("SELECT pg_backend_pid()")
+        ((count,),) = await executor.db.fetch("SELECT count(*) FROM t")
+        await _end_backend(pair.replica_dsn, int(pid))
+        await asyncio.sleep(0.2)  # the server's goodbye reaches the client
+        return int(count)
+
+    assert await Executor(router).answer(report) == await _count(pair.primary_dsn)
+    assert await where(router) == "replica"
+
+
+async def _count(dsn: str) -> int:
+    con = await asyncpg.connect(dsn)
+    try:
+        return int(await con.fetchval("SELECT count(*) FROM t"))
+    finally:
+        await con.close()

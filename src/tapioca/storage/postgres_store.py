@@ -54,6 +54,9 @@ _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     TimeoutError,
     asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.InterfaceError,
+    # the server ended the connection between two statements (e.g. a replica shutting
+    # down): the next statement finds the client's protocol out of step
+    asyncpg.exceptions.InternalClientError,
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.InsufficientResourcesError,
@@ -158,12 +161,26 @@ async def open_snapshot(
     pool: asyncpg.Pool, acquire_timeout_s: float, moved: bool = False
 ) -> AsyncIterator[Snapshot]:
     """A snapshot on a connection of ``pool``; raises the driver's error when the
-    connection or its BEGIN fails (the caller decides where to read instead)."""
-    async with (
-        pool.acquire(timeout=acquire_timeout_s) as con,
-        con.transaction(isolation="repeatable_read", readonly=True),
-    ):
-        yield Snapshot(con, moved)
+    connection or its BEGIN fails (the caller decides where to read instead).
+
+    The transaction only reads, so it ends with ROLLBACK whatever happened; when the
+    connection is gone by then there is nothing left to end, and the answer's own outcome
+    (its rows, or the error it met, such as ReadsMoved) is what the caller sees."""
+    async with pool.acquire(timeout=acquire_timeout_s) as con:
+        await con.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try:
+            yield Snapshot(con, moved)
+        finally:
+            await _end_read(con)
+
+
+async def _end_read(con: asyncpg.Connection) -> None:
+    try:
+        if not con.is_closed():  # else the pool replaces it
+            await con.execute("ROLLBACK")
+    except Exception as exc:
+        if not is_connection_error(exc):
+            raise
 
 
 class _Session:
