@@ -31,6 +31,7 @@ from support.reference import (
     Event,
     Question,
     WebReports,
+    first_spellings,
     page_type_of,
     source_of,
     stats,
@@ -85,7 +86,7 @@ def http_events(now: datetime) -> list[Event]:
                 os=os_,
             )
         )
-    return stored
+    return first_spellings(stored)
 
 
 def wire(e: Event) -> dict[str, Any]:

@@ -211,3 +211,17 @@ async def test_publishes_fail_together_when_redis_is_unreachable() -> None:
     finally:
         await client.aclose()
     assert all(isinstance(r, QueueUnavailable) for r in results), results
+
+
+async def test_workers_name_an_unknown_source_by_its_first_spelling(
+    redis_client: aioredis.Redis, pg_store: PostgresStore
+) -> None:
+    """The second worker has never seen the source: the store tells it the spelling."""
+    producer = StreamProducer(redis_client, STREAM, require_aof=True)
+    await producer.publish(records("a", 3, utm_source="Partner"))
+    await make_worker(redis_client, pg_store, "w1").run(burst=True)
+    await producer.publish(records("b", 3, utm_source="PARTNER"))
+    await producer.publish(records("c", 3, utm_source="Google"))
+    await make_worker(redis_client, pg_store, "w2").run(burst=True)
+    rows = await pg_store.fetch("SELECT source, count(*) FROM event GROUP BY 1 ORDER BY 1")
+    assert [tuple(r) for r in rows] == [("Google", 3), ("Partner", 6)]

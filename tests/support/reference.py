@@ -13,7 +13,8 @@ and the contract's definitions are applied here, once:
   milliseconds below 10^14, else microseconds), else the request's time plus the event's
   position in the request in microseconds (``from_request``);
 - derived dimensions (``page_type_of``, ``source_of``): a page type only for an event
-  with a path; a source by its known name in any spelling, an unknown one in lower case;
+  with a path; a source by its known name in any spelling, an unknown one in the first
+  spelling its site stored (``first_spellings``);
 - a report day is ``[D 00:00, D+1 00:00)`` in the report zone, a range
   ``[start 00:00, (end + 1 day) 00:00)``, a missing bound open (``Question``);
 - ``/stats`` (``stats``): ``total_views`` = page views, ``unique_users`` = distinct
@@ -39,7 +40,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Protocol
@@ -290,10 +291,23 @@ _SOURCE_NAMES = {key: name for name, keys in KNOWN_SOURCES.items() for key in ke
 
 
 def source_name(value: str) -> str:
-    """A source value as the source dimension holds it: the known source it names, in any
-    case, else the value in lower case (docs/reports.md, source)."""
-    folded = value.strip().lower()
-    return _SOURCE_NAMES.get(folded.removeprefix("www."), folded)
+    """A source value as enrichment gives it: the known source it names, in any case, else
+    the value as sent (``first_spellings`` then names it as its site first spelled it)."""
+    spelled = value.strip()
+    return _SOURCE_NAMES.get(spelled.lower().removeprefix("www."), spelled)
+
+
+def first_spellings(events: Sequence[Event]) -> list[Event]:
+    """``events`` (in the order they are stored) with each unknown source in the first
+    spelling its site stored (metrics.md: an unknown source keeps its first spelling)."""
+    first: dict[tuple[str, str], str] = {}
+    spelled = []
+    for e in events:
+        if e.source is not None and e.source not in KNOWN_SOURCES:
+            name = first.setdefault((e.site_id, e.source.lower()), e.source)
+            e = replace(e, source=name)
+        spelled.append(e)
+    return spelled
 
 
 def source_of(utm_source: str | None, referrer: str | None = None) -> str | None:

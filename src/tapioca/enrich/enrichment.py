@@ -6,7 +6,8 @@ Decisions where metrics.md is silent:
 - Client-sent device, channel and page type win unchanged (only an empty string is "not sent").
 - browser/os are ua-parser families; a UA it does not recognise gives "Other"; no UA gives None.
 - The source of a utm_source or ref/source parameter is the known name it stands for,
-  matched case-insensitively (sources.resolve_source), else the value in lower case;
+  matched case-insensitively (sources.resolve_source), else its site's first spelling
+  (sites/spellings.py);
   referrer hosts map to known names too. A gclid/msclkid with no other source makes the
   source Google/Bing. The utm_source dimension keeps the value as sent.
 - The page URL's own host counts as the site's domain, so internal navigation is no referrer.

@@ -102,13 +102,20 @@ def resolve_source(value: str) -> KnownSource:
     """A source value (a utm_source, a ref parameter or a display name) as the source
     dimension holds it, with its categories. Known sources are matched case-insensitively
     by name, alias or host ("google", "Google", "google.com" are all Google); an unknown
-    one is folded to lower case ("Partner" and "partner" are one source, as referrer hosts
-    already are), the one spelling that every process agrees on without shared state."""
-    folded = value.strip().lower()
+    one is kept as sent, and stored in its site's first spelling (sites/spellings.py:
+    "Partner" and "partner" are one source)."""
+    spelled = value.strip()
+    folded = spelled.lower()
     found = catalog().aliases.get(folded)
     if found is None and "." in folded and " " not in folded:
         found = lookup_host(folded.split("/", 1)[0].removeprefix("www."))
-    return found if found is not None else KnownSource(name=folded, categories=frozenset())
+    return found if found is not None else KnownSource(name=spelled, categories=frozenset())
+
+
+def is_known_name(source: str) -> bool:
+    """Whether ``source`` is a known source's own name, as resolve_source gives it."""
+    found = catalog().aliases.get(source.lower())
+    return found is not None and found.name == source
 
 
 def click_id_source(params: dict[str, str]) -> str | None:

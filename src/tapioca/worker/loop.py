@@ -36,6 +36,7 @@ from tapioca.logging import get_logger
 from tapioca.queue.record import NewerRecord, count, event_lines
 from tapioca.queue.redis_stream import Entry, StreamConsumer
 from tapioca.sites.catalog import SiteCatalog
+from tapioca.sites.spellings import SourceSpellings
 from tapioca.storage.base import Store
 from tapioca.storage.rows import EventRow
 from tapioca.worker.transform import PoisonRecord, decode_payload
@@ -73,6 +74,7 @@ class Worker:
         self._store = store
         self._opt = options
         self._sites = SiteCatalog(store)
+        self._spellings = SourceSpellings(store)
         self._stopping = asyncio.Event()
         self._last_claim = 0.0
         self._own_pending = True
@@ -217,11 +219,12 @@ class Worker:
             await self._write(decoded)
 
     async def _write(self, batch: list[_Decoded]) -> None:
-        rows = [row for item in batch for row in item.rows]
         attempt = 0
         while True:
             started = time.perf_counter()
             try:
+                await self._spell(batch)
+                rows = [row for item in batch for row in item.rows]
                 result = await self._store.write_events(rows)
             except Exception as exc:
                 if self._rejects(exc):
@@ -247,6 +250,13 @@ class Worker:
                 ms=round(seconds * 1000, 1),
             )
             return
+
+    async def _spell(self, batch: list[_Decoded]) -> None:
+        """Each unknown source in its site's first spelling (sites/spellings.py)."""
+        spelled = await self._spellings.apply([row for item in batch for row in item.rows])
+        start = 0
+        for item in batch:
+            item.rows, start = spelled[start : start + len(item.rows)], start + len(item.rows)
 
     def _rejects(self, exc: Exception) -> bool:
         """The store refused the data: it is neither unreachable nor in a passing conflict

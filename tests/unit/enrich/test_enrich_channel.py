@@ -59,7 +59,7 @@ CASES: list[tuple[str, dict[str, Any], str | None]] = [
     ("Organic Social", {"utm_source": "linkedin"}, "LinkedIn"),
     ("Organic Social", {"utm_source": "mastodon.example", "utm_medium": "sm"}, "mastodon.example"),
     ("Organic Social", {"utm_source": "forum", "utm_medium": "social-network"}, "forum"),
-    ("Organic Social", {"utm_source": "Forum", "utm_medium": "Social-Media"}, "forum"),
+    ("Organic Social", {"utm_source": "Forum", "utm_medium": "Social-Media"}, "Forum"),
     ("Organic Social", {"utm_source": "newsletter", "utm_medium": "social"}, "Email"),
     ("Organic Video", {"url": LANDING, "referrer": "https://www.youtube.com/"}, "YouTube"),
     ("Organic Video", {"url": LANDING, "referrer": "https://vimeo.com/1"}, "Vimeo"),
@@ -77,11 +77,11 @@ CASES: list[tuple[str, dict[str, Any], str | None]] = [
     ("Email", {"utm_source": "spring", "utm_medium": "email"}, "spring"),
     ("Email", {"utm_source": "spring", "utm_medium": "e-mail"}, "spring"),
     ("Email", {"utm_source": "spring", "utm_medium": "e_mail"}, "spring"),
-    ("Email", {"utm_source": "Spring", "utm_medium": "Newsletter"}, "spring"),
+    ("Email", {"utm_source": "Spring", "utm_medium": "Newsletter"}, "Spring"),
     ("Email", {"referrer": "android-app://com.google.android.gm/"}, "Gmail"),
     ("Email", {"referrer": "https://mail.google.com/"}, "Gmail"),
     ("Affiliates", {"utm_source": "awin", "utm_medium": "affiliate"}, "awin"),
-    ("Affiliates", {"utm_source": "AWIN", "utm_medium": "Affiliate"}, "awin"),
+    ("Affiliates", {"utm_source": "AWIN", "utm_medium": "Affiliate"}, "AWIN"),
     ("Referral", {"url": LANDING, "referrer": "https://news.ycombinator.com/"}, "Hacker News"),
     ("Referral", {"referrer": "https://tea-blog.example/post"}, "tea-blog.example"),
     ("Referral", {"referrer": "android-app://org.example.reader/"}, "org.example.reader"),
@@ -92,7 +92,7 @@ CASES: list[tuple[str, dict[str, Any], str | None]] = [
     ("Referral", {"url": LANDING + "?ref=producthunt"}, "Product Hunt"),
     ("Unassigned", {"utm_source": "partner"}, "partner"),
     ("Unassigned", {"utm_medium": "print"}, None),
-    ("Unassigned", {"utm_source": "Flyer", "utm_medium": "qr"}, "flyer"),
+    ("Unassigned", {"utm_source": "Flyer", "utm_medium": "qr"}, "Flyer"),
 ]
 
 

@@ -11,7 +11,8 @@ import pytest
 from support.factories import enriched
 from support.reference import source_of
 from tapioca.enrich import SiteRules
-from tapioca.enrich.sources import build_catalog, resolve_source
+from tapioca.enrich.sources import build_catalog, is_known_name, resolve_source
+from tapioca.sites.spellings import spelling_key
 
 SHOP = SiteRules(domains=("shop.example",))
 
@@ -135,14 +136,26 @@ def test_every_spelling_of_a_known_source_is_one_source(fields: dict[str, Any]) 
 
 
 @pytest.mark.parametrize("utm_source", ["Partner-42", "partner-42", "PARTNER-42", " partner-42"])
-def test_unknown_sources_are_one_source_in_lower_case(utm_source: str) -> None:
+def test_an_unknown_source_is_kept_as_sent_under_one_key(utm_source: str) -> None:
+    """Enrichment keeps the spelling; the site's first spelling is applied on writing
+    (sites/spellings.py, tests/integration/test_source_spellings.py)."""
     result = enriched(utm_source=utm_source)
-    assert (result.source, result.utm_source) == ("partner-42", utm_source)
+    assert (result.source, result.utm_source) == (utm_source.strip(), utm_source)
+    assert result.source is not None and not is_known_name(result.source)
+    assert spelling_key(result.source) == "partner-42"
 
 
 def test_an_unknown_utm_source_and_its_referrer_host_are_one_source() -> None:
-    assert enriched(utm_source="Tea-Blog.Example").source == "tea-blog.example"
+    assert enriched(utm_source="Tea-Blog.Example").source == "Tea-Blog.Example"
     assert enriched(referrer="https://www.Tea-Blog.example/x").source == "tea-blog.example"
+    assert spelling_key("Tea-Blog.Example") == spelling_key("tea-blog.example")
+
+
+@pytest.mark.parametrize("name", ["Google", "Facebook", "Email", "X", "TikTok"])
+def test_known_names_are_known_in_their_own_spelling_only(name: str) -> None:
+    assert is_known_name(name)
+    assert not is_known_name(name.lower()) or name.lower() == name
+    assert not is_known_name(name.upper()) or name.upper() == name
 
 
 def test_a_blank_utm_source_is_no_source() -> None:
@@ -167,7 +180,7 @@ def test_click_ids_imply_the_engine_when_nothing_else_names_a_source() -> None:
     assert enriched(url="https://shop.example/?gclid=Cj0KCQ").source == "Google"
     assert enriched(url="https://shop.example/?msclkid=4f1c2").source == "Bing"
     tagged = enriched(url="https://shop.example/?gclid=Cj0KCQ", utm_source="Spring-Sale")
-    assert tagged.source == "spring-sale"
+    assert tagged.source == "Spring-Sale"
 
 
 def test_utm_fields_come_from_the_url_query() -> None:
@@ -293,4 +306,5 @@ def test_sources_agree_with_the_reference(utm_source: str | None, referrer: str 
 
 def test_one_row_per_source_whatever_the_spelling() -> None:
     names = {enriched(utm_source=u, referrer=r).source for u, r in SPELLINGS}
+    names = {n if n is None or is_known_name(n) else spelling_key(n) for n in names}
     assert names == {"Google", "Facebook", "Email", "partner", "news.example.org", "X", None}
