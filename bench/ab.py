@@ -6,6 +6,8 @@ tree, minutes apart, can differ by a third for reasons that are not the code's.
     python -m bench.ab batch --tree ... [--rounds 3]
     python -m bench.ab lag --tree ... [--rounds 3]
     python -m bench.ab derive --tree ... [--events 300000] [--rounds 2]
+    python -m bench.ab stats --tree ... [--events 1000000] [--rounds 2]
+    python -m bench.ab single-embedded --tree ... [--rounds 3]
 
 - ``single``, ``batch``: production single-event POST /event, or POST /events of 1,000
   events (wrk as in bench.run), on one PostgreSQL and Redis, each run on a stream of its
@@ -13,7 +15,12 @@ tree, minutes apart, can differ by a third for reasons that are not the code's.
 - ``lag``: embedded `serve`, the end-to-end lag scenario of bench.run (p95 latency of
   100-event requests at 5,000 events/s);
 - ``derive``: the bulk load and the derive of bench.run's big site, in PostgreSQL, each
-  run into a new database (the tree's own python runs its own code).
+  run into a new database (the tree's own python runs its own code);
+- ``stats``: embedded: the big site loaded and derived into a new DuckDB file by the
+  tree's own code (the "derive before serving" figure), then `serve` with no answers kept
+  (TAPIOCA_ANSWER_CACHE_SLOTS=0) and /stats of one day under wrk, as bench.run measures
+  "every answer computed";
+- ``single-embedded``: embedded `serve`, single-event POST /event as in bench.run.
 
 Each tree is a checkout with its own ``.venv`` (``make venv``).
 """
@@ -29,11 +36,12 @@ import time
 from pathlib import Path
 
 from bench.procs import Proc, base_env, production_env, wait_ready
-from bench.run import ModeResult, bench_batch, bench_lag, bench_single
+from bench.run import ModeResult, bench_batch, bench_lag, bench_single, bench_stats
 from support.servers import PostgresServer, RedisServer, free_port
 
 _DERIVE = """
 import asyncio, sys
+from pathlib import Path
 from bench.run import load_big_site, derive_all
 from tapioca.storage.postgres_store import PostgresStore
 async def main():
@@ -42,6 +50,26 @@ async def main():
     await store.close(); print(f"{load:.2f} {derive:.2f}")
 asyncio.run(main())
 """
+_EMBEDDED = """
+import asyncio, sys
+from pathlib import Path
+from bench.run import load_big_site, derive_all
+from tapioca.storage.duckdb_store import DuckDBStore
+async def main():
+    store = DuckDBStore(Path(sys.argv[1])); await store.migrate()
+    load = await load_big_site(store, int(sys.argv[2])); derive = await derive_all(store)
+    await store.close(); print(f"{load:.2f} {derive:.2f}")
+asyncio.run(main())
+"""
+
+
+def _in_tree(tree: Path, script: str, *args: str) -> list[str]:
+    """``script`` run by the tree's own python on its own code; its last line's words."""
+    return subprocess.run(
+        [str(tree / ".venv/bin/python"), "-c", script, *args],
+        cwd=tree, capture_output=True, text=True, check=True,
+        env={**base_env({}), "PYTHONPATH": f"{tree}:{tree / 'tests'}"},
+    ).stdout.splitlines()[-1].split()  # fmt: skip
 
 
 def pipeline(trees: dict[str, Path], rounds: int, work: Path, batch: bool = False) -> None:
@@ -109,22 +137,50 @@ def derive(trees: dict[str, Path], rounds: int, work: Path, events: int) -> None
             for name, tree in trees.items():
                 database = f"ab_{n}_{re.sub(r'[^a-z0-9]', '_', name.lower())}"
                 pg.create_database(database)
-                out = subprocess.run(
-                    [str(tree / ".venv/bin/python"), "-c", _DERIVE, pg.dsn(database), str(events)],
-                    cwd=tree, capture_output=True, text=True, check=True,
-                    env={**base_env({}), "PYTHONPATH": f"{tree}:{tree / 'tests'}"},
-                ).stdout.splitlines()[-1].split()  # fmt: skip
+                out = _in_tree(tree, _DERIVE, pg.dsn(database), str(events))
                 print(f"round {n} {name}: load {out[0]} s, derive {out[1]} s", flush=True)
     finally:
         pg.cleanup()
 
 
+def embedded(trees: dict[str, Path], rounds: int, work: Path, events: int, stats: bool) -> None:
+    for n in range(rounds):
+        for name, tree in trees.items():
+            data = work / f"{name}-{n}"
+            data.mkdir()
+            env = {"TAPIOCA_DATA_DIR": str(data)}
+            if stats:
+                out = _in_tree(tree, _EMBEDDED, str(data / "tapioca.duckdb"), str(events))
+                print(f"round {n} {name}: load {out[0]} s, derive {out[1]} s", flush=True)
+                env["TAPIOCA_ANSWER_CACHE_SLOTS"] = "0"
+            port = free_port()
+            env["TAPIOCA_PORT"] = str(port)
+            exe = tree / ".venv/bin/tapioca"
+            serve = Proc(f"serve-{name}-{n}", ["serve"], base_env(env), work, exe)
+            url = f"http://127.0.0.1:{port}"
+            result = ModeResult("embedded")
+            try:
+                wait_ready(url, serve)
+                time.sleep(2)
+                if stats:
+                    bench_stats(url, result, 10, events, kept=False)
+                else:
+                    asyncio.run(bench_single(url, None, result, 10))
+            finally:
+                serve.stop()
+            shown = ", ".join(f"{f.name.rsplit(' ', 1)[-1]} {f.value:,.2f} {f.unit}"
+                              for f in result.figures)  # fmt: skip
+            print(f"round {n} {name}: {shown}", flush=True)
+            time.sleep(3)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("scenario", choices=["single", "batch", "lag", "derive"])
+    scenarios = ["single", "batch", "lag", "derive", "stats", "single-embedded"]
+    parser.add_argument("scenario", choices=scenarios)
     parser.add_argument("--tree", action="append", required=True, help="name=path")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--events", type=int, default=300_000)
+    parser.add_argument("--events", type=int, help="derive: 300,000; stats: 1,000,000")
     args = parser.parse_args()
     trees = {k: Path(v).resolve() for k, v in (t.split("=", 1) for t in args.tree)}
     import tempfile
@@ -135,8 +191,11 @@ def main() -> None:
             pipeline(trees, args.rounds, work, batch=args.scenario == "batch")
         elif args.scenario == "lag":
             lag(trees, args.rounds, work)
+        elif args.scenario in ("stats", "single-embedded"):
+            stats = args.scenario == "stats"
+            embedded(trees, args.rounds, work, args.events or 1_000_000, stats)
         else:
-            derive(trees, args.rounds, work, args.events)
+            derive(trees, args.rounds, work, args.events or 300_000)
     sys.stdout.flush()
 
 

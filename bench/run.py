@@ -76,6 +76,7 @@ def wrk(
     seconds: int,
     env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    OUT.mkdir(exist_ok=True)
     combined = OUT / f"wrk-{Path(script).stem}.lua"
     combined.write_text(
         (BENCH / script).read_text() + "\n" + (BENCH / "wrk_report.lua").read_text()
