@@ -12,6 +12,7 @@ BIN := $(VENV)/bin
 help:
 	@echo "make run    - install, migrate and serve on http://127.0.0.1:8000 (embedded DuckDB)"
 	@echo "make test   - install everything needed, lint, type-check and run the whole suite"
+	@echo "make bench  - measure both stores (long; needs an idle machine) into bench/results/latest.md"
 
 uv:
 	@command -v uv >/dev/null 2>&1 || [ -x "$(UV)" ] || $(PY) -m pip install --quiet --user uv || $(PY) -m pip install --quiet uv
@@ -68,6 +69,7 @@ bench: venv system-deps
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.bench_reports
 	$(BIN)/python -m bench.freshness
+	@echo "results: bench/results/latest.json and bench/results/latest.md"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

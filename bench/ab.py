@@ -35,8 +35,9 @@ import sys
 import time
 from pathlib import Path
 
+from bench.figures import ModeResult
 from bench.procs import Proc, base_env, production_env, wait_ready
-from bench.run import ModeResult, bench_batch, bench_lag, bench_single, bench_stats
+from bench.run import bench_batch, bench_lag, bench_single, bench_stats
 from support.servers import PostgresServer, RedisServer, free_port
 
 _DERIVE = """

@@ -1,7 +1,8 @@
 """CPU cost per event of the ingest and worker hot paths, measured in one run.
 
-Prints µs per event for: the general ingest path (orjson + pydantic EventIn), the fast
-path (msgspec), and the worker's decode + enrichment of queue records. Compare the
+Measures µs per event of: the general ingest path (orjson + pydantic EventIn), the fast
+path (msgspec), and the worker's decode + enrichment of queue records; prints them and
+keeps them under "hot_paths" in bench/results/latest.json and latest.md. Compare the
 ratios of one run; absolute figures move with the machine's load.
 """
 
@@ -13,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
+from bench.figures import Figure, ModeResult, finish
 from bench.generator import generate
 from tapioca.ingest.body import parse_batch
 from tapioca.ingest.fast import decode_batch
@@ -43,11 +45,18 @@ def main() -> None:
     general = best_of(3, lambda: encode_events(parse_batch(body), ctx, indexed=True))
     fast = best_of(3, lambda: encode(decode_batch(body), ctx, indexed=True, nul_possible=False))
     worker = best_of(3, lambda: decode_payload(payload))
-    print(f"ingest, general path (orjson + pydantic): {general:6.2f} µs/event")
-    print(
-        f"ingest, fast path (msgspec):              {fast:6.2f} µs/event  ({general / fast:.2f}x)"
+    result = ModeResult(f"{EVENTS:,} generated events, best of 3")
+    result.add(Figure("ingest, general path (orjson + pydantic EventIn)", general, "µs/event"))
+    result.add(
+        Figure(
+            "ingest, fast path (msgspec, defers to EventIn when unsure)",
+            fast,
+            "µs/event",
+            note=f"{general / fast:.2f} times faster than the general path",
+        )
     )
-    print(f"worker, decode + enrich + row:            {worker:6.2f} µs/event")
+    result.add(Figure("worker, decode + enrichment + row", worker, "µs/event"))
+    finish("hot_paths", [result], "python -m bench.bench_ingest")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ The site comes from the bench generator, through the real ingest encoding and wo
 enrichment, and is cached as Parquet in bench/out (built once). It is loaded into a
 fresh DuckDB file and a fresh PostgreSQL, the derive job builds sessions and rollups
 (timed), and `tapioca serve` / `tapioca api` answer each report under wrk. The visitor
-counts of the rollups are checked against an exact count over the events.
+counts of the rollups are checked against an exact count over the events. The results are
+printed and kept under "reports" in bench/results/latest.json and latest.md.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from typing import Any
 import asyncpg
 import httpx
 
+from bench.figures import Figure, ModeResult, finish
 from bench.generator import generate
 from bench.procs import Proc, base_env, production_env, wait_ready
-from bench.run import OUT, Figure, ModeResult, machine, render, write_docs, wrk
+from bench.run import OUT, wrk
 from support.servers import PostgresServer, RedisServer, free_port
 
 SITE = "big90"
@@ -326,7 +328,9 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--modes", default="embedded,production")
-    parser.add_argument("--no-docs", action="store_true")
+    parser.add_argument(
+        "--no-save", action="store_true", help="print the figures only (bench/results unchanged)"
+    )
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     parquet = parquet_for(args.events)
@@ -341,10 +345,7 @@ async def main() -> None:
             runner = run_embedded if mode == "embedded" else run_production
             results.append(await runner(Path(tmp) / mode, parquet, args.events, args.seconds))
     command = "python -m bench.bench_reports " + " ".join(a for a in __import__("sys").argv[1:])
-    text = render(results, machine(), command.strip())
-    print(text)
-    if not args.no_docs:
-        write_docs(text, "REPORTS")
+    finish("reports", results, command.strip(), keep=not args.no_save)
 
 
 if __name__ == "__main__":

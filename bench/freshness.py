@@ -10,15 +10,17 @@ ones (the test suite holds the settled answers to the independent reference). Th
 is the time from the last 202 until every report answers exactly: per report, the
 return of its first answer from which on all are exact (a report's own time included);
 the latest. Then moderate load: 20 requests of 10 events a second for 10 s, on the site's
-last day, measured the same way.
+last day, measured the same way. The results are printed and kept under "freshness" in
+bench/results/latest.json and latest.md.
 
-    python -m bench.freshness [--events 1000000] [--modes embedded,production]
+    python -m bench.freshness [--events 1000000] [--modes embedded,production] [--no-save]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -29,6 +31,7 @@ from typing import Any
 import httpx
 import orjson
 
+from bench.figures import Figure, ModeResult, finish
 from bench.generator import generate
 from bench.procs import Proc, base_env, production_env, wait_ready
 from bench.run import post_all, wait_derived, wait_drained
@@ -171,17 +174,42 @@ def _backfill(events: int) -> list[bytes]:
     return out
 
 
+GOAL_S = 2.0  # every report exact this soon after the last 202, at moderate load
+
+
+def figures(measured: dict[str, Any], events: int) -> ModeResult:
+    """The figures of one store's run (run_mode)."""
+    backfill, moderate = measured["backfill"], measured["moderate"]
+    result = ModeResult(measured["mode"])
+    posted = f"backfill: {events:,} events over {DAYS} days posted in"
+    result.add(Figure(posted, backfill["post_s"], "s", note="1,000 a request, 4 connections"))
+    polled = f"{backfill['polls']:,} answers polled"
+    exact = "every report exact after the last 202"
+    result.add(Figure(f"backfill: {exact}", backfill["exact_after_s"], "s", note=polled))
+    after = moderate["exact_after_s"]
+    load = "20 requests of 10 events a second for 10 s, on the site's last day"
+    result.add(
+        Figure(f"moderate load: {exact}", after, "s", f"≤ {GOAL_S:.0f}", after <= GOAL_S, load)
+    )
+    return result
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--modes", default="embedded,production")
+    parser.add_argument(
+        "--no-save", action="store_true", help="print the figures only (bench/results unchanged)"
+    )
     args = parser.parse_args()
+    results = []
     with tempfile.TemporaryDirectory(prefix="tapioca-fresh-") as tmp:
         for mode in args.modes.split(","):
             work = Path(tmp) / mode
             work.mkdir()
-            result = await run_mode(mode, work, args.events)
-            print(orjson.dumps(result).decode(), flush=True)
+            results.append(figures(await run_mode(mode, work, args.events), args.events))
+    command = " ".join(["python -m bench.freshness", *sys.argv[1:]])
+    finish("freshness", results, command, keep=not args.no_save)
 
 
 if __name__ == "__main__":

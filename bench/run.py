@@ -2,8 +2,8 @@
 
 Everything runs on this machine: the `tapioca` processes, throw-away PostgreSQL (fsync on)
 and Redis (AOF, appendfsync everysec) started from the local binaries, and the load
-generators (wrk for HTTP load, Python for the timed scenarios). The results are written
-to docs/benchmarks.md (between the BENCH markers) and bench/out/results.json.
+generators (wrk for HTTP load, Python for the timed scenarios). The results are printed
+and kept under "ingest" in bench/results/latest.json and latest.md (bench/figures.py).
 
 The ingest targets are those of the production pipeline (api + worker + PostgreSQL +
 Redis); the embedded figures are recorded beside them without a target. /stats has its
@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -24,7 +23,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,37 +31,14 @@ import asyncpg
 import httpx
 import orjson
 
+from bench.figures import Figure, ModeResult, finish
 from bench.generator import generate
 from bench.lean_http import LeanConnection
-from bench.procs import ROOT, Proc, base_env, production_env, wait_ready
+from bench.procs import Proc, base_env, production_env, wait_ready
 from support.servers import PostgresServer, RedisServer, free_port
 
 BENCH = Path(__file__).resolve().parent
 OUT = BENCH / "out"
-
-
-@dataclass
-class Figure:
-    name: str
-    value: float
-    unit: str
-    target: str = ""
-    ok: bool | None = None
-    note: str = ""
-    pipeline: bool = False  # a target of the production pipeline (api + worker + stores)
-
-
-@dataclass
-class ModeResult:
-    mode: str
-    figures: list[Figure] = field(default_factory=list)
-
-    def add(self, figure: Figure) -> None:
-        if figure.pipeline and self.mode != "production":
-            figure = replace(figure, target="", ok=None)  # recorded for comparison only
-        self.figures.append(figure)
-        mark = "" if figure.ok is None else (" ok" if figure.ok else " MISSED")
-        print(f"[{self.mode}] {figure.name}: {figure.value:,.2f} {figure.unit}{mark}", flush=True)
 
 
 # -- load generators ------------------------------------------------------------------
@@ -583,90 +558,26 @@ async def wait_drained(url: str, limit_s: float) -> None:
     raise RuntimeError("the worker did not drain the queue")
 
 
-# -- report -----------------------------------------------------------------------------
-def machine() -> dict[str, str]:
-    cpu = next(
-        (
-            ln.split(":", 1)[1].strip()
-            for ln in Path("/proc/cpuinfo").read_text().splitlines()
-            if ln.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
-    versions = {}
-    for name, cmd in {
-        "postgres": ["psql", "--version"],
-        "redis": ["redis-server", "--version"],
-        "wrk": ["wrk", "-v"],
-    }.items():
-        try:
-            out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            versions[name] = (out.stdout or out.stderr).splitlines()[0][:80]
-        except OSError:
-            versions[name] = "missing"
-    import duckdb
-
-    return {
-        "cpu": cpu,
-        "cores": str(os.cpu_count()),
-        "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
-        "python": platform.python_version(),
-        "duckdb": duckdb.__version__,
-        **versions,
-    }
-
-
-def render(results: list[ModeResult], info: dict[str, str], command: str) -> str:
-    lines = [
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `{command}`.",
-        "",
-        "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()) + ".",
-        "",
-    ]
-    for res in results:
-        lines += [
-            f"### {res.mode}",
-            "",
-            "| figure | value | target | met | how |",
-            "|---|---|---|---|---|",
-        ]
-        for f in res.figures:
-            met = "" if f.ok is None else ("yes" if f.ok else "**no**")
-            lines.append(f"| {f.name} | {f.value:,.2f} {f.unit} | {f.target} | {met} | {f.note} |")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def write_docs(text: str, marker: str = "BENCH") -> None:
-    doc = ROOT / "docs" / "benchmarks.md"
-    start, end = f"<!-- {marker}:START -->", f"<!-- {marker}:END -->"
-    current = doc.read_text() if doc.exists() else "# Benchmarks\n"
-    if start not in current:
-        current += f"\n{start}\n{end}\n"
-    before, _, rest = current.partition(start)
-    _, _, after = rest.partition(end)
-    doc.write_text(f"{before}{start}\n{text}\n{end}{after}")
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--modes", default="embedded,production")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--big", type=int, default=1_000_000, help="events of the /stats site")
     parser.add_argument("--api-workers", type=int, default=2)
-    parser.add_argument("--no-docs", action="store_true")
+    parser.add_argument(
+        "--no-save", action="store_true", help="print the figures only (bench/results unchanged)"
+    )
     parser.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="TAPIOCA_NAME=VALUE",
-        help="a setting for the tapioca processes (to compare settings; implies --no-docs)",
+        help="a setting for the tapioca processes (to compare settings; implies --no-save)",
     )
     args = parser.parse_args()
     args.settings = dict(item.split("=", 1) for item in args.set)
     if args.settings:
-        args.no_docs = True
+        args.no_save = True
     if not shutil.which("wrk"):
         raise SystemExit("wrk is missing: run `make bench` (it installs it)")
     OUT.mkdir(exist_ok=True)
@@ -678,15 +589,8 @@ async def main() -> None:
             work.mkdir()
             runner = run_embedded if mode == "embedded" else run_production
             results.append(await runner(work, args))
-    info = machine()
     command = " ".join(["python -m bench.run", *sys.argv[1:]])  # one part of `make bench`
-    (OUT / "results.json").write_text(
-        json.dumps({"machine": info, "results": [asdict(r) for r in results]}, indent=2)
-    )
-    text = render(results, info, command)
-    print(text)
-    if not args.no_docs:
-        write_docs(text)
+    finish("ingest", results, command, keep=not args.no_save)
 
 
 if __name__ == "__main__":
