@@ -253,7 +253,7 @@ def import_(
     site_id: Annotated[str | None, typer.Option(help="site for rows without site_id")] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 10_000,
 ) -> None:
-    """Import events (columns/fields as POST /events; seed-003 CSV columns work)."""
+    """Import events from CSV or NDJSON (the fields of POST /events, aliases included)."""
     settings = _settings()
     from tapioca.cli.importer import ImportFailed, import_file
 
