@@ -1,0 +1,162 @@
+"""docs/production.md's PostgreSQL setup, run as written: the owner migrates, the worker
+writes and derives, the API reads (and makes sites), each with no more than its role; and
+the guide's way of deleting one person's data leaves nothing of them in any table."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from support.factories import make_row
+from support.servers import PostgresServer
+from tapioca.derive.jobs import derive_once, rebuild
+from tapioca.sites.service import CREATE_SITES
+from tapioca.storage.migrations import load_migrations
+from tapioca.storage.postgres_store import PostgresStore
+from tapioca.storage.rows import EventRow
+
+pytestmark = pytest.mark.integration
+
+GUIDE = Path(__file__).resolve().parents[2] / "docs" / "production.md"
+ROLES = ("tapioca_owner", "tapioca_worker", "tapioca_api")
+
+
+def guide_sql(first_line: str) -> str:
+    """The guide's SQL block that starts with ``first_line``."""
+    blocks: list[str] = re.findall(r"```sql\n(.*?)```", GUIDE.read_text(), re.DOTALL)
+    found = [block for block in blocks if block.startswith(first_line + "\n")]
+    assert len(found) == 1, f"docs/production.md has {len(found)} blocks '{first_line}'"
+    return found[0]
+
+
+@dataclass(frozen=True)
+class Instance:
+    """The guide's roles and database, under names of this test's own."""
+
+    server: PostgresServer
+    suffix: str
+
+    def name(self, role_or_database: str) -> str:
+        return f"{role_or_database}_{self.suffix}"
+
+    def rename(self, sql: str) -> str:
+        sql = re.sub(r"\b(tapioca_(?:owner|worker|api))\b", rf"\1_{self.suffix}", sql)
+        return re.sub(r"\btapioca\b", self.name("tapioca"), sql)
+
+    def dsn(self, role: str, database: str = "tapioca") -> str:
+        return f"postgresql://{self.name(role)}@127.0.0.1:{self.server.port}/{self.name(database)}"
+
+    async def run(self, sql: str, role: str | None = None) -> None:
+        """Statements one by one, as psql would: ``\\connect DB`` switches database; as
+        the superuser, or as ``role`` on the instance's database."""
+        if role is None:
+            con = await asyncpg.connect(self.server.dsn("postgres"))
+        else:
+            con = await asyncpg.connect(self.dsn(role))
+        try:
+            for statement in re.split(r";\s*$", self.rename(sql), flags=re.MULTILINE):
+                lines = [ln for ln in statement.splitlines() if not ln.startswith("--")]
+                for line in [ln for ln in lines if ln.startswith("\\connect ")]:
+                    await con.close()
+                    con = await asyncpg.connect(self.server.dsn(line.split()[1]))
+                text = "\n".join(ln for ln in lines if not ln.startswith("\\connect "))
+                if text.strip():
+                    await con.execute(text)
+        finally:
+            await con.close()
+
+
+@pytest.fixture
+async def instance(pg_server: PostgresServer) -> AsyncIterator[Instance]:
+    made = Instance(pg_server, uuid.uuid4().hex[:8])
+    try:
+        await made.run(guide_sql("-- roles, database and schema (as a superuser)"))
+        yield made
+    finally:
+        pg_server.drop_database(made.name("tapioca"), force=True)
+        roles = ", ".join(made.name(role) for role in ROLES)
+        pg_server.psql(f"DROP ROLE IF EXISTS {roles}")
+
+
+async def migrated(instance: Instance) -> None:
+    owner = PostgresStore(instance.dsn("tapioca_owner"), max_size=2)
+    try:
+        assert await owner.migrate() == [m.version for m in load_migrations()]
+    finally:
+        await owner.close()
+    await instance.run(guide_sql("-- after the first tapioca migrate (as tapioca_owner)"),
+                       role="tapioca_owner")  # fmt: skip
+
+
+def rows() -> list[EventRow]:
+    person = [
+        make_row(event_id="p1", visitor_id="user-42", user_id="user-42", path="/a"),
+        make_row(event_id="p2", visitor_id="anon-7f3a", anonymous_id="anon-7f3a", path="/b"),
+    ]
+    others = [make_row(event_id=f"o{i}", visitor_id=f"u-{i}", path="/a") for i in range(3)]
+    return person + others
+
+
+async def test_each_process_works_with_its_role_and_no_more(instance: Instance) -> None:
+    await migrated(instance)
+    worker = PostgresStore(instance.dsn("tapioca_worker"), max_size=2)
+    api = PostgresStore(instance.dsn("tapioca_api"), max_size=2)
+    try:
+        assert await worker.migrate() == []  # the start-up check passes once migrated
+        assert await api.migrate() == []
+        written = await worker.write_events(rows())
+        assert (written.received, written.inserted) == (5, 5)
+        again = await worker.write_events(rows()[:2])  # a replay: the idempotent way
+        assert (again.received, again.inserted) == (2, 0)
+        assert await derive_once(worker) == 5
+        assert await rebuild(worker) == 5
+        assert await api.fetch("SELECT count(*), sum(pageviews) FROM session") == [(5, 5)]
+        await api.execute(CREATE_SITES, [["blog"]])  # TAPIOCA_AUTO_CREATE_SITES=true
+        assert await api.fetch("SELECT id FROM site ORDER BY id") == [("blog",), ("shop",)]
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await api.write_events([make_row(site_id="blog", event_id="x")])
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await api.execute("DELETE FROM session")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await worker.execute("DELETE FROM event")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await worker.execute("DELETE FROM schema_migration")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await worker.execute("ALTER TABLE event ADD COLUMN extra text")
+    finally:
+        await worker.close()
+        await api.close()
+
+
+async def test_deleting_a_person_then_rebuilding_leaves_nothing_of_them(
+    instance: Instance,
+) -> None:
+    await migrated(instance)
+    worker = PostgresStore(instance.dsn("tapioca_worker"), max_size=2)
+    try:
+        await worker.write_events(rows())
+        await derive_once(worker)
+        await instance.run(guide_sql("-- one person's events (as tapioca_owner)"),
+                           role="tapioca_owner")  # fmt: skip
+        await rebuild(worker)
+        person = ("user-42", "anon-7f3a")
+        assert await worker.fetch(
+            "SELECT count(*) FROM event WHERE visitor_id = ANY($1)", [list(person)]
+        ) == [(0,)]
+        assert await worker.fetch(
+            "SELECT count(*) FROM session WHERE visitor_id = ANY($1)", [list(person)]
+        ) == [(0,)]
+        totals = "SELECT sum(events), sum(pageviews), sum(visitors) FROM rollup_hour WHERE dim = ''"
+        assert await worker.fetch(totals) == [(3, 3, 3)]
+        paths = "SELECT value, visitors FROM rollup_hour WHERE dim = 'path' ORDER BY value"
+        assert await worker.fetch(paths) == [("/a", 3)]
+        days = "SELECT visitors FROM rollup_day WHERE dim = ''"
+        assert await worker.fetch(days) == [(3,)]
+    finally:
+        await worker.close()
