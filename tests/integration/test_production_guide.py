@@ -17,6 +17,7 @@ from support.factories import make_row
 from support.servers import PostgresServer
 from tapioca.derive.jobs import derive_once, rebuild
 from tapioca.sites.service import CREATE_SITES
+from tapioca.sites.spellings import SourceSpellings
 from tapioca.storage.migrations import load_migrations
 from tapioca.storage.postgres_store import PostgresStore
 from tapioca.storage.rows import EventRow
@@ -116,6 +117,11 @@ async def test_each_process_works_with_its_role_and_no_more(instance: Instance) 
         assert (again.received, again.inserted) == (2, 0)
         assert await derive_once(worker) == 5
         assert await rebuild(worker) == 5
+        spelled = await SourceSpellings(worker).apply([make_row(event_id="s", source="Partner")])
+        assert [row.source for row in spelled] == ["Partner"]
+        assert await api.fetch("SELECT site_id, key, name FROM source_spelling") == [
+            ("shop", "partner", "Partner")
+        ]
         assert await api.fetch("SELECT count(*), sum(pageviews) FROM session") == [(5, 5)]
         await api.execute(CREATE_SITES, [["blog"]])  # TAPIOCA_AUTO_CREATE_SITES=true
         assert await api.fetch("SELECT id FROM site ORDER BY id") == [("blog",), ("shop",)]
