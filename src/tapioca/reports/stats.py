@@ -1,4 +1,4 @@
-"""GET /stats: views, visitors and top paths of a day (the answer of the seed systems)."""
+"""GET /stats: views, visitors and top paths of a day (the classic one-day summary)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SQL for GET /stats (seed 001/002 shape). Values are always bind parameters."""
+"""SQL for GET /stats (total views, unique users, top paths). Values are always bind parameters."""
 
 from __future__ import annotations
 
