@@ -79,7 +79,7 @@ def parse_money(value: Any) -> Decimal | None:
 
 
 def parse_properties(value: Any) -> dict[str, Any] | None:
-    """An object, or a JSON text of one (as exporters that keep a properties_json column send it)."""
+    """An object, or a JSON text of one (as exports with a properties_json column send it)."""
     if isinstance(value, str):
         try:
             value = orjson.loads(value) if value.strip() else None
