@@ -122,7 +122,7 @@ def migrate() -> None:
 
 
 sites_app = typer.Typer(
-    help="Sites: time zone, domains, currency, page types.", no_args_is_help=True
+    help="Sites: time zone, domains, currency, page types, browser origins.", no_args_is_help=True
 )
 app.add_typer(sites_app, name="sites")
 
@@ -130,6 +130,7 @@ DomainOpt = Annotated[list[str] | None, typer.Option("--domain", help="own host 
 RuleOpt = Annotated[
     list[str] | None, typer.Option("--page-type", help="PATTERN=TYPE, e.g. '/shop/*=product'")
 ]
+_ORIGINS_HELP = "browsers on any origin may send its events, or pages on its domains only"
 
 
 def _changes(
@@ -139,6 +140,7 @@ def _changes(
     currency: str | None,
     page_type: list[str] | None,
     public: bool | None,
+    any_origin: bool | None,
 ) -> SiteChanges:
     rules = None
     if page_type is not None:
@@ -148,7 +150,7 @@ def _changes(
             if not sep:
                 raise typer.BadParameter(f"'{rule}' is not PATTERN=TYPE", param_hint="--page-type")
             rules.append((pattern, kind))
-    return SiteChanges(name, timezone, domain, currency, rules, public)
+    return SiteChanges(name, timezone, domain, currency, rules, public, any_origin)
 
 
 def _site_command(action: Callable[[Store], Awaitable[Any]]) -> Any:
@@ -180,11 +182,14 @@ def sites_create(
     currency: Annotated[str, typer.Option(help="reporting currency")] = "USD",
     page_type: RuleOpt = None,
     public: Annotated[bool, typer.Option("--public/--private")] = False,
+    any_origin: Annotated[
+        bool, typer.Option("--any-origin/--own-origins", help=_ORIGINS_HELP)
+    ] = False,
 ) -> None:
     """Create a site."""
     from tapioca.sites.service import create_site
 
-    changes = _changes(name, timezone, domain or [], currency, page_type or [], public)
+    changes = _changes(name, timezone, domain or [], currency, page_type or [], public, any_origin)
     site = _site_command(lambda store: create_site(store, site_id, changes))
     typer.echo(orjson.dumps(site.as_dict()).decode())
 
@@ -198,11 +203,14 @@ def sites_update(
     currency: Annotated[str | None, typer.Option()] = None,
     page_type: RuleOpt = None,
     public: Annotated[bool | None, typer.Option("--public/--private")] = None,
+    any_origin: Annotated[
+        bool | None, typer.Option("--any-origin/--own-origins", help=_ORIGINS_HELP)
+    ] = None,
 ) -> None:
     """Change a site's settings (only the options given)."""
     from tapioca.sites.service import update_site
 
-    changes = _changes(name, timezone, domain, currency, page_type, public)
+    changes = _changes(name, timezone, domain, currency, page_type, public, any_origin)
     site = _site_command(lambda store: update_site(store, site_id, changes))
     typer.echo(orjson.dumps(site.as_dict()).decode())
 

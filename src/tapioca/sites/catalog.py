@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 from tapioca.enrich import NO_RULES, SiteRules
 from tapioca.sites.site import SITE_COLUMNS, Site, site_from_row
@@ -33,6 +34,11 @@ class SiteCatalog:
         self._sites = await load_sites(self._db)
         self._rules = {site_id: site.rules for site_id, site in self._sites.items()}
         self._loaded_at = time.monotonic()
+
+    @property
+    def sites(self) -> Mapping[str, Site]:
+        """Every site loaded so far, by id: a new mapping whenever one is added or changed."""
+        return self._sites
 
     def get(self, site_id: str) -> Site | None:
         return self._sites.get(site_id)

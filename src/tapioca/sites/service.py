@@ -25,6 +25,7 @@ class SiteChanges:
     currency: str | None = None
     page_type_rules: list[tuple[str, str]] | None = None
     public: bool | None = None
+    any_origin: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -60,6 +61,8 @@ class SiteChanges:
             values.append(("page_type_rules", orjson.dumps(rules).decode()))
         if self.public is not None:
             values.append(("public", self.public))
+        if self.any_origin is not None:
+            values.append(("any_origin", self.any_origin))
         return values
 
 
