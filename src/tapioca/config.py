@@ -41,6 +41,11 @@ class Settings(BaseSettings):
         default=None,
         description="store events of unknown sites (creating them); default on when embedded",
     )
+    cors_any_origin: bool = Field(
+        default=True,
+        description="browsers on any origin may send the events of a site that does not say "
+        "(sites made from their first events): else only pages on its domains",
+    )
 
     # ingest limits
     max_events_per_request: int = Field(default=10_000, ge=1)

@@ -33,6 +33,8 @@ def test_every_route_is_in_the_openapi_document() -> None:
         answer = operation["responses"]["202"]["content"]["application/json"]["schema"]
         assert answer == {"$ref": f"#/components/schemas/{route.answer.__name__}"}
         assert route.answer.__name__ in document["components"]["schemas"]
+        refused = operation["responses"]["403"]  # an origin the event's site does not accept
+        assert refused["content"] == operation["responses"]["422"]["content"]
     assert sum(len(p.routes) for p in PROTOCOLS) == len(ROUTES)  # no path served twice
 
 

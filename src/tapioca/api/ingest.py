@@ -5,7 +5,8 @@ with each hit. Served here they skip routing over every route, request objects, 
 middleware and response classes, which together cost more than validating a one-event
 body. The contract is the one api.md gives and /openapi.json documents (api/openapi.py):
 the same error shape as every other route (request id from RequestIdMiddleware, which
-stays outside this layer); another method on an ingest path is a 405.
+stays outside this layer); OPTIONS answers browsers' preflights and a browser may read
+the answers when some site accepts its origin (api/cors.py); another method is a 405.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import msgspec
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tapioca.api.cors import ALLOW, answer_headers, origin_refused, preflight_headers
 from tapioca.errors import TapiocaError, too_large
 from tapioca.ingest.body import decompress
 from tapioca.ingest.protocols import ROUTES
@@ -39,15 +41,9 @@ class IngestRoutes:
         if scope["type"] != "http" or path not in ROUTES:
             await self.app(scope, receive, send)
             return
+        cors: dict[str, str] = {}  # none without an Origin
         try:
-            if scope["method"] != "POST":
-                raise TapiocaError(
-                    405,
-                    "method_not_allowed",
-                    f"Method {scope['method']} is not allowed on {path}.",
-                    headers={"Allow": "POST"},
-                )
-            declared = encoding = agent = None
+            declared = encoding = agent = origin = None
             for name, value in scope["headers"]:  # one pass over those read here
                 if name == b"content-length":
                     declared = value
@@ -55,22 +51,49 @@ class IngestRoutes:
                     encoding = value.decode("latin-1")
                 elif name == b"user-agent":
                     agent = value.decode("latin-1")
+                elif name == b"origin":
+                    origin = value.decode("latin-1")
             state = scope["app"].state
-            address = scope.get("client")
+            ingest: IngestService = state.ingest
+            accepted = False  # some site accepts the browser's origin
+            if origin is not None:
+                accepted = await ingest.allows_origin(origin)
+                cors = answer_headers(origin, accepted)
             headers = RawHeaders(scope["headers"])
-            request = IngestRequest(path, headers, address[0] if address else "", agent)
+            if scope["method"] != "POST":
+                await _other_method(send, scope["method"], path, headers, accepted)
+                return
+            address = scope.get("client")
+            request = IngestRequest(path, headers, address[0] if address else "", agent, origin)
             limit: int = state.settings.max_body_bytes
             body = decompress(await _read_body(receive, declared, limit), encoding, limit)
-            ingest: IngestService = state.ingest
-            await _answer(send, 202, await ingest.accept(request, body))
+            await _answer(send, 202, await ingest.accept(request, body), cors)
         except _ClientGone:
             return  # nothing to answer, nothing accepted
         except TapiocaError as exc:
-            await _answer(send, exc.status, exc.body(scope["state"]["request_id"]), exc.headers)
+            error = exc.body(scope["state"]["request_id"])
+            await _answer(send, exc.status, error, {**cors, **exc.headers})
         except Exception as exc:
             log.error("request_failed", path=path, error=type(exc).__name__, exc_info=exc)
             failed = TapiocaError(500, "internal_error", "An internal error occurred.")
-            await _answer(send, 500, failed.body(scope["state"]["request_id"]))
+            await _answer(send, 500, failed.body(scope["state"]["request_id"]), cors)
+
+
+async def _other_method(
+    send: Send, method: str, path: str, headers: RawHeaders, accepted: bool
+) -> None:
+    """OPTIONS: a browser's preflight (``accepted``: some site accepts its origin), else
+    the methods of the path; any other method is a 405."""
+    if method != "OPTIONS":
+        message = f"Method {method} is not allowed on {path}."
+        raise TapiocaError(405, "method_not_allowed", message, headers={"Allow": ALLOW})
+    origin = headers.get("origin")
+    if origin is None or headers.get("access-control-request-method") is None:
+        await _answer(send, 204, None, {"Allow": ALLOW})
+    elif accepted:
+        await _answer(send, 204, None, preflight_headers(origin))
+    else:
+        raise origin_refused(origin)
 
 
 class RawHeaders(Mapping[str, str]):
@@ -126,10 +149,11 @@ async def _read_body(receive: Receive, declared: bytes | None, limit: int) -> by
 
 
 async def _answer(
-    send: Send, status: int, content: dict[str, Any], headers: dict[str, str] | None = None
+    send: Send, status: int, content: dict[str, Any] | None, headers: dict[str, str] | None = None
 ) -> None:
-    body = _ENCODER.encode(content)
-    raw = [_JSON, (b"content-length", str(len(body)).encode())]
+    """``content`` as JSON (None: no body)."""
+    body = b"" if content is None else _ENCODER.encode(content)
+    raw = [] if content is None else [_JSON, (b"content-length", str(len(body)).encode())]
     raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})

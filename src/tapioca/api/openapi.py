@@ -35,6 +35,11 @@ _REPORT_PARAMETERS: dict[str, dict[str, Any]] = {
     "filters": {"type": "string", "maxLength": 4096, "pattern": FILTERS_PATTERN},
 }
 _KEPT = ("title", "description", "default")  # of FastAPI's own schema for a parameter
+_BROWSERS = (
+    "Browsers (CORS): a preflight (OPTIONS) is answered for an origin that some site accepts "
+    "(one of its domains, or any origin when the site allows it), and a text/plain body is "
+    "read as JSON. An event whose site does not accept the request's Origin is refused (403)."
+)
 _REF = "#/components/schemas/{model}"
 
 
@@ -50,12 +55,17 @@ def _operation(
     return {
         "tags": ["ingest"],
         "summary": route.summary,
+        "description": _BROWSERS,
         "operationId": f"post_{slug}_{slug}_post",
         "requestBody": {"required": True, "content": body},
         "responses": {
             "202": {
                 "description": "Successful Response",
                 "content": {"application/json": {"schema": answer}},
+            },
+            "403": {
+                "description": "An event's site does not accept the request's Origin",
+                "content": errors["422"]["content"],
             },
             **errors,
         },

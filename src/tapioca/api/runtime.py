@@ -9,6 +9,7 @@ from typing import Any
 
 from tapioca.config import Mode, Settings
 from tapioca.enrich.device import warm_up
+from tapioca.ingest.origins import OriginCheck
 from tapioca.ingest.salt import SaltProvider
 from tapioca.ingest.service import IngestService
 from tapioca.queue.base import EventQueue
@@ -73,6 +74,10 @@ def build_runtime(settings: Settings) -> Runtime:
         salts = SaltProvider(store.salt_for, settings.visitor_salt)
     router = open_reader(settings) if settings.mode is Mode.PRODUCTION else None
     reader: ReadStore = router if router is not None else store
+    sites = SiteCatalog(reader)
+    origins = OriginCheck(
+        sites, any_by_default=settings.cors_any_origin, new_sites=settings.creates_sites
+    )
     ingest = IngestService(
         queue,
         salts,
@@ -80,9 +85,10 @@ def build_runtime(settings: Settings) -> Runtime:
         max_event_bytes=settings.max_event_bytes,
         max_future_seconds=settings.max_future_seconds,
         retry_after_seconds=settings.retry_after_seconds,
-        sites=None if settings.creates_sites else SiteCatalog(reader),
+        sites=None if settings.creates_sites else sites,
         make_sites=SiteMaker(store).ensure
         if settings.mode is Mode.PRODUCTION and settings.creates_sites
         else None,
+        origins=origins,
     )
     return Runtime(settings, store, queue, ingest, reader, Executor(reader), router)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from tapioca import metrics
 from tapioca.errors import ErrorDetail, QueueUnavailable, TapiocaError, unavailable
 from tapioca.ingest.normalize import RequestContext, encode
+from tapioca.ingest.origins import OriginCheck
 from tapioca.ingest.protocols import ROUTES
 from tapioca.ingest.protocols.base import Headers, Parsed, Shape
 from tapioca.ingest.salt import SaltProvider
@@ -21,12 +22,13 @@ log = get_logger(__name__)
 
 class IngestRequest(NamedTuple):
     """An ingest request as the HTTP front hands it on: its route, its headers (lower-case
-    names), the client's address and User-Agent."""
+    names), the client's address and User-Agent, and the Origin of a browser's request."""
 
     path: str
     headers: Headers
     ip: str
     user_agent: str | None = None
+    origin: str | None = None
 
 
 # Decides whether a request may send events for the sites it names (raises a TapiocaError
@@ -43,6 +45,7 @@ async def allow_all(_request: IngestRequest, _sites: frozenset[str]) -> None:
 
 
 _LABELS = {Shape.ONE: "event", Shape.BATCH: "events"}  # of the accepted-events counter
+T = TypeVar("T")
 
 
 class IngestService:
@@ -58,9 +61,13 @@ class IngestService:
         sites: SiteCatalog | None = None,
         authorize: Authorize = allow_all,
         make_sites: MakeSites | None = None,
+        origins: OriginCheck | None = None,
     ) -> None:
         self._sites = sites  # None: events of unknown sites create them
         self._make_sites = make_sites
+        self._origins = origins  # None: browsers may send events from any origin
+        # whether every request is looked at before its events are queued
+        self._admits = authorize is not allow_all or sites is not None or make_sites is not None
         self._queue = queue
         self._salts = salts
         self._authorize = authorize
@@ -84,14 +91,27 @@ class IngestService:
             max_event_bytes=self._max_event_bytes,
         )
 
+    async def _asking_sites(self, answer: Awaitable[T], what: str = "checked") -> T:
+        """``answer``, or 503 when the sites cannot be read (or made) right now."""
+        try:
+            return await answer
+        except TapiocaError:
+            raise
+        except Exception as exc:
+            log.warning("sites_unavailable", error=type(exc).__name__)
+            raise unavailable(f"Sites cannot be {what} right now.", self._retry_after) from exc
+
+    async def allows_origin(self, origin: str) -> bool:
+        """Whether browsers on ``origin`` may send events of some site (a preflight names
+        none: each event's own site is checked when it comes)."""
+        if self._origins is None:
+            return True
+        return await self._asking_sites(self._origins.anyone_accepts(origin))
+
     async def _check_sites(self, parsed: Parsed) -> None:
         assert self._sites is not None
         site_ids = [event.site_id for event in parsed.events if event is not None]
-        try:
-            unknown = await self._sites.unknown(set(site_ids))
-        except Exception as exc:
-            log.warning("sites_unavailable", error=type(exc).__name__)
-            raise unavailable("Sites cannot be checked right now.", self._retry_after) from exc
+        unknown = await self._asking_sites(self._sites.unknown(set(site_ids)))
         if unknown:
             field = "site_id"
             details = [
@@ -106,13 +126,18 @@ class IngestService:
                 details[:100],
             )
 
-    async def _ensure_sites(self, sites: frozenset[str]) -> None:
-        assert self._make_sites is not None
-        try:
-            await self._make_sites(sites)
-        except Exception as exc:
-            log.warning("sites_unavailable", error=type(exc).__name__)
-            raise unavailable("Sites cannot be made right now.", self._retry_after) from exc
+    async def _admit(self, request: IngestRequest, parsed: Parsed) -> None:
+        """Whether the request may send its events (keys, known sites, the browser's
+        origin), then the sites they name are made (when events make them)."""
+        sites = frozenset(event.site_id for event in parsed.events if event is not None)
+        if self._authorize is not allow_all:
+            await self._authorize(request, sites)
+        if self._sites is not None:
+            await self._check_sites(parsed)
+        if request.origin is not None and self._origins is not None:
+            await self._asking_sites(self._origins.check(request.origin, parsed))
+        if self._make_sites is not None:
+            await self._asking_sites(self._make_sites(sites), "made")
 
     async def _publish(self, payloads: list[bytes], route: str) -> None:
         try:
@@ -140,12 +165,7 @@ class IngestService:
             details=parsed.details,
             nul_possible=parsed.nul_possible,
         )
-        if self._authorize is not allow_all or self._make_sites is not None:
-            sites = frozenset(event.site_id for event in parsed.events if event is not None)
-            await self._authorize(request, sites)
-            if self._make_sites is not None:
-                await self._ensure_sites(sites)
-        if self._sites is not None:
-            await self._check_sites(parsed)
+        if self._admits or request.origin is not None:
+            await self._admit(request, parsed)
         await self._publish([payload for _, payload in encoded], _LABELS[route.shape])
         return protocol.answer(route, [event_id for event_id, _ in encoded])
