@@ -1,9 +1,9 @@
 """A real headless Chromium (Debian's, installed by scripts/ensure-system-deps.sh, driven
 through its chromedriver by Selenium) and the static pages it opens, served on 127.0.0.1.
 
-Host names given to ``chromium(hosts=...)`` resolve to 127.0.0.1 inside the browser only:
-pages served here get origins of their own (``http://shop.test:PORT``) with no name
-server asked and no traffic leaving the machine.
+Host names given to ``chromium(hosts=...)`` resolve to 127.0.0.1 inside the browser only,
+and no other name resolves at all: pages served here get origins of their own
+(``http://shop.test:PORT``) with no name server asked and no traffic leaving the machine.
 """
 
 from __future__ import annotations
@@ -51,10 +51,15 @@ def chromium(hosts: tuple[str, ...], workdir: Path) -> Iterator[webdriver.Chrome
         "--disable-gpu",
         "--no-first-run",
         f"--user-agent={USER_AGENT}",
-        "--disable-background-networking",
+        "--disable-background-networking",  # no calls home: the pages are all it loads
         "--disable-component-update",
+        "--disable-default-apps",
+        "--disable-domain-reliability",
+        "--disable-sync",
         f"--user-data-dir={workdir / 'profile'}",
-        "--host-resolver-rules=" + ", ".join(f"MAP {host} 127.0.0.1" for host in hosts),
+        "--host-resolver-rules="
+        + ", ".join([*(f"MAP {host} 127.0.0.1" for host in hosts), "MAP * ~NOTFOUND"])
+        + ", EXCLUDE 127.0.0.1",
     ):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
