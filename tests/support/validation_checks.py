@@ -144,6 +144,12 @@ def malformed_json_is_422(server: Server) -> None:
     for route, content, headers in bodies:
         response = server.client.post(route, content=content, headers=headers)
         assert_error(response, 422, "validation_error")
+    # an NDJSON line that is not JSON is named as every error in a batch: by its index
+    ndjson = b"\n".join([good, b"", good, b"{not json}", good])
+    body = assert_error(server.client.post("/events", content=ndjson), 422, "validation_error")
+    assert body["error"]["details"] == [
+        {"field": "2", "message": "malformed JSON (line 4): object keys must be strings (byte 1)"}
+    ], body
     settle(server)
     assert_site_absent(server, site)
 

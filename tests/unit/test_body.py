@@ -100,14 +100,47 @@ def test_malformed_json_is_422_with_details(body: bytes) -> None:
     assert err.details[0].message.startswith("malformed JSON")
 
 
-def test_malformed_ndjson_line_is_named() -> None:
+def test_a_malformed_ndjson_line_is_named_by_the_index_of_its_event() -> None:
+    """As every error in a batch (docs/api.md): blank lines hold no event, so the line 3
+    holds the event at index 1; the message gives the line."""
     body = ndjson(EVENTS[0]) + b"\n\n" + b'{"site_id": ' + b"\n" + ndjson(EVENTS[1])
     with pytest.raises(TapiocaError) as info:
         parse_batch(body)
     err = info.value
-    assert err.status == 422
-    assert fields(err) == ["line 3"]
-    assert err.details[0].message.startswith("malformed JSON")
+    assert (err.status, err.message) == (422, "The body is not valid JSON.")
+    assert [(d.field, d.message) for d in err.details] == [
+        ("1", "malformed JSON (line 3): Input data was truncated")
+    ]
+
+
+def test_every_malformed_ndjson_line_is_named() -> None:
+    body = b"\n".join([orjson.dumps(EVENTS[0]), b"{,}", b"  ", orjson.dumps(EVENTS[1]), b"[1,]"])
+    with pytest.raises(TapiocaError) as info:
+        parse_batch(body)
+    assert [(d.field, d.message) for d in info.value.details] == [
+        ("1", "malformed JSON (line 2): object keys must be strings (byte 1)"),
+        ("3", "malformed JSON (line 5): trailing comma in array (byte 3)"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'[\n{"site_id": "shop"},\n{"site_id": }\n]', b'{"events": [\n{"site_id": "shop"},\n]}'],
+)
+def test_a_malformed_array_or_envelope_over_several_lines_is_named_as_the_body(
+    body: bytes,
+) -> None:
+    """Not NDJSON: the lines of one JSON text are no events of their own."""
+    with pytest.raises(TapiocaError) as info:
+        parse_batch(body)
+    assert fields(info.value) == ["body"]
+
+
+def test_integers_beyond_64_bits_stay_exact() -> None:
+    """Not floats near them: the validators can then refuse them (test_schemas.py)."""
+    body = b'[{"properties": {"big": 100000000000000000000, "low": -9223372036854775809}}]'
+    assert parse_batch(body) == [{"properties": {"big": 10**20, "low": -(2**63) - 1}}]
+    assert parse_one(body[1:-1]) == {"properties": {"big": 10**20, "low": -(2**63) - 1}}
 
 
 @pytest.mark.parametrize("body", [b"42", b'"text"', b"null", b"true"])

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from tapioca.errors import ErrorDetail, TapiocaError
+from tapioca.ingest.event import NOT_JSON, json_problem, read_json
 from tapioca.ingest.normalize import RequestContext
 from tapioca.ingest.protocols.native import encode_events
 from tapioca.storage.base import Store
@@ -42,10 +43,10 @@ def _ndjson_rows(path: Path) -> Iterator[tuple[int, Any]]:
         for number, line in enumerate(handle, start=1):
             if line.strip():
                 try:
-                    yield number, orjson.loads(line)
-                except orjson.JSONDecodeError as exc:
+                    yield number, read_json(line)  # as ingest reads a body's lines
+                except NOT_JSON as exc:
                     raise ImportFailed(
-                        [ErrorDetail(f"line {number}", f"malformed JSON: {exc}")]
+                        [ErrorDetail(f"line {number}", f"malformed JSON: {json_problem(exc)}")]
                     ) from exc
 
 
@@ -56,9 +57,16 @@ def read_events(path: Path, site_id: str | None) -> Iterator[tuple[int, Any]]:
             if site_id and "site_id" not in event:
                 event["site_id"] = site_id
             if "event_id" not in event:  # stable ids make a re-import idempotent
-                digest = hashlib.blake2b(orjson.dumps(event), digest_size=12).hexdigest()
-                event["event_id"] = f"imp-{number}-{digest}"
+                event["event_id"] = _stable_id(number, event)
         yield number, event
+
+
+def _stable_id(number: int, event: dict[str, Any]) -> str:
+    try:
+        text = orjson.dumps(event)
+    except TypeError:  # an integer beyond 64 bits: the event is refused, its id unused
+        text = repr(event).encode()
+    return f"imp-{number}-{hashlib.blake2b(text, digest_size=12).hexdigest()}"
 
 
 def _chunks(path: Path, site_id: str | None, size: int) -> Iterator[list[tuple[int, Any]]]:

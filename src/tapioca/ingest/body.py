@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import zlib
 from typing import Any
 
-import orjson
-
 from tapioca.errors import ErrorDetail, TapiocaError, too_large, validation_error
+from tapioca.ingest.event import NOT_JSON, json_problem, read_json
+
+_ENVELOPE = re.compile(rb'\{\s*"events"')
+
+
+def is_envelope(text: bytes) -> bool:
+    """Whether a body (stripped) starts as ``{"events": ...}``: one JSON text, never NDJSON
+    lines of events (both ingest paths frame batches by this)."""
+    return _ENVELOPE.match(text) is not None
 
 
 def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
@@ -43,31 +51,35 @@ def _corrupt(reason: str = "the compressed body is corrupt") -> TapiocaError:
     return validation_error([ErrorDetail("body", reason)], "The body cannot be decompressed.")
 
 
-def _json_error(where: str, exc: Exception) -> TapiocaError:
-    return validation_error(
-        [ErrorDetail(where, f"malformed JSON: {exc}")], "The body is not valid JSON."
-    )
+def _json_error(where: str, exc: BaseException, line: int | None = None) -> ErrorDetail:
+    at = "" if line is None else f" (line {line})"
+    return ErrorDetail(where, f"malformed JSON{at}: {json_problem(exc)}")
+
+
+def _not_json(details: list[ErrorDetail]) -> TapiocaError:
+    return validation_error(details, "The body is not valid JSON.")
 
 
 def parse_one(body: bytes) -> Any:
     if not body.strip():
         raise validation_error([ErrorDetail("body", "the body is empty")], "The body is empty.")
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise _json_error("body", exc) from exc
+        return read_json(body)
+    except NOT_JSON as exc:
+        raise _not_json([_json_error("body", exc)]) from exc
 
 
 def parse_batch(body: bytes) -> list[Any]:
-    """A JSON array, ``{"events": [...]}``, a single object, or NDJSON lines."""
+    """A JSON array, ``{"events": [...]}``, a single object, or NDJSON lines (a body that
+    is not one JSON text, has several lines, and starts as neither of the first two)."""
     stripped = body.strip()
     if not stripped:
         raise validation_error([ErrorDetail("body", "the body is empty")], "The body is empty.")
     try:
-        doc = orjson.loads(stripped)
-    except orjson.JSONDecodeError as exc:
-        if b"\n" not in stripped:
-            raise _json_error("body", exc) from exc
+        doc = read_json(stripped)
+    except NOT_JSON as exc:
+        if b"\n" not in stripped or stripped[:1] == b"[" or is_envelope(stripped):
+            raise _not_json([_json_error("body", exc)]) from exc
         return _parse_ndjson(stripped)
     if isinstance(doc, list):
         return doc
@@ -84,12 +96,18 @@ def parse_batch(body: bytes) -> list[Any]:
 
 
 def _parse_ndjson(body: bytes) -> list[Any]:
-    events = []
-    for number, line in enumerate(body.split(b"\n")):
+    """The events of NDJSON lines (blank lines are no events). A line that is not JSON is
+    named as every error in a batch is: by the index of its event (docs/api.md)."""
+    events: list[Any] = []
+    details: list[ErrorDetail] = []
+    for number, line in enumerate(body.split(b"\n"), start=1):
         if not line.strip():
             continue
         try:
-            events.append(orjson.loads(line))
-        except orjson.JSONDecodeError as exc:
-            raise _json_error(f"line {number + 1}", exc) from exc
+            events.append(read_json(line))
+        except NOT_JSON as exc:
+            details.append(_json_error(str(len(events)), exc, number))
+            events.append(None)
+    if details:
+        raise _not_json(details)
     return events

@@ -23,12 +23,58 @@ IdInt = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 # Kinds parsed after decoding (as EventIn's validators parse them): decoded as any value.
 PARSED_KINDS = (Kind.TIME, Kind.MONEY, Kind.JSON)
 
-UNSERIALISABLE = "is nested more than 250 levels deep or holds a number beyond 64 bits"
+# What the reader of JSON texts raises for one that is not JSON (or too deep to read).
+NOT_JSON = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
+_JSON = msgspec.json.Decoder()
+
+
+def read_json(text: bytes | str) -> Any:
+    """The value of a JSON text, as both ingest paths read bodies and properties: integers
+    stay exact at any size (a float would stand for a number nobody sent), so that one
+    beyond 64 bits is refused, not rounded. Raises one of ``NOT_JSON``."""
+    return _JSON.decode(text)
+
+
+def json_problem(exc: BaseException) -> str:
+    """Why a text is not JSON, as an error detail says it."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return str(exc).removeprefix("JSON is malformed: ")
+
+
+# Integers free-form properties may hold: those of 64 bits, signed or not (orjson's).
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+TOO_DEEP = "is nested more than 250 levels deep"
+BEYOND_64_BITS = "is an integer beyond 64 bits"
 _UNENCODABLE = (TypeError, OverflowError, RecursionError, UnicodeEncodeError)
 
 
 class Unserialisable(ValueError):
-    """Properties that JSON cannot carry (too deep, or a number beyond 64 bits)."""
+    """Properties that JSON cannot carry: too deep, or integers beyond 64 bits, at
+    ``paths`` below the properties object (``(".big", ".list.0")``; ``""``: the object)."""
+
+    def __init__(self, message: str, paths: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.message = message
+        self.paths = paths
+
+
+def _step(key: str | int) -> str:
+    return '""' if key == "" else str(key)  # an empty key is named "", as in field paths
+
+
+def _beyond_64_bits(properties: dict[str, Any]) -> list[str]:
+    """The paths of the integers beyond 64 bits in ``properties``, in document order."""
+    found: list[str] = []
+    stack: list[tuple[str, Any]] = [("", properties)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict | list):
+            keys = value if isinstance(value, dict) else range(len(value))
+            stack.extend(reversed([(f"{path}.{_step(k)}", value[k]) for k in keys]))
+        elif isinstance(value, int) and not _INT_MIN <= value <= _INT_MAX:
+            found.append(path)
+    return found
 
 
 def properties_json(properties: dict[str, Any] | None) -> str | None:
@@ -39,13 +85,18 @@ def properties_json(properties: dict[str, Any] | None) -> str | None:
     try:
         return orjson.dumps(properties).decode()
     except _UNENCODABLE as exc:
-        raise Unserialisable(str(exc)) from exc
+        big = _beyond_64_bits(properties)
+        if big:
+            raise Unserialisable(BEYOND_64_BITS, tuple(big)) from exc
+        raise Unserialisable(TOO_DEEP, ("",)) from exc
 
 
 def _meta(sent: Sent) -> msgspec.Meta:
+    """The bounds msgspec checks while decoding (a pattern is checked later: msgspec
+    searches for it, which is not ``full_match``)."""
     bounds = {
-        "min_length": sent.min_length, "max_length": sent.max_length, "pattern": sent.pattern,
-        "ge": sent.ge, "le": sent.le,
+        "min_length": sent.min_length, "max_length": sent.max_length, "ge": sent.ge,
+        "le": sent.le,
     }  # fmt: skip
     given: dict[str, Any] = {k: v for k, v in bounds.items() if v is not None}
     return msgspec.Meta(**given)
@@ -63,10 +114,11 @@ def _wire_type(field: EventField, item: Any) -> Any:
 
 
 def checked_later(field: EventField) -> bool:
-    """Decoded as any value and checked after decoding: the parsed kinds and the aliased
-    fields (absent, UNSET, differs from null, as it does for EventIn)."""
+    """Decoded as any value and checked after decoding: the parsed kinds, the aliased
+    fields (absent, UNSET, differs from null, as it does for EventIn) and the texts with
+    a pattern (held to it by ``full_match``, as EventIn holds them)."""
     assert field.sent is not None
-    return field.kind in PARSED_KINDS or bool(field.sent.aliases)
+    return field.kind in PARSED_KINDS or bool(field.sent.aliases) or bool(field.sent.pattern)
 
 
 def _struct(name: str, fields: tuple[EventField, ...], item: Any) -> Any:

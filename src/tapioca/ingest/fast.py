@@ -16,9 +16,10 @@ from typing import Any
 
 import msgspec
 
+from tapioca.ingest.body import is_envelope
 from tapioca.ingest.event import UNSET, Event, checked_later, properties_json
 from tapioca.ingest.schemas import parse_money, parse_properties, parse_timestamp
-from tapioca.model.event import ITEM_FIELDS, SENT, Kind, Sent
+from tapioca.model.event import ITEM_FIELDS, SENT, Kind, Sent, full_match
 
 
 class GiveUp(Exception):
@@ -37,13 +38,23 @@ _PARSERS: dict[Kind, Callable[[Any], Any]] = {
 
 
 def _text_check(sent: Sent) -> Callable[[Any], bool]:
-    """Whether an aliased text's value is one EventIn takes (it is decoded as any)."""
+    """Whether a text decoded as any value is one EventIn takes: a string within its
+    lengths that matches its pattern as a whole (model/event.full_match); absent or null
+    only when it is optional."""
     low, high = sent.min_length or 0, sent.max_length or 1 << 62
-    assert sent.pattern is None  # none of the aliased texts has one
-    return lambda value: isinstance(value, str) and low <= len(value) <= high
+    match = full_match(sent.pattern) if sent.pattern else None
+
+    def check(value: Any) -> bool:
+        if value is UNSET or value is None:
+            return not sent.required
+        if not isinstance(value, str) or not low <= len(value) <= high:
+            return False
+        return match is None or match(value) is not None
+
+    return check
 
 
-# The fields checked after decoding: name, aliases, parser (None: a required text, checked).
+# The fields checked after decoding: name, aliases, parser (None: a text, checked).
 _CHECKED = tuple(
     (f.sent_name, f.sent.aliases, _PARSERS.get(f.kind), None if f.kind in _PARSERS else
      _text_check(f.sent))
@@ -83,6 +94,8 @@ def _finish(event: Any) -> Any:
             if check is not None:
                 if not check(value):
                     raise GiveUp(name)
+                if value is UNSET:
+                    setattr(event, name, None)
             elif value is UNSET or value is None:
                 setattr(event, name, None)
             elif parse is not None:
@@ -109,7 +122,7 @@ def decode_batch(body: bytes) -> list[Any]:
     try:
         if text[:1] == b"[":
             events = _LIST.decode(text)
-        elif text[:1] == b"{" and text[1:].lstrip().startswith(b'"events"'):
+        elif is_envelope(text):
             envelope: Any = _ENVELOPE.decode(text)
             events = envelope.events
         elif b"\n" in text:

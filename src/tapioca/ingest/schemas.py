@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Annotated, Any
 
-import orjson
 from pydantic import (
+    AfterValidator,
     AliasChoices,
     BaseModel,
     BeforeValidator,
@@ -23,16 +23,17 @@ from pydantic import (
     WithJsonSchema,
     create_model,
 )
-from pydantic_core import PydanticUndefined
+from pydantic_core import PydanticCustomError, PydanticUndefined
 
 from tapioca.errors import ErrorDetail
-from tapioca.model.event import FIELDS, ITEM_FIELDS, EventField, Kind, Sent
+from tapioca.ingest.event import NOT_JSON, read_json
+from tapioca.model.event import FIELDS, ITEM_FIELDS, EventField, Kind, Sent, full_match
 
 
 def _integral(value: Any) -> Any:
     """A JSON number with no fraction is an integer (JSON Schema), even written 12.0; a
-    float is taken only while it holds the integer exactly (|n| ≤ 2^53): the JSON parser
-    reads an integer beyond 64 bits as a float, which must not pass as a nearby one."""
+    float is taken only while it holds the integer exactly (|n| ≤ 2^53): 1e19 written
+    with an exponent must not pass as a nearby integer."""
     if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
         return int(value)
     return value
@@ -82,8 +83,8 @@ def parse_properties(value: Any) -> dict[str, Any] | None:
     """An object, or a JSON text of one (as exports with a properties_json column send it)."""
     if isinstance(value, str):
         try:
-            value = orjson.loads(value) if value.strip() else None
-        except orjson.JSONDecodeError as exc:
+            value = read_json(value) if value.strip() else None
+        except NOT_JSON as exc:
             raise ValueError("must be a JSON object") from exc
     if value is not None and not isinstance(value, dict):
         raise ValueError("must be a JSON object")
@@ -151,10 +152,28 @@ _TIMESTAMP_SCHEMA: dict[str, Any] = {
 
 
 def _bounds(sent: Sent) -> Any:
+    """The bounds pydantic checks; a pattern is checked by ``_matching`` (and documented)."""
+    pattern: dict[str, Any] | None = {"pattern": sent.pattern} if sent.pattern else None
     return Field(
-        min_length=sent.min_length, max_length=sent.max_length, pattern=sent.pattern,
-        ge=sent.ge, le=sent.le,
+        min_length=sent.min_length, max_length=sent.max_length, ge=sent.ge, le=sent.le,
+        json_schema_extra=pattern,
     )  # fmt: skip
+
+
+def _matching(pattern: str) -> AfterValidator:
+    """A text held to ``pattern`` as the fast path holds it (model/event.full_match)."""
+    match = full_match(pattern)
+
+    def check(value: str) -> str:
+        if match(value) is None:
+            raise PydanticCustomError(
+                "string_pattern_mismatch",
+                "String should match pattern '{pattern}'",
+                {"pattern": pattern},
+            )
+        return value
+
+    return AfterValidator(check)
 
 
 _PARSERS: dict[Kind, Any] = {
@@ -179,6 +198,8 @@ def _annotation(field: EventField, item: type[BaseModel] | None) -> Any:
         kind = list[item]  # type: ignore[valid-type]
     else:
         kind = Annotated[StrictStr, _bounds(sent)]
+        if sent.pattern:
+            kind = Annotated[kind, _matching(sent.pattern)]
         if field.kind is Kind.ID:
             kind = kind | IdInt
     return kind if sent.required or sent.default is not None else kind | None

@@ -14,8 +14,11 @@ after every record field of earlier versions, with ``since`` set to the new vers
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
 
 # The canonical event names that reports and derived data look for (metrics.md, Event
 # names; ingest/names.py maps every spelling to them).
@@ -47,8 +50,9 @@ class Kind(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Sent:
     """How clients send a field: under ``name`` (default: the field's) or one of
-    ``aliases``; strings within ``min_length``..``max_length`` matching ``pattern``,
-    integers within ``ge``..``le``, at most ``max_items`` items; ``default`` when absent."""
+    ``aliases``; strings within ``min_length``..``max_length`` matching ``pattern`` as a
+    whole (``full_match``), integers within ``ge``..``le``, at most ``max_items`` items;
+    ``default`` when absent."""
 
     name: str | None = None
     aliases: tuple[str, ...] = ()
@@ -76,6 +80,14 @@ class EventField:
     def sent_name(self) -> str:
         """The name clients send it under."""
         return self.name if self.sent is None or self.sent.name is None else self.sent.name
+
+
+@cache
+def full_match(pattern: str) -> Callable[[str], re.Match[str] | None]:
+    """The one reading of a field's ``pattern``, on both ingest paths and for site ids:
+    the whole text matches it, as JSON Schema reads ``^...$`` (a search with Python's
+    ``re`` would let ``$`` match before a final newline, and "shop\\n" pass)."""
+    return re.compile(pattern).fullmatch
 
 
 _ID = Sent(min_length=1, max_length=ID_MAX)

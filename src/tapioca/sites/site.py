@@ -3,7 +3,6 @@ flag, origins its browsers may send from) and what enrichment takes from them.""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,12 +11,12 @@ import orjson
 
 from tapioca.enrich import SiteRules
 from tapioca.kit.timerange import zone_named
-from tapioca.model.event import BY_NAME
+from tapioca.model.event import BY_NAME, full_match
 
 # The one rule of a site id: that of the events' site_id (model/event.py).
 _SENT = BY_NAME["site_id"].sent
 assert _SENT is not None and _SENT.pattern is not None and _SENT.max_length is not None
-SITE_ID = re.compile(_SENT.pattern.removesuffix("$").removeprefix("^"))
+_SITE_ID = full_match(_SENT.pattern)
 SITE_ID_MAX = _SENT.max_length
 SITE_ID_RULE = f"letters, digits and _.:- only (at most {SITE_ID_MAX})"
 
@@ -25,7 +24,7 @@ UTC_ZONE = ZoneInfo("UTC")
 
 
 def valid_site_id(text: str) -> bool:
-    return len(text) <= SITE_ID_MAX and SITE_ID.fullmatch(text) is not None
+    return len(text) <= SITE_ID_MAX and _SITE_ID(text) is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from tapioca.errors import ErrorDetail
 from tapioca.ingest.body import parse_batch, parse_one
-from tapioca.ingest.event import UNSERIALISABLE, Unserialisable, from_model
+from tapioca.ingest.event import Unserialisable, from_model
 from tapioca.ingest.fast import GiveUp, decode_batch, decode_one
 from tapioca.ingest.normalize import Encoded, RequestContext, encode
 from tapioca.ingest.protocols.base import (
@@ -76,8 +76,8 @@ def validate(raw: list[Any], indexed: bool) -> Parsed:
             events[-1] = from_model(EventIn.model_validate(item))
         except ValidationError as exc:
             details.extend(details_of(prefix, exc))
-        except Unserialisable:  # too deep, or a number JSON cannot carry
-            details.append(ErrorDetail(f"{prefix}properties", UNSERIALISABLE))
+        except Unserialisable as exc:  # too deep, or integers beyond 64 bits
+            details += [ErrorDetail(f"{prefix}properties{at}", exc.message) for at in exc.paths]
     return Parsed(events, indexed, details)
 
 
