@@ -29,16 +29,35 @@ class TapiocaError(Exception):
         return error_body(request_id, self.code, self.message, self.details)
 
 
+# What an error answer echoes of the input is bounded (docs/api.md, Errors): a field name
+# (a client's unknown key, say) at most FIELD_MAX characters, a message (which may hold a
+# value sent) at most MESSAGE_MAX, and at most DETAILS_MAX details, the message then
+# saying how many more there are.
+FIELD_MAX = 100
+MESSAGE_MAX = 300
+DETAILS_MAX = 20
+ELLIPSIS = "…"
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, the last an ellipsis where it was cut."""
+    return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
+
+
 def error_body(
     request_id: str, code: str, message: str, details: list[ErrorDetail] | None = None
 ) -> dict[str, Any]:
-    """The body of every error answer (api.md, Errors)."""
+    """The body of every error answer (api.md, Errors), echoing a bounded part of the input."""
+    details = details or []
+    message = clip(message, MESSAGE_MAX)
+    if len(details) > DETAILS_MAX:
+        message += f" {len(details) - DETAILS_MAX} more details are not listed."
+    listed = [
+        {"field": clip(d.field, FIELD_MAX), "message": clip(d.message, MESSAGE_MAX)}
+        for d in details[:DETAILS_MAX]
+    ]
     return {
-        "error": {
-            "code": code,
-            "message": message,
-            "details": [{"field": d.field, "message": d.message} for d in details or []],
-        },
+        "error": {"code": code, "message": message, "details": listed},
         "request_id": request_id,
     }
 

@@ -33,6 +33,21 @@ def test_production_refuses_unknown_sites_until_created(
     single = server.client.post("/event", content=orjson.dumps(batch[1]))
     assert single.status_code == 404
     assert single.json()["error"]["details"][0]["field"] == "site_id"
+    # 10,000 unknown sites: the answer names 20 and counts the others (docs/api.md, Errors)
+    ghosts = [{**batch[1], "site_id": f"ghost-{n:05d}-{'x' * 80}"} for n in range(10_000)]
+    refused = server.client.post("/events", content=orjson.dumps(ghosts))
+    assert refused.status_code == 404, refused.text[:500]
+    assert len(refused.content) < 8192
+    error = refused.json()["error"]
+    sites = ", ".join(sorted(ghost["site_id"] for ghost in ghosts))
+    assert error == {
+        "code": "site_not_found",
+        "message": f"Unknown site(s): {sites}"[:299] + "… 9980 more details are not listed.",
+        "details": [
+            {"field": f"{n}.site_id", "message": f"no site 'ghost-{n:05d}-{'x' * 80}'"}
+            for n in range(20)
+        ],
+    }
 
     assert server.client.post("/event", content=orjson.dumps(batch[0])).status_code == 202
     assert launcher.run(["sites", "create", "ghost"], env).returncode == 0

@@ -821,6 +821,42 @@ def test_an_events_verdict_does_not_depend_on_its_neighbours(
     assert set(fields_of(body)) == {"0.event_id", "1.screen_width"}
 
 
+def test_error_answers_echo_a_bounded_part_of_the_input(
+    server: Server, fresh_client: httpx.Client
+) -> None:
+    """A field name of a megabyte is cut to 100 characters; 10,000 bad events are 20
+    details and the count of the others (docs/api.md, Errors)."""
+    site = f"fz-echo-{server.mode}"
+    name = "k" * (1 << 20)
+    event = {**page_view(site, new_id(server)), name: 1}
+    response, repro = send(fresh_client, "POST", server.base_url + "/event", orjson.dumps(event))
+    body = expect_rejected(response, repro, {"k" * 99 + "…"})
+    assert body["error"] == {
+        "code": "validation_error",
+        "message": "The request is not valid.",
+        "details": [{"field": "k" * 99 + "…", "message": "Extra inputs are not permitted"}],
+    }
+    assert len(response.content) < 512, repro
+    events = [{**page_view(site, new_id(server)), f"colour-{n}": n} for n in range(MAX_EVENTS)]
+    for route, content in [
+        ("/events", orjson.dumps(events)),
+        ("/api/events", b"\n".join(orjson.dumps(e) for e in events)),
+    ]:
+        response, repro = send(fresh_client, "POST", server.base_url + route, content)
+        body = expect_rejected(response, repro, {f"{n}.colour-{n}" for n in range(20)})
+        assert body["error"] == {
+            "code": "validation_error",
+            "message": "10000 event(s) are invalid; nothing was accepted. "
+            "9980 more details are not listed.",
+            "details": [
+                {"field": f"{n}.colour-{n}", "message": "Extra inputs are not permitted"}
+                for n in range(20)
+            ],
+        }
+        assert len(response.content) < 2048, repro
+    assert total_views(server, site) == 0
+
+
 @pytest.mark.parametrize("route", ["/event", "/events"])
 def test_an_unknown_empty_field_name_is_named(
     server: Server, fresh_client: httpx.Client, route: str

@@ -226,10 +226,15 @@ def test_single_event_fields_have_no_index_prefix() -> None:
     assert sorted(fields(err)) == ["event_type", "oops", "ts"]
 
 
-def test_details_are_capped_at_100() -> None:
+def test_every_detail_is_kept_and_the_answer_lists_the_first_20() -> None:
     err = rejection([{"site_id": "shop"}] * 150)
-    assert len(err.details) == 100
+    assert fields(err) == [f"{i}.event_type" for i in range(150)]
     assert err.message == "150 event(s) are invalid; nothing was accepted."
+    error = err.body("r")["error"]
+    assert [d["field"] for d in error["details"]] == [f"{i}.event_type" for i in range(20)]
+    assert error["message"] == (
+        "150 event(s) are invalid; nothing was accepted. 130 more details are not listed."
+    )
 
 
 # --- future and past timestamps ------------------------------------------------------

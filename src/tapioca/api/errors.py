@@ -46,6 +46,9 @@ class ErrorDetailBody(BaseModel):
 
 
 class ErrorInfo(BaseModel):
+    """At most 20 details (the message then says how many more there are); a field is at
+    most 100 characters, a message at most 300 (cut with an ellipsis)."""
+
     code: str
     message: str
     details: list[ErrorDetailBody]

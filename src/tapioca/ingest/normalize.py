@@ -208,7 +208,7 @@ def encode(
     if problems:
         count = len({d.field.split(".", 1)[0] for d in problems}) if indexed else 1
         raise validation_error(
-            problems[:100],
+            problems,
             f"{count} event(s) are invalid; nothing was accepted." if indexed else None,
         )
     return encoded

@@ -123,7 +123,7 @@ class IngestService:
                 404,
                 "site_not_found",
                 f"Unknown site(s): {', '.join(sorted(unknown))}.",
-                details[:100],
+                details,
             )
 
     async def _admit(self, request: IngestRequest, parsed: Parsed) -> None:
