@@ -8,6 +8,7 @@ site ids, so the checks are independent of each other and of their order.
 from __future__ import annotations
 
 import gzip
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -282,6 +283,34 @@ def bots_are_excluded(server: Server) -> None:
     assert_totals(server, site, views=1, users=1)
 
 
+def non_browser_clients_count_with_an_unknown_device(server: Server) -> None:
+    """reports.md: a User-Agent no browser sent (and no User-Agent) tells no device; the
+    events are counted as any others."""
+    site = "val-clients"
+    agents = ["curl/8.5.0", "python-requests/2.32.3", "Go-http-client/1.1", None]
+    for n, agent in enumerate(agents):
+        request = server.client.build_request(
+            "POST", "/event", content=orjson.dumps(page_view(site, n))
+        )
+        if agent is None:
+            del request.headers["User-Agent"]
+        else:
+            request.headers["User-Agent"] = agent
+        response = server.client.send(request)
+        assert response.status_code == 202, response.text
+    assert post_json(server, "/event", page_view(site, 9)).status_code == 202  # Firefox
+    settle(server)
+    assert_totals(server, site, views=5, users=5)
+    params = {"site_id": site, "dimension": "device", "metrics": "pageviews",
+              "start_date": "2025-03-09", "end_date": "2025-03-09"}  # fmt: skip
+    expected = [{"value": "unknown", "pageviews": 4}, {"value": "desktop", "pageviews": 1}]
+    deadline, results = time.monotonic() + 30, None
+    while time.monotonic() < deadline and results != expected:  # sessions derive shortly
+        time.sleep(0.2)
+        results = server.client.get("/api/v1/stats/breakdown", params=params).json()["results"]
+    assert results == expected
+
+
 def missing_site_id(server: Server) -> None:
     """More than one site on the instance: site_id is required."""
     assert post_json(server, "/event", page_view("val-multi-1", 0)).status_code == 202
@@ -348,6 +377,7 @@ CHECKS: list[Callable[[Server], None]] = [
     old_timestamps_are_accepted,
     cookieless_visitors,
     bots_are_excluded,
+    non_browser_clients_count_with_an_unknown_device,
     missing_site_id,
     unsupported_encoding,
     unknown_route_and_wrong_method,

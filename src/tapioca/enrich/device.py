@@ -20,6 +20,12 @@ _MOBILE = re.compile(
     r"mobi|iphone|ipod|windows phone|iemobile|blackberry|bb10|opera mini|webos|\bphone\b", re.I
 )
 
+# A browser names itself first: "Mozilla/5.0 (…)" (every engine since the 1990s, in-app
+# web views included), "Opera/9.80" (Presto), or a text-mode browser. HTTP libraries,
+# command-line tools, server SDKs and native apps do not (curl/8.5.0,
+# python-requests/2.32, Go-http-client/1.1, okhttp/4.12, Dalvik/2.1.0, MyApp CFNetwork).
+_BROWSER = re.compile(r"(?:mozilla|opera|lynx|e?links|w3m)\b", re.I)
+
 # Bootstrap breakpoints, as in metrics.md: < 576 px mobile, < 992 px tablet.
 _MOBILE_MAX_WIDTH = 576
 _TABLET_MAX_WIDTH = 992
@@ -28,7 +34,7 @@ _TABLET_MAX_WIDTH = 992
 @dataclass(frozen=True, slots=True)
 class UserAgentInfo:
     is_bot: bool
-    device: str  # mobile | tablet | desktop
+    device: str | None  # mobile | tablet | desktop; None: no browser (and no bot) says it
     browser: str  # ua-parser family, "Other" when unrecognised
     os: str  # ua-parser family, "Other" when unrecognised
 
@@ -54,13 +60,20 @@ def device_class(user_agent: str) -> str:
     return "mobile" if _MOBILE.search(user_agent) else "desktop"
 
 
+def is_browser(user_agent: str) -> bool:
+    """Whether a browser sent this User-Agent (a client without one has no device class)."""
+    return _BROWSER.match(user_agent) is not None
+
+
 @lru_cache(maxsize=8192)
 def parse_user_agent(user_agent: str) -> UserAgentInfo:
-    """Parse once per distinct UA; repeats are a dictionary lookup."""
+    """Parse once per distinct UA; repeats are a dictionary lookup. Crawlers keep the
+    device class of the browser they pose as; other clients without a browser have none."""
     result = _resolver()(user_agent, Domain.USER_AGENT | Domain.OS)
+    bot = is_bot(user_agent)
     return UserAgentInfo(
-        is_bot=is_bot(user_agent),
-        device=device_class(user_agent),
+        is_bot=bot,
+        device=device_class(user_agent) if bot or is_browser(user_agent) else None,
         browser=result.user_agent.family if result.user_agent else UNKNOWN_FAMILY,
         os=result.os.family if result.os else UNKNOWN_FAMILY,
     )

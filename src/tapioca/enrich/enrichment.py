@@ -5,6 +5,9 @@ User-Agent, URL, referrer and rule set, and does no other I/O.
 Decisions where metrics.md is silent:
 - Client-sent device, channel and page type win unchanged (only an empty string is "not sent").
 - browser/os are ua-parser families; a UA it does not recognise gives "Other"; no UA gives None.
+- A UA that no browser sent (curl, python-requests, Go-http-client, a server SDK, a native
+  app; crawlers aside) says nothing of the device, as no UA does: the screen width decides,
+  else "unknown". Its events are counted as any others.
 - The source of a utm_source or ref/source parameter is the known name it stands for,
   matched case-insensitively (sources.resolve_source), else its site's first spelling
   (sites/spellings.py);
@@ -43,7 +46,7 @@ class Enrichment:
     """The derived dimensions of one event (equal results may be the same instance)."""
 
     is_bot: bool  # known crawler UA (bots.txt)
-    device: str  # client value, else UA, else screen width, else "unknown"
+    device: str  # client value, else a browser's UA, else screen width, else "unknown"
     browser: str | None  # ua-parser family; None without a UA
     os: str | None  # ua-parser family; None without a UA
     source: str | None  # None = direct
@@ -119,7 +122,8 @@ def enrich(
     return _interned(
         ua.is_bot if ua is not None else False,
         device
-        or (ua.device if ua is not None else device_from_screen_width(screen_width))
+        or (ua.device if ua is not None else None)
+        or device_from_screen_width(screen_width)
         or UNKNOWN_DEVICE,
         ua.browser if ua is not None else None,
         ua.os if ua is not None else None,

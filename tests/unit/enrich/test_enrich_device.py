@@ -80,6 +80,8 @@ KINDLE_FIRE = (
 IE11_TABLET_PC = (
     "Mozilla/5.0 (Windows NT 6.1; Trident/7.0; Touch; Tablet PC 2.0; rv:11.0) like Gecko"
 )
+OPERA_PRESTO = "Opera/9.80 (Windows NT 6.1) Presto/2.12.388 Version/12.18"
+LYNX = "Lynx/2.9.0dev.12 libwww-FM/2.14 SSL-MM/1.4.1 GNUTLS/3.7.8"
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 GOOGLEBOT_SMARTPHONE = (
     "Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 "
@@ -130,8 +132,8 @@ HEADLESS_CHROME = (
         (FIREFOX_ANDROID_TABLET, "tablet", "Firefox Mobile", "Android"),
         (EDGE_ANDROID, "mobile", "Edge Mobile", "Android"),
         (KINDLE_FIRE, "tablet", "Amazon Silk", "Android"),
-        ("curl/8.5.0", "desktop", "curl", "Other"),
-        ("something nobody knows", "desktop", "Other", "Other"),
+        (OPERA_PRESTO, "desktop", "Opera", "Windows"),
+        (LYNX, "desktop", "Lynx", "Other"),
     ],
 )
 def test_browsers_devices_and_os_from_real_user_agents(
@@ -144,6 +146,38 @@ def test_browsers_devices_and_os_from_real_user_agents(
         os,
         False,
     )
+
+
+# Clients that are no browser: HTTP libraries, command-line tools, server SDKs, native
+# apps (their platform in the UA or not), and tokens nobody knows.
+NOT_BROWSERS = [
+    ("curl/8.5.0", "curl"),
+    ("python-requests/2.32.3", "Python Requests"),
+    ("Go-http-client/1.1", "Go-http-client"),
+    ("okhttp/4.12.0", "okhttp"),
+    ("axios/1.6.8", "axios"),
+    ("Apache-HttpClient/4.5.14 (Java/17.0.2)", "Apache-HttpClient"),
+    ("analytics-node-next/latest", "Other"),
+    ("Stripe/v1 PythonBindings/9.0.0", "Other"),
+    ("Dalvik/2.1.0 (Linux; U; Android 14; Pixel 8 Build/AP1A.240405.002)", "Android"),
+    ("MyShop/5.2 (iPhone; iOS 17.4; Scale/3.00)", "Mobile Safari UI/WKWebView"),
+    ("something nobody knows", "Other"),
+]
+
+
+@pytest.mark.parametrize(("user_agent", "browser"), NOT_BROWSERS)
+def test_a_client_without_a_browser_has_an_unknown_device(user_agent: str, browser: str) -> None:
+    result = enriched(user_agent=user_agent)
+    assert (result.device, result.browser, result.is_bot) == ("unknown", browser, False)
+    assert parse_user_agent(user_agent).device is None
+
+
+@pytest.mark.parametrize(("user_agent", "browser"), NOT_BROWSERS[:3])
+def test_without_a_browser_the_screen_width_decides(user_agent: str, browser: str) -> None:
+    """As without a User-Agent (metrics.md, Device)."""
+    assert enriched(user_agent=user_agent, screen_width=390).device == "mobile"
+    assert enriched(user_agent=user_agent, screen_width=1440).device == "desktop"
+    assert enriched(user_agent=user_agent, device="tv").device == "tv"
 
 
 @pytest.mark.parametrize(
