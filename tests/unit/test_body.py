@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+import threading
+import time
 import zlib
 
 import orjson
 import pytest
 
 from tapioca.errors import TapiocaError
-from tapioca.ingest.body import decompress, parse_batch, parse_one
+from tapioca.ingest import body as body_module
+from tapioca.ingest.body import (
+    MAX_GZIP_MEMBERS,
+    OFF_LOOP_BYTES,
+    decompress,
+    decompress_off_loop,
+    parse_batch,
+    parse_one,
+)
 
 EVENTS = [
     {"site_id": "shop", "event_type": "page_view", "path": "/"},
@@ -277,6 +288,76 @@ def test_multi_member_gzip_is_not_silently_truncated() -> None:
         assert err.status == 422
     else:
         assert out == first + second
+
+
+EMPTY_MEMBER = gzip.compress(b"")
+
+
+def test_members_up_to_the_limit_are_decoded() -> None:
+    body = EMPTY_MEMBER * (MAX_GZIP_MEMBERS - 1) + gzip.compress(PAYLOAD)
+    assert decompress(body, "gzip", 1 << 20) == PAYLOAD
+
+
+def test_one_member_over_the_limit_is_413() -> None:
+    body = EMPTY_MEMBER * MAX_GZIP_MEMBERS + gzip.compress(PAYLOAD)
+    with pytest.raises(TapiocaError) as info:
+        decompress(body, "gzip", 1 << 20)
+    assert info.value.status == 413
+    assert info.value.code == "payload_too_large"
+    assert info.value.message == (
+        f"The compressed body holds more than {MAX_GZIP_MEMBERS} gzip members."
+    )
+
+
+def test_members_are_walked_in_linear_time() -> None:
+    """100,000 empty members (2 MB): each member once, never the rest of the body again
+    (a copy of the rest per member took minutes for 10 MB). A sanity bound only."""
+    body = EMPTY_MEMBER * 100_000 + gzip.compress(PAYLOAD)
+    started = time.perf_counter()
+    assert decompress(body, "gzip", 1 << 20, max_members=200_000) == PAYLOAD
+    assert time.perf_counter() - started < 5.0
+
+
+def test_zero_padding_after_the_last_member_is_ignored() -> None:
+    assert decompress(gzip.compress(PAYLOAD) + bytes(100), "gzip", 1 << 20) == PAYLOAD
+
+
+def test_garbage_after_zero_padding_is_422() -> None:
+    with pytest.raises(TapiocaError) as info:
+        decompress(gzip.compress(PAYLOAD) + bytes(10) + b"x", "gzip", 1 << 20)
+    assert info.value.status == 422
+    assert fields(info.value) == ["body"]
+
+
+def test_a_member_over_the_limit_after_others_is_413() -> None:
+    body = gzip.compress(PAYLOAD) + gzip.compress(PAYLOAD)
+    with pytest.raises(TapiocaError) as info:
+        decompress(body, "gzip", len(PAYLOAD) * 2 - 1)
+    assert info.value.status == 413
+    assert decompress(body, "gzip", len(PAYLOAD) * 2) == PAYLOAD * 2
+
+
+@pytest.mark.parametrize(("size", "in_thread"), [(OFF_LOOP_BYTES // 2, False), (1 << 20, True)])
+def test_large_bodies_are_decompressed_off_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch, size: int, in_thread: bool
+) -> None:
+    payload = bytes(range(256)) * (size // 256)
+    packed = zlib.compress(payload, 0)  # stored: a little larger than the payload
+    assert (len(packed) > OFF_LOOP_BYTES) is in_thread
+    threads: list[int] = []
+    original = body_module.decompress
+
+    def spy(body: bytes, encoding: str | None, limit: int) -> bytes:
+        threads.append(threading.get_ident())
+        return original(body, encoding, limit)
+
+    monkeypatch.setattr(body_module, "decompress", spy)
+
+    async def run() -> bytes:
+        return await decompress_off_loop(packed, "deflate", 2 << 20)
+
+    assert asyncio.run(run()) == payload
+    assert (threads != [threading.get_ident()]) is in_thread
 
 
 @pytest.mark.parametrize("encoding", ["br", "compress", "zstd", "gzip, br", "identity, gzip"])

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tapioca.api.cors import ALLOW, answer_headers, origin_refused, preflight_headers
 from tapioca.errors import TapiocaError, too_large
-from tapioca.ingest.body import decompress
+from tapioca.ingest.body import decompress_off_loop
 from tapioca.ingest.protocols import ROUTES
 from tapioca.ingest.service import IngestRequest, IngestService
 from tapioca.logging import get_logger
@@ -66,7 +66,8 @@ class IngestRoutes:
             address = scope.get("client")
             request = IngestRequest(path, headers, address[0] if address else "", agent, origin)
             limit: int = state.settings.max_body_bytes
-            body = decompress(await _read_body(receive, declared, limit), encoding, limit)
+            raw = await _read_body(receive, declared, limit)
+            body = await decompress_off_loop(raw, encoding, limit)
             await _answer(send, 202, await ingest.accept(request, body), cors)
         except _ClientGone:
             return  # nothing to answer, nothing accepted
