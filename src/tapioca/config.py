@@ -36,6 +36,24 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     api_workers: int = Field(default=1, ge=1, le=64, description="uvicorn processes for `api`")
+    # HTTP connections (api/connection.py); each process of `api` applies them on its own
+    http_header_timeout_s: float = Field(
+        default=10.0, gt=0, description="a request's line and headers must arrive within this"
+    )
+    http_body_timeout_s: float = Field(
+        default=30.0, gt=0, description="a request's body must arrive within this (else 408)"
+    )
+    http_keep_alive_timeout_s: float = Field(
+        default=75.0,
+        gt=0,
+        description="an idle connection between requests is closed after this; above a "
+        "proxy's own idle timeout for upstream connections (60 s for nginx and AWS ALB)",
+    )
+    http_max_connections: int = Field(
+        default=1000,
+        ge=1,
+        description="open connections served at once; a request on one opened beyond gets 503",
+    )
 
     auto_create_sites: bool | None = Field(
         default=None,

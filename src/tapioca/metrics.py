@@ -34,3 +34,8 @@ READ_FAILOVERS = Counter(
     "tapioca_read_failovers", "Times a replica was taken out of the read rotation"
 )
 REPLICA_LAG = Gauge("tapioca_replica_lag_seconds", "Replay lag of each replica", ["replica"])
+HTTP_REFUSED = Counter(
+    "tapioca_http_refused",
+    "Requests refused and connections closed by the HTTP layer (deadlines, framing, capacity)",
+    ["reason"],
+)

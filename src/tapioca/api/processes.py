@@ -19,6 +19,8 @@ from types import FrameType
 
 import uvicorn
 
+from tapioca.api.connection import http_options
+from tapioca.config import Settings
 from tapioca.logging import get_logger
 
 log = get_logger(__name__)
@@ -26,7 +28,6 @@ log = get_logger(__name__)
 GRACE_S = 10  # uvicorn's graceful shutdown, then the supervisor's own margin
 _CHECK_S = 0.5
 STARTUP_FAILURE = 3  # as uvicorn exits when the application cannot start
-HTTP_OPTIONS: dict[str, object] = {"log_level": "warning", "access_log": False}  # every server
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -46,7 +47,7 @@ def serve_process(host: str, port: int) -> None:
         "tapioca.api.app:create_app",
         factory=True,
         timeout_graceful_shutdown=GRACE_S,
-        **HTTP_OPTIONS,  # type: ignore[arg-type]
+        **http_options(Settings()),
     )
     server = uvicorn.Server(config)
     server.run(sockets=[listening_socket(host, port)])

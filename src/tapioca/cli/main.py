@@ -14,7 +14,8 @@ import orjson
 import typer
 import uvicorn
 
-from tapioca.api.processes import GRACE_S, HTTP_OPTIONS
+from tapioca.api.connection import http_options
+from tapioca.api.processes import GRACE_S
 from tapioca.config import Mode, Settings
 from tapioca.logging import configure_logging
 from tapioca.sites.service import SiteChanges
@@ -62,7 +63,7 @@ def serve(host: HostOpt = None, port: PortOpt = None) -> None:
         host=settings.host,
         port=settings.port,
         timeout_graceful_shutdown=GRACE_S,
-        **HTTP_OPTIONS,  # type: ignore[arg-type]
+        **http_options(settings),
     )
 
 
@@ -87,7 +88,7 @@ def api(
         host=settings.host,
         port=settings.port,
         timeout_graceful_shutdown=GRACE_S,
-        **HTTP_OPTIONS,  # type: ignore[arg-type]
+        **http_options(settings),
     )
 
 
