@@ -18,6 +18,7 @@ def is_envelope(text: bytes) -> bool:
     lines of events (both ingest paths frame batches by this)."""
     return _ENVELOPE.match(text) is not None
 
+
 # A gzip body may hold several members (RFC 1952): files joined with `cat`, or a client
 # that compresses each part of a batch on its own. A member can be as small as 20 bytes
 # (8 for a zlib stream), so a body of empty members costs a fresh inflater every few
