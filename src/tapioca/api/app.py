@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from tapioca import __version__
 from tapioca.api import ops, reports
+from tapioca.api.docs import install_docs
 from tapioca.api.errors import ERROR_RESPONSES, RequestIdMiddleware, install_error_handlers
 from tapioca.api.ingest import IngestRoutes
 from tapioca.api.openapi import complete as complete_openapi
@@ -74,6 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
+        docs_url=None,  # install_docs serves /docs and /redoc without a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.add_middleware(IngestRoutes)  # inside RequestIdMiddleware: the last added is outermost
@@ -81,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(reports.router)
     app.include_router(ops.router)
+    install_docs(app)
     _complete_openapi(app, settings.max_events_per_request)
     return app
 
