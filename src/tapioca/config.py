@@ -54,6 +54,9 @@ class Settings(BaseSettings):
         ge=1,
         description="open connections served at once; a request on one opened beyond gets 503",
     )
+    access_log: bool = Field(
+        default=False, description="log every HTTP request answered (event request_answered)"
+    )
 
     auto_create_sites: bool | None = Field(
         default=None,

@@ -1,25 +1,41 @@
-"""Structured logs (structlog): one JSON object per line, snake_case past-tense events."""
+"""Structured logs (structlog): one JSON object per line on stderr, snake_case past-tense
+events.
+
+Whatever else logs through the standard library (uvicorn's server and access logs,
+asyncio, the drivers, warnings) is rendered by the same renderer, and so is an exception
+that nothing caught, in the main thread or another (event ``crashed``): no line of a
+Tapioca process is anything but a log line.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+import threading
+from types import TracebackType
 
 import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+# the arguments of uvicorn's access log line: '%s - "%s %s HTTP/%s" %d'
+_ACCESS_FIELDS = ("client", "method", "path", "http_version", "status")
 
 
 def configure_logging(level: str = "info", json: bool = True) -> None:
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO
-    renderer: structlog.types.Processor = (
+    renderer: Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     )
+    stamps: list[Processor] = [
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *stamps,
             structlog.processors.format_exc_info,
             renderer,
         ],
@@ -27,7 +43,84 @@ def configure_logging(level: str = "info", json: bool = True) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *stamps, _access_fields],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        pass_foreign_args=True,
+    )
+    root = logging.getLogger()
+    root.handlers = [_LineHandler(formatter)]
+    root.setLevel(numeric)
+    # uvicorn's own start-up lines say less than `serving` and `api_started`: warnings only
+    logging.getLogger("uvicorn.error").setLevel(max(numeric, logging.WARNING))
+    logging.captureWarnings(True)
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
+    sys.unraisablehook = _log_unraisable
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     return structlog.get_logger(name)  # type: ignore[no-any-return]
+
+
+class _LineHandler(logging.Handler):
+    """Writes each record of the standard library's loggers as one line, through the
+    printer structlog's own lines go through (one lock: lines never interleave)."""
+
+    def __init__(self, formatter: logging.Formatter) -> None:
+        super().__init__()
+        self.setFormatter(formatter)
+        self._printer = structlog.PrintLogger(sys.stderr)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._printer.msg(self.format(record))
+        except Exception:
+            self.handleError(record)
+
+
+def _access_fields(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
+    """uvicorn's access line as fields (event ``request_answered``); the positional
+    arguments of every other record are in its message already."""
+    args = event.pop("positional_args", ())
+    if event.get("logger") == "uvicorn.access" and len(args) == len(_ACCESS_FIELDS):
+        event["event"] = "request_answered"
+        event.update(zip(_ACCESS_FIELDS, args, strict=True))
+    return event
+
+
+def _log_uncaught(
+    kind: type[BaseException], value: BaseException, traceback: TracebackType | None
+) -> None:
+    log = get_logger("tapioca")
+    if issubclass(kind, KeyboardInterrupt):
+        log.warning("interrupted")
+        return
+    log.critical("crashed", error=kind.__name__, exc_info=(kind, value, traceback))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_value is None or issubclass(args.exc_type, SystemExit):
+        return
+    thread = args.thread.name if args.thread is not None else None
+    get_logger("tapioca").critical(
+        "crashed",
+        error=args.exc_type.__name__,
+        thread=thread,
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+    )
+
+
+def _log_unraisable(unraisable: sys.UnraisableHookArgs) -> None:
+    """An exception Python could only ignore (in a finalizer, say)."""
+    kind, value = unraisable.exc_type, unraisable.exc_value
+    get_logger("tapioca").error(
+        "exception_ignored",
+        error=kind.__name__,
+        where=repr(unraisable.object),
+        exc_info=(kind, value, unraisable.exc_traceback) if value is not None else None,
+    )

@@ -112,8 +112,6 @@ def http_options(settings: Settings) -> dict[str, Any]:
         "http": protocol,
         "ws": "none",  # no WebSocket routes; an upgraded connection would leave the count
         "timeout_keep_alive": settings.http_keep_alive_timeout_s,
-        "log_level": "warning",
-        "access_log": False,
     }
 
 

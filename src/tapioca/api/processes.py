@@ -1,4 +1,5 @@
-"""`tapioca api` with several processes, each listening on its own SO_REUSEPORT socket.
+"""The HTTP servers of `tapioca serve` and `tapioca api` (run_server), and `tapioca api`
+with several processes, each listening on its own SO_REUSEPORT socket.
 
 With one shared listening socket, the process that wakes first accepts every waiting
 connection, so a few keep-alive clients (a server-side SDK, a load balancer) can all
@@ -16,18 +17,55 @@ import socket
 import time
 from multiprocessing.process import BaseProcess
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import uvicorn
 
 from tapioca.api.connection import http_options
 from tapioca.config import Settings
-from tapioca.logging import get_logger
+from tapioca.logging import configure_logging, get_logger
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 log = get_logger(__name__)
 
 GRACE_S = 10  # uvicorn's graceful shutdown, then the supervisor's own margin
 _CHECK_S = 0.5
 STARTUP_FAILURE = 3  # as uvicorn exits when the application cannot start
+APP_FACTORY = "tapioca.api.app:create_app"
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, logging the URL it serves once it listens (event `serving`)."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            host, port = self.servers[0].sockets[0].getsockname()[:2]
+            if ":" in host:  # IPv6
+                host = f"[{host}]"
+            log.info("serving", url=f"http://{host}:{port}")
+
+
+def run_server(app: FastAPI | str, settings: Settings, sock: socket.socket | None = None) -> None:
+    """Serve HTTP until SIGTERM or SIGINT (then drain): ``app`` itself or, given as a
+    string, the factory it names; on ``sock``, else on the settings' host and port. The
+    server's own logs go through tapioca.logging, its access log with TAPIOCA_ACCESS_LOG."""
+    config = uvicorn.Config(
+        app,
+        factory=isinstance(app, str),
+        host=settings.host,
+        port=settings.port,
+        timeout_graceful_shutdown=GRACE_S,
+        log_config=None,
+        **http_options(settings),
+        access_log=settings.access_log,
+    )
+    server = _Server(config)
+    server.run(sockets=None if sock is None else [sock])
+    if not server.started:
+        raise SystemExit(STARTUP_FAILURE)
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -42,17 +80,14 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 
 def serve_process(host: str, port: int) -> None:
-    """One API process (the target of a spawned child)."""
-    config = uvicorn.Config(
-        "tapioca.api.app:create_app",
-        factory=True,
-        timeout_graceful_shutdown=GRACE_S,
-        **http_options(Settings()),
-    )
-    server = uvicorn.Server(config)
-    server.run(sockets=[listening_socket(host, port)])
-    if not server.started:
-        raise SystemExit(STARTUP_FAILURE)
+    """One API process (the target of a spawned child: it sets up its own logging)."""
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    try:
+        run_server(APP_FACTORY, settings, listening_socket(host, port))
+    except Exception as exc:
+        log.critical("crashed", error=type(exc).__name__, exc_info=exc)
+        raise SystemExit(1) from exc
 
 
 def run_processes(host: str, port: int, count: int) -> int:

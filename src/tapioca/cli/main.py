@@ -8,35 +8,80 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import orjson
 import typer
-import uvicorn
+from pydantic import ValidationError
 
-from tapioca.api.connection import http_options
-from tapioca.api.processes import GRACE_S
+from tapioca import __version__
+from tapioca.api.processes import APP_FACTORY, run_processes, run_server
 from tapioca.config import Mode, Settings
+from tapioca.errors import StoreUnavailable
 from tapioca.logging import configure_logging
 from tapioca.sites.service import SiteChanges
 from tapioca.storage import open_store
 from tapioca.storage.base import Store
 
+T = TypeVar("T")
+
 app = typer.Typer(
-    help="Tapioca: self-hosted analytics for websites and online shops.",
     no_args_is_help=True,
     add_completion=False,
+    # an uncaught exception is logged as JSON (tapioca.logging), never shown with its locals
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 
-HostOpt = Annotated[
-    str | None, typer.Option(help="Bind address [env TAPIOCA_HOST, default 127.0.0.1]")
-]
-PortOpt = Annotated[int | None, typer.Option(help="Port [env TAPIOCA_PORT, default 8000]")]
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"tapioca {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Tapioca: self-hosted analytics for websites and online shops.
+
+    Settings come from the environment (TAPIOCA_*, listed in docs/configuration.md); an
+    option that shows an env var sets that same setting.
+    """
+
+
+def _setting(name: str, metavar: str, help: str) -> Any:
+    """The option of the setting ``name``, read from the setting's environment variable."""
+    return typer.Option(metavar=metavar, help=help, envvar=_env_name(name), show_envvar=True)
+
+
+def _env_name(setting: str) -> str:
+    return f"{Settings.model_config.get('env_prefix', '')}{setting}".upper()
+
+
+def _default(name: str) -> Any:
+    return Settings.model_fields[name].default
+
+
+HostOpt = Annotated[str, _setting("host", "ADDRESS", "Address to listen on.")]
+PortOpt = Annotated[int, _setting("port", "PORT", "Port to listen on.")]
 
 
 def _settings(**overrides: object) -> Settings:
     values = {k: v for k, v in overrides.items() if v is not None}
-    settings = Settings(**values)  # type: ignore[arg-type]
+    try:
+        settings = Settings(**values)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = _env_name("_".join(map(str, error["loc"])))
+            typer.echo(f"invalid setting {name}: {error['msg']}", err=True)
+        raise typer.Exit(2) from exc
     configure_logging(settings.log_level, settings.log_json)
     return settings
 
@@ -53,25 +98,21 @@ def _require_production(settings: Settings, command: str) -> None:
 
 
 @app.command()
-def serve(host: HostOpt = None, port: PortOpt = None) -> None:
+def serve(host: HostOpt = _default("host"), port: PortOpt = _default("port")) -> None:
     """Run everything in one process (API + group-commit writer) on the configured store."""
     settings = _settings(host=host, port=port)
     from tapioca.api.app import create_app
 
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        timeout_graceful_shutdown=GRACE_S,
-        **http_options(settings),
-    )
+    run_server(create_app(settings), settings)
 
 
 @app.command()
 def api(
-    host: HostOpt = None,
-    port: PortOpt = None,
-    workers: Annotated[int | None, typer.Option(help="processes [env TAPIOCA_API_WORKERS]")] = None,
+    host: HostOpt = _default("host"),
+    port: PortOpt = _default("port"),
+    workers: Annotated[
+        int, _setting("api_workers", "N", "HTTP processes, each on its own socket.")
+    ] = _default("api_workers"),
 ) -> None:
     """Run the HTTP API (production: ingest into Redis, reports from PostgreSQL)."""
     settings = _settings(host=host, port=port, api_workers=workers)
@@ -79,23 +120,21 @@ def api(
     os.environ["TAPIOCA_HOST"] = settings.host
     os.environ["TAPIOCA_PORT"] = str(settings.port)
     if settings.api_workers > 1:
-        from tapioca.api.processes import run_processes
-
         raise typer.Exit(run_processes(settings.host, settings.port, settings.api_workers))
-    uvicorn.run(
-        "tapioca.api.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        timeout_graceful_shutdown=GRACE_S,
-        **http_options(settings),
-    )
+    run_server(APP_FACTORY, settings)
 
 
 @app.command()
 def worker(
-    burst: Annotated[bool, typer.Option(help="exit when the queue is empty")] = False,
-    name: Annotated[str | None, typer.Option(help="consumer name (default host-pid)")] = None,
+    burst: Annotated[bool, typer.Option(help="Exit once the queue is empty.")] = False,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAME",
+            help="Name of this worker in the Redis consumer group.",
+            show_default="this machine's host name and the process id",
+        ),
+    ] = None,
 ) -> None:
     """Consume the Redis stream and write events to PostgreSQL in bulk."""
     settings = _settings()
@@ -110,16 +149,39 @@ def worker(
 def migrate() -> None:
     """Apply the store's pending migrations."""
     settings = _settings()
+    applied = _on_store(settings, lambda store: store.migrate(), migrate_first=False)
+    typer.echo(f"applied migrations: {applied}" if applied else "schema is up to date")
 
-    async def run() -> list[int]:
+
+def _on_store(
+    settings: Settings, job: Callable[[Store], Awaitable[T]], *, migrate_first: bool = True
+) -> T:
+    """``job`` on the configured store (migrated first), closed after. A store that cannot
+    be reached ends the command with one line naming it, and exit status 1."""
+
+    async def run() -> T:
         store = open_store(settings)
         try:
-            return await store.migrate()
+            if migrate_first:
+                await store.migrate()
+            return await job(store)
         finally:
             await store.close()
 
-    applied = asyncio.run(run())
-    typer.echo(f"applied migrations: {applied}" if applied else "schema is up to date")
+    try:
+        return asyncio.run(run())
+    except StoreUnavailable as exc:
+        if settings.database_url:
+            from tapioca.storage.read_router import display_name
+
+            typer.echo(
+                f"cannot reach the database at {display_name(settings.database_url)} ({exc}): "
+                "is PostgreSQL running there, and is TAPIOCA_DATABASE_URL right?",
+                err=True,
+            )
+        else:
+            typer.echo(f"cannot open the embedded store {settings.duckdb_path} ({exc})", err=True)
+        raise typer.Exit(1) from exc
 
 
 sites_app = typer.Typer(
@@ -127,11 +189,30 @@ sites_app = typer.Typer(
 )
 app.add_typer(sites_app, name="sites")
 
-DomainOpt = Annotated[list[str] | None, typer.Option("--domain", help="own host (repeat)")]
-RuleOpt = Annotated[
-    list[str] | None, typer.Option("--page-type", help="PATTERN=TYPE, e.g. '/shop/*=product'")
+SiteIdArg = Annotated[
+    str, typer.Argument(metavar="SITE_ID", help="The site's id: letters, digits and _.:-")
 ]
 _ORIGINS_HELP = "browsers on any origin may send its events, or pages on its domains only"
+
+
+# option, metavar, help
+_SITE_OPTIONS = {
+    "name": ("--name", "NAME", "Display name."),
+    "timezone": ("--timezone", "ZONE", "IANA time zone of its reports."),
+    "domain": ("--domain", "HOST", "A host name of the site's own (repeat for more)."),
+    "currency": ("--currency", "CODE", "Currency of its reports."),
+    "page_type": (
+        "--page-type",
+        "PATTERN=TYPE",
+        "A page type rule, e.g. '/shop/*=product' (repeat for more).",
+    ),
+    "public": ("--public/--private", None, "Public site: reports readable without a key."),
+}
+
+
+def _site_option(name: str, show_default: bool | str = True) -> Any:
+    option, metavar, help = _SITE_OPTIONS[name]
+    return typer.Option(option, metavar=metavar, help=help, show_default=show_default)
 
 
 def _changes(
@@ -158,16 +239,8 @@ def _site_command(action: Callable[[Store], Awaitable[Any]]) -> Any:
     settings = _settings()
     from tapioca.errors import TapiocaError
 
-    async def run() -> Any:
-        store = open_store(settings)
-        try:
-            await store.migrate()
-            return await action(store)
-        finally:
-            await store.close()
-
     try:
-        return asyncio.run(run())
+        return _on_store(settings, action)
     except TapiocaError as exc:
         details = "; ".join(f"{d.field}: {d.message}" for d in exc.details)
         typer.echo(f"{exc.message} {details}".strip(), err=True)
@@ -176,13 +249,13 @@ def _site_command(action: Callable[[Store], Awaitable[Any]]) -> Any:
 
 @sites_app.command("create")
 def sites_create(
-    site_id: Annotated[str, typer.Argument(help="letters, digits, _.:-")],
-    name: Annotated[str | None, typer.Option()] = None,
-    timezone: Annotated[str, typer.Option(help="IANA zone of its reports")] = "UTC",
-    domain: DomainOpt = None,
-    currency: Annotated[str, typer.Option(help="reporting currency")] = "USD",
-    page_type: RuleOpt = None,
-    public: Annotated[bool, typer.Option("--public/--private")] = False,
+    site_id: SiteIdArg,
+    name: Annotated[str | None, _site_option("name", "none")] = None,
+    timezone: Annotated[str, _site_option("timezone")] = "UTC",
+    domain: Annotated[list[str] | None, _site_option("domain", "none")] = None,
+    currency: Annotated[str, _site_option("currency")] = "USD",
+    page_type: Annotated[list[str] | None, _site_option("page_type", "none")] = None,
+    public: Annotated[bool, _site_option("public")] = False,
     any_origin: Annotated[
         bool, typer.Option("--any-origin/--own-origins", help=_ORIGINS_HELP)
     ] = False,
@@ -197,18 +270,19 @@ def sites_create(
 
 @sites_app.command("update")
 def sites_update(
-    site_id: str,
-    name: Annotated[str | None, typer.Option()] = None,
-    timezone: Annotated[str | None, typer.Option()] = None,
-    domain: DomainOpt = None,
-    currency: Annotated[str | None, typer.Option()] = None,
-    page_type: RuleOpt = None,
-    public: Annotated[bool | None, typer.Option("--public/--private")] = None,
+    site_id: SiteIdArg,
+    name: Annotated[str | None, _site_option("name", "unchanged")] = None,
+    timezone: Annotated[str | None, _site_option("timezone", "unchanged")] = None,
+    domain: Annotated[list[str] | None, _site_option("domain", "unchanged")] = None,
+    currency: Annotated[str | None, _site_option("currency", "unchanged")] = None,
+    page_type: Annotated[list[str] | None, _site_option("page_type", "unchanged")] = None,
+    public: Annotated[bool | None, _site_option("public", "unchanged")] = None,
     any_origin: Annotated[
-        bool | None, typer.Option("--any-origin/--own-origins", help=_ORIGINS_HELP)
+        bool | None,
+        typer.Option("--any-origin/--own-origins", help=_ORIGINS_HELP, show_default="unchanged"),
     ] = None,
 ) -> None:
-    """Change a site's settings (only the options given)."""
+    """Change a site's settings: only the options given (a list given replaces the list)."""
     from tapioca.sites.service import update_site
 
     changes = _changes(name, timezone, domain, currency, page_type, public, any_origin)
@@ -235,7 +309,7 @@ def derive_run() -> None:
     settings = _settings()
     from tapioca.derive.jobs import derive_once
 
-    typer.echo(f"processed {asyncio.run(_with_store(settings, derive_once))} new event seqs")
+    typer.echo(f"processed {_on_store(settings, derive_once)} new event seqs")
 
 
 @derive_app.command("rebuild")
@@ -244,38 +318,37 @@ def derive_rebuild() -> None:
     settings = _settings()
     from tapioca.derive.jobs import rebuild
 
-    typer.echo(f"rebuilt from {asyncio.run(_with_store(settings, rebuild))} event seqs")
-
-
-async def _with_store(settings: Settings, job: Callable[[Store], Awaitable[int]]) -> int:
-    store = open_store(settings)
-    try:
-        await store.migrate()
-        return await job(store)
-    finally:
-        await store.close()
+    typer.echo(f"rebuilt from {_on_store(settings, rebuild)} event seqs")
 
 
 @app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or NDJSON")],
-    site_id: Annotated[str | None, typer.Option(help="site for rows without site_id")] = None,
-    batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 10_000,
+    file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FILE", exists=True, dir_okay=False, help="A CSV or NDJSON file of events."
+        ),
+    ],
+    site_id: Annotated[
+        str | None,
+        typer.Option(
+            metavar="SITE_ID", help="Site of the rows without a site_id.", show_default="none"
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int,
+        typer.Option(min=1, max=100_000, metavar="N", help="Events written per transaction."),
+    ] = 10_000,
 ) -> None:
     """Import events from CSV or NDJSON (the fields of POST /events, aliases included)."""
     settings = _settings()
     from tapioca.cli.importer import ImportFailed, import_file
 
-    async def run() -> tuple[int, int]:
-        store = open_store(settings)
-        try:
-            await store.migrate()
-            return await import_file(file, store, site_id=site_id, batch_size=batch_size)
-        finally:
-            await store.close()
-
     try:
-        received, inserted = asyncio.run(run())
+        received, inserted = _on_store(
+            settings,
+            lambda store: import_file(file, store, site_id=site_id, batch_size=batch_size),
+        )
     except ImportFailed as exc:
         for detail in exc.details:
             typer.echo(f"{detail.field}: {detail.message}", err=True)
