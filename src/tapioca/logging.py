@@ -43,6 +43,14 @@ def configure_logging(level: str = "info", json: bool = True) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
+    _render_stdlib_logs(numeric, stamps, renderer)
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
+    sys.unraisablehook = _log_unraisable
+
+
+def _render_stdlib_logs(level: int, stamps: list[Processor], renderer: Processor) -> None:
+    """The standard library's loggers write their records through ``renderer`` too."""
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[structlog.stdlib.add_logger_name, *stamps, _access_fields],
         processors=[
@@ -54,13 +62,10 @@ def configure_logging(level: str = "info", json: bool = True) -> None:
     )
     root = logging.getLogger()
     root.handlers = [_LineHandler(formatter)]
-    root.setLevel(numeric)
+    root.setLevel(level)
     # uvicorn's own start-up lines say less than `serving` and `api_started`: warnings only
-    logging.getLogger("uvicorn.error").setLevel(max(numeric, logging.WARNING))
+    logging.getLogger("uvicorn.error").setLevel(max(level, logging.WARNING))
     logging.captureWarnings(True)
-    sys.excepthook = _log_uncaught
-    threading.excepthook = _log_uncaught_in_thread
-    sys.unraisablehook = _log_unraisable
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
