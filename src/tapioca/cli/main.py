@@ -192,9 +192,6 @@ app.add_typer(sites_app, name="sites")
 SiteIdArg = Annotated[
     str, typer.Argument(metavar="SITE_ID", help="The site's id: letters, digits and _.:-")
 ]
-_ORIGINS_HELP = "browsers on any origin may send its events, or pages on its domains only"
-
-
 # option, metavar, help
 _SITE_OPTIONS = {
     "name": ("--name", "NAME", "Display name."),
@@ -207,6 +204,11 @@ _SITE_OPTIONS = {
         "A page type rule, e.g. '/shop/*=product' (repeat for more).",
     ),
     "public": ("--public/--private", None, "Public site: reports readable without a key."),
+    "any_origin": (
+        "--any-origin/--own-origins",
+        None,
+        "Browsers on any origin may send its events, or pages on its domains only.",
+    ),
 }
 
 
@@ -256,9 +258,7 @@ def sites_create(
     currency: Annotated[str, _site_option("currency")] = "USD",
     page_type: Annotated[list[str] | None, _site_option("page_type", "none")] = None,
     public: Annotated[bool, _site_option("public")] = False,
-    any_origin: Annotated[
-        bool, typer.Option("--any-origin/--own-origins", help=_ORIGINS_HELP)
-    ] = False,
+    any_origin: Annotated[bool, _site_option("any_origin")] = False,
 ) -> None:
     """Create a site."""
     from tapioca.sites.service import create_site
@@ -277,10 +277,7 @@ def sites_update(
     currency: Annotated[str | None, _site_option("currency", "unchanged")] = None,
     page_type: Annotated[list[str] | None, _site_option("page_type", "unchanged")] = None,
     public: Annotated[bool | None, _site_option("public", "unchanged")] = None,
-    any_origin: Annotated[
-        bool | None,
-        typer.Option("--any-origin/--own-origins", help=_ORIGINS_HELP, show_default="unchanged"),
-    ] = None,
+    any_origin: Annotated[bool | None, _site_option("any_origin", "unchanged")] = None,
 ) -> None:
     """Change a site's settings: only the options given (a list given replaces the list)."""
     from tapioca.sites.service import update_site
