@@ -50,6 +50,8 @@ async def test_migrations_apply_once_from_empty(store: Store) -> None:
         (8, "rollup_redo"),
         (9, "rollup_day_sums"),
         (10, "not_null"),
+        (11, "source_spelling"),
+        (12, "site_any_origin"),
     ]
     assert await store.fetch("SELECT count(*) FROM event") == [(0,)]
 
