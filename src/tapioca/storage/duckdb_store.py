@@ -27,7 +27,7 @@ from tapioca.storage.answers import AnswerCache
 from tapioca.storage.base import Lock, Params, Rows, WriteResult
 from tapioca.storage.dialect import DUCKDB
 from tapioca.storage.migrations import apply_migrations
-from tapioca.storage.rows import COLUMN_KINDS, Row, dedupe, site_ids
+from tapioca.storage.rows import COLUMN_KINDS, INSERT_SITES, Row, dedupe, site_ids
 
 T = TypeVar("T")
 log = get_logger(__name__)
@@ -48,7 +48,6 @@ _COLUMN_LIST = ", ".join(COLUMNS)
 _INSERT_EVENTS = (
     f"INSERT INTO event ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM incoming ON CONFLICT DO NOTHING"
 )
-_INSERT_SITE = "INSERT INTO site (id) VALUES ($1) ON CONFLICT DO NOTHING"
 
 
 def icu_extension_path() -> Path:
@@ -264,7 +263,7 @@ class DuckDBStore:
             schema=_ARROW_SCHEMA,
         )
 
-        new_sites = set(site_ids(unique)) - self._known_sites
+        new_sites = [site for site in site_ids(unique) if site not in self._known_sites]
 
         def write(con: duckdb.DuckDBPyConnection) -> int:
             con.register("incoming", table)
@@ -274,8 +273,7 @@ class DuckDBStore:
                     return int(result[0]) if result else 0
                 con.execute("BEGIN")
                 try:
-                    for site_id in sorted(new_sites):
-                        con.execute(_INSERT_SITE, [site_id])
+                    con.execute(INSERT_SITES, [new_sites])  # one statement for any number
                     result = con.execute(_INSERT_EVENTS).fetchone()
                     con.execute("COMMIT")
                 except BaseException:

@@ -17,7 +17,7 @@ from tapioca.model.event import COLUMNS
 from tapioca.storage.base import Lock, Params, Rows, WriteResult
 from tapioca.storage.dialect import POSTGRES
 from tapioca.storage.migrations import apply_migrations
-from tapioca.storage.rows import Row, dedupe, in_key_order, site_ids
+from tapioca.storage.rows import INSERT_SITES, Row, dedupe, in_key_order, site_ids
 
 log = get_logger(__name__)
 
@@ -37,8 +37,6 @@ _INSERT_EVENTS = (
     'ORDER BY site_id COLLATE "C", event_id COLLATE "C" '
     "ON CONFLICT (site_id, event_id) DO NOTHING"
 )
-# Sites in the array's order: sorted (rows.site_ids), and before any event.
-_INSERT_SITES = "INSERT INTO site (id) SELECT unnest($1::text[]) ON CONFLICT (id) DO NOTHING"
 
 # After a batch met a stored event, batches go the idempotent way for this long: redelivered
 # entries (a worker died) and retrying clients come in runs, and each failed COPY is wasted.
@@ -71,9 +69,10 @@ _TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 
 
 async def _begin_write(con: asyncpg.Connection, sites: list[str]) -> None:
-    """The start of a write transaction: hold the write fence (shared), add new sites."""
+    """The start of a write transaction: hold the write fence (shared), add new sites
+    (before any event, in the array's order: sorted)."""
     await con.execute("SELECT pg_advisory_xact_lock_shared($1)", _WRITE_FENCE)
-    await con.execute(_INSERT_SITES, sites)
+    await con.execute(INSERT_SITES, sites)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -75,3 +75,8 @@ def dedupe(rows: Sequence[R]) -> list[R]:
 def site_ids(rows: Sequence[Row]) -> list[str]:
     """The sites of ``rows``, sorted."""
     return sorted({row[_SITE] for row in rows})
+
+
+# Sites that do not exist yet, made in one statement on either store from one array of
+# ids (site_ids: sorted, so writers that make sites take their rows in one order).
+INSERT_SITES = "INSERT INTO site (id) SELECT unnest($1::text[]) ON CONFLICT (id) DO NOTHING"
