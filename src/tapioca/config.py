@@ -67,6 +67,15 @@ class Settings(BaseSettings):
         description="browsers on any origin may send the events of a site that does not say "
         "(sites made from their first events): else only pages on its domains",
     )
+    max_new_sites_per_request: int = Field(
+        default=100, ge=1, description="sites one request may create; more → 429, nothing accepted"
+    )
+    max_new_sites_per_minute: int = Field(
+        default=1_000,
+        ge=1,
+        description="sites events may create in any 60 s (the whole instance in production); "
+        "more → 429 with Retry-After",
+    )
 
     # ingest limits
     max_events_per_request: int = Field(default=10_000, ge=1)

@@ -12,7 +12,12 @@ from fastapi import FastAPI
 from tapioca import __version__
 from tapioca.api import ops, reports
 from tapioca.api.docs import install_docs
-from tapioca.api.errors import ERROR_RESPONSES, RequestIdMiddleware, install_error_handlers
+from tapioca.api.errors import (
+    ERROR_RESPONSES,
+    INGEST_ERROR_RESPONSES,
+    RequestIdMiddleware,
+    install_error_handlers,
+)
 from tapioca.api.ingest import IngestRoutes
 from tapioca.api.openapi import complete as complete_openapi
 from tapioca.api.runtime import build_runtime
@@ -106,7 +111,7 @@ def _complete_openapi(app: FastAPI, max_events: int) -> None:
                         "application/json": {"schema": {"$ref": _ERROR_REF}},
                     },
                 }
-                for status, response in ERROR_RESPONSES.items()
+                for status, response in {**ERROR_RESPONSES, **INGEST_ERROR_RESPONSES}.items()
             }
             app.openapi_schema = complete_openapi(original(), max_events, errors)
         return app.openapi_schema

@@ -72,6 +72,14 @@ _DESCRIPTIONS = {
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text} for code, text in _DESCRIPTIONS.items()
 }
+# What only the ingest routes answer besides.
+INGEST_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    429: {
+        "model": ErrorBody,
+        "description": "too_many_new_sites: the events name more new sites than a request "
+        "or the minute may make (Retry-After for the minute); nothing accepted",
+    }
+}
 
 
 def request_id_of(request: Request) -> str:

@@ -17,6 +17,7 @@ from tapioca.queue.inprocess import GroupCommitQueue
 from tapioca.queue.redis_stream import SALT_KEY, StreamProducer, connect
 from tapioca.reports.executor import Executor
 from tapioca.sites.catalog import SiteCatalog
+from tapioca.sites.limits import LocalAllowance, NewSiteLimits, RedisAllowance, SiteAllowance
 from tapioca.sites.service import SiteMaker
 from tapioca.storage import ReadStore, Store, open_reader, open_store
 from tapioca.storage.duckdb_store import DuckDBStore
@@ -62,6 +63,7 @@ def build_runtime(settings: Settings) -> Runtime:
             return value
 
         salts = SaltProvider(redis_salt, settings.visitor_salt)
+        allowance: SiteAllowance = RedisAllowance(client, settings.max_new_sites_per_minute)
     else:
         assert isinstance(store, DuckDBStore)
         warm_up()  # this process enriches the events it commits
@@ -72,12 +74,14 @@ def build_runtime(settings: Settings) -> Runtime:
 
         queue = GroupCommitQueue(commit, max_events=max(settings.batch_max_events, 10_000))
         salts = SaltProvider(store.salt_for, settings.visitor_salt)
+        allowance = LocalAllowance(settings.max_new_sites_per_minute)
     router = open_reader(settings) if settings.mode is Mode.PRODUCTION else None
     reader: ReadStore = router if router is not None else store
     sites = SiteCatalog(reader)
     origins = OriginCheck(
         sites, any_by_default=settings.cors_any_origin, new_sites=settings.creates_sites
     )
+    limits = NewSiteLimits(settings.max_new_sites_per_request, settings.max_new_sites_per_minute)
     ingest = IngestService(
         queue,
         salts,
@@ -86,9 +90,7 @@ def build_runtime(settings: Settings) -> Runtime:
         max_future_seconds=settings.max_future_seconds,
         retry_after_seconds=settings.retry_after_seconds,
         sites=None if settings.creates_sites else sites,
-        make_sites=SiteMaker(store).ensure
-        if settings.mode is Mode.PRODUCTION and settings.creates_sites
-        else None,
+        make_sites=SiteMaker(store, limits, allowance).ensure if settings.creates_sites else None,
         origins=origins,
     )
     return Runtime(settings, store, queue, ingest, reader, Executor(reader), router)

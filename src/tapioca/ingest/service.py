@@ -36,7 +36,8 @@ class IngestRequest(NamedTuple):
 Authorize = Callable[[IngestRequest, frozenset[str]], Awaitable[None]]
 
 
-# Makes the sites that accepted events name (production: before the events are written).
+# Makes the sites that accepted events name, before the events are queued; refuses
+# (TapiocaError) a request that names more new sites than may be made.
 MakeSites = Callable[[frozenset[str]], Awaitable[None]]
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,8 +13,10 @@ import orjson
 
 from tapioca.errors import ErrorDetail, TapiocaError, not_found, validation_error
 from tapioca.kit.timerange import zone_named
+from tapioca.sites.limits import NewSiteLimits, SiteAllowance, too_many_new_sites
 from tapioca.sites.site import SITE_COLUMNS, SITE_ID_RULE, Site, site_from_row, valid_site_id
 from tapioca.storage.base import Store
+from tapioca.storage.rows import INSERT_SITES
 
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 
@@ -110,24 +114,53 @@ _REDO_DAYS = (
 )
 
 
-# New sites in one statement, in id order (writers that create sites lock their rows in
-# one order).
-CREATE_SITES = (
-    "INSERT INTO site (id) SELECT unnest($1::text[]) ORDER BY 1 ON CONFLICT (id) DO NOTHING"
-)
-
-
 class SiteMaker:
     """Sites made from the first events that name them, before those events are
     acknowledged: a report asked for right after the answer finds the site (the events
-    themselves are written a moment later by a worker). Remembers the ids it has seen."""
+    themselves are written a moment later). New sites are limited per request and per
+    minute (sites/limits.py): a request over either is refused whole (429) and makes
+    nothing; sites that exist are never limited. Remembers the ids it has seen."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(
+        self,
+        store: Store,
+        limits: NewSiteLimits,
+        allowance: SiteAllowance,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._store = store
+        self._limits = limits
+        self._allowance = allowance
+        self._clock = clock
         self._known: set[str] = set()
 
     async def ensure(self, site_ids: Iterable[str]) -> None:
-        new = sorted(set(site_ids) - self._known)
-        if new:
-            await self._store.execute(CREATE_SITES, [new])
-            self._known.update(new)
+        asked = sorted(set(site_ids) - self._known)
+        if not asked:
+            return
+        found = await self._store.fetch(_EXISTING, [asked])
+        self._known.update(row[0] for row in found)
+        new = [site for site in asked if site not in self._known]
+        if not new:
+            return
+        self._check(new)
+        wait = await self._allowance.take(len(new), self._clock())
+        if wait:
+            raise too_many_new_sites(
+                new,
+                f"At most {self._limits.per_minute} new sites are made a minute; "
+                f"retry in {math.ceil(wait)} s.",
+                wait,
+            )
+        await self._store.execute(INSERT_SITES, [new])
+        self._known.update(new)
+
+    def _check(self, new: list[str]) -> None:
+        cap = self._limits.request_cap
+        if len(new) > cap:
+            raise too_many_new_sites(
+                new, f"The events name {len(new)} new sites; at most {cap} are made a request."
+            )
+
+
+_EXISTING = "SELECT id FROM site WHERE id IN (SELECT unnest($1::text[]))"
