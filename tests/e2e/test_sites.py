@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
+import httpx
 import orjson
 import pytest
 
-from support.procs import Launcher
+from support.procs import Launcher, Server
 
 pytestmark = pytest.mark.e2e
 
@@ -88,3 +90,74 @@ def test_production_site_exists_for_reads_once_its_first_event_is_acknowledged(
     while server.client.get("/stats", params={"site_id": "new-2"}).json()["total_views"] != 1:
         assert time.monotonic() < deadline, server.output()
         time.sleep(0.1)
+
+
+LIMITS = {"TAPIOCA_MAX_NEW_SITES_PER_REQUEST": "5", "TAPIOCA_MAX_NEW_SITES_PER_MINUTE": "8"}
+
+
+def views(*sites: str) -> bytes:
+    event = {"event_type": "page_view", "path": "/", "user_id": "u"}
+    return orjson.dumps([{"site_id": site, **event} for site in sites])
+
+
+def refusal(answer: httpx.Response, message: str, detail: str) -> None:
+    """A 429 too_many_new_sites in the one error shape, exactly."""
+    assert answer.status_code == 429, answer.text
+    assert answer.json() == {
+        "error": {
+            "code": "too_many_new_sites",
+            "message": message,
+            "details": [{"field": "site_id", "message": detail}],
+        },
+        "request_id": answer.headers["X-Request-ID"],
+    }
+
+
+def check_new_site_limits(server: Server, fresh: Callable[[], httpx.Client]) -> None:
+    """5 new sites a request, 8 a minute (one every 7.5 s): over either, a request is
+    refused whole and makes nothing; sites that exist are never refused. ``fresh()``: a
+    client on a new connection (production: any API process may answer)."""
+    too_many = [f"burst-{i}" for i in range(6)]
+    answer = server.client.post("/events", content=views("kept", *too_many))
+    refusal(answer, "The events name 7 new sites; at most 5 are made a request.",
+            "new sites 'burst-0', 'burst-1', 'burst-2' and 4 more")  # fmt: skip
+    assert "Retry-After" not in answer.headers
+    assert server.client.get("/stats", params={"site_id": "burst-0"}).status_code == 404
+
+    for pair in (("a-1", "a-2"), ("a-3", "a-4"), ("a-5", "a-6"), ("a-7", "kept")):
+        with fresh() as client:
+            assert client.post("/events", content=views(*pair)).status_code == 202
+    with fresh() as client:
+        answer = client.post("/events", content=views("kept", "a-1", "late-b", "late-a"))
+    refusal(answer, "At most 8 new sites are made a minute; retry after the seconds "
+            "Retry-After gives.", "new sites 'late-a', 'late-b'")  # fmt: skip
+    assert 8 <= int(answer.headers["Retry-After"]) <= 15  # two sites: 15 s after the eight
+    single = server.client.post("/event", content=orjson.dumps({
+        "site_id": "late-c", "event_type": "page_view", "user_id": "u"}))  # fmt: skip
+    assert single.status_code == 429
+    assert single.json()["error"]["details"] == [
+        {"field": "site_id", "message": "new sites 'late-c'"}
+    ]
+
+    for _ in range(3):  # the sites made go on, from any process
+        with fresh() as client:
+            assert client.post("/events", content=views("kept", "a-3", "a-7")).status_code == 202
+    deadline = time.monotonic() + 30
+    while server.client.get("/stats", params={"site_id": "kept"}).json()["total_views"] != 4:
+        assert time.monotonic() < deadline, server.output()
+        time.sleep(0.1)
+    for site in ("late-a", "late-b", "late-c", "burst-5"):
+        assert server.client.get("/stats", params={"site_id": site}).status_code == 404
+
+
+def test_embedded_limits_new_sites_per_request_and_per_minute(launcher: Launcher) -> None:
+    server = launcher.serve(env=LIMITS)
+    check_new_site_limits(server, lambda: httpx.Client(base_url=server.base_url, timeout=30))
+
+
+def test_production_limits_new_sites_across_api_processes(
+    launcher: Launcher, pg_dsn: str, redis_url: str
+) -> None:
+    """Two API processes: the minute's allowance is one, in Redis."""
+    server = launcher.production(pg_dsn, redis_url, env={**LIMITS, "TAPIOCA_API_WORKERS": "2"})
+    check_new_site_limits(server, lambda: httpx.Client(base_url=server.base_url, timeout=30))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -149,7 +148,7 @@ class SiteMaker:
             raise too_many_new_sites(
                 new,
                 f"At most {self._limits.per_minute} new sites are made a minute; "
-                f"retry in {math.ceil(wait)} s.",
+                "retry after the seconds Retry-After gives.",
                 wait,
             )
         await self._store.execute(INSERT_SITES, [new])
