@@ -21,6 +21,8 @@ from support.reference import (
     event_figures,
     from_rows,
 )
+from tapioca.derive import days as days_
+from tapioca.derive import jobs
 from tapioca.derive.jobs import derive_once, rebuild
 from tapioca.kit.sketch import Sketch
 from tapioca.reports import web
@@ -224,22 +226,21 @@ async def test_daily_rollups_can_wait_while_hours_stay_current(migrated_store: S
     assert not await store.fetch("SELECT 1 FROM rollup_dirty_day")
 
 
-async def test_a_backlog_of_days_is_worked_off_a_few_days_per_run(
-    migrated_store: Store,
-) -> None:
-    from tapioca.derive import jobs, rollups
-
+async def test_a_run_redoes_the_newest_days_its_budget_holds(migrated_store: Store) -> None:
     store = migrated_store
     t0 = datetime(2025, 11, 3, 12, tzinfo=ZoneInfo("UTC"))
     rows = [make_row(event_id=f"e{i}", visitor_id=f"u{i % 5}", ts=t0 + timedelta(hours=6 * i))
             for i in range(40)]  # fmt: skip
     await store.write_events(rows)
     await derive_once(store, days=False)
-    await jobs._run(store, True, jobs.LIVE_CHUNK)  # what one live run does
+    each = days_.DAY_COST + 4  # four events a day
+    await jobs._run(store, True, 2 * each + 1)  # room before the third: it is taken too
     done = sorted({r[0] for r in await store.fetch("SELECT day FROM rollup_day")})
-    assert len(done) == rollups.DAYS_PER_RUN
-    assert done[-1] == max(e.ts.date() for e in from_rows(rows))  # the newest days first
+    newest = sorted({e.ts.date() for e in from_rows(rows)})[-3:]
+    assert done == newest
     assert await store.fetch("SELECT 1 FROM rollup_dirty_day")
+    await jobs._run(store, True, 1)  # at least one day, however small the budget
+    assert len({r[0] for r in await store.fetch("SELECT day FROM rollup_day")}) == 4
     await derive_once(store)
     assert await hours(store, ("path",)) == {
         k: v for k, v in expected_hours(rows).items() if k[2] == "path"
@@ -248,6 +249,39 @@ async def test_a_backlog_of_days_is_worked_off_a_few_days_per_run(
         "SELECT site_id, day, value, visitors FROM rollup_day WHERE dim = 'path'"
     )
     assert {(r[0], r[1], r[2]): r[3] for r in days} == expected_days(rows, ZoneInfo("UTC"))
+
+
+async def test_one_live_run_catches_up_a_flood_of_sites_and_a_backfill(
+    migrated_store: Store,
+) -> None:
+    """300 new sites of one event and 90 days of one site: 390 site-days, redone by one
+    run of the serving loop, equal to a rebuild from the events."""
+    store = migrated_store
+    t0 = datetime(2025, 11, 3, 12, tzinfo=ZoneInfo("UTC"))
+    flood = [make_row(site_id=f"s-{i:03d}", event_id=f"f{i}", visitor_id=f"u{i}", ts=t0,
+                      path=f"/p{i % 7}") for i in range(300)]  # fmt: skip
+    backfill = [make_row(event_id=f"b{d}-{k}", visitor_id=f"u{(d + k) % 9}", path=f"/b{k}",
+                         ts=t0 - timedelta(days=d, hours=3 * k))
+                for d in range(90) for k in range(2)]  # fmt: skip
+    rows = flood + backfill
+    await store.write_events(rows)
+    await derive_once(store, days=False)
+    (marked,), *_ = await store.fetch(
+        "SELECT count(DISTINCT site_id || CAST(CAST(hour AS DATE) AS VARCHAR)) "
+        "FROM rollup_dirty_day"
+    )
+    assert marked >= 390
+    await jobs._run(store, True, jobs.LIVE_CHUNK)
+    assert not await store.fetch("SELECT 1 FROM rollup_dirty_day")
+    days = await store.fetch(
+        "SELECT site_id, day, value, visitors FROM rollup_day WHERE dim = 'path'"
+    )
+    assert {(r[0], r[1], r[2]): r[3] for r in days} == expected_days(rows, ZoneInfo("UTC"))
+    (weeks,), *_ = await store.fetch("SELECT count(DISTINCT site_id) FROM rollup_week")
+    assert weeks == 301
+    incremental = await everything(store)
+    await rebuild(store)
+    assert await everything(store) == incremental
 
 
 async def test_visitors_read_again_when_a_derive_run_replaces_their_sketches(

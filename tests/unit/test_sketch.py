@@ -94,7 +94,7 @@ def test_the_sketch_cache_keeps_the_most_recently_used_within_its_budget() -> No
 
 
 def test_a_sketch_id_names_its_content() -> None:
-    from tapioca.derive.rollups import sketch_id
+    from tapioca.derive.days import sketch_id
 
     one = Sketch.of(np.array([1, 2, 3], dtype=np.uint64)).to_bytes()
     two = Sketch.of(np.array([1, 2, 4], dtype=np.uint64)).to_bytes()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from tapioca.derive import days as days_
 from tapioca.derive import rollups, sessions
 from tapioca.derive.runner import Step, reset_derived, run_derive
 from tapioca.kit.clock import SYSTEM_CLOCK, Clock
@@ -24,18 +25,22 @@ CHUNK = 1_000_000
 LIVE_CHUNK = 100_000
 
 
-def web_steps(days: bool) -> Callable[[int, int], list[Step]]:
-    """Sessions first, then the rollups of every hour they or the new events touched."""
+def web_steps(days: bool, budget: int) -> Callable[[int, int], list[Step]]:
+    """Sessions first, then the rollups of every hour they or the new events touched,
+    then (``days``) the marked days that fit in ``budget`` (events; derive/days.py)."""
 
     def build(last: int, upto: int) -> list[Step]:
-        return sessions.session_steps(last, upto) + rollups.rollup_steps(last, upto, days)
+        steps = sessions.session_steps(last, upto) + rollups.rollup_steps(last, upto)
+        return steps + days_.day_steps(upto, budget) if days else steps
 
     return build
 
 
 async def _run(store: Store, days: bool, chunk: int) -> int:
+    """One run: at most ``chunk`` new events, and (``days``) as many marked days as a
+    chunk's worth of events holds."""
     return await run_derive(
-        store, WEB, web_steps(days), pending_sql=rollups.pending_sql(days), max_seqs=chunk
+        store, WEB, web_steps(days, chunk), pending_sql=rollups.pending_sql(days), max_seqs=chunk
     )
 
 
@@ -48,7 +53,7 @@ async def derive_once(store: Store, chunk: int = CHUNK, days: bool = True) -> in
         total += done
         if done < chunk:
             break
-    while days:  # each run redoes a few days; a backlog takes several
+    while days:  # each run redoes the days a chunk holds; a larger backlog takes several
         total += await _run(store, True, chunk)
         (left,), *_ = await store.fetch(rollups.DAYS_PENDING_SQL)
         days = bool(left)
@@ -102,7 +107,7 @@ async def derive_forever(
         began = clock.monotonic()
         try:
             await derive_once(store, LIVE_CHUNK, days=False)
-            if clock.monotonic() >= days_due:  # one run of a few days, when due
+            if clock.monotonic() >= days_due:  # one run of the days a chunk holds, when due
                 started = clock.monotonic()
                 await _run(store, True, LIVE_CHUNK)
                 days_due = started + (clock.monotonic() - started) / DAYS_SHARE

@@ -10,6 +10,7 @@ repeated over the same range replaces what it made. One process at a time runs t
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,17 +19,43 @@ from tapioca.storage.base import Lock, Rows, Session, Store
 
 
 @dataclass(frozen=True, slots=True)
-class Transform:
-    """A derive step computed in Python, one unit of work at a time: for every row
-    (key) of ``keys_sql``, each of ``clears`` (SQL, the key's columns it takes) and then
-    ``rows_sql`` (with the key's columns ``rows_args``) run, and ``compute(key, rows)``
-    gives the (INSERT statement, rows) pairs to store."""
+class BulkInsert:
+    """Rows into ``table`` in one statement on either store: one array per column
+    (``columns``: name and SQL type), unnested side by side."""
 
-    keys_sql: str
-    clears: tuple[tuple[str, tuple[int, ...]], ...]
+    table: str
+    columns: tuple[tuple[str, str], ...]
+
+    @property
+    def sql(self) -> str:
+        names = ", ".join(name for name, _ in self.columns)
+        arrays = ", ".join(
+            f"unnest(${i}::{kind}[])" for i, (_, kind) in enumerate(self.columns, start=1)
+        )
+        return f"INSERT INTO {self.table} ({names}) SELECT {arrays}"
+
+
+@dataclass(frozen=True, slots=True)
+class Transform:
+    """A derive step computed in Python over many units of work at once: the rows of
+    ``rows_sql`` (with ``args``) are grouped by their first ``key_width`` columns,
+    ``compute(key, rows)`` gives each group's (BulkInsert, rows) pairs, and the rows of
+    every group go in with one statement per BulkInsert (in the order first given)."""
+
     rows_sql: str
-    rows_args: tuple[int, ...]
-    compute: Callable[[tuple[Any, ...], Rows], list[tuple[str, Rows]]]
+    args: tuple[Any, ...]
+    key_width: int
+    compute: Callable[[tuple[Any, ...], Rows], list[tuple[BulkInsert, Rows]]]
+
+    def made(self, found: Rows) -> dict[BulkInsert, Rows]:
+        groups: dict[tuple[Any, ...], Rows] = {}
+        for row in found:
+            groups.setdefault(tuple(row[: self.key_width]), []).append(tuple(row[self.key_width :]))
+        out: dict[BulkInsert, Rows] = {}
+        for key, rows in groups.items():
+            for insert, made in self.compute(key, rows):
+                out.setdefault(insert, []).extend(made)
+        return out
 
 
 Step = tuple[str, list[Any]] | Transform
@@ -42,13 +69,11 @@ _SAVE_SEQ = (
 
 
 async def _transform(session: Session, step: Transform) -> None:
-    for key in await session.fetch(step.keys_sql):
-        for sql, args in step.clears:
-            await session.execute(sql, *[key[i] for i in args])
-        rows = await session.fetch(step.rows_sql, *[key[i] for i in step.rows_args])
-        for sql, out in step.compute(tuple(key), rows):
-            if out:
-                await session.executemany(sql, out)
+    found = await session.fetch(step.rows_sql, *step.args)
+    made = await asyncio.to_thread(step.made, found)  # CPU work, off the event loop
+    for insert, rows in made.items():
+        if rows:
+            await session.execute(insert.sql, *[list(column) for column in zip(*rows, strict=True)])
 
 
 async def run_steps(session: Session, steps: list[Step]) -> None:
