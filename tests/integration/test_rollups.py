@@ -21,8 +21,8 @@ from support.reference import (
     event_figures,
     from_rows,
 )
-from tapioca.derive import days as days_
 from tapioca.derive import jobs
+from tapioca.derive.days import DAY_COST
 from tapioca.derive.jobs import derive_once, rebuild
 from tapioca.kit.sketch import Sketch
 from tapioca.reports import web
@@ -233,7 +233,7 @@ async def test_a_run_redoes_the_newest_days_its_budget_holds(migrated_store: Sto
             for i in range(40)]  # fmt: skip
     await store.write_events(rows)
     await derive_once(store, days=False)
-    each = days_.DAY_COST + 4  # four events a day
+    each = DAY_COST + 4  # four events a day
     await jobs._run(store, True, 2 * each + 1)  # room before the third: it is taken too
     done = sorted({r[0] for r in await store.fetch("SELECT day FROM rollup_day")})
     newest = sorted({e.ts.date() for e in from_rows(rows)})[-3:]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from tapioca.derive import days as days_
 from tapioca.derive import rollups, sessions
+from tapioca.derive.days import day_steps
 from tapioca.derive.runner import Step, reset_derived, run_derive
 from tapioca.kit.clock import SYSTEM_CLOCK, Clock
 from tapioca.logging import get_logger
@@ -31,7 +31,7 @@ def web_steps(days: bool, budget: int) -> Callable[[int, int], list[Step]]:
 
     def build(last: int, upto: int) -> list[Step]:
         steps = sessions.session_steps(last, upto) + rollups.rollup_steps(last, upto)
-        return steps + days_.day_steps(upto, budget) if days else steps
+        return steps + day_steps(upto, budget) if days else steps
 
     return build
 
