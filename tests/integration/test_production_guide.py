@@ -16,11 +16,10 @@ import pytest
 from support.factories import make_row
 from support.servers import PostgresServer
 from tapioca.derive.jobs import derive_once, rebuild
-from tapioca.sites.service import CREATE_SITES
 from tapioca.sites.spellings import SourceSpellings
 from tapioca.storage.migrations import load_migrations
 from tapioca.storage.postgres_store import PostgresStore
-from tapioca.storage.rows import EventRow
+from tapioca.storage.rows import INSERT_SITES, EventRow
 
 pytestmark = pytest.mark.integration
 
@@ -123,7 +122,7 @@ async def test_each_process_works_with_its_role_and_no_more(instance: Instance) 
             ("shop", "partner", "Partner")
         ]
         assert await api.fetch("SELECT count(*), sum(pageviews) FROM session") == [(5, 5)]
-        await api.execute(CREATE_SITES, [["blog"]])  # TAPIOCA_AUTO_CREATE_SITES=true
+        await api.execute(INSERT_SITES, [["blog"]])  # TAPIOCA_AUTO_CREATE_SITES=true
         assert await api.fetch("SELECT id FROM site ORDER BY id") == [("blog",), ("shop",)]
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await api.write_events([make_row(site_id="blog", event_id="x")])
