@@ -92,11 +92,12 @@ def properties_json(properties: dict[str, Any] | None) -> str | None:
 
 
 def _meta(sent: Sent) -> msgspec.Meta:
-    """The bounds msgspec checks while decoding (a pattern is checked later: msgspec
-    searches for it, which is not ``full_match``)."""
+    r"""The bounds msgspec checks while decoding. msgspec searches for a pattern; anchored
+    as ``\A(?:…)\Z`` the search is ``full_match`` (Python's ``$`` alone would also match
+    before a final newline)."""
     bounds = {
         "min_length": sent.min_length, "max_length": sent.max_length, "ge": sent.ge,
-        "le": sent.le,
+        "le": sent.le, "pattern": sent.pattern and rf"\A(?:{sent.pattern})\Z",
     }  # fmt: skip
     given: dict[str, Any] = {k: v for k, v in bounds.items() if v is not None}
     return msgspec.Meta(**given)
@@ -114,11 +115,10 @@ def _wire_type(field: EventField, item: Any) -> Any:
 
 
 def checked_later(field: EventField) -> bool:
-    """Decoded as any value and checked after decoding: the parsed kinds, the aliased
-    fields (absent, UNSET, differs from null, as it does for EventIn) and the texts with
-    a pattern (held to it by ``full_match``, as EventIn holds them)."""
+    """Decoded as any value and checked after decoding: the parsed kinds and the aliased
+    fields (absent, UNSET, differs from null, as it does for EventIn)."""
     assert field.sent is not None
-    return field.kind in PARSED_KINDS or bool(field.sent.aliases) or bool(field.sent.pattern)
+    return field.kind in PARSED_KINDS or bool(field.sent.aliases)
 
 
 def _struct(name: str, fields: tuple[EventField, ...], item: Any) -> Any:
