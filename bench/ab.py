@@ -40,24 +40,20 @@ from bench.procs import Proc, base_env, production_env, wait_ready
 from bench.run import bench_batch, bench_lag, bench_single, bench_stats
 from support.servers import PostgresServer, RedisServer, free_port
 
-_DERIVE = """
+# The big site loaded and derived by a tree's own code: argv = store (postgres DSN or a
+# DuckDB file), events; prints "<load s> <derive s>".
+_LOAD = """
 import asyncio, sys
 from pathlib import Path
 from bench.run import load_big_site, derive_all
-from tapioca.storage.postgres_store import PostgresStore
 async def main():
-    store = PostgresStore(sys.argv[1]); await store.migrate()
-    load = await load_big_site(store, int(sys.argv[2])); derive = await derive_all(store)
-    await store.close(); print(f"{load:.2f} {derive:.2f}")
-asyncio.run(main())
-"""
-_EMBEDDED = """
-import asyncio, sys
-from pathlib import Path
-from bench.run import load_big_site, derive_all
-from tapioca.storage.duckdb_store import DuckDBStore
-async def main():
-    store = DuckDBStore(Path(sys.argv[1])); await store.migrate()
+    if sys.argv[1].startswith("postgresql://"):
+        from tapioca.storage.postgres_store import PostgresStore
+        store = PostgresStore(sys.argv[1])
+    else:
+        from tapioca.storage.duckdb_store import DuckDBStore
+        store = DuckDBStore(Path(sys.argv[1]))
+    await store.migrate()
     load = await load_big_site(store, int(sys.argv[2])); derive = await derive_all(store)
     await store.close(); print(f"{load:.2f} {derive:.2f}")
 asyncio.run(main())
@@ -138,7 +134,7 @@ def derive(trees: dict[str, Path], rounds: int, work: Path, events: int) -> None
             for name, tree in trees.items():
                 database = f"ab_{n}_{re.sub(r'[^a-z0-9]', '_', name.lower())}"
                 pg.create_database(database)
-                out = _in_tree(tree, _DERIVE, pg.dsn(database), str(events))
+                out = _in_tree(tree, _LOAD, pg.dsn(database), str(events))
                 print(f"round {n} {name}: load {out[0]} s, derive {out[1]} s", flush=True)
     finally:
         pg.cleanup()
@@ -151,7 +147,7 @@ def embedded(trees: dict[str, Path], rounds: int, work: Path, events: int, stats
             data.mkdir()
             env = {"TAPIOCA_DATA_DIR": str(data)}
             if stats:
-                out = _in_tree(tree, _EMBEDDED, str(data / "tapioca.duckdb"), str(events))
+                out = _in_tree(tree, _LOAD, str(data / "tapioca.duckdb"), str(events))
                 print(f"round {n} {name}: load {out[0]} s, derive {out[1]} s", flush=True)
                 env["TAPIOCA_ANSWER_CACHE_SLOTS"] = "0"
             port = free_port()

@@ -16,7 +16,7 @@ import msgspec
 import orjson
 from pydantic import BaseModel
 
-from tapioca.model.event import FIELDS, ITEM_FIELDS, EventField, Kind, Sent
+from tapioca.model.event import FIELDS, ITEM_FIELDS, EventField, Kind, Sent, whole
 
 UNSET: Any = msgspec.UNSET
 IdInt = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
@@ -92,12 +92,10 @@ def properties_json(properties: dict[str, Any] | None) -> str | None:
 
 
 def _meta(sent: Sent) -> msgspec.Meta:
-    r"""The bounds msgspec checks while decoding. msgspec searches for a pattern; anchored
-    as ``\A(?:…)\Z`` the search is ``full_match`` (Python's ``$`` alone would also match
-    before a final newline)."""
+    """The bounds msgspec checks while decoding, the pattern as a whole (model/event.whole)."""
     bounds = {
         "min_length": sent.min_length, "max_length": sent.max_length, "ge": sent.ge,
-        "le": sent.le, "pattern": sent.pattern and rf"\A(?:{sent.pattern})\Z",
+        "le": sent.le, "pattern": sent.pattern and whole(sent.pattern),
     }  # fmt: skip
     given: dict[str, Any] = {k: v for k, v in bounds.items() if v is not None}
     return msgspec.Meta(**given)

@@ -27,26 +27,22 @@ class SourceSpellings:
     async def apply(self, rows: Sequence[EventRow]) -> list[EventRow]:
         """``rows`` with each unknown source in its site's first spelling; the spellings
         met for the first time are stored (the first row of the batch gives it)."""
-        wanted: dict[tuple[str, str], str] = {}
-        for row in rows:
-            source = row.source
-            if source and not is_known_name(source):
-                wanted.setdefault((row.site_id, spelling_key(source)), source)
-        missing = {pair: name for pair, name in wanted.items() if pair not in self._known}
+        keys = [
+            None if not row.source or is_known_name(row.source)
+            else (row.site_id, spelling_key(row.source))
+            for row in rows
+        ]  # fmt: skip
+        missing: dict[tuple[str, str], str] = {}
+        for key, row in zip(keys, rows, strict=True):
+            if key is not None and key not in self._known:
+                missing.setdefault(key, row.source)
         if missing:
             await self._store_first(missing)
-        if not wanted:
-            return list(rows)
         known = self._known
-        spelled = []
-        for row in rows:
-            source = row.source
-            if source and not is_known_name(source):
-                name = known[(row.site_id, spelling_key(source))]
-                if name != source:
-                    row = row._replace(source=name)
-            spelled.append(row)
-        return spelled
+        return [
+            row if key is None or known[key] == row.source else row._replace(source=known[key])
+            for key, row in zip(keys, rows, strict=True)
+        ]
 
     async def _store_first(self, missing: dict[tuple[str, str], str]) -> None:
         if len(self._known) + len(missing) > _KEPT:
