@@ -6,7 +6,7 @@ from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -123,6 +123,32 @@ class Settings(BaseSettings):
         default=256,
         ge=0,
         description="embedded: /stats answers kept until the next write (0 = none)",
+    )
+
+    # accounts and keys (docs/security.md)
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="signs access tokens; at least 32 characters, the same in every API "
+        "process; required in production (embedded: generated into the data directory)",
+    )
+    owner_email: str | None = Field(
+        default=None,
+        description="with owner_password: the first owner, made when no account exists",
+    )
+    owner_password: SecretStr | None = Field(default=None, description="see owner_email")
+    access_token_minutes: int = Field(
+        default=15, ge=1, le=24 * 60, description="lifetime of an access token (JWT)"
+    )
+    refresh_token_days: int = Field(
+        default=30, ge=1, le=365, description="lifetime of a refresh token (each use spends it)"
+    )
+    signup: bool = Field(
+        default=False, description="anyone may register an account (else by invitation only)"
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="the address people reach this instance at, for the setup link "
+        "(default http://HOST:PORT)",
     )
 
     # identity: cookieless visitor ids are hashed with a salt that rotates daily

@@ -10,7 +10,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from tapioca import __version__
-from tapioca.api import ops, reports
+from tapioca.api import auth, ops, reports, sites
+from tapioca.api.access import undeclared
 from tapioca.api.docs import install_docs
 from tapioca.api.errors import (
     ERROR_RESPONSES,
@@ -21,6 +22,7 @@ from tapioca.api.errors import (
 from tapioca.api.ingest import IngestRoutes
 from tapioca.api.openapi import complete as complete_openapi
 from tapioca.api.runtime import build_runtime
+from tapioca.auth.bootstrap import first_owner, remove_local_credential, write_local_credential
 from tapioca.config import Mode, Settings
 from tapioca.derive.jobs import derive_forever
 from tapioca.errors import StoreUnavailable
@@ -55,11 +57,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         if runtime.router is not None:
             runtime.router.start()
+        try:
+            await first_owner(runtime.store, settings)
+        except StoreUnavailable:
+            log.warning("accounts_deferred", reason="store unavailable at start")
+        local_token = None
+        if settings.mode is Mode.EMBEDDED:  # this machine's CLI reaches the server with it
+            runtime.gate.local_token = local_token = write_local_credential(settings)
         app.state.settings = settings
         app.state.runtime = runtime
         app.state.ingest = runtime.ingest
         app.state.reader = runtime.reader
         app.state.reports = runtime.reports
+        app.state.gate = runtime.gate
+        app.state.limits = runtime.limits
         # Everything built so far lives as long as the process: keep it out of the
         # collector's way, so that a full collection under load does not walk it.
         gc.collect()
@@ -69,6 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             stop_derive.set()
+            if local_token is not None:
+                remove_local_credential(settings, local_token)
             if derive_task is not None:
                 await derive_task
             await runtime.close()
@@ -88,8 +101,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     app.include_router(reports.router)
+    app.include_router(auth.router)
+    app.include_router(sites.router)
     app.include_router(ops.router)
     install_docs(app)
+    missing = undeclared(app.routes)
+    if missing:  # deny by default: a route says who may use it (api/access.py)
+        raise RuntimeError(f"routes without an access level: {missing}")
     _complete_openapi(app, settings.max_events_per_request)
     return app
 

@@ -12,6 +12,8 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from tapioca.api.access import Access, access
+
 ASSETS_URL = "/docs/assets"
 
 
@@ -21,7 +23,7 @@ def install_docs(app: FastAPI) -> None:
     assets = StaticFiles(packages=[("fastapi_offline", "static")])
     app.mount(ASSETS_URL, assets, name="docs_assets")
 
-    @app.get("/docs", include_in_schema=False)
+    @app.get("/docs", include_in_schema=False, **access(Access.OPEN))
     async def swagger_ui(request: Request) -> HTMLResponse:
         root = _root(request)
         return get_swagger_ui_html(
@@ -32,7 +34,7 @@ def install_docs(app: FastAPI) -> None:
             swagger_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
         )
 
-    @app.get("/redoc", include_in_schema=False)
+    @app.get("/redoc", include_in_schema=False, **access(Access.OPEN))
     async def redoc(request: Request) -> HTMLResponse:
         root = _root(request)
         return get_redoc_html(

@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_lat
 from starlette.responses import Response
 
 from tapioca import __version__, metrics
+from tapioca.api.access import Access, access
 from tapioca.api.errors import error_response
 from tapioca.api.responses import JSONBody
 from tapioca.api.runtime import Runtime
@@ -75,12 +76,16 @@ async def _status(runtime: Runtime) -> dict[str, Any]:
     }
 
 
-@router.get("/health", summary="Health, where reads go, and queue lag")
+@router.get("/health", summary="Health, where reads go, and queue lag", **access(Access.OPEN))
 async def health(request: Request) -> JSONBody:
     return JSONBody(await _status(request.app.state.runtime))
 
 
-@router.get("/ready", summary="200 when reports can be read and events queued, else 503")
+@router.get(
+    "/ready",
+    summary="200 when reports can be read and events queued, else 503",
+    **access(Access.OPEN),
+)
 async def ready(request: Request) -> JSONBody:
     status = await _status(request.app.state.runtime)
     if status["reads"] == status["queue"] == "ok":
@@ -95,6 +100,7 @@ async def ready(request: Request) -> JSONBody:
     summary="Prometheus metrics",
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+    **access(Access.LOCAL_OR_ADMIN),
 )
 async def prometheus(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime

@@ -11,6 +11,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
+from tapioca.api.access import Access, access
 from tapioca.api.responses import JSONBody
 from tapioca.errors import ErrorDetail, validation_error
 from tapioca.kit.timerange import Interval
@@ -74,7 +75,12 @@ class Stats(BaseModel):
     top_paths: list[PathViews]
 
 
-@router.get("/stats", response_model=Stats, summary="Views, visitors and top paths of a day")
+@router.get(
+    "/stats",
+    response_model=Stats,
+    summary="Views, visitors and top paths of a day",
+    **access(Access.READ),
+)
 async def get_stats(
     reader: Reader,
     site_id: Annotated[str | None, Query(max_length=100)] = None,
@@ -136,12 +142,20 @@ def get_scope(
 ReportScope = Annotated[ScopeQuery, Depends(get_scope)]
 
 
-@router.get("/api/v1/stats/overview", summary="Pageviews, visitors, sessions, bounce rate, …")
+@router.get(
+    "/api/v1/stats/overview",
+    summary="Pageviews, visitors, sessions, bounce rate, …",
+    **access(Access.READ),
+)
 async def get_overview(reader: Reader, scope: ReportScope) -> JSONBody:
     return await scope.answer(reader, web.overview)
 
 
-@router.get("/api/v1/stats/timeseries", summary="Metrics per hour, day, week or month")
+@router.get(
+    "/api/v1/stats/timeseries",
+    summary="Metrics per hour, day, week or month",
+    **access(Access.READ),
+)
 async def get_timeseries(
     reader: Reader,
     scope: ReportScope,
@@ -152,7 +166,11 @@ async def get_timeseries(
     return await scope.answer(reader, lambda ex, s: web.timeseries(ex, s, interval, names))
 
 
-@router.get("/api/v1/stats/breakdown", summary="Metrics per value of one dimension")
+@router.get(
+    "/api/v1/stats/breakdown",
+    summary="Metrics per value of one dimension",
+    **access(Access.READ),
+)
 async def get_breakdown(
     reader: Reader,
     dimension: Annotated[str, Query(max_length=40)],
@@ -168,7 +186,11 @@ async def get_breakdown(
     return await scope.answer(reader, lambda ex, s: web.breakdown(ex, s, dim, names, limit))
 
 
-@router.get("/api/v1/stats/realtime", summary="Visitors in the last 5 minutes")
+@router.get(
+    "/api/v1/stats/realtime",
+    summary="Visitors in the last 5 minutes",
+    **access(Access.READ),
+)
 async def get_realtime(reader: Reader, site_id: SiteParam = None) -> JSONBody:
     site = (await resolve_site(reader.db, site_id)).site
     return JSONBody(await web.realtime(reader, site, web.utc_now()))

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
+from tapioca.auth.access import Gate
+from tapioca.auth.keys import KeyRing
+from tapioca.auth.secret import SecretMissing, instance_secret
+from tapioca.auth.tokens import TokenSigner
 from tapioca.config import Mode, Settings
 from tapioca.enrich.device import warm_up
 from tapioca.ingest.origins import OriginCheck
 from tapioca.ingest.salt import SaltProvider
-from tapioca.ingest.service import IngestService
+from tapioca.ingest.service import IngestRequest, IngestService
 from tapioca.queue.base import EventQueue
 from tapioca.queue.inprocess import GroupCommitQueue
 from tapioca.queue.redis_stream import SALT_KEY, StreamProducer, connect
@@ -37,9 +41,15 @@ class Runtime:
     ingest: IngestService
     reader: ReadStore
     reports: Executor
+    signer: TokenSigner
+    gate: Gate
     router: ReadRouter | None = None
+    limits: Any = None  # rate limits (auth/ratelimit.py)
+    local_token: str | None = None  # embedded: this machine's CLI (auth/local.py)
+    refresh_ttl: timedelta = field(default=timedelta(days=30))
 
     async def close(self) -> None:
+        await self.gate.keys.close()
         await self.queue.close()
         if self.router is not None:
             await self.router.close()
@@ -47,6 +57,10 @@ class Runtime:
 
 
 def build_runtime(settings: Settings) -> Runtime:
+    try:
+        secret = instance_secret(settings)
+    except SecretMissing as exc:
+        raise ConfigurationError(str(exc)) from exc
     store = open_store(settings)
     queue: EventQueue
     if settings.mode is Mode.PRODUCTION:
@@ -78,6 +92,12 @@ def build_runtime(settings: Settings) -> Runtime:
     router = open_reader(settings) if settings.mode is Mode.PRODUCTION else None
     reader: ReadStore = router if router is not None else store
     sites = SiteCatalog(reader)
+    signer = TokenSigner(secret, timedelta(minutes=settings.access_token_minutes))
+    gate = Gate(store, signer, KeyRing(store), sites)
+
+    async def authorize(request: IngestRequest, site_ids: frozenset[str]) -> None:
+        await gate.send(request.headers, request.ip, site_ids)
+
     origins = OriginCheck(
         sites, any_by_default=settings.cors_any_origin, new_sites=settings.creates_sites
     )
@@ -92,5 +112,10 @@ def build_runtime(settings: Settings) -> Runtime:
         sites=None if settings.creates_sites else sites,
         make_sites=SiteMaker(store, limits, allowance).ensure if settings.creates_sites else None,
         origins=origins,
+        authorize=authorize,
     )
-    return Runtime(settings, store, queue, ingest, reader, Executor(reader), router)
+    runtime = Runtime(
+        settings, store, queue, ingest, reader, Executor(reader), signer, gate, router,
+        refresh_ttl=timedelta(days=settings.refresh_token_days),
+    )  # fmt: skip
+    return runtime

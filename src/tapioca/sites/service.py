@@ -29,6 +29,7 @@ class SiteChanges:
     page_type_rules: list[tuple[str, str]] | None = None
     public: bool | None = None
     any_origin: bool | None = None
+    key_required: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -66,6 +67,8 @@ class SiteChanges:
             values.append(("public", self.public))
         if self.any_origin is not None:
             values.append(("any_origin", self.any_origin))
+        if self.key_required is not None:
+            values.append(("key_required", self.key_required))
         return values
 
 

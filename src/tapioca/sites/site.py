@@ -1,5 +1,6 @@
 """A site: its id, its settings (time zone, own domains, currency, page-type rules, public
-flag, origins its browsers may send from) and what enrichment takes from them."""
+flag, origins its browsers may send from, whether its events need a write key) and what
+enrichment takes from them."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ class Site:
     page_type_rules: tuple[tuple[str, str], ...] = ()  # (path glob, page type), in order
     public: bool = False
     any_origin: bool | None = None  # browsers anywhere may send its events (None: default)
+    key_required: bool = False  # events only with one of its write keys (else anyone's)
 
     @property
     def rules(self) -> SiteRules:
@@ -52,15 +54,18 @@ class Site:
             "page_type_rules": [{"pattern": p, "page_type": t} for p, t in self.page_type_rules],
             "public": self.public,
             "any_origin": self.any_origin,
+            "key_required": self.key_required,
         }
 
 
-SITE_COLUMNS = "id, name, timezone, domains, currency, page_type_rules, public, any_origin"
+SITE_COLUMNS = (
+    "id, name, timezone, domains, currency, page_type_rules, public, any_origin, key_required"
+)
 
 
 def site_from_row(row: tuple[Any, ...]) -> Site:
     """A site from its row (SITE_COLUMNS); ValueError for a time zone that is none."""
-    site_id, name, zone, domains, currency, rules, public, any_origin = row
+    site_id, name, zone, domains, currency, rules, public, any_origin, key_required = row
     parsed_rules = orjson.loads(rules or "[]")
     return Site(
         id=site_id,
@@ -71,4 +76,5 @@ def site_from_row(row: tuple[Any, ...]) -> Site:
         page_type_rules=tuple((r["pattern"], r["page_type"]) for r in parsed_rules),
         public=bool(public),
         any_origin=None if any_origin is None else bool(any_origin),
+        key_required=bool(key_required),
     )

@@ -82,6 +82,11 @@ class Store(ReadStore, Protocol):
         """One write statement on the primary (settings, admin); not for events."""
         ...
 
+    async def change(self, sql: str, params: Params = ()) -> Rows:
+        """One write statement on the primary with the rows it returns (RETURNING): a
+        change that must happen once, such as spending a token, says whether it did."""
+        ...
+
     def locked(self, lock: Lock) -> AbstractAsyncContextManager[Session]:
         """A session holding ``lock``, once every other holder has let it go."""
         ...

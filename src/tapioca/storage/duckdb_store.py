@@ -316,6 +316,12 @@ class DuckDBStore:
 
         await self._on_writer(run)
 
+    async def change(self, sql: str, params: Params = ()) -> Rows:
+        def run(con: duckdb.DuckDBPyConnection) -> Rows:
+            return con.execute(sql, list(params)).fetchall()
+
+        return await self._on_writer(run)
+
     @asynccontextmanager
     async def locked(self, _lock: Lock) -> AsyncIterator[_Session]:
         """This process is the file's only writer: holding the writer is holding any lock."""

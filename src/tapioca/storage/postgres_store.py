@@ -338,6 +338,15 @@ class PostgresStore:
         async with pool.acquire(timeout=self._acquire_timeout_s) as con:
             await con.execute(sql, *params)
 
+    async def change(self, sql: str, params: Params = ()) -> Rows:
+        pool = await self._get_pool()
+        try:
+            async with pool.acquire(timeout=self._acquire_timeout_s) as con:
+                records = await con.fetch(sql, *params)
+        except Exception as exc:
+            reraise(exc)
+        return [tuple(r) for r in records]
+
     @asynccontextmanager
     async def locked(self, lock: Lock) -> AsyncIterator[_Session]:
         pool = await self._get_pool()

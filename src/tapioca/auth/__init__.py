@@ -1,0 +1,1 @@
+"""Accounts, roles on sites, API keys and rate limits: who may read and write what."""
