@@ -8,6 +8,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
@@ -15,7 +16,10 @@ import pytest
 
 from support.factories import make_row
 from support.servers import PostgresServer
+from tapioca.auth import accounts, keys
+from tapioca.auth.roles import Role, Scope
 from tapioca.derive.jobs import derive_once, rebuild
+from tapioca.sites.service import SiteChanges, update_site
 from tapioca.sites.spellings import SourceSpellings
 from tapioca.storage.migrations import load_migrations
 from tapioca.storage.postgres_store import PostgresStore
@@ -103,6 +107,26 @@ def rows() -> list[EventRow]:
     return person + others
 
 
+async def accounts_over_the_api(api: PostgresStore) -> None:
+    """What the API does for accounts, keys and sites' settings, with the API's role."""
+    owner = await accounts.create_account(api, "owner@example.com", "a long password")
+    viewer = await accounts.create_account(api, "viewer@example.com", "a long password")
+    await accounts.set_role(api, "blog", viewer, Role.VIEWER)
+    refresh = await accounts.issue_refresh(api, owner.id, timedelta(days=1))
+    _, refresh = await accounts.rotate_refresh(api, refresh, timedelta(days=1))
+    assert await accounts.log_out(api, refresh)
+    key = await keys.create_key(api, "blog", Scope.WRITE, "server", owner.id)
+    await keys.revoke_key(api, "blog", key["key_id"])
+    token, _ = await accounts.invite(api, "new@example.com", "blog", Role.VIEWER, owner.id,
+                                     timedelta(days=1))  # fmt: skip
+    await accounts.register(api, "new@example.com", "a long password", token, False)
+    site = await update_site(api, "blog", SiteChanges(timezone="Europe/Paris", public=True))
+    assert (site.timezone.key, site.public) == ("Europe/Paris", True)
+    await accounts.delete_account(api, "viewer@example.com")
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await api.execute("DELETE FROM site WHERE id = 'blog'")
+
+
 async def test_each_process_works_with_its_role_and_no_more(instance: Instance) -> None:
     await migrated(instance)
     worker = PostgresStore(instance.dsn("tapioca_worker"), max_size=2)
@@ -124,6 +148,7 @@ async def test_each_process_works_with_its_role_and_no_more(instance: Instance) 
         assert await api.fetch("SELECT count(*), sum(pageviews) FROM session") == [(5, 5)]
         await api.execute(INSERT_SITES, [["blog"]])  # TAPIOCA_AUTO_CREATE_SITES=true
         assert await api.fetch("SELECT id FROM site ORDER BY id") == [("blog",), ("shop",)]
+        await accounts_over_the_api(api)
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await api.write_events([make_row(site_id="blog", event_id="x")])
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
