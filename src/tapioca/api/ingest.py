@@ -43,7 +43,7 @@ class IngestRoutes:
             return
         cors: dict[str, str] = {}  # none without an Origin
         try:
-            declared = encoding = agent = origin = None
+            declared = encoding = agent = origin = referer = None
             for name, value in scope["headers"]:  # one pass over those read here
                 if name == b"content-length":
                     declared = value
@@ -53,6 +53,8 @@ class IngestRoutes:
                     agent = value.decode("latin-1")
                 elif name == b"origin":
                     origin = value.decode("latin-1")
+                elif name == b"referer":
+                    referer = value.decode("latin-1")
             state = scope["app"].state
             ingest: IngestService = state.ingest
             accepted = False  # some site accepts the browser's origin
@@ -64,7 +66,10 @@ class IngestRoutes:
                 await _other_method(send, scope["method"], path, headers, accepted)
                 return
             address = scope.get("client")
-            request = IngestRequest(path, headers, address[0] if address else "", agent, origin)
+            # the page a browser sends from: its Origin, else the Referer's (sendBeacon and
+            # image requests of some browsers carry only the latter)
+            page = origin if origin is not None else referer
+            request = IngestRequest(path, headers, address[0] if address else "", agent, page)
             limit: int = state.settings.max_body_bytes
             raw = await _read_body(receive, declared, limit)
             body = await decompress_off_loop(raw, encoding, limit)
