@@ -43,18 +43,7 @@ class IngestRoutes:
             return
         cors: dict[str, str] = {}  # none without an Origin
         try:
-            declared = encoding = agent = origin = referer = None
-            for name, value in scope["headers"]:  # one pass over those read here
-                if name == b"content-length":
-                    declared = value
-                elif name == b"content-encoding":
-                    encoding = value.decode("latin-1")
-                elif name == b"user-agent":
-                    agent = value.decode("latin-1")
-                elif name == b"origin":
-                    origin = value.decode("latin-1")
-                elif name == b"referer":
-                    referer = value.decode("latin-1")
+            declared, encoding, agent, origin, referer = _read_headers(scope["headers"])
             state = scope["app"].state
             ingest: IngestService = state.ingest
             accepted = False  # some site accepts the browser's origin
@@ -83,6 +72,25 @@ class IngestRoutes:
             log.error("request_failed", path=path, error=type(exc).__name__, exc_info=exc)
             failed = TapiocaError(500, "internal_error", "An internal error occurred.")
             await _answer(send, 500, failed.body(scope["state"]["request_id"]), cors)
+
+
+def _read_headers(
+    raw: Iterable[tuple[bytes, bytes]],
+) -> tuple[bytes | None, str | None, str | None, str | None, str | None]:
+    """Content-Length, Content-Encoding, User-Agent, Origin and Referer, in one pass."""
+    declared = encoding = agent = origin = referer = None
+    for name, value in raw:
+        if name == b"content-length":
+            declared = value
+        elif name == b"content-encoding":
+            encoding = value.decode("latin-1")
+        elif name == b"user-agent":
+            agent = value.decode("latin-1")
+        elif name == b"origin":
+            origin = value.decode("latin-1")
+        elif name == b"referer":
+            referer = value.decode("latin-1")
+    return declared, encoding, agent, origin, referer
 
 
 async def _other_method(

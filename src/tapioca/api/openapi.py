@@ -83,6 +83,18 @@ def _ingest_paths(schema: dict[str, Any], errors: dict[str, Any], max_events: in
     schema["paths"] = {**paths, **schema.get("paths", {})}
 
 
+# The credentials routes take (api/access.py names them per route; docs/security.md).
+SECURITY_SCHEMES = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "an access token (POST /api/v1/auth/token) or an API key (tpk_…)",
+    },
+    "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+    "basic": {"type": "http", "scheme": "basic", "description": "an API key as user name"},
+}
+
+
 def complete(schema: dict[str, Any], max_events: int, errors: dict[str, Any]) -> dict[str, Any]:
     """Add the ingest routes, the event schema and the rules of the ingest and report
     routes to ``schema``; ``errors``: the error answers every route may give."""
@@ -101,6 +113,7 @@ def complete(schema: dict[str, Any], max_events: int, errors: dict[str, Any]) ->
         for name, field in components[model]["properties"].items():
             _event_field(name, field)
     _ingest_paths(schema, errors, max_events)
+    schema["components"]["securitySchemes"] = SECURITY_SCHEMES
     for item in schema["paths"].values():
         for operation in item.values():
             for parameter in operation.get("parameters", ()):

@@ -158,7 +158,8 @@ class Gate:
                     raise auth_required()
                 return
             site_id = rows[0][0]
-        rows = await self._store.fetch("SELECT public FROM site WHERE id = $1", [site_id])
+        account_id = who.account.id if who is not None and who.account is not None else ""
+        rows = await self._store.fetch(_SITE_AND_ROLE, [site_id, account_id])
         if rows and rows[0][0]:
             return  # a public site
         if who is None:
@@ -173,8 +174,7 @@ class Gate:
             if who.key.scope is not Scope.READ:
                 raise forbidden("A write key sends events; reading reports takes a read key.")
             return
-        assert who.account is not None
-        if await self._role(who.account, site_id) is None:
+        if rows[0][1] is None:  # no role on it
             raise site_not_found(site_id)
 
     # -- managing sites -------------------------------------------------------------
@@ -261,6 +261,11 @@ class Gate:
         return key
 
 
+# Whether the site is public, and the account's role on it, in one round trip.
+_SITE_AND_ROLE = (
+    "SELECT s.public, (SELECT m.role FROM site_member m WHERE m.site_id = s.id "
+    "AND m.account_id = $2) FROM site s WHERE s.id = $1"
+)
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
