@@ -6,8 +6,28 @@ from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from limits import RateLimitItem, parse_many
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+RATE_LIMIT_OFF = "none"
+
+
+def rate_limit_items(text: str) -> list[RateLimitItem]:
+    """The limits a rate-limit setting states (the ``limits`` notation, several separated
+    by ';', as "2000/second;60000/minute"), none for "none"; ValueError when ``text``
+    states none, or one that allows nothing."""
+    if text.strip().lower() == RATE_LIMIT_OFF:
+        return []
+    try:
+        items = parse_many(text)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not a rate limit such as '2000/second;60000/minute', nor 'none'"
+        ) from None
+    if any(item.amount < 1 for item in items):
+        raise ValueError(f"{text!r} allows nothing; 'none' switches the limit off")
+    return items
 
 
 class Mode(StrEnum):
@@ -75,6 +95,45 @@ class Settings(BaseSettings):
         ge=1,
         description="sites events may create in any 60 s (the whole instance in production); "
         "more → 429 with Retry-After",
+    )
+
+    # rate limits, in the notation of the `limits` library ("2000/second;60000/minute"),
+    # or "none" (off); counted in Redis in production (every API process shares them),
+    # in the process embedded. See docs/operations.md, Rate limits.
+    rate_limit_ingest_ip: str = Field(
+        default="20000/second",
+        description="events per client address (a request costs its events): two full "
+        "batches of 10,000 a second, so a server-side integration, or many visitors behind "
+        "one NAT or proxy, is never slowed; stops one address from taking a whole instance "
+        "(about 100,000 events/s)",
+    )
+    rate_limit_ingest_site: str = Field(
+        default="20000/second",
+        description="events per site named in a request (each site costs its own events): "
+        "far above what a busy site sends (a million views a day is ~12 a second at the "
+        "mean, a few hundred at a peak); one site's flood cannot crowd out the others",
+    )
+    rate_limit_ingest_key: str = Field(
+        default="20000/second",
+        description="events per write API key (a request costs its events): as much as one "
+        "address may send, so a key's integration is never slowed before its address is",
+    )
+    rate_limit_reports: str = Field(
+        default="40/second;1200/minute",
+        description="report requests per account, per API key, or per client address for "
+        "anonymous readers of public sites: a dashboard asks ~20 reports at once, so two "
+        "loads a second, and 20 a second over a minute, a dashboard refreshed every few "
+        "seconds; a script reading every report in a loop is slowed",
+    )
+    rate_limit_sign_in_account: str = Field(
+        default="10/minute",
+        description="failed sign-ins per account (its email, case-folded): room for a "
+        "person's typos, 14,400 guesses a day at most for a password guesser",
+    )
+    rate_limit_sign_in_ip: str = Field(
+        default="30/minute",
+        description="failed sign-ins per client address: an office behind one NAT signs "
+        "in at once; one address guessing over many accounts is slowed",
     )
 
     # ingest limits
@@ -158,6 +217,19 @@ class Settings(BaseSettings):
 
     log_level: str = "info"
     log_json: bool = True
+
+    @field_validator(
+        "rate_limit_ingest_ip",
+        "rate_limit_ingest_site",
+        "rate_limit_ingest_key",
+        "rate_limit_reports",
+        "rate_limit_sign_in_account",
+        "rate_limit_sign_in_ip",
+    )
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        rate_limit_items(value)
+        return value
 
     @property
     def mode(self) -> Mode:

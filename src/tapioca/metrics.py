@@ -10,6 +10,9 @@ EVENTS_ACCEPTED = Counter(
     "tapioca_events_accepted", "Events acknowledged to clients (202)", ["route"]
 )
 EVENTS_REJECTED = Counter("tapioca_events_rejected", "Requests refused with 4xx/503", ["code"])
+RATE_LIMITED = Counter(
+    "tapioca_rate_limited", "Requests refused by a rate limit (429 rate_limited)", ["limit"]
+)
 EVENTS_WRITTEN = Counter("tapioca_events_written", "Events newly stored")
 EVENTS_DUPLICATE = Counter("tapioca_events_duplicate", "Events already stored (idempotent replays)")
 EVENTS_DEAD_LETTERED = Counter(

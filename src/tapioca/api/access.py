@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Mount
 
 from tapioca.auth.access import Gate, Principal, auth_required, forbidden
+from tapioca.auth.ratelimit import RateLimits
 from tapioca.auth.roles import Role
 
 ACCESS_KEY = "x-tapioca-access"
@@ -52,9 +53,7 @@ def _gate(request: Request) -> Gate:
 
 
 async def _limit_reports(request: Request, who: Principal | None) -> None:
-    limits = getattr(request.app.state, "limits", None)
-    if limits is None:
-        return
+    limits: RateLimits = request.app.state.limits
     client = request.client.host if request.client else "unknown"
     await limits.reports(who.limit_key if who is not None else f"ip:{client}")
 

@@ -143,12 +143,10 @@ async def sign_in(request: Request) -> JSONBody:
     email, password = await _credentials(request)
     ip = request.client.host if request.client else "unknown"
     folded = email.strip().lower()
-    if runtime.limits is not None:
-        await runtime.limits.sign_in_allowed(folded, ip)
+    await runtime.limits.sign_in_allowed(folded, ip)
     account = await accounts.sign_in(runtime.store, email, password)
     if account is None:
-        if runtime.limits is not None:
-            await runtime.limits.sign_in_failed(folded, ip)
+        await runtime.limits.sign_in_failed(folded, ip)
         raise TapiocaError(401, "invalid_credentials", "Wrong email or password.")
     return JSONBody(await _pair(runtime, account.id))
 

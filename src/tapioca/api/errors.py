@@ -76,8 +76,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 INGEST_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     429: {
         "model": ErrorBody,
-        "description": "too_many_new_sites: the events name more new sites than a request "
-        "or the minute may make (Retry-After for the minute); nothing accepted",
+        "description": "rate_limited: over a rate limit on events per client address, site "
+        "or API key (Retry-After); too_many_new_sites: the events name more new sites than a "
+        "request or the minute may make (Retry-After for the minute); nothing accepted",
     }
 }
 

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from tapioca.auth.access import Gate
-from tapioca.auth.keys import KeyRing
+from tapioca.auth.access import Gate, credential_of_ingest
+from tapioca.auth.keys import KeyRing, is_key
+from tapioca.auth.ratelimit import RateLimits
 from tapioca.auth.secret import SecretMissing, instance_secret
-from tapioca.auth.tokens import TokenSigner
+from tapioca.auth.tokens import TokenSigner, digest
 from tapioca.config import Mode, Settings
 from tapioca.enrich.device import warm_up
 from tapioca.ingest.origins import OriginCheck
 from tapioca.ingest.salt import SaltProvider
-from tapioca.ingest.service import IngestRequest, IngestService
+from tapioca.ingest.service import IngestRequest, IngestService, Limit
 from tapioca.queue.base import EventQueue
 from tapioca.queue.inprocess import GroupCommitQueue
 from tapioca.queue.redis_stream import SALT_KEY, StreamProducer, connect
@@ -43,14 +45,14 @@ class Runtime:
     reports: Executor
     signer: TokenSigner
     gate: Gate
+    limits: RateLimits
     router: ReadRouter | None = None
-    limits: Any = None  # rate limits (auth/ratelimit.py)
-    local_token: str | None = None  # embedded: this machine's CLI (auth/local.py)
     refresh_ttl: timedelta = field(default=timedelta(days=30))
 
     async def close(self) -> None:
         await self.gate.keys.close()
         await self.queue.close()
+        await self.limits.close()
         if self.router is not None:
             await self.router.close()
         await self.store.close()
@@ -102,6 +104,7 @@ def build_runtime(settings: Settings) -> Runtime:
         sites, any_by_default=settings.cors_any_origin, new_sites=settings.creates_sites
     )
     limits = NewSiteLimits(settings.max_new_sites_per_request, settings.max_new_sites_per_minute)
+    rate_limits = RateLimits.from_settings(settings)
     ingest = IngestService(
         queue,
         salts,
@@ -113,9 +116,29 @@ def build_runtime(settings: Settings) -> Runtime:
         make_sites=SiteMaker(store, limits, allowance).ensure if settings.creates_sites else None,
         origins=origins,
         authorize=authorize,
+        limits=ingest_limits(rate_limits, sent_key) if rate_limits.counts_ingest else None,
     )
     runtime = Runtime(
-        settings, store, queue, ingest, reader, Executor(reader), signer, gate, router,
-        refresh_ttl=timedelta(days=settings.refresh_token_days),
+        settings, store, queue, ingest, reader, Executor(reader), signer, gate, rate_limits,
+        router, refresh_ttl=timedelta(days=settings.refresh_token_days),
     )  # fmt: skip
     return runtime
+
+
+def sent_key(request: IngestRequest) -> str | None:
+    """Which write key a request's events count against: the key it sends (one that is
+    not valid never gets this far), by its digest."""
+    credential = credential_of_ingest(request.headers)
+    if credential is None or not is_key(credential):
+        return None
+    return digest(credential)[:24]
+
+
+def ingest_limits(rate_limits: RateLimits, key_id: Callable[[IngestRequest], str | None]) -> Limit:
+    """The ingest service's rate limits: a request's events per client address, per site
+    named, and per write API key (the identifier ``key_id`` finds in the request)."""
+
+    async def limit(request: IngestRequest, counts: Mapping[str, int]) -> None:
+        await rate_limits.ingest(request.ip, counts, key_id(request))
+
+    return limit

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, TypeVar
 
@@ -41,6 +42,11 @@ Authorize = Callable[[IngestRequest, frozenset[str]], Awaitable[None]]
 MakeSites = Callable[[frozenset[str]], Awaitable[None]]
 
 
+# Counts a request's events against the rate limits (its events per site named): raises
+# a TapiocaError (429) when the request is over one, and then counts nothing of it.
+Limit = Callable[[IngestRequest, Mapping[str, int]], Awaitable[None]]
+
+
 async def allow_all(_request: IngestRequest, _sites: frozenset[str]) -> None:
     """Any client may send events for any site."""
 
@@ -63,12 +69,19 @@ class IngestService:
         authorize: Authorize = allow_all,
         make_sites: MakeSites | None = None,
         origins: OriginCheck | None = None,
+        limits: Limit | None = None,
     ) -> None:
         self._sites = sites  # None: events of unknown sites create them
         self._make_sites = make_sites
         self._origins = origins  # None: browsers may send events from any origin
         # whether every request is looked at before its events are queued
-        self._admits = authorize is not allow_all or sites is not None or make_sites is not None
+        self._limits = limits
+        self._admits = (
+            authorize is not allow_all
+            or sites is not None
+            or make_sites is not None
+            or limits is not None
+        )
         self._queue = queue
         self._salts = salts
         self._authorize = authorize
@@ -129,14 +142,23 @@ class IngestService:
 
     async def _admit(self, request: IngestRequest, parsed: Parsed) -> None:
         """Whether the request may send its events (keys, known sites, the browser's
-        origin), then the sites they name are made (when events make them)."""
-        sites = frozenset(event.site_id for event in parsed.events if event is not None)
+        origin, rate limits), then the sites they name are made (when events make them).
+        Sites are counted once they are known to exist (or are to be made): a request
+        naming thousands of made-up sites is a 404 before it costs a count each."""
+        counts: Mapping[str, int] = {}
+        if self._limits is not None:  # the events of each site
+            counts = Counter(event.site_id for event in parsed.events if event is not None)
+            sites = frozenset(counts)
+        else:
+            sites = frozenset(event.site_id for event in parsed.events if event is not None)
         if self._authorize is not allow_all:
             await self._authorize(request, sites)
         if self._sites is not None:
             await self._check_sites(parsed)
         if request.origin is not None and self._origins is not None:
             await self._asking_sites(self._origins.check(request.origin, parsed))
+        if self._limits is not None:
+            await self._limits(request, counts)
         if self._make_sites is not None:
             await self._asking_sites(self._make_sites(sites), "made")
 
