@@ -14,7 +14,7 @@ from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Mount
 
-from tapioca.auth.access import Gate, Principal, auth_required, forbidden
+from tapioca.auth.access import Gate, Principal, auth_required, forbidden, forwarded
 from tapioca.auth.ratelimit import RateLimits
 from tapioca.auth.roles import Role
 
@@ -98,8 +98,7 @@ async def _local_or_owner(request: Request) -> None:
 
 def _forwarded(request: Request) -> bool:
     """A request a proxy on this machine passed on (it is not this machine's own)."""
-    headers = request.headers
-    return "x-forwarded-for" in headers or "forwarded" in headers
+    return forwarded(request.headers)
 
 
 _CHECKS: dict[Access, Any] = {

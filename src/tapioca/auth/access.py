@@ -129,6 +129,7 @@ class Gate:
             if (
                 self.local_token is not None
                 and client_host in _LOOPBACK
+                and not forwarded(headers)
                 and hmac.compare_digest(credential.encode(), self.local_token.encode())
             ):
                 return LOCAL
@@ -267,6 +268,11 @@ _SITE_AND_ROLE = (
     "AND m.account_id = $2) FROM site s WHERE s.id = $1"
 )
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def forwarded(headers: Mapping[str, str]) -> bool:
+    """A request a proxy on this machine passed on: not this machine's own."""
+    return "x-forwarded-for" in headers or "forwarded" in headers
 
 
 def credential_of_ingest(headers: Mapping[str, str]) -> str | None:
