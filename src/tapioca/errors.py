@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tapioca.kit.redact import redact
+
 
 @dataclass(frozen=True, slots=True)
 class ErrorDetail:
@@ -32,7 +34,8 @@ class TapiocaError(Exception):
 # What an error answer echoes of the input is bounded (docs/api.md, Errors): a field name
 # (a client's unknown key, say) at most FIELD_MAX characters, a message (which may hold a
 # value sent) at most MESSAGE_MAX, and at most DETAILS_MAX details, the message then
-# saying how many more there are.
+# saying how many more there are. A credential in the input is shown by its kind only
+# (kit/redact.py).
 FIELD_MAX = 100
 MESSAGE_MAX = 300
 DETAILS_MAX = 20
@@ -49,11 +52,11 @@ def error_body(
 ) -> dict[str, Any]:
     """The body of every error answer (api.md, Errors), echoing a bounded part of the input."""
     details = details or []
-    message = clip(message, MESSAGE_MAX)
+    message = redact(clip(message, MESSAGE_MAX))
     if len(details) > DETAILS_MAX:
         message += f" {len(details) - DETAILS_MAX} more details are not listed."
     listed = [
-        {"field": clip(d.field, FIELD_MAX), "message": clip(d.message, MESSAGE_MAX)}
+        {"field": redact(clip(d.field, FIELD_MAX)), "message": redact(clip(d.message, MESSAGE_MAX))}
         for d in details[:DETAILS_MAX]
     ]
     return {

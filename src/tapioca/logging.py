@@ -17,6 +17,8 @@ from types import TracebackType
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from tapioca.kit.redact import redact_target
+
 # the arguments of uvicorn's access log line: '%s - "%s %s HTTP/%s" %d'
 _ACCESS_FIELDS = ("client", "method", "path", "http_version", "status")
 
@@ -95,25 +97,8 @@ def _access_fields(_logger: WrappedLogger, _method: str, event: EventDict) -> Ev
     if event.get("logger") == "uvicorn.access" and len(args) == len(_ACCESS_FIELDS):
         event["event"] = "request_answered"
         event.update(zip(_ACCESS_FIELDS, args, strict=True))
-        path = event.get("path")
-        if isinstance(path, str) and "?" in path:
-            event["path"] = redact_query(path)
+        event["path"] = redact_target(str(event["path"]))  # no credential in a log line
     return event
-
-
-_SECRET_PARAMS = frozenset({"token", "key", "api_key", "apikey", "password", "invitation"})
-
-
-def redact_query(path: str) -> str:
-    """``path`` with the values of query parameters that can carry a secret (a setup
-    link's token, a key) replaced by ``***``."""
-    base, _, query = path.partition("?")
-    parts = []
-    for part in query.split("&"):
-        name, sep, _value = part.partition("=")
-        secret = name.lower() in _SECRET_PARAMS
-        parts.append(f"{name}{sep}***" if secret and sep else part)
-    return f"{base}?{'&'.join(parts)}"
 
 
 def _log_uncaught(
