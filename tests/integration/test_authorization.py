@@ -485,7 +485,9 @@ BODIES: dict[str, Callable[[Shape, str], bytes]] = {"native": native_body}
 def ingest(path: str) -> tuple[Case, ...]:
     """The route's events of site A (public tracking) and of site K (key required)."""
     protocol, route = ROUTES[path]
-    body = BODIES[protocol.name]
+    body = BODIES.get(protocol.name)
+    if body is None:  # a new protocol: say how its minimal valid body looks
+        raise LookupError(f"BODIES has no body of the {protocol.name} protocol ({path})")
 
     def of(site: str) -> Build:
         async def build(_world: World, _site: str) -> Call:
