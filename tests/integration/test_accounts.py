@@ -398,4 +398,4 @@ async def test_a_role_taken_away_ends_access_at_once(place: Place) -> None:
         deleted = await client.delete(f"/api/v1/users/{email}", headers=root)
         assert deleted.status_code == 200, deleted.text
         answer = await client.get("/api/v1/auth/me", headers=viewer)
-        assert_error(answer, 401, "invalid_credential")
+        assert_error(answer, 401, "invalid_token")

@@ -114,7 +114,7 @@ OK = Expect(200)
 CREATED = Expect(201)
 ACCEPTED = Expect(202)
 UNAUTHORIZED = Expect(401, "unauthorized")
-INVALID_CREDENTIAL = Expect(401, "invalid_credential")
+INVALID_CREDENTIAL = Expect(401, "invalid_token")
 INVALID_KEY = Expect(401, "invalid_key")
 FORBIDDEN = Expect(403, "forbidden")
 SITE_NOT_FOUND = Expect(404, "site_not_found")
@@ -146,7 +146,7 @@ Level = Access | Ingest | Remote | Public
 
 def refused_without_credential(grants: Mapping[str, Answer]) -> dict[str, Answer]:
     """Whatever the level: no credential → 401 unauthorized; a credential that is not
-    valid → 401 (a key: invalid_key; an access token: invalid_credential)."""
+    valid → 401 (a key: invalid_key; an access token: invalid_token)."""
     base: dict[str, Answer] = {
         ANONYMOUS: UNAUTHORIZED,
         REVOKED_KEY: INVALID_KEY,

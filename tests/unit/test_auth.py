@@ -101,7 +101,7 @@ def test_the_credential_of_a_request(headers: dict[str, str], expected: str | No
 def test_a_malformed_authorization_is_a_401(header: str) -> None:
     with pytest.raises(TapiocaError) as caught:
         credential_of({"authorization": header})
-    assert (caught.value.status, caught.value.code) == (401, "invalid_credential")
+    assert (caught.value.status, caught.value.code) == (401, "invalid_token")
 
 
 def test_passwords_are_argon2id_and_old_parameters_are_rehashed() -> None:

@@ -53,6 +53,8 @@ def _gate(request: Request) -> Gate:
 
 
 async def _limit_reports(request: Request, who: Principal | None) -> None:
+    if who is not None and who.local:
+        return  # this machine's CLI
     limits: RateLimits = request.app.state.limits
     client = request.client.host if request.client else "unknown"
     await limits.reports(who.limit_key if who is not None else f"ip:{client}")

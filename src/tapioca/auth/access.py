@@ -59,10 +59,10 @@ def auth_required(
     )
 
 
-def invalid_credential(message: str) -> TapiocaError:
+def invalid_token(message: str) -> TapiocaError:
     return TapiocaError(
         401,
-        "invalid_credential",
+        "invalid_token",
         message,
         headers={"WWW-Authenticate": 'Bearer realm="tapioca", error="invalid_token"'},
     )
@@ -90,11 +90,9 @@ def credential_of(headers: Mapping[str, str]) -> str | None:
             try:
                 user, _, password = base64.b64decode(value, validate=True).decode().partition(":")
             except (binascii.Error, UnicodeDecodeError) as exc:
-                raise invalid_credential(
-                    "The Basic credential is not base64 of user:password."
-                ) from exc
+                raise invalid_token("The Basic credential is not base64 of user:password.") from exc
             return user or password or None
-        raise invalid_credential("Authorization takes Bearer <token or key> or Basic <key:>.")
+        raise invalid_token("Authorization takes Bearer <token or key> or Basic <key:>.")
     return headers.get("x-api-key") or None
 
 
@@ -133,19 +131,19 @@ class Gate:
                 and hmac.compare_digest(credential.encode(), self.local_token.encode())
             ):
                 return LOCAL
-            raise invalid_credential("The local admin credential is not valid here.")
+            raise invalid_token("The local admin credential is not valid here.")
         if is_key(credential):
             return Principal(key=await self.keys.check(credential))
         if looks_like_jwt(credential):
             try:
                 account_id = self._signer.verify(credential)
             except InvalidToken as exc:
-                raise invalid_credential("The access token is not valid or has expired.") from exc
+                raise invalid_token("The access token is not valid or has expired.") from exc
             account = await get_account(self._store, account_id)
             if account is None:
-                raise invalid_credential("The access token's account no longer exists.")
+                raise invalid_token("The access token's account no longer exists.")
             return Principal(account=account)
-        raise invalid_credential("The credential is neither an access token nor an API key.")
+        raise invalid_token("The credential is neither an access token nor an API key.")
 
     # -- reading reports ------------------------------------------------------------
 

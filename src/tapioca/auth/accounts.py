@@ -10,7 +10,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tapioca.auth.passwords import check_new_password, hash_password, needs_rehash, verify_password
+from tapioca.auth.passwords import (
+    check_new_password,
+    hash_off_loop,
+    needs_rehash,
+    verify_off_loop,
+)
 from tapioca.auth.roles import Role
 from tapioca.auth.tokens import digest, new_id, new_secret
 from tapioca.errors import ErrorDetail, TapiocaError, not_found, validation_error
@@ -96,7 +101,7 @@ async def create_account(
         await store.execute(
             "INSERT INTO account (id, email, password_hash, instance_owner, created_at) "
             "VALUES ($1, $2, $3, $4, $5)",
-            [account.id, email, hash_password(password), instance_owner, account.created_at],
+            [account.id, email, await hash_off_loop(password), instance_owner, account.created_at],
         )
     except Exception as exc:  # made at the same moment by another request or process
         if await store.fetch("SELECT 1 FROM account WHERE email = $1", [email]):
@@ -125,19 +130,19 @@ async def sign_in(store: Store, email: str, password: str) -> Account | None:
     try:
         email = normalize_email(email)
     except TapiocaError:
-        verify_password(None, password)
+        await verify_off_loop(None, password)
         return None
     rows = await store.fetch(
         "SELECT id, email, instance_owner, created_at, password_hash FROM account WHERE email = $1",
         [email],
     )
     stored = rows[0][4] if rows else None
-    if not verify_password(stored, password) or not rows:
+    if not await verify_off_loop(stored, password) or not rows:
         return None
     if stored is not None and needs_rehash(stored):
         await store.execute(
             "UPDATE account SET password_hash = $2 WHERE id = $1",
-            [rows[0][0], hash_password(password)],
+            [rows[0][0], await hash_off_loop(password)],
         )
     return _account(rows[0])
 
