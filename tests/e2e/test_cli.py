@@ -23,6 +23,14 @@ COMMANDS = [
     ["sites", "create"],
     ["sites", "update"],
     ["sites", "list"],
+    ["sites", "grant"],
+    ["sites", "revoke"],
+    ["users", "create"],
+    ["users", "list"],
+    ["users", "delete"],
+    ["keys", "create"],
+    ["keys", "list"],
+    ["keys", "revoke"],
     ["derive", "run"],
     ["derive", "rebuild"],
 ]
@@ -64,7 +72,7 @@ def test_the_top_level_help_names_every_command(launcher: Launcher) -> None:
     assert done.returncode == 0
     commands = help_entries(done.stdout, "Commands")
     assert sorted(commands) == sorted(
-        ["serve", "api", "worker", "migrate", "import", "sites", "derive"]
+        ["serve", "api", "worker", "migrate", "import", "sites", "users", "keys", "derive"]
     )
     assert all(commands.values())
     assert help_entries(done.stdout, "Options") == {
@@ -84,7 +92,8 @@ def test_every_option_has_a_help_and_shows_its_default(
     assert options.pop("--help") == "Show this message and exit."
     for name, text in options.items():
         assert re.match(r"[A-Z][^\[]+\. \[", text), f"{name}: no help text: {text!r}"
-        assert re.search(r"default: [^\]]+\]$", text), f"{name}: no default: {text!r}"
+        # a default, or none to have: the option is required
+        assert re.search(r"(default: [^\]]+|required)\]$", text), f"{name}: no default: {text!r}"
         assert "<" not in name, f"{name}: a placeholder for its value"
         expected = SETTINGS.get((command[0], name))
         if expected is not None:

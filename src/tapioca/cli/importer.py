@@ -1,4 +1,5 @@
-"""`tapioca import FILE`: CSV or NDJSON events straight into the store, in bulk."""
+"""`tapioca import FILE`: CSV or NDJSON events checked as a whole, then written into the
+store in bulk (or sent to the running server: cli/backend.py)."""
 
 from __future__ import annotations
 
@@ -95,11 +96,8 @@ def _encode(chunk: list[tuple[int, Any]], ctx: RequestContext, first: int) -> li
         raise ImportFailed(details) from exc
 
 
-async def import_file(
-    path: Path, store: Store, *, site_id: str | None, batch_size: int = 10_000
-) -> tuple[int, int]:
-    """Validate the whole file first (nothing is written if a line is bad), then write."""
-    ctx = RequestContext(
+def _context() -> RequestContext:
+    return RequestContext(
         received_at=datetime.now(UTC),
         ip="",
         user_agent=None,
@@ -107,6 +105,13 @@ async def import_file(
         max_future=timedelta(minutes=5),
         max_event_bytes=64 * 1024,
     )
+
+
+def check_file(
+    path: Path, *, site_id: str | None, batch_size: int, ctx: RequestContext | None = None
+) -> None:
+    """Raise ImportFailed with the first 50 problems of the file, if it has any."""
+    ctx = ctx or _context()
     problems: list[ErrorDetail] = []
     for number, chunk in enumerate(_chunks(path, site_id, batch_size)):
         try:
@@ -117,6 +122,20 @@ async def import_file(
                 break
     if problems:
         raise ImportFailed(problems[:50])
+
+
+def event_batches(path: Path, *, site_id: str | None, batch_size: int) -> Iterator[list[Any]]:
+    """The file's events (with their site and stable ids) in batches, as sent to a server."""
+    for chunk in _chunks(path, site_id, batch_size):
+        yield [event for _, event in chunk]
+
+
+async def import_file(
+    path: Path, store: Store, *, site_id: str | None, batch_size: int = 10_000
+) -> tuple[int, int]:
+    """Validate the whole file first (nothing is written if a line is bad), then write."""
+    ctx = _context()
+    check_file(path, site_id=site_id, batch_size=batch_size, ctx=ctx)
     writer = EventWriter(store)
     received = inserted = 0
     for number, chunk in enumerate(_chunks(path, site_id, batch_size)):

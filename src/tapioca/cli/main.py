@@ -12,16 +12,15 @@ from typing import Annotated, Any, TypeVar
 
 import orjson
 import typer
-from pydantic import ValidationError
 
 from tapioca import __version__
 from tapioca.api.processes import APP_FACTORY, run_processes, run_server
+from tapioca.cli import accounts
+from tapioca.cli.backend import Backend, on_store, with_backend
+from tapioca.cli.common import env_name, fail, load_settings
+from tapioca.cli.importer import ImportFailed
 from tapioca.config import Mode, Settings
-from tapioca.errors import StoreUnavailable
-from tapioca.logging import configure_logging
 from tapioca.sites.service import SiteChanges
-from tapioca.storage import open_store
-from tapioca.storage.base import Store
 
 T = TypeVar("T")
 
@@ -58,11 +57,7 @@ def main(
 
 def _setting(name: str, metavar: str, help: str) -> Any:
     """The option of the setting ``name``, read from the setting's environment variable."""
-    return typer.Option(metavar=metavar, help=help, envvar=_env_name(name), show_envvar=True)
-
-
-def _env_name(setting: str) -> str:
-    return f"{Settings.model_config.get('env_prefix', '')}{setting}".upper()
+    return typer.Option(metavar=metavar, help=help, envvar=env_name(name), show_envvar=True)
 
 
 def _default(name: str) -> Any:
@@ -71,19 +66,6 @@ def _default(name: str) -> Any:
 
 HostOpt = Annotated[str, _setting("host", "ADDRESS", "Address to listen on.")]
 PortOpt = Annotated[int, _setting("port", "PORT", "Port to listen on.")]
-
-
-def _settings(**overrides: object) -> Settings:
-    values = {k: v for k, v in overrides.items() if v is not None}
-    try:
-        settings = Settings(**values)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        for error in exc.errors():
-            name = _env_name("_".join(map(str, error["loc"])))
-            typer.echo(f"invalid setting {name}: {error['msg']}", err=True)
-        raise typer.Exit(2) from exc
-    configure_logging(settings.log_level, settings.log_json)
-    return settings
 
 
 def _require_production(settings: Settings, command: str) -> None:
@@ -100,7 +82,7 @@ def _require_production(settings: Settings, command: str) -> None:
 @app.command()
 def serve(host: HostOpt = _default("host"), port: PortOpt = _default("port")) -> None:
     """Run everything in one process (API + group-commit writer) on the configured store."""
-    settings = _settings(host=host, port=port)
+    settings = load_settings(host=host, port=port)
     from tapioca.api.app import create_app
 
     run_server(create_app(settings), settings)
@@ -115,7 +97,7 @@ def api(
     ] = _default("api_workers"),
 ) -> None:
     """Run the HTTP API (production: ingest into Redis, reports from PostgreSQL)."""
-    settings = _settings(host=host, port=port, api_workers=workers)
+    settings = load_settings(host=host, port=port, api_workers=workers)
     _require_production(settings, "api")
     os.environ["TAPIOCA_HOST"] = settings.host
     os.environ["TAPIOCA_PORT"] = str(settings.port)
@@ -137,7 +119,7 @@ def worker(
     ] = None,
 ) -> None:
     """Consume the Redis stream and write events to PostgreSQL in bulk."""
-    settings = _settings()
+    settings = load_settings()
     _require_production(settings, "worker")
     from tapioca.worker.main import run_worker
 
@@ -148,50 +130,22 @@ def worker(
 @app.command()
 def migrate() -> None:
     """Apply the store's pending migrations."""
-    settings = _settings()
-    applied = _on_store(settings, lambda store: store.migrate(), migrate_first=False)
+    settings = load_settings()
+    applied = on_store(settings, lambda store: store.migrate(), migrate_first=False)
     typer.echo(f"applied migrations: {applied}" if applied else "schema is up to date")
 
 
-def _on_store(
-    settings: Settings, job: Callable[[Store], Awaitable[T]], *, migrate_first: bool = True
-) -> T:
-    """``job`` on the configured store (migrated first), closed after. A store that cannot
-    be reached ends the command with one line naming it, and exit status 1."""
-
-    async def run() -> T:
-        store = open_store(settings)
-        try:
-            if migrate_first:
-                await store.migrate()
-            return await job(store)
-        finally:
-            await store.close()
-
-    try:
-        return asyncio.run(run())
-    except StoreUnavailable as exc:
-        if settings.database_url:
-            from tapioca.storage.read_router import display_name
-
-            typer.echo(
-                f"cannot reach the database at {display_name(settings.database_url)} ({exc}): "
-                "is PostgreSQL running there, and is TAPIOCA_DATABASE_URL right?",
-                err=True,
-            )
-        else:
-            typer.echo(f"cannot open the embedded store {settings.duckdb_path} ({exc})", err=True)
-        raise typer.Exit(1) from exc
-
-
 sites_app = typer.Typer(
-    help="Sites: time zone, domains, currency, page types, browser origins.", no_args_is_help=True
+    help="Sites: time zone, domains, currency, page types, browser origins, who may see them.",
+    no_args_is_help=True,
 )
 app.add_typer(sites_app, name="sites")
+sites_app.command("grant")(accounts.sites_grant)
+sites_app.command("revoke")(accounts.sites_revoke)
+app.add_typer(accounts.users_app, name="users")
+app.add_typer(accounts.keys_app, name="keys")
 
-SiteIdArg = Annotated[
-    str, typer.Argument(metavar="SITE_ID", help="The site's id: letters, digits and _.:-")
-]
+SiteIdArg = accounts.SiteIdArg
 # option, metavar, help
 _SITE_OPTIONS = {
     "name": ("--name", "NAME", "Display name."),
@@ -209,6 +163,11 @@ _SITE_OPTIONS = {
         None,
         "Browsers on any origin may send its events, or pages on its domains only.",
     ),
+    "key_required": (
+        "--key-required/--no-key-required",
+        None,
+        "Its events are taken only with a write key of its own, or from anyone.",
+    ),
 }
 
 
@@ -225,6 +184,7 @@ def _changes(
     page_type: list[str] | None,
     public: bool | None,
     any_origin: bool | None,
+    key_required: bool | None,
 ) -> SiteChanges:
     rules = None
     if page_type is not None:
@@ -234,19 +194,12 @@ def _changes(
             if not sep:
                 raise typer.BadParameter(f"'{rule}' is not PATTERN=TYPE", param_hint="--page-type")
             rules.append((pattern, kind))
-    return SiteChanges(name, timezone, domain, currency, rules, public, any_origin)
+    return SiteChanges(name, timezone, domain, currency, rules, public, any_origin, key_required)
 
 
-def _site_command(action: Callable[[Store], Awaitable[Any]]) -> Any:
-    settings = _settings()
-    from tapioca.errors import TapiocaError
-
-    try:
-        return _on_store(settings, action)
-    except TapiocaError as exc:
-        details = "; ".join(f"{d.field}: {d.message}" for d in exc.details)
-        typer.echo(f"{exc.message} {details}".strip(), err=True)
-        raise typer.Exit(1) from exc
+def _on_backend(job: Callable[[Backend], Awaitable[T]]) -> T:
+    """``job`` on the store, or through `tapioca serve` while it holds the embedded store."""
+    return with_backend(load_settings(), job)
 
 
 @sites_app.command("create")
@@ -259,13 +212,14 @@ def sites_create(
     page_type: Annotated[list[str] | None, _site_option("page_type", "none")] = None,
     public: Annotated[bool, _site_option("public")] = False,
     any_origin: Annotated[bool, _site_option("any_origin")] = False,
+    key_required: Annotated[bool, _site_option("key_required")] = False,
 ) -> None:
     """Create a site."""
-    from tapioca.sites.service import create_site
-
-    changes = _changes(name, timezone, domain or [], currency, page_type or [], public, any_origin)
-    site = _site_command(lambda store: create_site(store, site_id, changes))
-    typer.echo(orjson.dumps(site.as_dict()).decode())
+    changes = _changes(
+        name, timezone, domain or [], currency, page_type or [], public, any_origin, key_required
+    )
+    site = _on_backend(lambda backend: backend.create_site(site_id, changes))
+    typer.echo(orjson.dumps(site).decode())
 
 
 @sites_app.command("update")
@@ -278,22 +232,21 @@ def sites_update(
     page_type: Annotated[list[str] | None, _site_option("page_type", "unchanged")] = None,
     public: Annotated[bool | None, _site_option("public", "unchanged")] = None,
     any_origin: Annotated[bool | None, _site_option("any_origin", "unchanged")] = None,
+    key_required: Annotated[bool | None, _site_option("key_required", "unchanged")] = None,
 ) -> None:
     """Change a site's settings: only the options given (a list given replaces the list)."""
-    from tapioca.sites.service import update_site
-
-    changes = _changes(name, timezone, domain, currency, page_type, public, any_origin)
-    site = _site_command(lambda store: update_site(store, site_id, changes))
-    typer.echo(orjson.dumps(site.as_dict()).decode())
+    changes = _changes(
+        name, timezone, domain, currency, page_type, public, any_origin, key_required
+    )
+    site = _on_backend(lambda backend: backend.update_site(site_id, changes))
+    typer.echo(orjson.dumps(site).decode())
 
 
 @sites_app.command("list")
 def sites_list() -> None:
     """List the sites, one JSON object per line."""
-    from tapioca.sites.catalog import load_sites
-
-    for site in _site_command(load_sites).values():
-        typer.echo(orjson.dumps(site.as_dict()).decode())
+    for site in _on_backend(lambda backend: backend.sites()):
+        typer.echo(orjson.dumps(site).decode())
 
 
 derive_app = typer.Typer(help="Derived tables (sessions, report rollups).", no_args_is_help=True)
@@ -303,19 +256,19 @@ app.add_typer(derive_app, name="derive")
 @derive_app.command("run")
 def derive_run() -> None:
     """Bring sessions and rollups up to date with the stored events (serve and worker do too)."""
-    settings = _settings()
+    settings = load_settings()
     from tapioca.derive.jobs import derive_once
 
-    typer.echo(f"processed {_on_store(settings, derive_once)} new event seqs")
+    typer.echo(f"processed {on_store(settings, derive_once)} new event seqs")
 
 
 @derive_app.command("rebuild")
 def derive_rebuild() -> None:
     """Drop every derived table and recompute it from the event table."""
-    settings = _settings()
+    settings = load_settings()
     from tapioca.derive.jobs import rebuild
 
-    typer.echo(f"rebuilt from {_on_store(settings, rebuild)} event seqs")
+    typer.echo(f"rebuilt from {on_store(settings, rebuild)} event seqs")
 
 
 @app.command("import")
@@ -334,21 +287,19 @@ def import_(
     ] = None,
     batch_size: Annotated[
         int,
-        typer.Option(min=1, max=100_000, metavar="N", help="Events written per transaction."),
+        typer.Option(
+            min=1,
+            max=100_000,
+            metavar="N",
+            help="Events written per transaction (sent per request while `serve` runs).",
+        ),
     ] = 10_000,
 ) -> None:
     """Import events from CSV or NDJSON (the fields of POST /events, aliases included)."""
-    settings = _settings()
-    from tapioca.cli.importer import ImportFailed, import_file
-
     try:
-        received, inserted = _on_store(
-            settings,
-            lambda store: import_file(file, store, site_id=site_id, batch_size=batch_size),
-        )
+        done = _on_backend(lambda backend: backend.import_events(file, site_id, batch_size))
     except ImportFailed as exc:
         for detail in exc.details:
             typer.echo(f"{detail.field}: {detail.message}", err=True)
-        typer.echo("nothing was imported", err=True)
-        raise typer.Exit(1) from exc
-    typer.echo(f"imported {inserted} new events ({received - inserted} already stored)")
+        fail("nothing was imported")
+    typer.echo(done)
