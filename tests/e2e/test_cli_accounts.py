@@ -293,7 +293,7 @@ def test_accounts_roles_and_keys_from_the_cli(stack: Stack, tmp_path: Path) -> N
     sent = client.post("/event", content=page_view("shop", "/key"), headers=writer)
     assert sent.status_code == 202, sent.text
     assert error_code(client.get("/api/v1/auth/me", headers=as_bob)) == (
-        401, "invalid_credential",
+        401, "invalid_token",
     )  # fmt: skip
     assert error_code(
         client.post("/api/v1/auth/token", json={"email": BOB, "password": BOB_PASSWORD})
