@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from tapioca.auth.access import Gate, credential_of_ingest
+from tapioca.auth.access import Gate, PrimaryFirst, credential_of_ingest
 from tapioca.auth.keys import KeyRing, is_key
 from tapioca.auth.ratelimit import RateLimits
 from tapioca.auth.secret import SecretMissing, instance_secret
@@ -95,7 +95,8 @@ def build_runtime(settings: Settings) -> Runtime:
     reader: ReadStore = router if router is not None else store
     sites = SiteCatalog(reader)
     signer = TokenSigner(secret, timedelta(minutes=settings.access_token_minutes))
-    gate = Gate(store, signer, KeyRing(store), sites)
+    checks = store if router is None else PrimaryFirst(store, router)  # reads of access checks
+    gate = Gate(checks, signer, KeyRing(store, reads=checks), sites)
 
     async def authorize(request: IngestRequest, site_ids: frozenset[str]) -> None:
         await gate.send(request.headers, request.ip, site_ids)

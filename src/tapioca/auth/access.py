@@ -11,16 +11,18 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from tapioca.auth.accounts import Account, get_account
 from tapioca.auth.keys import ApiKey, KeyRing, is_key
 from tapioca.auth.roles import Role, Scope
 from tapioca.auth.tokens import InvalidToken, TokenSigner, looks_like_jwt
-from tapioca.errors import ErrorDetail, TapiocaError, not_found
+from tapioca.errors import ErrorDetail, TapiocaError, invalid_parameter, not_found
 from tapioca.sites.catalog import SiteCatalog
-from tapioca.storage.base import Store
+from tapioca.sites.site import SITE_ID_RULE, valid_site_id
+from tapioca.storage.base import Params, ReadStore, Rows, Store
 
 LOCAL_PREFIX = "tpl_"
 
@@ -96,12 +98,35 @@ def credential_of(headers: Mapping[str, str]) -> str | None:
     return headers.get("x-api-key") or None
 
 
+class PrimaryFirst:
+    """Where access checks read: the primary, so that a revoked key or a deleted account
+    stops counting at once; while the primary does not answer, the read replicas that
+    the reports themselves read from (nothing can be revoked meanwhile)."""
+
+    def __init__(self, primary: Store, replicas: ReadStore) -> None:
+        self._primary = primary
+        self._replicas = replicas
+
+    async def fetch(self, sql: str, params: Params = ()) -> Rows:
+        try:
+            return await self._primary.fetch(sql, params)
+        except Exception as exc:
+            if not self._primary.is_unavailable(exc):
+                raise
+        return await self._replicas.fetch(sql, params)
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[ReadStore]:
+        yield self
+
+
 class Gate:
-    """Resolves credentials and checks access against the store."""
+    """Resolves credentials and checks access against the store (``store``: where it
+    reads, e.g. PrimaryFirst)."""
 
     def __init__(
         self,
-        store: Store,
+        store: ReadStore,
         signer: TokenSigner,
         keys: KeyRing,
         sites: SiteCatalog,
@@ -151,12 +176,11 @@ class Gate:
         """Whether ``who`` may read the reports of ``site_id`` (None: the instance's only
         site, when it has one; else the report itself says site_id is required)."""
         if site_id is None:
-            rows = await self._store.fetch("SELECT id FROM site ORDER BY id LIMIT 2")
-            if len(rows) != 1:
-                if who is None:
-                    raise auth_required()
-                return
-            site_id = rows[0][0]
+            site_id = await self._only_site(who)
+            if site_id is None:
+                return  # the report says that site_id is required
+        elif not valid_site_id(site_id):  # no site has it: the report's own 422, as it says
+            raise invalid_parameter("site_id", SITE_ID_RULE)
         account_id = who.account.id if who is not None and who.account is not None else ""
         rows = await self._store.fetch(_SITE_AND_ROLE, [site_id, account_id])
         if rows and rows[0][0]:
@@ -175,6 +199,16 @@ class Gate:
             return
         if rows[0][1] is None:  # no role on it
             raise site_not_found(site_id)
+
+    async def _only_site(self, who: Principal | None) -> str | None:
+        """The instance's only site; None when it has none or several (401 anonymous)."""
+        rows = await self._store.fetch("SELECT id FROM site ORDER BY id LIMIT 2")
+        if len(rows) == 1:
+            only: str = rows[0][0]
+            return only
+        if who is None:
+            raise auth_required()
+        return None
 
     # -- managing sites -------------------------------------------------------------
 

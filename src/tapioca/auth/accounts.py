@@ -20,7 +20,7 @@ from tapioca.auth.roles import Role
 from tapioca.auth.tokens import digest, new_id, new_secret
 from tapioca.errors import ErrorDetail, TapiocaError, not_found, validation_error
 from tapioca.logging import get_logger
-from tapioca.storage.base import Store
+from tapioca.storage.base import ReadStore, Store
 
 log = get_logger(__name__)
 
@@ -73,7 +73,7 @@ async def account_count(store: Store) -> int:
     return int(rows[0][0])
 
 
-async def get_account(store: Store, account_id: str) -> Account | None:
+async def get_account(store: ReadStore, account_id: str) -> Account | None:
     rows = await store.fetch(f"{_ACCOUNT} WHERE id = $1", [account_id])
     return _account(rows[0]) if rows else None
 

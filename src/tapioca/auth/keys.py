@@ -16,7 +16,7 @@ from tapioca.auth.roles import Scope
 from tapioca.auth.tokens import digest, new_id, new_secret
 from tapioca.errors import TapiocaError, not_found
 from tapioca.logging import get_logger
-from tapioca.storage.base import Store
+from tapioca.storage.base import ReadStore, Store
 
 log = get_logger(__name__)
 
@@ -108,8 +108,15 @@ class KeyRing:
     every process. ``last_used_at`` is written at most once a minute per key, off the
     request's path."""
 
-    def __init__(self, store: Store, ttl_s: float = 2.0, touch_every_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        ttl_s: float = 2.0,
+        touch_every_s: float = 60.0,
+        reads: ReadStore | None = None,
+    ) -> None:
         self._store = store
+        self._reads = reads or store  # where keys are looked up (auth/access.PrimaryFirst)
         self._ttl = ttl_s
         self._touch_every = touch_every_s
         self._known: dict[str, tuple[float, ApiKey | None]] = {}
@@ -124,7 +131,7 @@ class KeyRing:
         if cached is not None and now - cached[0] < self._ttl:
             found = cached[1]
         else:
-            rows = await self._store.fetch(
+            rows = await self._reads.fetch(
                 "SELECT id, site_id, scope FROM api_key WHERE key_hash = $1 AND revoked_at IS NULL",
                 [hashed],
             )
