@@ -14,6 +14,7 @@ from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Mount
 
+from tapioca.api.errors import ErrorBody
 from tapioca.auth.access import Gate, Principal, auth_required, forbidden, forwarded
 from tapioca.auth.ratelimit import RateLimits
 from tapioca.auth.roles import Role
@@ -116,16 +117,41 @@ _CHECKS: dict[Access, Any] = {
 _SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}, {"basic": []}]
 
 
-def access(level: Access) -> dict[str, Any]:
+# The answers of access checks and of the account routes (the errors every route may
+# give are api/errors.py's ERROR_RESPONSES).
+_ERRORS = {
+    401: "No credential, or one that is not valid: unauthorized, invalid_token, "
+    "invalid_credentials, invalid_key, invalid_refresh_token (WWW-Authenticate)",
+    403: "The credential does not allow this: forbidden (or an invitation, setup link or "
+    "sign-up that is not open)",
+    409: "Conflicts with what exists: account_exists, site_exists, last_owner, already_set_up",
+    429: "rate_limited: too many requests, or failed sign-ins (Retry-After)",
+}
+# the levels whose checks count the caller's requests (_limit_reports)
+_LIMITED = frozenset({Access.READ, Access.ACCOUNT, Access.VIEWER, Access.ADMIN, Access.OWNER})
+
+
+def access(level: Access, *errors: int) -> dict[str, Any]:
     """Keyword arguments of a route decorator: the check of ``level`` and its
-    declaration (in the OpenAPI document too, with the credentials it takes)."""
+    declaration (in the OpenAPI document too, with the credentials it takes and the
+    answers of the check: 401, 403, 429); ``errors``: more statuses the route answers."""
     extra: dict[str, Any] = {ACCESS_KEY: level.value}
+    statuses = set(errors)
     if level is not Access.OPEN:
         extra["security"] = _SECURITY if level is Access.READ else [{"bearer": []}]
+        if level is Access.LOCAL_OR_ADMIN:  # this machine needs none
+            extra["security"] = [{}, *extra["security"]]
+        statuses |= {401, 403}
+    if level in _LIMITED:
+        statuses.add(429)
     check = _CHECKS.get(level)
     return {
         "dependencies": [Depends(check)] if check is not None else [],
         "openapi_extra": extra,
+        "responses": {
+            status: {"model": ErrorBody, "description": _ERRORS[status]}
+            for status in sorted(statuses)
+        },
     }
 
 

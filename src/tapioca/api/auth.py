@@ -16,7 +16,8 @@ from tapioca.api.access import Access, Who, access
 from tapioca.api.responses import JSONBody
 from tapioca.api.runtime import Runtime
 from tapioca.auth import accounts
-from tapioca.auth.accounts import Account
+from tapioca.auth.accounts import EMAIL_PATTERN, Account
+from tapioca.auth.passwords import MAX_LENGTH, MIN_LENGTH
 from tapioca.auth.roles import Role
 from tapioca.errors import ErrorDetail, TapiocaError, validation_error
 
@@ -36,20 +37,25 @@ class RefreshIn(BaseModel):
     refresh_token: str = Field(max_length=200)
 
 
+# the rules of accounts (auth/accounts.py, auth/passwords.py), stated in the document
+Email = Annotated[str, Field(max_length=320, pattern=EMAIL_PATTERN)]
+NewPassword = Annotated[str, Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH)]
+
+
 class RegisterIn(BaseModel):
-    email: str = Field(max_length=320)
-    password: str = Field(max_length=1024)
+    email: Email
+    password: NewPassword
     invitation: str | None = Field(default=None, max_length=200)
 
 
 class SetupIn(BaseModel):
     token: str = Field(max_length=200)
-    email: str = Field(max_length=320)
-    password: str = Field(max_length=1024)
+    email: Email
+    password: NewPassword
 
 
 class InvitationIn(BaseModel):
-    email: str = Field(max_length=320)
+    email: Email
     site_id: str | None = Field(default=None, max_length=100)
     role: Role | None = None
 
@@ -108,7 +114,10 @@ _TOKEN_BODY = {
                 "schema": {
                     "type": "object",
                     "required": ["email", "password"],
-                    "properties": {"email": {"type": "string"}, "password": {"type": "string"}},
+                    "properties": {
+                        "email": {"type": "string", "minLength": 1},
+                        "password": {"type": "string", "minLength": 1},
+                    },
                 }
             },
             "application/x-www-form-urlencoded": {
@@ -116,8 +125,8 @@ _TOKEN_BODY = {
                     "type": "object",
                     "required": ["username", "password"],
                     "properties": {
-                        "username": {"type": "string"},
-                        "password": {"type": "string"},
+                        "username": {"type": "string", "minLength": 1},
+                        "password": {"type": "string", "minLength": 1},
                     },
                 }
             },
@@ -126,8 +135,8 @@ _TOKEN_BODY = {
 }
 
 
-def _open_with(extra: dict[str, Any]) -> dict[str, Any]:
-    kwargs = access(Access.OPEN)
+def _open_with(extra: dict[str, Any], *errors: int) -> dict[str, Any]:
+    kwargs = access(Access.OPEN, *errors)
     kwargs["openapi_extra"] = {**kwargs["openapi_extra"], **extra}
     return kwargs
 
@@ -136,7 +145,7 @@ def _open_with(extra: dict[str, Any]) -> dict[str, Any]:
     "/api/v1/auth/token",
     response_model=TokenPair,
     summary="Sign in: an access token and a refresh token",
-    **_open_with(_TOKEN_BODY),
+    **_open_with(_TOKEN_BODY, 401, 429),
 )
 async def sign_in(request: Request) -> JSONBody:
     runtime = _runtime(request)
@@ -155,7 +164,7 @@ async def sign_in(request: Request) -> JSONBody:
     "/api/v1/auth/refresh",
     response_model=TokenPair,
     summary="A new token pair for a refresh token (which is spent)",
-    **access(Access.OPEN),
+    **access(Access.OPEN, 401),
 )
 async def refresh(request: Request, body: RefreshIn) -> JSONBody:
     runtime = _runtime(request)
@@ -179,7 +188,7 @@ async def logout(request: Request, body: RefreshIn) -> JSONBody:
     "/api/v1/auth/register",
     status_code=201,
     summary="A new account: with an invitation, or when sign-up is on",
-    **access(Access.OPEN),
+    **access(Access.OPEN, 403, 409),
 )
 async def register(request: Request, body: RegisterIn) -> JSONBody:
     runtime = _runtime(request)
@@ -249,7 +258,7 @@ async def create_invitation(request: Request, who: Who, body: InvitationIn) -> J
     status_code=201,
     response_model=TokenPair,
     summary="The first owner of an empty instance, from the setup link",
-    **access(Access.OPEN),
+    **access(Access.OPEN, 403, 409),
 )
 async def setup(request: Request, body: Annotated[SetupIn, Body()]) -> JSONBody:
     runtime = _runtime(request)

@@ -128,6 +128,11 @@ async def _validation_error(request: Request, exc: Exception) -> JSONBody:
 
 async def _http_error(request: Request, exc: Exception) -> JSONBody:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+        # FastAPI's answer to a JSON body that is not UTF-8: the route's input is not
+        # valid (a 400 is the HTTP layer's, docs/api.md)
+        problem = [ErrorDetail("body", "JSON text in UTF-8")]
+        return error_response(request, 422, "validation_error", "The body is not valid.", problem)
     code = _STATUS_CODES.get(exc.status_code, "http_error")
     message = {
         404: f"No route {request.url.path}.",

@@ -107,6 +107,14 @@ def complete(schema: dict[str, Any], max_events: int, errors: dict[str, Any]) ->
         "description": "an IANA time zone; empty: the site's own",
         "enum": ["", *sorted(available_timezones())],
     }
+    # a site's own time zone is one of those zones (sites/service.py)
+    for model in ("SiteFields", "SiteIn"):
+        if model in components:
+            components[model]["properties"]["timezone"] = {
+                "anyOf": [{"allOf": [{"$ref": _REF.format(model="TimeZone")}, {"minLength": 1}]},
+                          {"type": "null"}],
+                "title": "Timezone",
+            }  # fmt: skip
     # a report's site_id follows the rule of the events' site_id
     parameters = {**_REPORT_PARAMETERS, "site_id": event["properties"]["site_id"]}
     for model in ("EventIn", "ItemIn"):

@@ -95,13 +95,14 @@ async def ready(request: Request) -> JSONBody:
     return error_response(request, 503, "not_ready", "Tapioca is not ready yet.", down)
 
 
-@router.get(
-    "/metrics",
-    summary="Prometheus metrics",
-    response_class=Response,
-    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
-    **access(Access.LOCAL_OR_ADMIN),
-)
+_METRICS = access(Access.LOCAL_OR_ADMIN)
+_METRICS["responses"][200] = {
+    "content": {"text/plain": {}},
+    "description": "Prometheus text format",
+}
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response, **_METRICS)
 async def prometheus(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     try:

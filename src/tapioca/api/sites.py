@@ -3,36 +3,52 @@ keys"). The same operations as the CLI (auth/, sites/service.py)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field
 
 from tapioca.api.access import Access, Who, access
+from tapioca.api.auth import Email, NewPassword
 from tapioca.api.responses import JSONBody
 from tapioca.api.runtime import Runtime
 from tapioca.auth import accounts, keys
 from tapioca.auth.access import Principal
+from tapioca.auth.accounts import EMAIL_PATTERN
 from tapioca.auth.roles import Role, Scope
 from tapioca.errors import TapiocaError
 from tapioca.sites.catalog import load_sites
-from tapioca.sites.service import SiteChanges, create_site, get_site, update_site
+from tapioca.sites.service import (
+    DOMAIN_PATTERN,
+    TEXT_PATTERN,
+    SiteChanges,
+    create_site,
+    get_site,
+    update_site,
+)
+from tapioca.sites.site import SITE_ID_MAX, SITE_ID_PATTERN
 
 router = APIRouter(tags=["sites"])
 
 
+# the rules of sites (sites/service.py, sites/site.py), stated in the document; the
+# time zone's is added to it (api/openapi.py)
 class PageTypeRule(BaseModel):
-    pattern: str = Field(max_length=500)
-    page_type: str = Field(max_length=100)
+    pattern: str = Field(max_length=500, pattern="^/")
+    page_type: str = Field(min_length=1, max_length=100)
 
 
 class SiteFields(BaseModel):
-    name: str | None = Field(default=None, max_length=200)
+    name: str | None = Field(default=None, max_length=200, pattern=TEXT_PATTERN)
     timezone: str | None = Field(default=None, max_length=64)
-    domains: list[str] | None = Field(default=None, max_length=100)
-    currency: str | None = Field(default=None, max_length=3)
+    domains: list[Annotated[str, Field(pattern=DOMAIN_PATTERN)]] | None = Field(
+        default=None, max_length=100
+    )
+    currency: str | None = Field(default=None, pattern="^[A-Za-z]{3}$")
     page_type_rules: list[PageTypeRule] | None = Field(default=None, max_length=200)
-    public: bool | None = None
-    any_origin: bool | None = None
-    key_required: bool | None = None
+    public: bool | None = Field(default=None, strict=True)
+    any_origin: bool | None = Field(default=None, strict=True)
+    key_required: bool | None = Field(default=None, strict=True)
 
     def changes(self) -> SiteChanges:
         rules = None
@@ -45,7 +61,7 @@ class SiteFields(BaseModel):
 
 
 class SiteIn(SiteFields):
-    site_id: str = Field(max_length=100)
+    site_id: str = Field(max_length=SITE_ID_MAX, pattern=SITE_ID_PATTERN)
 
 
 class MemberIn(BaseModel):
@@ -54,13 +70,16 @@ class MemberIn(BaseModel):
 
 class KeyIn(BaseModel):
     scope: Scope
-    name: str | None = Field(default=None, max_length=200)
+    name: str | None = Field(default=None, max_length=200, pattern=TEXT_PATTERN)
 
 
 class AccountIn(BaseModel):
-    email: str = Field(max_length=320)
-    password: str = Field(max_length=1024)
-    instance_owner: bool = False
+    email: Email
+    password: NewPassword
+    instance_owner: bool = Field(default=False, strict=True)
+
+
+EmailPath = Annotated[str, Path(max_length=320, pattern=EMAIL_PATTERN)]
 
 
 def _runtime(request: Request) -> Runtime:
@@ -93,7 +112,7 @@ async def list_sites(request: Request, who: Who) -> JSONBody:
     )
 
 
-@router.post("/api/v1/sites", status_code=201, summary="A new site", **access(Access.ACCOUNT))
+@router.post("/api/v1/sites", status_code=201, summary="A new site", **access(Access.ACCOUNT, 409))
 async def post_site(request: Request, who: Who, body: SiteIn) -> JSONBody:
     runtime = _runtime(request)
     changes = body.changes()
@@ -135,7 +154,7 @@ async def _may_manage(runtime: Runtime, who: Principal | None, site_id: str, rol
     **access(Access.ADMIN),
 )
 async def put_member(
-    request: Request, who: Who, site_id: str, email: str, body: MemberIn
+    request: Request, who: Who, site_id: str, email: EmailPath, body: MemberIn
 ) -> JSONBody:
     runtime = _runtime(request)
     account = await accounts.account_by_email(runtime.store, email)
@@ -152,7 +171,7 @@ async def put_member(
     summary="Take an account's role on the site away",
     **access(Access.ADMIN),
 )
-async def delete_member(request: Request, who: Who, site_id: str, email: str) -> JSONBody:
+async def delete_member(request: Request, who: Who, site_id: str, email: EmailPath) -> JSONBody:
     runtime = _runtime(request)
     account = await accounts.account_by_email(runtime.store, email)
     current = await accounts.role_on(runtime.store, site_id, account)
@@ -198,7 +217,7 @@ async def get_users(request: Request) -> JSONBody:
 
 
 @router.post(
-    "/api/v1/users", status_code=201, summary="A new account", **access(Access.INSTANCE_OWNER)
+    "/api/v1/users", status_code=201, summary="A new account", **access(Access.INSTANCE_OWNER, 409)
 )
 async def post_user(request: Request, body: AccountIn) -> JSONBody:
     account = await accounts.create_account(
@@ -208,8 +227,8 @@ async def post_user(request: Request, body: AccountIn) -> JSONBody:
 
 
 @router.delete(
-    "/api/v1/users/{email}", summary="Delete an account", **access(Access.INSTANCE_OWNER)
+    "/api/v1/users/{email}", summary="Delete an account", **access(Access.INSTANCE_OWNER, 409)
 )
-async def delete_user(request: Request, email: str) -> JSONBody:
+async def delete_user(request: Request, email: EmailPath) -> JSONBody:
     account = await accounts.delete_account(_runtime(request).store, email)
     return JSONBody({**account.as_dict(), "deleted": True})

@@ -224,6 +224,8 @@ class Gate:
         """The caller's role on the site, at least ``need``: 404 when the caller has
         none (or the site does not exist), 403 when it is lower."""
         who = self.account_of(who)
+        if not valid_site_id(site_id):  # no site has it (nor could PostgreSQL read a NUL)
+            raise site_not_found(site_id)
         exists = await self._store.fetch("SELECT 1 FROM site WHERE id = $1", [site_id])
         if not exists:
             raise site_not_found(site_id)

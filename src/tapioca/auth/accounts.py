@@ -24,7 +24,12 @@ from tapioca.storage.base import ReadStore, Store
 
 log = get_logger(__name__)
 
-EMAIL = re.compile(r"^[^@\s]{1,200}@[^@\s]{1,200}\.[^@\s]{1,60}$")
+# No space (Python's \s, spelt out: regular expression engines differ on it) and no
+# control character either: PostgreSQL's text cannot hold a NUL. The API documents it.
+_NOT_IN_EMAIL = r"@\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_PART = f"[^{_NOT_IN_EMAIL}]"
+EMAIL_PATTERN = rf"^{_PART}{{1,200}}@{_PART}{{1,200}}\.{_PART}{{1,60}}$"
+EMAIL = re.compile(EMAIL_PATTERN)
 REFRESH_PREFIX = "tpr_"
 INVITE_PREFIX = "tpi_"
 SETUP_PREFIX = "tps_"

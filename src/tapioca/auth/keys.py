@@ -7,6 +7,7 @@ leaked key recognisable to secret scanners and to people."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from tapioca.storage.base import ReadStore, Store
 log = get_logger(__name__)
 
 KEY_PREFIX = "tpk_"
+KEY_ID = re.compile(r"^key_[0-9a-f]{16}\Z")  # new_id("key_")
 _SHOWN = 8  # characters after the prefix that lists show, to tell keys apart
 
 
@@ -84,6 +86,8 @@ async def list_keys(store: Store, site_id: str) -> list[dict[str, Any]]:
 
 
 async def revoke_key(store: Store, site_id: str, key_id: str) -> None:
+    if not KEY_ID.match(key_id):  # made by new_id: no key has another shape
+        raise not_found("key_not_found", f"No key '{key_id[:100]}' on this site.", "key_id")
     rows = await store.change(
         "UPDATE api_key SET revoked_at = $3 WHERE id = $1 AND site_id = $2 "
         "AND revoked_at IS NULL RETURNING id",

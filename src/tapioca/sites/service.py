@@ -18,6 +18,12 @@ from tapioca.storage.base import Store
 from tapioca.storage.rows import INSERT_SITES
 
 CURRENCY = re.compile(r"^[A-Z]{3}$")
+# A site's name and domains hold no NUL (PostgreSQL's text cannot); the API's document
+# states the same patterns (api/sites.py).
+NO_NUL = "must not contain NUL characters"
+TEXT_PATTERN = r"^[^\x00]*$"
+DOMAIN_PATTERN = r"^[^/ \x00]+$"  # a host name: not empty, no path, no space
+DOMAIN = re.compile(DOMAIN_PATTERN).fullmatch
 
 
 @dataclass
@@ -41,8 +47,10 @@ class SiteChanges:
                 problems.append(ErrorDetail("timezone", f"'{self.timezone}' is not an IANA zone"))
         if self.currency is not None and not CURRENCY.match(self.currency.upper()):
             problems.append(ErrorDetail("currency", "a 3-letter ISO 4217 code"))
+        if self.name is not None and "\x00" in self.name:
+            problems.append(ErrorDetail("name", NO_NUL))
         for domain in self.domains or []:
-            if not domain or "/" in domain or " " in domain:
+            if not DOMAIN(domain):
                 problems.append(ErrorDetail("domains", f"'{domain}' is not a host name"))
         for pattern, page_type in self.page_type_rules or []:
             if not pattern.startswith("/") or not page_type:

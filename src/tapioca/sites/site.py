@@ -19,6 +19,7 @@ _SENT = BY_NAME["site_id"].sent
 assert _SENT is not None and _SENT.pattern is not None and _SENT.max_length is not None
 _SITE_ID = full_match(_SENT.pattern)
 SITE_ID_MAX = _SENT.max_length
+SITE_ID_PATTERN = _SENT.pattern
 SITE_ID_RULE = f"letters, digits and _.:- only (at most {SITE_ID_MAX})"
 
 UTC_ZONE = ZoneInfo("UTC")
