@@ -22,7 +22,7 @@ import httpx
 
 from bench.figures import Figure, ModeResult, finish
 from bench.generator import generate
-from bench.procs import Proc, base_env, production_env, wait_ready
+from bench.procs import Proc, base_env, credential, production_env, wait_ready
 from bench.run import OUT, wrk
 from support.servers import PostgresServer, RedisServer, free_port
 
@@ -208,10 +208,12 @@ async def load_postgres(
 
 # -- measuring ------------------------------------------------------------------------
 def measure(url: str, result: ModeResult, seconds: int) -> None:
+    headers = credential(url)
     for name, path in REPORTS.items():
-        answer = httpx.get(url + path, timeout=60)
+        answer = httpx.get(url + path, headers=headers, timeout=60)
         answer.raise_for_status()
-        r = wrk(url, "wrk_get.lua", threads=1, conns=4, seconds=seconds, env={"BENCH_PATH": path})
+        r = wrk(url, "wrk_get.lua", threads=1, conns=4, seconds=seconds, env={"BENCH_PATH": path},
+                headers=headers)  # fmt: skip
         if r["non2xx"] or r["socket_errors"]:
             raise RuntimeError(f"{name}: {r['non2xx']} non-2xx, {r['socket_errors']} errors")
         p95 = r["p95_us"] / 1000
@@ -228,7 +230,7 @@ def measure(url: str, result: ModeResult, seconds: int) -> None:
 
 
 async def check_visitors(url: str, exact: int, result: ModeResult) -> None:
-    async with httpx.AsyncClient(timeout=60) as client:
+    async with httpx.AsyncClient(timeout=60, headers=credential(url)) as client:
         got = (await client.get(url + REPORTS["overview"])).json()["visitors"]
     error = abs(got - exact) / exact * 100
     result.add(

@@ -33,7 +33,7 @@ import orjson
 
 from bench.figures import Figure, ModeResult, finish
 from bench.generator import generate
-from bench.procs import Proc, base_env, production_env, wait_ready
+from bench.procs import Proc, base_env, credential, production_env, wait_ready
 from bench.run import post_all, wait_derived, wait_drained
 from support.servers import PostgresServer, RedisServer, free_port
 
@@ -66,7 +66,7 @@ async def ask(client: httpx.AsyncClient, url: str, report: int) -> Any:
 
 async def poller(url: str, polls: Polls) -> None:
     """The reports one after the other, again and again."""
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(headers=credential(url)) as client:
         while not polls.stop:
             for report in range(len(REPORTS)):
                 answer = await ask(client, url, report)
@@ -106,7 +106,7 @@ async def measure(
     await asyncio.sleep(1.0)
     polls.stop = True
     await watching
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(headers=credential(url)) as client:
         exact = [await ask(client, url, report) for report in range(len(REPORTS))]
     return {
         "post_s": last_202 - started,

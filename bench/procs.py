@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # test helpers
+from support import credentials
 from support.processes import child_pids
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,8 +72,12 @@ NO_RATE_LIMITS = {
 
 
 def base_env(extra: dict[str, str]) -> dict[str, str]:
+    """The environment of a measured process: the test suite's owner, whom
+    ``wait_ready`` signs in as (reports need a credential), and ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAPIOCA_")}
-    env.update({"TAPIOCA_LOG_LEVEL": "warning", **NO_RATE_LIMITS, **extra})
+    env.update(
+        {"TAPIOCA_LOG_LEVEL": "warning", **NO_RATE_LIMITS, **credentials.owner_env(), **extra}
+    )
     return env
 
 
@@ -82,20 +87,42 @@ def production_env(dsn: str, redis_url: str, port: int, settings: dict[str, str]
             "TAPIOCA_DATABASE_URL": dsn,
             "TAPIOCA_REDIS_URL": redis_url,
             "TAPIOCA_PORT": str(port),
+            **credentials.production_env(),
             **settings,
         }
     )
 
 
 def wait_ready(url: str, proc: Proc, timeout: float = 60) -> None:
+    """Poll /ready, then sign in as the owner (``credential(url)`` gives the header)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.popen.poll() is not None:
             raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}")
         try:
             if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
+                _CREDENTIALS[url] = _sign_in(url)
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
     raise RuntimeError(f"{proc.name} not ready after {timeout}s")
+
+
+_CREDENTIALS: dict[str, dict[str, str]] = {}  # base URL -> the owner's Authorization header
+
+
+def _sign_in(url: str) -> dict[str, str]:
+    with httpx.Client(base_url=url, timeout=30) as client:
+        probe = client.post(credentials.SIGN_IN, json={})
+        if probe.status_code == 404:  # a build from before accounts (bench.ab): no credential
+            return {}
+        return credentials.sign_in(client)
+
+
+def credential(url: str) -> dict[str, str]:
+    """The header that reads the reports of the server at ``url`` (signed in by
+    ``wait_ready``)."""
+    if url not in _CREDENTIALS:
+        _CREDENTIALS[url] = _sign_in(url)
+    return _CREDENTIALS[url]

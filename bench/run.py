@@ -34,7 +34,7 @@ import orjson
 from bench.figures import Figure, ModeResult, finish
 from bench.generator import generate
 from bench.lean_http import LeanConnection
-from bench.procs import Proc, base_env, production_env, wait_ready
+from bench.procs import Proc, base_env, credential, production_env, wait_ready
 from support.servers import PostgresServer, RedisServer, free_port
 
 BENCH = Path(__file__).resolve().parent
@@ -50,6 +50,7 @@ def wrk(
     conns: int,
     seconds: int,
     env: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     OUT.mkdir(exist_ok=True)
     combined = OUT / f"wrk-{Path(script).stem}.lua"
@@ -66,6 +67,7 @@ def wrk(
             "5s",
             "-s",
             str(combined),
+            *[arg for name, value in (headers or {}).items() for arg in ("-H", f"{name}: {value}")],
             url,
         ],
         capture_output=True,
@@ -394,8 +396,10 @@ def bench_stats(url: str, result: ModeResult, seconds: int, events: int, kept: b
     """/stats of one day; ``kept=False``: the embedded store computing every answer (the
     figure without a target, beside the one users get)."""
     path = "/stats?site_id=big&date=2025-10-15"
-    expected = httpx.get(url + path, timeout=30).json()
-    r = wrk(url, "wrk_get.lua", threads=1, conns=4, seconds=seconds, env={"BENCH_PATH": path})
+    headers = credential(url)
+    expected = httpx.get(url + path, headers=headers, timeout=30).json()
+    r = wrk(url, "wrk_get.lua", threads=1, conns=4, seconds=seconds, env={"BENCH_PATH": path},
+            headers=headers)  # fmt: skip
     p95 = r["p95_us"] / 1000
     label = f"/stats one day of a {events:,}-event site"
     if not kept:

@@ -30,15 +30,16 @@ def pair(tmp_path: Path) -> Iterator[Replicated]:
 class ReportLoad:
     """GET /stats at a steady rate from a thread; records every outcome."""
 
-    def __init__(self, base_url: str, rate: float = 50.0) -> None:
+    def __init__(self, base_url: str, headers: dict[str, str], rate: float = 50.0) -> None:
         self.base_url = base_url
+        self.headers = headers  # the credential reports need
         self.interval = 1 / rate
         self.outcomes: list[tuple[float, int | str, Any]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        with httpx.Client(base_url=self.base_url, timeout=10) as client:
+        with httpx.Client(base_url=self.base_url, headers=self.headers, timeout=10) as client:
             tick = time.monotonic()
             while not self._stop.is_set():
                 try:
@@ -108,7 +109,7 @@ def test_reads_survive_replica_and_primary_outages(
     expected = server.client.get(STATS).json()
     assert (expected["total_views"], expected["unique_users"]) == (300, 17)
 
-    with ReportLoad(server.base_url) as load:
+    with ReportLoad(server.base_url, server.headers) as load:
         time.sleep(2)
         # 1. the replica dies: not one report fails, reads move to the primary
         died = time.monotonic()

@@ -239,7 +239,7 @@ def test_any_query_string(stats_server: Server, fresh_client: httpx.Client) -> N
     )
     @given(query=query_strings())
     def run(query: str) -> None:
-        response, repro = send(fresh_client, "GET", f"{url}?{query}")
+        response, repro = send(fresh_client, "GET", f"{url}?{query}", headers=stats_server.headers)
         sent = response.request.url.query.decode("ascii")  # what httpx put on the wire
         judge(response, sent, repro)
 
@@ -268,7 +268,8 @@ def test_any_query_string(stats_server: Server, fresh_client: httpx.Client) -> N
 def test_query_string_examples(
     stats_server: Server, fresh_client: httpx.Client, query: str, status: int, field: str | None
 ) -> None:
-    response, repro = send(fresh_client, "GET", f"{stats_server.base_url}/stats?{query}")
+    url = f"{stats_server.base_url}/stats?{query}"
+    response, repro = send(fresh_client, "GET", url, headers=stats_server.headers)
     assert response.status_code == status, f"{response.status_code} {response.text}\n  {repro}"
     if field is not None:
         assert fields_of(check_error(response, repro)) == [field], repro
@@ -279,11 +280,12 @@ def test_api_stats_site_id_with_nul_is_422(
     production_api: Server, fresh_client: httpx.Client, site_id: str
 ) -> None:
     url = f"{production_api.base_url}/stats?site_id={site_id}"
+    repro = curl("GET", url, headers=production_api.headers)
     try:
-        response = fresh_client.get(url)
+        response = fresh_client.get(url, headers=production_api.headers)
     except httpx.TransportError as exc:
-        raise AssertionError(f"dropped connection\n  repro: {curl('GET', url)}") from exc
+        raise AssertionError(f"dropped connection\n  repro: {repro}") from exc
     # a NUL cannot be in any site id: a malformed parameter (422), as on `serve`
-    assert response.status_code == 422, f"{response.status_code}\n  repro: {curl('GET', url)}"
-    body = check_error(response, curl("GET", url))
+    assert response.status_code == 422, f"{response.status_code}\n  repro: {repro}"
+    body = check_error(response, repro)
     assert body["error"]["code"] == "validation_error" and fields_of(body) == ["site_id"]

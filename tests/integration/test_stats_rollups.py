@@ -14,6 +14,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from support.credentials import install_gate
 from support.factories import make_row
 from support.reference import from_row, from_rows, stats
 from tapioca.api.reports import router
@@ -79,11 +80,12 @@ async def over_http(store: Store, day: date, limit: int) -> object:
     app = FastAPI()
     app.include_router(router)
     app.state.reports = Executor(store)
+    headers = await install_gate(app, store)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://tapioca") as client:
         query = {"site_id": "shop", "date": day.isoformat(), "limit": str(limit)}
-        response = await client.get("/stats", params=query)
-    assert response.status_code == 200
+        response = await client.get("/stats", params=query, headers=headers)
+    assert response.status_code == 200, response.text
     return response.json()
 
 

@@ -36,7 +36,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 
 
 async def test_migrations_apply_once_from_empty(store: Store) -> None:
-    assert await store.migrate() == list(range(1, 13))
+    assert await store.migrate() == list(range(1, 14))
     assert await store.migrate() == []
     rows = await store.fetch("SELECT version, name FROM schema_migration ORDER BY version")
     assert rows == [
@@ -52,6 +52,7 @@ async def test_migrations_apply_once_from_empty(store: Store) -> None:
         (10, "not_null"),
         (11, "source_spelling"),
         (12, "site_any_origin"),
+        (13, "accounts"),
     ]
     assert await store.fetch("SELECT count(*) FROM event") == [(0,)]
 

@@ -4,6 +4,11 @@ Every process is started from the project's own CLI (``.venv/bin/tapioca``) with
 private working directory, a clean ``TAPIOCA_*`` environment and its output captured
 in files (shown when a start fails). At teardown each process started here is sent
 SIGTERM by its PID (SIGKILL after a timeout); a worker must exit with status 0.
+
+Every server has the suite's owner (support/credentials.py) unless the test's environment
+says otherwise; once it is ready the launcher signs in as that owner, and
+``server.client`` sends the access token. ``server.headers`` holds the same header, for
+clients a test makes itself (empty when the server has no owner to sign in as).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from support.credentials import owner_env, production_env, sign_in
 from support.servers import PostgresServer, free_port
 
 READY_TIMEOUT = 30.0
@@ -104,9 +110,30 @@ class Server:
     workdir: Path
     workers: list[Proc] = field(default_factory=list)
     dsn: str | None = None
+    # the owner's credential (Authorization: Bearer …), sent by ``client`` as well
+    headers: dict[str, str] = field(default_factory=dict)
 
     def output(self) -> str:
         return "\n".join(p.output() for p in [self.http, *self.workers])
+
+    @property
+    def owner(self) -> tuple[str, str] | None:
+        """The email and password of the owner the server was started with, if any."""
+        email = self.env.get("TAPIOCA_OWNER_EMAIL")
+        password = self.env.get("TAPIOCA_OWNER_PASSWORD")
+        return (email, password) if email and password else None
+
+    def sign_in(self) -> None:
+        """Sign in as the owner and have ``client`` (and ``headers``) carry the token."""
+        if self.owner is None:
+            return
+        email, password = self.owner
+        with httpx.Client(base_url=self.base_url, timeout=30.0) as client:
+            try:
+                self.headers = sign_in(client, email, password)
+            except (AssertionError, httpx.TransportError) as exc:
+                pytest.fail(f"{exc}\n{self.output()}")
+        self.client.headers.update(self.headers)
 
 
 class Launcher:
@@ -164,7 +191,11 @@ class Launcher:
         """`tapioca serve --port P` on a DuckDB file in a private data dir."""
         workdir = self._workdir("serve")
         port = free_port()
-        full_env = {"TAPIOCA_DATA_DIR": str(data_dir or workdir / "data"), **(env or {})}
+        full_env = {
+            "TAPIOCA_DATA_DIR": str(data_dir or workdir / "data"),
+            **owner_env(),
+            **(env or {}),
+        }
         proc = self.spawn("serve", ["serve", "--port", str(port)], full_env, workdir)
         base_url = f"http://127.0.0.1:{port}"
         server = Server("embedded", port, base_url, self._client(base_url), proc, full_env, workdir)
@@ -188,6 +219,8 @@ class Launcher:
             "TAPIOCA_BATCH_MAX_WAIT_MS": "50",
             "TAPIOCA_AUTO_CREATE_SITES": "true",
             "TAPIOCA_DATA_DIR": str(workdir / "data"),
+            **owner_env(),
+            **production_env(),
             **(env or {}),
         }
         api = self.spawn("api", ["api", "--port", str(port)], full_env, workdir)
@@ -220,7 +253,8 @@ class Launcher:
 
 
 def wait_ready(server: Server, timeout: float = READY_TIMEOUT) -> None:
-    """Poll GET /ready until 200; fail with the processes' output otherwise."""
+    """Poll GET /ready until 200, then sign in as the owner (Server.sign_in); fail with
+    the processes' output otherwise."""
     deadline = time.monotonic() + timeout
     last = "no answer"
     while time.monotonic() < deadline:
@@ -236,6 +270,7 @@ def wait_ready(server: Server, timeout: float = READY_TIMEOUT) -> None:
             last = repr(exc)
         else:
             if response.status_code == 200:
+                server.sign_in()
                 return
             last = f"{response.status_code} {response.text[:300]}"
         time.sleep(0.1)
