@@ -117,7 +117,7 @@ def _sign_in(url: str) -> dict[str, str]:
         probe = client.post(credentials.SIGN_IN, json={})
         if probe.status_code == 404:  # a build from before accounts (bench.ab): no credential
             return {}
-        return credentials.sign_in(client)
+        return credentials.signed_in(client)
 
 
 def credential(url: str) -> dict[str, str]:

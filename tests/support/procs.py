@@ -5,10 +5,11 @@ private working directory, a clean ``TAPIOCA_*`` environment and its output capt
 in files (shown when a start fails). At teardown each process started here is sent
 SIGTERM by its PID (SIGKILL after a timeout); a worker must exit with status 0.
 
-Every server has the suite's owner (support/credentials.py) unless the test's environment
-says otherwise; once it is ready the launcher signs in as that owner, and
-``server.client`` sends the access token. ``server.headers`` holds the same header, for
-clients a test makes itself (empty when the server has no owner to sign in as).
+Every server has the suite's owner (support/credentials.py) and no rate limits unless the
+test's environment says otherwise; once it is ready the launcher signs in as that owner,
+and ``server.client`` sends the access token (``server.anonymous`` sends none).
+``server.headers`` holds the same header, for clients a test makes itself (empty when the
+server has no owner to sign in as).
 """
 
 from __future__ import annotations
@@ -25,10 +26,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support.credentials import owner_env, production_env, sign_in
+from support.credentials import SIGN_IN, owner_env, production_env, signed_in
+from support.rate_limits import LIMITS_OFF
 from support.servers import PostgresServer, free_port
 
 READY_TIMEOUT = 30.0
+# Rate limits are off unless a test turns one on: its load is one client's, and what it
+# looks at is not the limiter (tests/*/test_ratelimit*.py look at that).
+NO_RATE_LIMITS = {f"TAPIOCA_{name.upper()}": value for name, value in LIMITS_OFF.items()}
 STOP_TIMEOUT = 20.0
 # A browser User-Agent: no future bot filter may mistake the test traffic for a crawler.
 BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -104,7 +109,8 @@ class Server:
     mode: str
     port: int
     base_url: str
-    client: httpx.Client
+    client: httpx.Client  # sends the owner's credential (``headers``)
+    anonymous: httpx.Client  # sends none
     http: Proc
     env: dict[str, str]
     workdir: Path
@@ -124,13 +130,18 @@ class Server:
         return (email, password) if email and password else None
 
     def sign_in(self) -> None:
-        """Sign in as the owner and have ``client`` (and ``headers``) carry the token."""
+        """Sign in as the owner and have ``client`` (and ``headers``) carry the token. An
+        instance that had accounts before it started never made that owner: its sign-in
+        is refused (401), and the test speaks for itself (no credential is sent)."""
         if self.owner is None:
             return
         email, password = self.owner
         with httpx.Client(base_url=self.base_url, timeout=30.0) as client:
             try:
-                self.headers = sign_in(client, email, password)
+                probe = client.post(SIGN_IN, json={"email": email, "password": password})
+                if probe.status_code == 401:
+                    return
+                self.headers = signed_in(client, email, password)
             except (AssertionError, httpx.TransportError) as exc:
                 pytest.fail(f"{exc}\n{self.output()}")
         self.client.headers.update(self.headers)
@@ -193,12 +204,16 @@ class Launcher:
         port = free_port()
         full_env = {
             "TAPIOCA_DATA_DIR": str(data_dir or workdir / "data"),
+            **NO_RATE_LIMITS,
             **owner_env(),
             **(env or {}),
         }
         proc = self.spawn("serve", ["serve", "--port", str(port)], full_env, workdir)
         base_url = f"http://127.0.0.1:{port}"
-        server = Server("embedded", port, base_url, self._client(base_url), proc, full_env, workdir)
+        server = Server(
+            "embedded", port, base_url, self._client(base_url), self._client(base_url), proc,
+            full_env, workdir,
+        )  # fmt: skip
         wait_ready(server)
         return server
 
@@ -219,6 +234,7 @@ class Launcher:
             "TAPIOCA_BATCH_MAX_WAIT_MS": "50",
             "TAPIOCA_AUTO_CREATE_SITES": "true",
             "TAPIOCA_DATA_DIR": str(workdir / "data"),
+            **NO_RATE_LIMITS,
             **owner_env(),
             **production_env(),
             **(env or {}),
@@ -226,8 +242,9 @@ class Launcher:
         api = self.spawn("api", ["api", "--port", str(port)], full_env, workdir)
         base_url = f"http://127.0.0.1:{port}"
         server = Server(
-            "production", port, base_url, self._client(base_url), api, full_env, workdir, dsn=dsn
-        )
+            "production", port, base_url, self._client(base_url), self._client(base_url), api,
+            full_env, workdir, dsn=dsn,
+        )  # fmt: skip
         for _ in range(workers):
             self.start_worker(server)
         if wait:
