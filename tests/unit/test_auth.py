@@ -9,7 +9,7 @@ import jwt
 import pytest
 from argon2 import PasswordHasher
 
-from tapioca.auth.access import credential_of
+from tapioca.auth.access import credential_of, credential_of_ingest
 from tapioca.auth.passwords import hash_password, needs_rehash, verify_password
 from tapioca.auth.roles import Role
 from tapioca.auth.tokens import InvalidToken, TokenSigner, digest, looks_like_jwt
@@ -124,3 +124,22 @@ def test_roles_are_ordered() -> None:
     assert Role.OWNER.at_least(Role.ADMIN) and Role.ADMIN.at_least(Role.VIEWER)
     assert not Role.VIEWER.at_least(Role.ADMIN)
     assert not Role.ADMIN.at_least(Role.OWNER)
+
+
+K, A, B = "tpk_" + "k" * 40, "tpk_" + "a" * 40, "tpk_" + "b" * 40
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"authorization": _basic("segment-write-key")}, None),
+        ({"authorization": _basic("segment-write-key"), "x-api-key": K}, K),
+        ({"authorization": "Digest x", "x-api-key": K}, K),
+        ({"authorization": f"Bearer {A}", "x-api-key": B}, A),
+        ({"x-api-key": "site-id"}, None),
+    ],
+)
+def test_ingest_takes_our_keys_only_wherever_they_are(
+    headers: dict[str, str], expected: str | None
+) -> None:
+    assert credential_of_ingest(headers) == expected

@@ -315,7 +315,11 @@ def credential_of_ingest(headers: Mapping[str, str]) -> str | None:
     try:
         credential = credential_of(headers)
     except TapiocaError:
-        return None
-    if credential is not None and (is_key(credential) or credential.startswith(LOCAL_PREFIX)):
-        return credential
-    return None
+        credential = None
+    if credential is None or not _ours(credential):
+        credential = headers.get("x-api-key")  # a tracker's own Authorization, and a key
+    return credential if credential is not None and _ours(credential) else None
+
+
+def _ours(credential: str) -> bool:
+    return is_key(credential) or credential.startswith(LOCAL_PREFIX)
