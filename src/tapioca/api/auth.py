@@ -106,30 +106,21 @@ async def _credentials(request: Request) -> tuple[str, str]:
     return email, password
 
 
+def _strings(*names: str) -> dict[str, Any]:
+    """The schema of an object of the required non-empty strings ``names``."""
+    return {
+        "type": "object",
+        "required": list(names),
+        "properties": {name: {"type": "string", "minLength": 1} for name in names},
+    }
+
+
 _TOKEN_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["email", "password"],
-                    "properties": {
-                        "email": {"type": "string", "minLength": 1},
-                        "password": {"type": "string", "minLength": 1},
-                    },
-                }
-            },
-            "application/x-www-form-urlencoded": {
-                "schema": {
-                    "type": "object",
-                    "required": ["username", "password"],
-                    "properties": {
-                        "username": {"type": "string", "minLength": 1},
-                        "password": {"type": "string", "minLength": 1},
-                    },
-                }
-            },
+            "application/json": {"schema": _strings("email", "password")},
+            "application/x-www-form-urlencoded": {"schema": _strings("username", "password")},
         },
     }
 }

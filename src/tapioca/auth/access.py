@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from tapioca.auth.accounts import Account, get_account
+from tapioca.auth.accounts import Account, get_account, role_on
 from tapioca.auth.keys import ApiKey, KeyRing, is_key
 from tapioca.auth.roles import Role, Scope
 from tapioca.auth.tokens import InvalidToken, TokenSigner, looks_like_jwt
@@ -231,7 +231,7 @@ class Gate:
             raise site_not_found(site_id)
         role = Role.OWNER if who.instance_owner else None
         if role is None and who.account is not None:
-            role = await self._role(who.account, site_id)
+            role = await role_on(self._store, site_id, who.account)
         if role is None:
             raise site_not_found(site_id)
         if not role.at_least(need):
@@ -243,15 +243,6 @@ class Gate:
         if not who.instance_owner:
             raise forbidden("This needs an owner of the instance.")
         return who
-
-    async def _role(self, account: Account, site_id: str) -> Role | None:
-        if account.instance_owner:
-            return Role.OWNER
-        rows = await self._store.fetch(
-            "SELECT role FROM site_member WHERE site_id = $1 AND account_id = $2",
-            [site_id, account.id],
-        )
-        return Role(rows[0][0]) if rows else None
 
     # -- sending events -------------------------------------------------------------
 

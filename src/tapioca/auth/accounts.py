@@ -185,7 +185,7 @@ async def set_role(store: Store, site_id: str, account: Account, role: Role) -> 
     log.info("role_set", site=site_id, account=account.id, role=role.value)
 
 
-async def role_on(store: Store, site_id: str, account: Account) -> Role | None:
+async def role_on(store: ReadStore, site_id: str, account: Account) -> Role | None:
     if account.instance_owner:
         return Role.OWNER
     rows = await store.fetch(

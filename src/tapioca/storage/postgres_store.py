@@ -339,13 +339,7 @@ class PostgresStore:
             await con.execute(sql, *params)
 
     async def change(self, sql: str, params: Params = ()) -> Rows:
-        pool = await self._get_pool()
-        try:
-            async with pool.acquire(timeout=self._acquire_timeout_s) as con:
-                records = await con.fetch(sql, *params)
-        except Exception as exc:
-            reraise(exc)
-        return [tuple(r) for r in records]
+        return await self.fetch(sql, params)  # this store is the primary: its reads may write
 
     @asynccontextmanager
     async def locked(self, lock: Lock) -> AsyncIterator[_Session]:
