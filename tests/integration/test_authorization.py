@@ -118,6 +118,7 @@ INVALID_CREDENTIAL = Expect(401, "invalid_token")
 INVALID_KEY = Expect(401, "invalid_key")
 FORBIDDEN = Expect(403, "forbidden")
 SITE_NOT_FOUND = Expect(404, "site_not_found")
+TRANSACTION_NOT_FOUND = Expect(404, "transaction_not_found")
 ALLOWED = None  # the answer of the call itself (Case.answer)
 
 Answer = Expect | None
@@ -541,6 +542,33 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/stats/realtime"): row(
         Access.READ, Case("now", report("/api/v1/stats/realtime"))
     ),
+    **{
+        ("GET", path): row(Access.READ, Case("all time", report(path)))
+        for path in (
+            "/api/v1/commerce/summary",
+            "/api/v1/commerce/carts",
+            "/api/v1/commerce/products",
+            "/api/v1/commerce/transactions",
+            "/metrics/pageviews/total",
+            "/metrics/users-sessions",
+            "/metrics/sessions/by-channel",
+            "/metrics/sessions/by-device",
+            "/metrics/pageviews/by-pagetype",
+            "/metrics/transactions/summary",
+            "/metrics/transactions/aov",
+            "/metrics/cart/avg",
+        )
+    },
+    **{
+        ("GET", path): row(
+            Access.READ,
+            Case("unknown", report(path.format(transaction_id="none")), TRANSACTION_NOT_FOUND),
+        )
+        for path in (
+            "/api/v1/commerce/transactions/{transaction_id}",
+            "/transactions/{transaction_id}/items",
+        )
+    },
     ("POST", "/api/v1/auth/token"): row(Access.OPEN, Case("right password", token_call)),
     ("POST", "/api/v1/auth/refresh"): row(Access.OPEN, Case("unspent token", refresh_call)),
     ("POST", "/api/v1/auth/logout"): row(Access.OPEN, Case("unspent token", logout_call)),

@@ -38,6 +38,7 @@ and the contract's definitions are applied here, once:
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -106,6 +107,10 @@ class Event:
     utm_campaign: str | None = None
     utm_term: str | None = None
     utm_content: str | None = None
+    revenue: Decimal | None = None
+    currency: str | None = None
+    transaction_id: str | None = None
+    items: str | None = None  # as stored: JSON text of [{sku, name, category, price, quantity}]
 
     @property
     def is_page_view(self) -> bool:
@@ -210,6 +215,7 @@ def _moment(value: datetime | int) -> datetime:
 ROW_FIELDS = (
     "session_id", "path", "page_type", "referrer", "channel", "source", "device",
     "browser", "os", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content",
+    "revenue", "currency", "transaction_id", "items",
 )  # fmt: skip
 
 
@@ -243,6 +249,34 @@ def stored(events: Iterable[Event]) -> list[Event]:
             seen.add(key)
         kept.append(event)
     return kept
+
+
+def first_purchases(events: Iterable[Event]) -> list[Event]:
+    """metrics.md, E-commerce: per (site, transaction id, else event id) the purchase
+    event that comes first (by time, then event id in byte order)."""
+    first: dict[tuple[str, str], Event] = {}
+    for e in counted(events):
+        if e.event_type != "purchase":
+            continue
+        key = (e.site_id, e.transaction_id or e.event_id or "")
+        kept = first.get(key)
+        if kept is None or (e.ts, (e.event_id or "").encode()) < (
+            kept.ts,
+            (kept.event_id or "").encode(),
+        ):
+            first[key] = e
+    return list(first.values())
+
+
+def event_amount(e: Event) -> Decimal:
+    """An event's money: its revenue, else the sum of price * quantity of its items."""
+    if e.revenue is not None:
+        return Decimal(e.revenue)
+    total = Decimal(0)
+    for item in json.loads(e.items or "[]"):
+        if item.get("price") is not None:
+            total += Decimal(str(item["price"])) * int(item.get("quantity") or 1)
+    return total
 
 
 def counted(events: Iterable[Event]) -> list[Event]:
@@ -635,11 +669,47 @@ class WebReports:
             and (not on_event or s.holds(on_event))
         ]
 
+    def select_purchases(self, q: Question) -> list[Event]:
+        """The purchase events that make the transactions of the range (the first per
+        transaction id, else per event), matching the filters by their own values and
+        their session's."""
+        lo, hi = self.window(q)
+        on_event, on_session = _split(q.filters)
+        out = []
+        for e in first_purchases(self.events):
+            if e.site_id != q.site or not inside(e.ts, lo, hi):
+                continue
+            if any(
+                (e.event_type if d == "event_type" else getattr(e, d)) != v for d, v in on_event
+            ):
+                continue
+            s = self.session_of[(e.site_id, e.event_id)]
+            if any(s.value(d) != v for d, v in on_session):
+                continue
+            out.append(e)
+        return out
+
+    def sales(self, purchases: Sequence[Event], sessions: Sequence[Session]) -> dict[str, Any]:
+        """revenue (in the site's currency, USD), transactions and conversion rate."""
+        revenue = sum(
+            (event_amount(e) for e in purchases if (e.currency or "USD").upper() == "USD"),
+            Decimal(0),
+        )
+        converted = {id(self.session_of[(e.site_id, e.event_id)]) for e in purchases}
+        rate = round(len(converted) / len(sessions), 4) if sessions else 0.0
+        return {
+            "revenue": revenue.quantize(Decimal("0.01"), ROUND_HALF_EVEN),
+            "transactions": len(purchases),
+            "conversion_rate": rate,
+        }
+
     def overview(self, q: Question) -> dict[str, Any]:
+        sessions = self.select_sessions(q)
         return {
             **self.echo(q),
             **event_figures(self.select_events(q)),
-            **session_figures(self.select_sessions(q)),
+            **session_figures(sessions),
+            **self.sales(self.select_purchases(q), sessions),
         }
 
     def timeseries(self, q: Question, interval: str, metrics: Sequence[str]) -> dict[str, Any]:

@@ -113,6 +113,7 @@ class ScopeQuery:
     end_date: str | None
     tz: str | None
     filters: str | None
+    open_ends: bool = False  # a missing bound is open (else: 30 days up to today)
 
     async def answer(
         self, reader: Executor, report: Callable[[Executor, Scope], Awaitable[dict[str, Any]]]
@@ -122,7 +123,8 @@ class ScopeQuery:
 
         async def run(ex: Executor) -> dict[str, Any]:
             scope = await resolve_scope(ex.db, self.site_id, self.date, self.start_date,
-                                        self.end_date, self.tz, self.filters, now)  # fmt: skip
+                                        self.end_date, self.tz, self.filters, now,
+                                        self.open_ends)  # fmt: skip
             return await report(ex, scope)
 
         return JSONBody(await reader.answer(run))

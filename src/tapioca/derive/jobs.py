@@ -5,18 +5,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from tapioca.derive import rollups, sessions
+from tapioca.derive import commerce, rollups, sessions
 from tapioca.derive.days import day_steps
 from tapioca.derive.runner import Step, reset_derived, run_derive
 from tapioca.kit.clock import SYSTEM_CLOCK, Clock
 from tapioca.logging import get_logger
+from tapioca.model import commerce as facts
 from tapioca.model.derived import WEB_JOB
 from tapioca.storage.base import Store
 
 log = get_logger(__name__)
 
 WEB = WEB_JOB
-DERIVED_TABLES = {WEB: ["session", *rollups.TABLES]}
+DERIVED_TABLES = {WEB: ["session", *facts.TABLES, *rollups.TABLES]}
 # Events per derive transaction: bounds its memory and time when a backlog (an import,
 # a first start on old data) is worked off.
 CHUNK = 1_000_000
@@ -26,11 +27,13 @@ LIVE_CHUNK = 100_000
 
 
 def web_steps(days: bool, budget: int) -> Callable[[int, int], list[Step]]:
-    """Sessions first, then the rollups of every hour they or the new events touched,
-    then (``days``) the marked days that fit in ``budget`` (events; derive/days.py)."""
+    """Sessions first, then the transactions, carts and refunds (with the sessions that
+    hold them), then the rollups of every hour they or the new events touched, then
+    (``days``) the marked days that fit in ``budget`` (events; derive/days.py)."""
 
     def build(last: int, upto: int) -> list[Step]:
-        steps = sessions.session_steps(last, upto) + rollups.rollup_steps(last, upto)
+        steps = sessions.session_steps(last, upto) + commerce.commerce_steps(last, upto)
+        steps += sessions.session_cleanup() + rollups.rollup_steps(last, upto)
         return steps + day_steps(upto, budget) if days else steps
 
     return build

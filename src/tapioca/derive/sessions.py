@@ -111,8 +111,7 @@ def auto_steps(last: int, upto: int) -> list[Step]:
     insert = f"INSERT INTO session ({_COLUMNS}) {numbered}" + _session_select(
         "numbered", "site_id, visitor_id", session_id, client=False
     )
-    return [(bounds, [last, upto]), mark, (delete, []), (insert, [upto]), mark,
-            ("DROP TABLE derive_bounds", [])]  # fmt: skip
+    return [(bounds, [last, upto]), mark, (delete, []), (insert, [upto]), mark]
 
 
 def client_steps(last: int, upto: int) -> list[Step]:
@@ -136,9 +135,19 @@ def client_steps(last: int, upto: int) -> list[Step]:
     insert = f"INSERT INTO session ({_COLUMNS}) {numbered}" + _session_select(
         "numbered", "site_id, session_id", "session_id", client=True
     )
-    return [(keys, [last, upto]), mark, (delete, []), (insert, [upto]), mark,
-            ("DROP TABLE derive_keys", [])]  # fmt: skip
+    return [(keys, [last, upto]), mark, (delete, []), (insert, [upto]), mark]
+
+
+# What the steps leave for the steps after them (derive/commerce.py): the span of every
+# (site, visitor) whose derived sessions were replaced, and every client session redone.
+BOUNDS, KEYS = "derive_bounds", "derive_keys"
 
 
 def session_steps(last: int, upto: int) -> list[Step]:
+    """Replace the sessions the new events touch; ``BOUNDS`` and ``KEYS`` stay until
+    ``session_cleanup``."""
     return auto_steps(last, upto) + client_steps(last, upto)
+
+
+def session_cleanup() -> list[Step]:
+    return [(f"DROP TABLE {BOUNDS}", []), (f"DROP TABLE {KEYS}", [])]

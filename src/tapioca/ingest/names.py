@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tapioca.model.event import PAGE_VIEW, PURCHASE
+from tapioca.model.event import PAGE_VIEW, PURCHASE, REFUND, VIEW_CART
 
 _SPELLINGS: dict[str, str] = {
     "page_view": PAGE_VIEW,
@@ -15,8 +15,11 @@ _SPELLINGS: dict[str, str] = {
     "purchase": PURCHASE,
     "order completed": PURCHASE,
     "order_completed": PURCHASE,
-    "view_cart": "view_cart",
-    "cart viewed": "view_cart",
+    "view_cart": VIEW_CART,
+    "cart viewed": VIEW_CART,
+    "refund": REFUND,
+    "order refunded": REFUND,
+    "order_refunded": REFUND,
     "add_to_cart": "add_to_cart",
     "product added": "add_to_cart",
     "remove_from_cart": "remove_from_cart",

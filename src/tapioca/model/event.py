@@ -24,6 +24,8 @@ from functools import cache
 # names; ingest/names.py maps every spelling to them).
 PAGE_VIEW = "page_view"
 PURCHASE = "purchase"
+VIEW_CART = "view_cart"
+REFUND = "refund"
 
 # A site id: letters, digits and _.:- (at most 100), sent with every event and named by
 # every report.

@@ -69,6 +69,22 @@ def default_span(span: DateRange, today: date) -> DateRange:
     return DateRange(start, end, span.tz)
 
 
+async def open_span(db: ReadStore, site: Site, span: DateRange, today: date) -> DateRange:
+    """Both bounds of a range whose missing bound is open (BobaShop's routes): from the
+    first day that holds derived events, up to the last one or today, whichever is
+    later."""
+    if span.start_date is not None and span.end_date is not None:
+        return span
+    query = rollup.build_data_edges(site.id)
+    ((first, last),) = await db.fetch(query.sql, query.params)
+    zone = span.tz
+    start = span.start_date or (first.astimezone(zone).date() if first else today)
+    end = span.end_date or max(today, last.astimezone(zone).date() if last else today)
+    if start > end:  # a lone bound beyond the data: that day alone
+        start = end = span.start_date or end
+    return DateRange(start, end, zone)
+
+
 async def resolve_scope(
     db: ReadStore,
     site_id: str | None,
@@ -78,11 +94,14 @@ async def resolve_scope(
     tz: str | None,
     filters: str | None,
     now: datetime,
+    open_ends: bool = False,
 ) -> Scope:
     """The scope of a report: its bounds default to the 30 days up to today (in the
-    report's zone); it counts the events the derived tables hold."""
+    report's zone), or (``open_ends``) a missing bound is open; it counts the events the
+    derived tables hold."""
     site, redoing, derived = await resolve_site(db, site_id)
     zone = parse_zone(tz) if tz else site.timezone
     span = build_range(date_=date_, start_date=start_date, end_date=end_date, tz=zone)
-    span = default_span(span, now.astimezone(zone).date())
+    today = now.astimezone(zone).date()
+    span = await open_span(db, site, span, today) if open_ends else default_span(span, today)
     return Scope(site, span, parse_filters(filters), redoing, derived)

@@ -2,7 +2,8 @@
 
 Each reads rollups when they can answer (no filters, a range on whole UTC hours) and raw
 events and sessions otherwise, through the query builders (reports/queries/) and the
-executor; every number is a metric of reports/metrics.py."""
+executor; every number is a metric of reports/metrics.py. The commerce metrics (revenue,
+transactions, conversion rate) come from the derived transactions of the same snapshot."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from typing import Any
 
 from tapioca.errors import invalid_parameter
 from tapioca.kit.timerange import Interval, TooManyBuckets
+from tapioca.model.commerce import TXN
 from tapioca.model.dimensions import SESSION_DIMENSIONS, TOTAL, Dimension
 from tapioca.model.figures import Source
 from tapioca.reports import metrics as m
 from tapioca.reports.executor import Executor
 from tapioca.reports.queries import Params
+from tapioca.reports.queries.commerce import build_txn_totals, fact_column, fact_where, txn_figures
 from tapioca.reports.queries.events import (
     bucket_key,
     build_realtime,
@@ -64,17 +67,41 @@ async def _rolled(
     return await ex.dicts(build_sums(source, scope.site.id, dim, scope.span, group, days))
 
 
+# The figures of transactions the web metrics read (reports/metrics.py).
+_TXN_FIGURES = ("transactions", "revenue", "txn_sessions")
+
+
+async def commerce_figures(
+    ex: Executor, scope: Scope, group: Callable[[Params], str] | None = None,
+    names: tuple[str, ...] = _TXN_FIGURES,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """The figures ``names`` of the scope's transactions, in total or per ``group`` (k)."""
+    p = Params()
+    key = group(p) if group else None
+    span = scope.span
+    where = fact_where(TXN, scope.site.id, span.start_utc, span.end_utc, scope.filters, p)
+    figures = txn_figures(scope.site.currency, p)
+    return await ex.dicts(build_txn_totals(where, {n: figures[n] for n in names}, p, key))
+
+
+async def session_totals(ex: Executor, scope: Scope) -> dict[str, Any]:
+    """The figures of the sessions that start in the scope."""
+    if scope.rolled:
+        (sessions,) = await _rolled(ex, scope, Source.SESSION, days=scope.whole_days)
+    else:
+        (sessions,) = await _totals(ex, scope, Source.SESSION)
+    return sessions
+
+
 async def overview(ex: Executor, scope: Scope) -> dict[str, Any]:
     if scope.rolled:
-        days = scope.whole_days
-        (events,) = await _rolled(ex, scope, Source.EVENT, days=days)
-        (sessions,) = await _rolled(ex, scope, Source.SESSION, days=days)
+        (events,) = await _rolled(ex, scope, Source.EVENT, days=scope.whole_days)
         counts = await visitors_by(ex, scope, scope.span, TOTAL)
-        figures = {**events, **sessions, "visitors": counts.get((None, None), 0)}
+        events = {**events, "visitors": counts.get((None, None), 0)}
     else:
         (events,) = await _totals(ex, scope, Source.EVENT)
-        (sessions,) = await _totals(ex, scope, Source.SESSION)
-        figures = {**events, **sessions}
+    (sales,) = await commerce_figures(ex, scope)
+    figures = {**events, **await session_totals(ex, scope), **sales}
     return {**scope.echo(), **m.values(figures, list(m.ALL_METRICS))}
 
 
@@ -90,6 +117,10 @@ async def timeseries(
         await _timeseries_rolled(ex, scope, interval, metrics, rows)
     else:
         await _timeseries_raw(ex, scope, interval, metrics, rows)
+    if set(metrics) & set(m.COMMERCE_METRICS):
+        group = partial(interval.key_sql, "t.ts")
+        for row in await commerce_figures(ex, scope, lambda p: group(p.add(scope.span.tz.key))):
+            rows.setdefault(interval.key_of(row["k"]), {}).update(row)
     results = [
         {"bucket": interval.label(bucket, scope.span), **m.values(rows.get(bucket, {}), metrics)}
         for bucket in buckets
@@ -151,6 +182,8 @@ async def breakdown(
             await _add_visitors(ex, scope, dimension, rows, metrics, limit, by_session)
     else:
         rows = await _totals(ex, scope, source, lambda _p: dimension_key(dimension))
+    if set(metrics) & set(m.COMMERCE_METRICS):
+        await _add_commerce(ex, scope, dimension, rows)
     results = [{"value": row["k"], **m.values(row, metrics, by_session)} for row in rows]
     key = metrics[0]
     results.sort(key=lambda r: (-r[key], r["value"] is None, r["value"] or ""))
@@ -201,6 +234,20 @@ async def _add_visitors(
     column = "session_visitors" if by_session else "visitors"
     for row in rows:
         row[column] = counts.get((row["k"], None), 0)
+
+
+async def _add_commerce(
+    ex: Executor, scope: Scope, dimension: Dimension, rows: list[dict[str, Any]]
+) -> None:
+    """The transaction figures of each value (a row for a value that only transactions
+    have): by the transaction's session for a session dimension, else its purchase event."""
+    by_value = {row["k"]: row for row in rows}
+    for found in await commerce_figures(ex, scope, lambda _p: fact_column(TXN, dimension)):
+        row = by_value.get(found["k"])
+        if row is None:
+            row = by_value[found["k"]] = {"k": found["k"]}
+            rows.append(row)
+        row.update(found)
 
 
 async def realtime(ex: Executor, site: Site, now: datetime) -> dict[str, Any]:

@@ -215,3 +215,12 @@ def build_sketches(ids: list[int]) -> Query:
     p = Params()
     marks = ", ".join(p.add(i) for i in ids)
     return Query(f"SELECT id, sketch FROM rollup_sketch WHERE id IN ({marks})", p.values)
+
+
+def build_data_edges(site_id: str) -> Query:
+    """The first and last UTC hour that hold derived events of the site."""
+    return Query(
+        "SELECT min(hour), max(hour) FROM rollup_hour WHERE site_id = $1 AND dim = ''",
+        [site_id],
+        ("first", "last"),
+    )

@@ -1,0 +1,227 @@
+"""E-commerce reports: summary, carts, products, transactions (metrics.md, E-commerce
+metrics), and the answers of the BobaShop routes.
+
+Every number comes from the derived transactions, line items, carts and refunds
+(derive/commerce.py) of one snapshot, which hold the events up to the same seq as the
+sessions and rollups: a conversion rate never divides the transactions of some events by
+the sessions of others. Money is summed exactly (Decimal) in the site's reporting
+currency and shown with 2 decimals; amounts in other currencies are listed apart."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from tapioca.errors import invalid_parameter, not_found
+from tapioca.model.commerce import CART, TXN, ZERO, money, money_ratio, ratio
+from tapioca.reports import web
+from tapioca.reports.executor import Executor
+from tapioca.reports.queries import Params
+from tapioca.reports.queries.commerce import (
+    build_by_currency,
+    build_carts,
+    build_items,
+    build_product_names,
+    build_products,
+    build_refunds,
+    build_transaction,
+    build_transactions,
+    build_txn_totals,
+    fact_where,
+    txn_figures,
+)
+from tapioca.reports.scope import Scope
+from tapioca.sites.site import Site
+
+PRODUCT_SORTS = ("revenue", "quantity", "transactions")
+
+
+def _where(table: str, scope: Scope, p: Params, alias: str = "t") -> str:
+    span = scope.span
+    return fact_where(table, scope.site.id, span.start_utc, span.end_utc, scope.filters, p, alias)
+
+
+async def summary(ex: Executor, scope: Scope) -> dict[str, Any]:
+    """transactions, revenue, refunds, net revenue, order value, items per order, buyers,
+    sessions with transactions and the conversion rate; each currency's money apart."""
+    site = scope.site
+    p = Params()
+    where = _where(TXN, scope, p)
+    (totals,) = await ex.dicts(build_txn_totals(where, txn_figures(site.currency, p), p))
+    p = Params()
+    currencies = await ex.dicts(build_by_currency(_where(TXN, scope, p), p))
+    span = scope.span
+    refunds = {
+        row["currency"]: row["refunds"]
+        for row in await ex.dicts(
+            build_refunds(site.id, span.start_utc, span.end_utc, scope.filters, site.currency)
+        )
+    }
+    sessions = int((await web.session_totals(ex, scope)).get("sessions") or 0)
+    transactions = int(totals["transactions"] or 0)
+    own = site.currency.upper()
+    revenue = totals["revenue"] or ZERO
+    refunded = refunds.get(own) or ZERO
+    by_currency: dict[str, dict[str, Any]] = {}
+    for row in currencies:
+        by_currency[row["currency"]] = {"transactions": int(row["transactions"]),
+                                        "revenue": row["revenue"] or ZERO}  # fmt: skip
+    for code in refunds:
+        by_currency.setdefault(code, {"transactions": 0, "revenue": ZERO})
+    return {
+        **scope.echo(),
+        "currency": own,
+        "transactions": transactions,
+        "revenue": money(revenue),
+        "refunds": money(refunded),
+        "net_revenue": money(revenue - refunded),
+        "avg_order_value": money_ratio(revenue, totals["priced_transactions"]),
+        "avg_items_per_order": ratio(totals["items"], transactions, 2),
+        "unique_buyers": int(totals["buyers"] or 0),
+        "sessions_with_transactions": int(totals["txn_sessions"] or 0),
+        "sessions": sessions,
+        "conversion_rate": ratio(totals["txn_sessions"], sessions, 4),
+        "by_currency": [
+            {
+                "currency": code,
+                "transactions": kept["transactions"],
+                "revenue": money(kept["revenue"]),
+                "refunds": money(refunds.get(code) or ZERO),
+                "net_revenue": money(kept["revenue"] - (refunds.get(code) or ZERO)),
+                "avg_order_value": money_ratio(kept["revenue"], kept["transactions"]),
+            }
+            for code, kept in sorted(by_currency.items())
+        ],
+    }
+
+
+async def carts(ex: Executor, scope: Scope) -> dict[str, Any]:
+    """carts (view_cart events), their mean value (in the reporting currency) and items."""
+    p = Params()
+    (row,) = await ex.dicts(build_carts(_where(CART, scope, p, "c"), scope.site.currency, p))
+    count = int(row["carts"] or 0)
+    return {
+        **scope.echo(),
+        "currency": scope.site.currency.upper(),
+        "carts": count,
+        "avg_cart_value": money_ratio(row["value"], row["priced_carts"]),
+        "avg_cart_items": ratio(row["items"], count, 2),
+    }
+
+
+async def products(ex: Executor, scope: Scope, sort: str, limit: int) -> dict[str, Any]:
+    """Per sku: quantity, revenue and transactions over the line items of the range's
+    transactions, by ``sort`` descending (ties by sku), at most ``limit``; each with its
+    current name."""
+    span, site = scope.span, scope.site
+    query = build_products(site.id, span.start_utc, span.end_utc, scope.filters, site.currency)
+    rows = [
+        {"sku": sku, "quantity": int(q or 0), "revenue": r or ZERO, "transactions": int(n or 0)}
+        for sku, q, r, n in await ex.rows(query)
+    ]
+    rows.sort(key=lambda row: (-row[sort], row["sku"]))
+    rows = rows[:limit]
+    names: dict[str, str | None] = dict(
+        await ex.rows(build_product_names(site.id, [row["sku"] for row in rows]))
+    )
+    results = [
+        {"sku": row["sku"], "name": names.get(row["sku"]), "quantity": row["quantity"],
+         "revenue": money(row["revenue"]), "transactions": row["transactions"]}
+        for row in rows
+    ]  # fmt: skip
+    return {**scope.echo(), "currency": site.currency.upper(), "sort": sort, "results": results}
+
+
+def _utc(moment: datetime) -> str:
+    """RFC 3339 in UTC, with a Z."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def encode_cursor(ts: datetime, transaction_id: str) -> str:
+    """An opaque position in the newest-first list: after this transaction."""
+    text = json.dumps([_utc(ts), transaction_id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        moment, tx = json.loads(text)
+        ts = datetime.fromisoformat(moment)
+        if ts.tzinfo is None or not isinstance(tx, str):
+            raise ValueError(cursor)
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        raise invalid_parameter("cursor", "not a cursor this list gave") from exc
+    return ts, tx
+
+
+async def transactions(
+    ex: Executor, scope: Scope, limit: int, cursor: str | None = None
+) -> dict[str, Any]:
+    """The range's transactions, newest first, ``limit`` at a time: ``next_cursor`` asks
+    for the ones after the last (None on the last page)."""
+    after = decode_cursor(cursor) if cursor else None
+    p = Params()
+    found = await ex.dicts(build_transactions(_where(TXN, scope, p), p, limit + 1, after))
+    page = found[:limit]
+    results = [
+        {"transaction_id": row["transaction_id"], "ts": _utc(row["ts"]),
+         "revenue": money(row["revenue"]), "currency": row["currency"], "items": int(row["items"]),
+         "user": row["visitor_id"], "session_id": row["session_id"], "channel": row["channel"],
+         "source": row["source"], "device": row["device"], "landing_page": row["landing_path"]}
+        for row in page
+    ]  # fmt: skip
+    last = page[-1] if page and len(found) > limit else None
+    return {
+        **scope.echo(),
+        "results": results,
+        "next_cursor": encode_cursor(last["ts"], last["transaction_id"]) if last else None,
+    }
+
+
+async def transaction(ex: Executor, site: Site, transaction_id: str) -> dict[str, Any]:
+    """One transaction: its money, its session's dimensions and its line items."""
+    found = await ex.dicts(build_transaction(site.id, transaction_id))
+    if not found:
+        raise not_found("transaction_not_found", f"No transaction '{transaction_id}' on this site.")
+    row = found[0]
+    items = await ex.dicts(build_items(site.id, transaction_id))
+    return {
+        "site_id": site.id,
+        "transaction_id": row["transaction_id"],
+        "ts": _utc(row["ts"]),
+        "revenue": money(row["revenue"]),
+        "currency": row["currency"],
+        "items_count": int(row["items"]),
+        "refunds": money(row["refunds"]),
+        "user": row["visitor_id"],
+        "session_id": row["session_id"],
+        "landing_page": row["landing_path"],
+        **{k: row[k] for k in ("channel", "source", "device", "browser", "os", "utm_source",
+                               "utm_medium", "utm_campaign", "path", "page_type")},
+        "items": [
+            {"sku": i["sku"], "name": i["name"], "category": i["category"],
+             "price": None if i["price"] is None else money(i["price"]),
+             "quantity": int(i["quantity"])}
+            for i in items
+        ],
+    }  # fmt: skip
+
+
+async def transaction_items(ex: Executor, site: Site, transaction_id: str) -> dict[str, Any]:
+    """BobaShop's items of one transaction: sku, quantity, price and currency of each line
+    of the purchase event that made it."""
+    items = await ex.dicts(build_items(site.id, transaction_id))
+    if not items and not await ex.rows(build_transaction(site.id, transaction_id)):
+        raise not_found("transaction_not_found", f"No transaction '{transaction_id}' on this site.")
+    return {
+        "transaction_id": transaction_id,
+        "items": [
+            {"sku": i["sku"], "quantity": int(i["quantity"]),
+             "price": None if i["price"] is None else money(i["price"]), "currency": i["currency"]}
+            for i in items
+        ],
+    }  # fmt: skip

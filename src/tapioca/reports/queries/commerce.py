@@ -1,0 +1,180 @@
+"""Report queries over the derived e-commerce facts (model/commerce.py): transactions,
+their line items, carts and refunds of a range that match filters, in total or grouped."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from tapioca.model.commerce import CART, FACT_EVENT_TYPE, REFUNDS, TXN, TXN_ITEM
+from tapioca.model.dimensions import EVENT_DIMENSIONS, SESSION_DIMENSIONS, Dimension
+from tapioca.reports.filters import Filter
+from tapioca.reports.queries import Params, Query
+
+
+def fact_column(table: str, dimension: Dimension, alias: str = "t") -> str:
+    """SQL: a transaction's or cart's value of ``dimension``: its session's for a session
+    dimension, its own event's for an event dimension."""
+    if dimension in SESSION_DIMENSIONS:
+        return f"{alias}.{SESSION_DIMENSIONS[dimension]}"
+    if dimension is Dimension.EVENT_TYPE:
+        return f"'{FACT_EVENT_TYPE[table]}'"
+    return f"{alias}.{EVENT_DIMENSIONS[dimension]}"
+
+
+def fact_where(
+    table: str,
+    site_id: str,
+    start: datetime | None,
+    end: datetime | None,
+    filters: list[Filter],
+    p: Params,
+    alias: str = "t",
+) -> str:
+    """The facts of ``table`` of the site in [start, end) matching every filter (a
+    transaction matches by its session's and its purchase event's values)."""
+    clauses = [f"{alias}.site_id = {p.add(site_id)}"]
+    if start is not None:
+        clauses.append(f"{alias}.ts >= {p.add(start)}")
+    if end is not None:
+        clauses.append(f"{alias}.ts < {p.add(end)}")
+    clauses += [f"{fact_column(table, f.dimension, alias)} = {p.add(f.value)}" for f in filters]
+    return " AND ".join(clauses)
+
+
+def txn_figures(currency: str, p: Params) -> dict[str, str]:
+    """The figures of transactions (aggregates over ``txn t``): money in the reporting
+    ``currency`` only, counts over every currency."""
+    c = p.add(currency)
+    return {
+        "transactions": "count(*)",
+        "revenue": f"sum(t.revenue) FILTER (WHERE t.currency = {c})",
+        "priced_transactions": f"count(*) FILTER (WHERE t.currency = {c})",
+        "items": "sum(t.items)",
+        "buyers": "count(DISTINCT t.visitor_id)",
+        "txn_sessions": "count(DISTINCT t.session_id)",
+    }
+
+
+def build_txn_totals(
+    where: str, figures: dict[str, str], p: Params, group: str | None = None
+) -> Query:
+    """``figures`` of the transactions ``where`` keeps, in total or per ``group`` (k)."""
+    keys = f"{group} AS k, " if group else ""
+    select = ", ".join(f"{sql} AS {name}" for name, sql in figures.items())
+    tail = f" GROUP BY {group}" if group else ""
+    columns = (("k",) if group else ()) + tuple(figures)
+    return Query(f"SELECT {keys}{select} FROM {TXN} t WHERE {where}{tail}", p.values, columns)
+
+
+def build_by_currency(where: str, p: Params) -> Query:
+    sql = (f"SELECT t.currency, count(*), sum(t.revenue) FROM {TXN} t WHERE {where} "
+           "GROUP BY t.currency")  # fmt: skip
+    return Query(sql, p.values, ("currency", "transactions", "revenue"))
+
+
+def build_refunds(
+    site_id: str, start: datetime | None, end: datetime | None, filters: list[Filter],
+    site_currency: str,
+) -> Query:  # fmt: skip
+    """Refunded money per currency: each refund's amount, else (none given) its whole
+    transaction's revenue; in its currency, else its transaction's, else the site's. A
+    refund matches filters by its transaction's values."""
+    p = Params()
+    clauses = [f"r.site_id = {p.add(site_id)}"]
+    if start is not None:
+        clauses.append(f"r.ts >= {p.add(start)}")
+    if end is not None:
+        clauses.append(f"r.ts < {p.add(end)}")
+    clauses += [f"{fact_column(TXN, f.dimension)} = {p.add(f.value)}" for f in filters]
+    currency = f"coalesce(r.currency, t.currency, {p.add(site_currency)})"
+    sql = (
+        f"SELECT {currency} AS currency, sum(coalesce(r.amount, t.revenue, 0)) AS refunds "
+        f"FROM {REFUNDS} r LEFT JOIN {TXN} t ON t.site_id = r.site_id "
+        f"AND t.transaction_id = r.transaction_id WHERE {' AND '.join(clauses)} GROUP BY 1"
+    )
+    return Query(sql, p.values, ("currency", "refunds"))
+
+
+def build_carts(where: str, currency: str, p: Params) -> Query:
+    c = p.add(currency)
+    sql = (
+        f"SELECT count(*), sum(c.items), sum(c.value) FILTER (WHERE c.currency = {c}), "
+        f"count(*) FILTER (WHERE c.currency = {c}) FROM {CART} c WHERE {where}"
+    )
+    return Query(sql, p.values, ("carts", "items", "value", "priced_carts"))
+
+
+def build_products(
+    site_id: str, start: datetime | None, end: datetime | None, filters: list[Filter],
+    currency: str,
+) -> Query:  # fmt: skip
+    """Per sku: quantity, revenue (lines of transactions in ``currency``) and the
+    transactions that hold it, over the line items of the transactions in range."""
+    p = Params()
+    where = fact_where(TXN_ITEM, site_id, start, end, [], p, "i")
+    join = ""
+    if filters:
+        join = f" JOIN {TXN} t ON t.site_id = i.site_id AND t.transaction_id = i.transaction_id"
+        where += " AND " + " AND ".join(
+            f"{fact_column(TXN, f.dimension)} = {p.add(f.value)}" for f in filters
+        )
+    c = p.add(currency)
+    sql = f"""
+    SELECT sku, sum(q), sum(r), count(*) FROM (
+        SELECT i.sku, i.transaction_id, sum(i.quantity) AS q,
+               sum(i.price * i.quantity) FILTER (WHERE i.currency = {c}) AS r
+        FROM {TXN_ITEM} i{join} WHERE {where} GROUP BY i.sku, i.transaction_id
+    ) AS lines GROUP BY sku"""
+    return Query(sql, p.values, ("sku", "quantity", "revenue", "transactions"))
+
+
+def build_product_names(site_id: str, skus: list[str]) -> Query:
+    """Each sku's current name: that of its latest line item with one."""
+    sql = f"""
+    SELECT k.sku, (SELECT n.name FROM {TXN_ITEM} n WHERE n.site_id = $1 AND n.sku = k.sku
+                   AND n.name IS NOT NULL
+                   ORDER BY n.ts DESC, n.transaction_id DESC, n.line DESC LIMIT 1)
+    FROM (SELECT unnest($2::text[]) AS sku) AS k"""
+    return Query(sql, [site_id, skus], ("sku", "name"))
+
+
+TXN_LIST = ("transaction_id", "ts", "revenue", "currency", "items", "visitor_id", "session_id",
+            "channel", "source", "device", "landing_path")  # fmt: skip
+
+
+def build_transactions(
+    where: str, p: Params, limit: int, after: tuple[datetime, str] | None
+) -> Query:
+    """The transactions ``where`` keeps, newest first (time, then id, both descending),
+    ``limit`` of them after the cursor position ``after``."""
+    if after is not None:
+        ts, tx = p.add(after[0]), p.add(after[1])
+        where += f" AND (t.ts < {ts} OR (t.ts = {ts} AND t.transaction_id < {tx}))"
+    columns = ", ".join(f"t.{c}" for c in TXN_LIST)
+    sql = (f"SELECT {columns} FROM {TXN} t WHERE {where} "
+           f"ORDER BY t.ts DESC, t.transaction_id DESC LIMIT {int(limit)}")  # fmt: skip
+    return Query(sql, p.values, TXN_LIST)
+
+
+TXN_DETAIL = ("transaction_id", "ts", "revenue", "currency", "items", "visitor_id", "session_id",
+              "landing_path", "channel", "source", "device", "browser", "os", "utm_source",
+              "utm_medium", "utm_campaign", "path", "page_type")  # fmt: skip
+
+
+def build_transaction(site_id: str, transaction_id: str) -> Query:
+    refunds = (
+        f"(SELECT sum(coalesce(r.amount, t.revenue)) FROM {REFUNDS} r WHERE r.site_id = t.site_id "
+        "AND r.transaction_id = t.transaction_id AND coalesce(r.currency, t.currency) = t.currency)"
+    )
+    sql = (f"SELECT {', '.join(f't.{c}' for c in TXN_DETAIL)}, {refunds} FROM {TXN} t "
+           "WHERE t.site_id = $1 AND t.transaction_id = $2")  # fmt: skip
+    return Query(sql, [site_id, transaction_id], (*TXN_DETAIL, "refunds"))
+
+
+ITEM_COLUMNS = ("sku", "name", "category", "price", "quantity", "currency")
+
+
+def build_items(site_id: str, transaction_id: str) -> Query:
+    sql = (f"SELECT {', '.join(ITEM_COLUMNS)} FROM {TXN_ITEM} "
+           "WHERE site_id = $1 AND transaction_id = $2 ORDER BY line")  # fmt: skip
+    return Query(sql, [site_id, transaction_id], ITEM_COLUMNS)
