@@ -25,6 +25,7 @@ DUCKDB_TYPES = {
     "VARCHAR": "text", "TIMESTAMP WITH TIME ZONE": "timestamptz", "INTEGER": "integer",
     "BIGINT": "bigint", "JSON": "json", "BOOLEAN": "boolean", "BLOB": "blob",
     "DOUBLE": "double", "DATE": "date", "DECIMAL(18,4)": "numeric(18,4)",
+    "DECIMAL(38,4)": "numeric(38,4)",
 }  # fmt: skip
 KIND_TYPES = {
     Kind.TEXT: "text", Kind.ID: "text", Kind.INT: "integer", Kind.TIME: "timestamptz",

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from tapioca.derive.commerce_rollups import DIRTY, commerce_rollup_steps
 from tapioca.derive.runner import BulkInsert, Step, Transform
-from tapioca.derive.sessions import BOUNDS, KEYS
+from tapioca.derive.sessions import BOUNDS, HOUR, KEYS
 from tapioca.model.commerce import (
     CART,
     EVENT_COLUMNS,
@@ -65,7 +66,7 @@ def _replaced(table: str, key: str, temp: str) -> Step:
 
 _FACT = (("site_id", "text"), ("ts", "timestamptz"), ("visitor_id", "text"),
          ("event_session_id", "text"), *((c, "text") for c in EVENT_COLUMNS))  # fmt: skip
-_MONEY = "numeric(18, 4)"
+_MONEY = "numeric(38, 4)"
 _TXNS = BulkInsert(TXN, (
     ("transaction_id", "text"), ("event_id", "text"), *_FACT,
     ("revenue", _MONEY), ("currency", "text"), ("items", "bigint"),
@@ -167,12 +168,74 @@ def _new_events(kind: str) -> str:
             f"WHERE {_NEW.format(kind=kind)}")  # fmt: skip
 
 
+# The transactions a purchase replaces (their hours and users are recomputed too).
+_GONE = f"""
+CREATE TEMP TABLE derive_gone AS
+SELECT t.site_id, t.transaction_id, t.ts, t.visitor_id, t.session_id FROM {TXN} t
+JOIN derive_purchase p ON p.site_id = t.site_id AND p.transaction_id = t.transaction_id"""
+# The users whose transactions' order, or sessions, may have changed: those of new and
+# replaced transactions, of replaced session spans, of redone client sessions.
+_BUYERS = f"""
+CREATE TEMP TABLE derive_buyers AS
+SELECT DISTINCT site_id, visitor_id FROM (
+    SELECT site_id, visitor_id FROM derive_purchase
+    UNION ALL SELECT site_id, visitor_id FROM derive_gone
+    UNION ALL SELECT t.site_id, t.visitor_id FROM {TXN} t JOIN {BOUNDS} b
+        ON b.site_id = t.site_id AND b.visitor_id = t.visitor_id AND t.ts >= b.lo AND t.ts <= b.hi
+    UNION ALL SELECT t.site_id, t.visitor_id FROM {TXN} t JOIN {KEYS} k
+        ON k.site_id = t.site_id AND k.session_id = t.event_session_id
+) AS v"""
+# ... and the sessions their transactions are in, or were in before being replaced.
+_SESSIONS = f"""
+CREATE TEMP TABLE derive_txn_sessions AS
+SELECT DISTINCT site_id, session_id FROM (
+    SELECT t.site_id, t.session_id FROM {TXN} t
+    JOIN derive_buyers b ON b.site_id = t.site_id AND b.visitor_id = t.visitor_id
+    UNION ALL SELECT site_id, session_id FROM derive_gone
+) AS s WHERE session_id IS NOT NULL"""
+
+
+def _previous(column: str, partition: str, scope: str) -> Step:
+    """Set ``column``: the time of the transaction before each one (by time, then id) in
+    its ``partition``, for the transactions of the partitions in ``scope``."""
+    sql = f"""
+    UPDATE {TXN} SET {column} = x.prev FROM (
+        SELECT t.site_id, t.transaction_id,
+               lag(t.ts) OVER (PARTITION BY t.site_id, t.{partition}
+                               ORDER BY t.ts, t.transaction_id) AS prev
+        FROM {TXN} t JOIN {scope} a ON a.site_id = t.site_id AND a.{partition} = t.{partition}
+    ) AS x
+    WHERE {TXN}.site_id = x.site_id AND {TXN}.transaction_id = x.transaction_id
+      AND {TXN}.{column} IS DISTINCT FROM x.prev"""
+    return (sql, [])
+
+
+def _mark(select: str) -> Step:
+    """Mark the (site, UTC hour) of the rows of ``select`` (columns site_id, ts) for the
+    commerce rollups (derive/commerce_rollups.py)."""
+    return (f"INSERT INTO {DIRTY} (site_id, hour) SELECT DISTINCT site_id, "
+            f"{HOUR.format(ts='ts')} FROM ({select}) AS m ON CONFLICT DO NOTHING", [])  # fmt: skip
+
+
+_TEMPS = ("derive_purchase", "derive_gone", "derive_buyers", "derive_txn_sessions",
+          f"derive_{VIEW_CART}", f"derive_{REFUND}")  # fmt: skip
+
+
 def commerce_steps(last: int, upto: int) -> list[Step]:
-    """Steps for the new events' transactions, carts and refunds; they run after the
-    session steps and before their temp tables go (derive/sessions.py)."""
+    """Steps for the new events' transactions, carts and refunds, and the commerce
+    rollups of every hour they changed; they run after the session steps and before
+    their temp tables go (derive/sessions.py)."""
     seqs = [last, upto]
+    kinds = ", ".join(f"'{kind}'" for kind in (PURCHASE, VIEW_CART, REFUND))
+    # refunds worth their transaction's revenue, or in its currency, follow its changes
+    follows = (f"SELECT r.site_id, r.ts FROM {REFUNDS} r JOIN derive_purchase p "
+               "ON p.site_id = r.site_id AND p.transaction_id = r.transaction_id "
+               "WHERE r.amount IS NULL OR r.currency IS NULL")  # fmt: skip
     return [
         (_WINNERS, seqs),
+        (_GONE, []),
+        _mark("SELECT site_id, ts FROM derive_gone"),
+        _mark(follows),
         _replaced(TXN_ITEM, "transaction_id", "derive_purchase"),
         _replaced(TXN, "transaction_id", "derive_purchase"),
         Transform(_PURCHASE_ROWS, (), 0, _purchases),
@@ -182,7 +245,23 @@ def commerce_steps(last: int, upto: int) -> list[Step]:
         (_new_events(REFUND), seqs),
         _replaced(REFUNDS, "event_id", f"derive_{REFUND}"),
         Transform(_REFUND_ROWS, tuple(seqs), 0, _refunds),
+        (mark_dirty_sql(kinds), seqs),
         *(step for table in FACT_TABLES for step in _refresh(table)),
-        *((f"DROP TABLE {temp}", []) for temp in
-          ("derive_purchase", f"derive_{VIEW_CART}", f"derive_{REFUND}")),
+        (_BUYERS, []),
+        (_SESSIONS, []),
+        _previous("prev_buyer_ts", "visitor_id", "derive_buyers"),
+        _previous("prev_session_ts", "session_id", "derive_txn_sessions"),
+        _mark(f"SELECT t.site_id, t.ts FROM {TXN} t JOIN derive_buyers b "
+              "ON b.site_id = t.site_id AND b.visitor_id = t.visitor_id"),
+        _mark(f"SELECT t.site_id, t.ts FROM {TXN} t JOIN derive_txn_sessions s "
+              "ON s.site_id = t.site_id AND s.session_id = t.session_id"),
+        *commerce_rollup_steps(),
+        *((f"DROP TABLE {temp}", []) for temp in _TEMPS),
     ]  # fmt: skip
+
+
+def mark_dirty_sql(kinds: str) -> str:
+    """Mark the hours of the new events of ``kinds`` ($1, $2: the seq range)."""
+    return (f"INSERT INTO {DIRTY} (site_id, hour) SELECT DISTINCT site_id, {HOUR.format(ts='ts')} "
+            f"FROM event WHERE seq > $1 AND seq <= $2 AND NOT is_bot AND event_type IN ({kinds}) "
+            "ON CONFLICT DO NOTHING")  # fmt: skip

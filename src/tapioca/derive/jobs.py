@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from tapioca.derive import commerce, rollups, sessions
+from tapioca.derive import commerce, commerce_rollups, rollups, sessions
 from tapioca.derive.days import day_steps
 from tapioca.derive.runner import Step, reset_derived, run_derive
 from tapioca.kit.clock import SYSTEM_CLOCK, Clock
@@ -17,7 +17,7 @@ from tapioca.storage.base import Store
 log = get_logger(__name__)
 
 WEB = WEB_JOB
-DERIVED_TABLES = {WEB: ["session", *facts.TABLES, *rollups.TABLES]}
+DERIVED_TABLES = {WEB: ["session", *facts.TABLES, *commerce_rollups.TABLES, *rollups.TABLES]}
 # Events per derive transaction: bounds its memory and time when a backlog (an import,
 # a first start on old data) is worked off.
 CHUNK = 1_000_000

@@ -30,6 +30,21 @@ FACT_EVENT_TYPE = {TXN: PURCHASE, CART: VIEW_CART}
 KINDS = (PURCHASE, VIEW_CART, REFUND)
 
 
+# The dimensions a transaction is counted under (breakdowns, filters, rollups): every
+# session dimension (its session's value) and event dimension (its purchase event's).
+FACT_DIMENSIONS = (*SESSION_DIMENSIONS, *EVENT_DIMENSIONS)
+
+
+def fact_column(table: str, dimension: Dimension, alias: str = "t") -> str:
+    """SQL: a transaction's or cart's value of ``dimension``: its session's for a session
+    dimension, its own event's for an event dimension."""
+    if dimension in SESSION_DIMENSIONS:
+        return f"{alias}.{SESSION_DIMENSIONS[dimension]}"
+    if dimension is Dimension.EVENT_TYPE:
+        return f"CAST('{FACT_EVENT_TYPE[table]}' AS VARCHAR)"  # one value: no column
+    return f"{alias}.{EVENT_DIMENSIONS[dimension]}"
+
+
 @dataclass(frozen=True, slots=True)
 class Line:
     """One line item as the event keeps it (model/event.py ITEM_FIELDS)."""

@@ -16,23 +16,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tapioca.errors import invalid_parameter, not_found
-from tapioca.model.commerce import CART, TXN, ZERO, money, money_ratio, ratio
+from tapioca.model.commerce import TXN, ZERO, money, money_ratio, ratio
 from tapioca.reports import web
 from tapioca.reports.executor import Executor
 from tapioca.reports.queries import Params
 from tapioca.reports.queries.commerce import (
-    build_by_currency,
-    build_carts,
     build_items,
     build_product_names,
     build_products,
-    build_refunds,
+    build_rolled_products,
     build_transaction,
     build_transactions,
-    build_txn_totals,
     fact_where,
-    txn_figures,
 )
+from tapioca.reports.sales import Money, Sales, sales
 from tapioca.reports.scope import Scope
 from tapioca.sites.site import Site
 
@@ -47,68 +44,48 @@ def _where(table: str, scope: Scope, p: Params, alias: str = "t") -> str:
 async def summary(ex: Executor, scope: Scope) -> dict[str, Any]:
     """transactions, revenue, refunds, net revenue, order value, items per order, buyers,
     sessions with transactions and the conversion rate; each currency's money apart."""
-    site = scope.site
-    p = Params()
-    where = _where(TXN, scope, p)
-    (totals,) = await ex.dicts(build_txn_totals(where, txn_figures(site.currency, p), p))
-    p = Params()
-    currencies = await ex.dicts(build_by_currency(_where(TXN, scope, p), p))
-    span = scope.span
-    refunds = {
-        row["currency"]: row["refunds"]
-        for row in await ex.dicts(
-            build_refunds(site.id, span.start_utc, span.end_utc, scope.filters, site.currency)
-        )
-    }
+    found = (await sales(ex, scope, everything=True)).get(None, Sales())
     sessions = int((await web.session_totals(ex, scope)).get("sessions") or 0)
-    transactions = int(totals["transactions"] or 0)
-    own = site.currency.upper()
-    revenue = totals["revenue"] or ZERO
-    refunded = refunds.get(own) or ZERO
-    by_currency: dict[str, dict[str, Any]] = {}
-    for row in currencies:
-        by_currency[row["currency"]] = {"transactions": int(row["transactions"]),
-                                        "revenue": row["revenue"] or ZERO}  # fmt: skip
-    for code in refunds:
-        by_currency.setdefault(code, {"transactions": 0, "revenue": ZERO})
+    own = found.currencies.get(scope.currency) or Money()
+    by_currency = [
+        {
+            "currency": code,
+            "transactions": kept.transactions,
+            "revenue": money(kept.revenue),
+            "refunds": money(kept.refunds),
+            "net_revenue": money(kept.revenue - kept.refunds),
+            "avg_order_value": money_ratio(kept.revenue, kept.transactions),
+        }
+        for code, kept in sorted(found.currencies.items())
+        if kept.transactions or kept.refunds
+    ]
     return {
         **scope.echo(),
-        "currency": own,
-        "transactions": transactions,
-        "revenue": money(revenue),
-        "refunds": money(refunded),
-        "net_revenue": money(revenue - refunded),
-        "avg_order_value": money_ratio(revenue, totals["priced_transactions"]),
-        "avg_items_per_order": ratio(totals["items"], transactions, 2),
-        "unique_buyers": int(totals["buyers"] or 0),
-        "sessions_with_transactions": int(totals["txn_sessions"] or 0),
+        "currency": scope.currency,
+        "transactions": found.transactions,
+        "revenue": money(own.revenue),
+        "refunds": money(own.refunds),
+        "net_revenue": money(own.revenue - own.refunds),
+        "avg_order_value": money_ratio(own.revenue, own.transactions),
+        "avg_items_per_order": ratio(found.items, found.transactions, 2),
+        "unique_buyers": found.buyers,
+        "sessions_with_transactions": found.txn_sessions,
         "sessions": sessions,
-        "conversion_rate": ratio(totals["txn_sessions"], sessions, 4),
-        "by_currency": [
-            {
-                "currency": code,
-                "transactions": kept["transactions"],
-                "revenue": money(kept["revenue"]),
-                "refunds": money(refunds.get(code) or ZERO),
-                "net_revenue": money(kept["revenue"] - (refunds.get(code) or ZERO)),
-                "avg_order_value": money_ratio(kept["revenue"], kept["transactions"]),
-            }
-            for code, kept in sorted(by_currency.items())
-        ],
+        "conversion_rate": ratio(found.txn_sessions, sessions, 4),
+        "by_currency": by_currency,
     }
 
 
 async def carts(ex: Executor, scope: Scope) -> dict[str, Any]:
     """carts (view_cart events), their mean value (in the reporting currency) and items."""
-    p = Params()
-    (row,) = await ex.dicts(build_carts(_where(CART, scope, p, "c"), scope.site.currency, p))
-    count = int(row["carts"] or 0)
+    found = (await sales(ex, scope, everything=True)).get(None, Sales())
+    own = found.currencies.get(scope.currency) or Money()
     return {
         **scope.echo(),
-        "currency": scope.site.currency.upper(),
-        "carts": count,
-        "avg_cart_value": money_ratio(row["value"], row["priced_carts"]),
-        "avg_cart_items": ratio(row["items"], count, 2),
+        "currency": scope.currency,
+        "carts": found.carts,
+        "avg_cart_value": money_ratio(own.cart_value, own.carts),
+        "avg_cart_items": ratio(found.cart_items, found.carts, 2),
     }
 
 
@@ -117,7 +94,10 @@ async def products(ex: Executor, scope: Scope, sort: str, limit: int) -> dict[st
     transactions, by ``sort`` descending (ties by sku), at most ``limit``; each with its
     current name."""
     span, site = scope.span, scope.site
-    query = build_products(site.id, span.start_utc, span.end_utc, scope.filters, site.currency)
+    if scope.rolled:
+        query = build_rolled_products(site.id, span.start_utc, span.end_utc, scope.currency)
+    else:
+        query = build_products(site.id, span.start_utc, span.end_utc, scope.filters, scope.currency)
     rows = [
         {"sku": sku, "quantity": int(q or 0), "revenue": r or ZERO, "transactions": int(n or 0)}
         for sku, q, r, n in await ex.rows(query)
@@ -132,7 +112,7 @@ async def products(ex: Executor, scope: Scope, sort: str, limit: int) -> dict[st
          "revenue": money(row["revenue"]), "transactions": row["transactions"]}
         for row in rows
     ]  # fmt: skip
-    return {**scope.echo(), "currency": site.currency.upper(), "sort": sort, "results": results}
+    return {**scope.echo(), "currency": scope.currency, "sort": sort, "results": results}
 
 
 def _utc(moment: datetime) -> str:

@@ -34,6 +34,11 @@ class Scope:
             "tz": self.span.tz.key,
         }
 
+    @property
+    def currency(self) -> str:
+        """The site's reporting currency, as amounts are kept (upper case)."""
+        return self.site.currency.upper()
+
     def over(self, span: DateRange) -> Scope:
         return replace(self, span=span)
 

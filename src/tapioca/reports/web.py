@@ -14,13 +14,11 @@ from typing import Any
 
 from tapioca.errors import invalid_parameter
 from tapioca.kit.timerange import Interval, TooManyBuckets
-from tapioca.model.commerce import TXN
 from tapioca.model.dimensions import SESSION_DIMENSIONS, TOTAL, Dimension
 from tapioca.model.figures import Source
 from tapioca.reports import metrics as m
 from tapioca.reports.executor import Executor
 from tapioca.reports.queries import Params
-from tapioca.reports.queries.commerce import build_txn_totals, fact_column, fact_where, txn_figures
 from tapioca.reports.queries.events import (
     bucket_key,
     build_realtime,
@@ -31,6 +29,7 @@ from tapioca.reports.queries.events import (
     source_of,
 )
 from tapioca.reports.queries.rollup import Group, build_hour_totals, build_sums, by_bucket, by_value
+from tapioca.reports.sales import Sales, sales
 from tapioca.reports.scope import Scope
 from tapioca.reports.visitors import Counts, Days, bounds, read_days, visitors_by
 from tapioca.sites.site import Site
@@ -67,23 +66,6 @@ async def _rolled(
     return await ex.dicts(build_sums(source, scope.site.id, dim, scope.span, group, days))
 
 
-# The figures of transactions the web metrics read (reports/metrics.py).
-_TXN_FIGURES = ("transactions", "revenue", "txn_sessions")
-
-
-async def commerce_figures(
-    ex: Executor, scope: Scope, group: Callable[[Params], str] | None = None,
-    names: tuple[str, ...] = _TXN_FIGURES,
-) -> list[dict[str, Any]]:  # fmt: skip
-    """The figures ``names`` of the scope's transactions, in total or per ``group`` (k)."""
-    p = Params()
-    key = group(p) if group else None
-    span = scope.span
-    where = fact_where(TXN, scope.site.id, span.start_utc, span.end_utc, scope.filters, p)
-    figures = txn_figures(scope.site.currency, p)
-    return await ex.dicts(build_txn_totals(where, {n: figures[n] for n in names}, p, key))
-
-
 async def session_totals(ex: Executor, scope: Scope) -> dict[str, Any]:
     """The figures of the sessions that start in the scope."""
     if scope.rolled:
@@ -100,8 +82,8 @@ async def overview(ex: Executor, scope: Scope) -> dict[str, Any]:
         events = {**events, "visitors": counts.get((None, None), 0)}
     else:
         (events,) = await _totals(ex, scope, Source.EVENT)
-    (sales,) = await commerce_figures(ex, scope)
-    figures = {**events, **await session_totals(ex, scope), **sales}
+    total = (await sales(ex, scope)).get(None, Sales())
+    figures = {**events, **await session_totals(ex, scope), **total.figures(scope.currency)}
     return {**scope.echo(), **m.values(figures, list(m.ALL_METRICS))}
 
 
@@ -118,9 +100,8 @@ async def timeseries(
     else:
         await _timeseries_raw(ex, scope, interval, metrics, rows)
     if set(metrics) & set(m.COMMERCE_METRICS):
-        group = partial(interval.key_sql, "t.ts")
-        for row in await commerce_figures(ex, scope, lambda p: group(p.add(scope.span.tz.key))):
-            rows.setdefault(interval.key_of(row["k"]), {}).update(row)
+        for bucket, found in (await sales(ex, scope, interval)).items():
+            rows.setdefault(bucket, {}).update(found.figures(scope.currency))
     results = [
         {"bucket": interval.label(bucket, scope.span), **m.values(rows.get(bucket, {}), metrics)}
         for bucket in buckets
@@ -242,12 +223,12 @@ async def _add_commerce(
     """The transaction figures of each value (a row for a value that only transactions
     have): by the transaction's session for a session dimension, else its purchase event."""
     by_value = {row["k"]: row for row in rows}
-    for found in await commerce_figures(ex, scope, lambda _p: fact_column(TXN, dimension)):
-        row = by_value.get(found["k"])
+    for value, found in (await sales(ex, scope, dimension)).items():
+        row = by_value.get(value)
         if row is None:
-            row = by_value[found["k"]] = {"k": found["k"]}
+            row = by_value[value] = {"k": value}
             rows.append(row)
-        row.update(found)
+        row.update(found.figures(scope.currency))
 
 
 async def realtime(ex: Executor, site: Site, now: datetime) -> dict[str, Any]:

@@ -3,22 +3,13 @@ their line items, carts and refunds of a range that match filters, in total or g
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
-from tapioca.model.commerce import CART, FACT_EVENT_TYPE, REFUNDS, TXN, TXN_ITEM
-from tapioca.model.dimensions import EVENT_DIMENSIONS, SESSION_DIMENSIONS, Dimension
+from tapioca.model.commerce import CART, REFUNDS, TXN, TXN_ITEM, fact_column
 from tapioca.reports.filters import Filter
 from tapioca.reports.queries import Params, Query
-
-
-def fact_column(table: str, dimension: Dimension, alias: str = "t") -> str:
-    """SQL: a transaction's or cart's value of ``dimension``: its session's for a session
-    dimension, its own event's for an event dimension."""
-    if dimension in SESSION_DIMENSIONS:
-        return f"{alias}.{SESSION_DIMENSIONS[dimension]}"
-    if dimension is Dimension.EVENT_TYPE:
-        return f"'{FACT_EVENT_TYPE[table]}'"
-    return f"{alias}.{EVENT_DIMENSIONS[dimension]}"
+from tapioca.reports.queries.rollup import Group, hour_where
 
 
 def fact_where(
@@ -41,35 +32,57 @@ def fact_where(
     return " AND ".join(clauses)
 
 
-def txn_figures(currency: str, p: Params) -> dict[str, str]:
-    """The figures of transactions (aggregates over ``txn t``): money in the reporting
-    ``currency`` only, counts over every currency."""
-    c = p.add(currency)
-    return {
-        "transactions": "count(*)",
-        "revenue": f"sum(t.revenue) FILTER (WHERE t.currency = {c})",
-        "priced_transactions": f"count(*) FILTER (WHERE t.currency = {c})",
-        "items": "sum(t.items)",
-        "buyers": "count(DISTINCT t.visitor_id)",
-        "txn_sessions": "count(DISTINCT t.session_id)",
-    }
+SALES = ("transactions", "revenue", "items")
+ROLLED = (*SALES, "new_buyers", "new_sessions", "carts", "cart_value", "cart_items", "refunds")
 
 
-def build_txn_totals(
-    where: str, figures: dict[str, str], p: Params, group: str | None = None
-) -> Query:
-    """``figures`` of the transactions ``where`` keeps, in total or per ``group`` (k)."""
+def build_sales(where: str, p: Params, group: str | None = None) -> Query:
+    """Per currency (and ``group``, column k): count, revenue and items of the
+    transactions ``where`` keeps (``txn t``)."""
     keys = f"{group} AS k, " if group else ""
-    select = ", ".join(f"{sql} AS {name}" for name, sql in figures.items())
-    tail = f" GROUP BY {group}" if group else ""
-    columns = (("k",) if group else ()) + tuple(figures)
-    return Query(f"SELECT {keys}{select} FROM {TXN} t WHERE {where}{tail}", p.values, columns)
+    sql = (f"SELECT {keys}t.currency, count(*), sum(t.revenue), sum(t.items) FROM {TXN} t "
+           f"WHERE {where} GROUP BY {group + ', ' if group else ''}t.currency")  # fmt: skip
+    return Query(sql, p.values, (*(("k",) if group else ()), "currency", *SALES))
 
 
-def build_by_currency(where: str, p: Params) -> Query:
-    sql = (f"SELECT t.currency, count(*), sum(t.revenue) FROM {TXN} t WHERE {where} "
-           "GROUP BY t.currency")  # fmt: skip
-    return Query(sql, p.values, ("currency", "transactions", "revenue"))
+def build_distinct(where: str, p: Params, group: str | None = None) -> Query:
+    """Distinct buyers and sessions of the transactions ``where`` keeps (per ``group``)."""
+    keys = f"{group} AS k, " if group else ""
+    sql = (f"SELECT {keys}count(DISTINCT t.visitor_id), count(DISTINCT t.session_id) "
+           f"FROM {TXN} t WHERE {where}{' GROUP BY ' + group if group else ''}")  # fmt: skip
+    return Query(sql, p.values, (*(("k",) if group else ()), "buyers", "txn_sessions"))
+
+
+def build_rolled_sales(
+    site_id: str, dim: str, start: datetime | None, end: datetime | None, group: Group | None
+) -> Query:
+    """Per currency (and ``group``): the sums of the hourly commerce rows of ``dim``."""
+    p = Params()
+    keys = f"{group(p, False)} AS k, " if group else ""
+    where = hour_where(site_id, dim, start, end, p)
+    sums = ", ".join(f"sum(r.{c})" for c in ROLLED)
+    sql = (f"SELECT {keys}r.currency, {sums} FROM rollup_commerce_hour r WHERE {where} "
+           f"GROUP BY {'k, ' if group else ''}r.currency")  # fmt: skip
+    return Query(sql, p.values, (*(("k",) if group else ()), "currency", *ROLLED))
+
+
+def build_crossing(
+    site_id: str, start: datetime, end: datetime | None, column: str,
+    group: Callable[[Params], str] | None = None, split: Callable[[Params], str] | None = None,
+) -> Query:  # fmt: skip
+    """The transactions in [start, end) whose previous one of the same user or session
+    (``column``: its time) is before ``start`` (or, ``split``, in another bucket): with
+    the rolled count of those with none before, the distinct users or sessions."""
+    p = Params()
+    keys = f"{group(p)} AS k, " if group else ""
+    lo = p.add(start)
+    earlier = f"t.{column} < {lo}" + (f" OR {split(p)}" if split else "")
+    clauses = [f"t.site_id = {p.add(site_id)}", f"t.ts >= {lo}", f"t.{column} IS NOT NULL"]
+    if end is not None:
+        clauses.append(f"t.ts < {p.add(end)}")
+    sql = (f"SELECT {keys}count(*) FROM {TXN} t WHERE {' AND '.join(clauses)} AND ({earlier})"
+           + (" GROUP BY k" if group else ""))  # fmt: skip
+    return Query(sql, p.values, (*(("k",) if group else ()), "n"))
 
 
 def build_refunds(
@@ -95,13 +108,11 @@ def build_refunds(
     return Query(sql, p.values, ("currency", "refunds"))
 
 
-def build_carts(where: str, currency: str, p: Params) -> Query:
-    c = p.add(currency)
-    sql = (
-        f"SELECT count(*), sum(c.items), sum(c.value) FILTER (WHERE c.currency = {c}), "
-        f"count(*) FILTER (WHERE c.currency = {c}) FROM {CART} c WHERE {where}"
-    )
-    return Query(sql, p.values, ("carts", "items", "value", "priced_carts"))
+def build_carts(where: str, p: Params) -> Query:
+    """Per currency: count, value and items of the carts ``where`` keeps (``cart c``)."""
+    sql = (f"SELECT c.currency, count(*), sum(c.value), sum(c.items) FROM {CART} c "
+           f"WHERE {where} GROUP BY c.currency")  # fmt: skip
+    return Query(sql, p.values, ("currency", "carts", "cart_value", "cart_items"))
 
 
 def build_products(
@@ -125,6 +136,22 @@ def build_products(
                sum(i.price * i.quantity) FILTER (WHERE i.currency = {c}) AS r
         FROM {TXN_ITEM} i{join} WHERE {where} GROUP BY i.sku, i.transaction_id
     ) AS lines GROUP BY sku"""
+    return Query(sql, p.values, ("sku", "quantity", "revenue", "transactions"))
+
+
+def build_rolled_products(
+    site_id: str, start: datetime | None, end: datetime | None, currency: str
+) -> Query:
+    """Per sku: the sums of the hourly product rows (revenue: those in ``currency``)."""
+    p = Params()
+    clauses = [f"r.site_id = {p.add(site_id)}"]
+    if start is not None:
+        clauses.append(f"r.hour >= {p.add(start)}")
+    if end is not None:
+        clauses.append(f"r.hour < {p.add(end)}")
+    sql = (f"SELECT r.sku, sum(r.quantity), sum(r.revenue) FILTER (WHERE r.currency = "
+           f"{p.add(currency)}), sum(r.transactions) FROM rollup_product_hour r "
+           f"WHERE {' AND '.join(clauses)} GROUP BY r.sku")  # fmt: skip
     return Query(sql, p.values, ("sku", "quantity", "revenue", "transactions"))
 
 

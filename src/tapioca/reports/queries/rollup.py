@@ -47,7 +47,7 @@ def usable(span: DateRange, filters: list[Filter]) -> bool:
     return not filters and span.on_whole_hours
 
 
-def _hour_where(site_id: str, dim: str, start: datetime | None, end: datetime | None,
+def hour_where(site_id: str, dim: str, start: datetime | None, end: datetime | None,
                 p: Params) -> str:  # fmt: skip
     clauses = [f"r.site_id = {p.add(site_id)}", f"r.dim = {p.add(dim)}"]
     if start is not None:
@@ -73,7 +73,7 @@ def build_sums(
     if not days:
         key = f"{group(p, False)} AS k, " if group else ""
         select = ", ".join(f"sum(r.{f.hour_column}) AS {f.name}" for f in figures)
-        where = _hour_where(site_id, dim, span.start_utc, span.end_utc, p)
+        where = hour_where(site_id, dim, span.start_utc, span.end_utc, p)
         return Query(f"SELECT {key}{select} FROM {table} r WHERE {where}{tail}", p.values,
                      columns)  # fmt: skip
     assert span.start_date is not None and span.end_date is not None
@@ -107,7 +107,7 @@ def build_hour_totals(site_id: str, start: datetime | None, end: datetime | None
     """(hour as Unix seconds, events, pageviews, exact visitors) of every hour with
     events: the site's one row per hour, nothing to group."""
     p = Params()
-    where = _hour_where(site_id, "", start, end, p)
+    where = hour_where(site_id, "", start, end, p)
     sql = (
         "SELECT CAST(EXTRACT(EPOCH FROM r.hour) AS BIGINT), r.events, r.pageviews, r.visitors "
         f"FROM rollup_hour r WHERE {where}"

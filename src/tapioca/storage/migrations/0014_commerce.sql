@@ -9,7 +9,7 @@ CREATE TABLE txn (
     ts               timestamptz NOT NULL,
     visitor_id       {key} NOT NULL,
     event_session_id {key},
-    revenue          numeric(18, 4) NOT NULL,
+    revenue          numeric(38, 4) NOT NULL,
     currency         text NOT NULL,
     items            bigint NOT NULL,
     path             {key},
@@ -26,10 +26,23 @@ CREATE TABLE txn (
     os               {key},
     utm_source       {key},
     utm_medium       {key},
-    utm_campaign     {key}
+    utm_campaign     {key},
+    -- the time of the transaction before it (by time, then id) of its user and of its
+    -- session: the distinct buyers and sessions of a range are its transactions with none
+    -- before it in the range (reports/commerce.py)
+    prev_buyer_ts    timestamptz,
+    prev_session_ts  timestamptz
 );
 -- only: postgres
 ALTER TABLE txn ADD PRIMARY KEY (site_id, transaction_id);
+-- only: postgres
+CREATE INDEX txn_repeat_buyer ON txn (site_id, ts) INCLUDE (prev_buyer_ts)
+    WHERE prev_buyer_ts IS NOT NULL;
+-- only: postgres
+CREATE INDEX txn_repeat_session ON txn (site_id, ts) INCLUDE (prev_session_ts)
+    WHERE prev_session_ts IS NOT NULL;
+-- only: postgres
+CREATE INDEX txn_site_session ON txn (site_id, session_id);
 -- only: postgres
 CREATE INDEX txn_site_ts ON txn (site_id, ts) INCLUDE (visitor_id, session_id, revenue, currency, items);
 -- only: postgres
@@ -60,7 +73,7 @@ CREATE TABLE cart (
     ts               timestamptz NOT NULL,
     visitor_id       {key} NOT NULL,
     event_session_id {key},
-    value            numeric(18, 4) NOT NULL,
+    value            numeric(38, 4) NOT NULL,
     items            bigint NOT NULL,
     currency         text NOT NULL,
     path             {key},
@@ -92,13 +105,51 @@ CREATE TABLE refund (
     event_id        {key} NOT NULL,
     transaction_id  {key},
     ts              timestamptz NOT NULL,
-    amount          numeric(18, 4),
+    amount          numeric(38, 4),
     currency        text
 );
 -- only: postgres
 ALTER TABLE refund ADD PRIMARY KEY (site_id, event_id);
 -- only: postgres
 CREATE INDEX refund_site_ts ON refund (site_id, ts);
+
+-- Per site, UTC hour, dimension value (dim '' is the site total) and currency: the
+-- additive figures of the transactions of the hour (and, in the total, of its carts and
+-- refunds), with the transactions that are the first of their user and of their session.
+CREATE TABLE rollup_commerce_hour (
+    site_id       {key} NOT NULL,
+    hour          timestamptz NOT NULL,
+    dim           {key} NOT NULL,
+    value         {key},
+    currency      text NOT NULL,
+    transactions  bigint NOT NULL,
+    revenue       numeric(38, 4) NOT NULL,
+    items         bigint NOT NULL,
+    new_buyers    bigint NOT NULL,
+    new_sessions  bigint NOT NULL,
+    carts         bigint NOT NULL,
+    cart_value    numeric(38, 4) NOT NULL,
+    cart_items    bigint NOT NULL,
+    refunds       numeric(38, 4) NOT NULL
+);
+CREATE INDEX rollup_commerce_hour_key ON rollup_commerce_hour (site_id, dim, hour);
+-- Per site, UTC hour, sku and currency: the line items of the hour's transactions.
+CREATE TABLE rollup_product_hour (
+    site_id       {key} NOT NULL,
+    hour          timestamptz NOT NULL,
+    sku           {key} NOT NULL,
+    currency      text NOT NULL,
+    quantity      bigint NOT NULL,
+    revenue       numeric(38, 4) NOT NULL,
+    transactions  bigint NOT NULL
+);
+CREATE INDEX rollup_product_hour_key ON rollup_product_hour (site_id, hour);
+-- (site, UTC hour) pairs whose commerce rollups the derive job recomputes.
+CREATE TABLE commerce_dirty (
+    site_id {key} NOT NULL,
+    hour    timestamptz NOT NULL,
+    PRIMARY KEY (site_id, hour)
+);
 
 -- Every stored purchase, cart and refund event becomes derived data: the job starts over.
 DELETE FROM derive_state;

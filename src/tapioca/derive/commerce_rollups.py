@@ -1,0 +1,112 @@
+"""Hourly rollups of the commerce reports, recomputed for the (site, UTC hour) pairs
+marked in ``commerce_dirty`` (derive/commerce.py marks every hour whose transactions,
+carts or refunds it changed):
+
+- ``rollup_commerce_hour``: per site, hour, dimension value (``''``: the site total) and
+  currency, the transactions' count, revenue and items, how many of them are the first
+  of their user and of their session, and, in the total, the carts and refunds;
+- ``rollup_product_hour``: per site, hour, sku and currency, the quantity, revenue and
+  transactions of the line items.
+
+Rows are replaced, never added to, so a re-run changes nothing and a rebuild from events
+gives the same rows. The SQL is the dialect PostgreSQL and DuckDB share.
+"""
+
+from __future__ import annotations
+
+from tapioca.derive.runner import Step
+from tapioca.model.commerce import CART, FACT_DIMENSIONS, REFUNDS, TXN, TXN_ITEM, fact_column
+from tapioca.model.dimensions import Dimension
+
+DIRTY = "commerce_dirty"
+TABLES = ["rollup_commerce_hour", "rollup_product_hour", DIRTY]
+_HOUR = "d.hour + INTERVAL '1 hour'"
+_MONEY = "CAST({} AS numeric(38, 4))"
+
+
+def _in_dirty_hours(table: str, alias: str) -> str:
+    """FROM the rows of ``table`` (as ``alias``) in a dirty hour, one index range each
+    (OFFSET 0: PostgreSQL keeps the lateral query, not a scan of the whole table)."""
+    return (
+        f"{DIRTY} d CROSS JOIN LATERAL (SELECT * FROM {table} WHERE {table}.site_id = d.site_id "
+        f"AND {table}.ts >= d.hour AND {table}.ts < {_HOUR} OFFSET 0) AS {alias}"
+    )
+
+
+_COLUMNS = ("site_id, hour, dim, value, currency, transactions, revenue, items, new_buyers, "
+            "new_sessions, carts, cart_value, cart_items, refunds")  # fmt: skip
+_NO_SALES = f"0, {_MONEY.format(0)}, 0, 0, 0"
+_NO_CARTS = f"0, {_MONEY.format(0)}, 0"
+
+
+def _sales_branch(dim: Dimension | None) -> str:
+    """The transactions of the dirty hours per value of ``dim`` (None: the total)."""
+    if dim is None:
+        name, value, group = "", "CAST(NULL AS VARCHAR)", ""
+    else:
+        column = fact_column(TXN, dim)
+        constant = column.startswith("'")
+        name, value, group = (
+            dim.value,
+            f"CAST({column} AS VARCHAR)",
+            "" if constant else f", {column}",
+        )
+    return (
+        f"SELECT d.site_id, d.hour, '{name}', {value}, t.currency, count(*), "
+        f"{_MONEY.format('sum(t.revenue)')}, sum(t.items), "
+        "count(*) FILTER (WHERE t.prev_buyer_ts IS NULL), "
+        f"count(*) FILTER (WHERE t.prev_session_ts IS NULL), {_NO_CARTS}, {_MONEY.format(0)} "
+        f"FROM {_in_dirty_hours(TXN, 't')} GROUP BY d.site_id, d.hour, t.currency{group}"
+    )
+
+
+_CARTS = (
+    f"SELECT d.site_id, d.hour, '', CAST(NULL AS VARCHAR), c.currency, {_NO_SALES}, count(*), "
+    f"{_MONEY.format('sum(c.value)')}, sum(c.items), {_MONEY.format(0)} "
+    f"FROM {_in_dirty_hours(CART, 'c')} GROUP BY d.site_id, d.hour, c.currency"
+)
+# A refund without an amount gives back its transaction's revenue; without a currency it is
+# in its transaction's, else the site's.
+_REFUND_CURRENCY = "coalesce(r.currency, t.currency, upper(s.currency))"
+_REFUNDS = (
+    f"SELECT d.site_id, d.hour, '', CAST(NULL AS VARCHAR), {_REFUND_CURRENCY}, {_NO_SALES}, "
+    f"{_NO_CARTS}, {_MONEY.format('sum(coalesce(r.amount, t.revenue, 0))')} "
+    f"FROM {_in_dirty_hours(REFUNDS, 'r')} JOIN site s ON s.id = d.site_id "
+    f"LEFT JOIN {TXN} t ON t.site_id = r.site_id AND t.transaction_id = r.transaction_id "
+    f"GROUP BY d.site_id, d.hour, {_REFUND_CURRENCY}"
+)
+_SUMS = ", ".join(f"sum({c})" for c in _COLUMNS.split(", ")[5:])
+_COMMERCE = (
+    f"INSERT INTO rollup_commerce_hour ({_COLUMNS}) "
+    f"SELECT site_id, hour, dim, value, currency, {_SUMS} FROM ("
+    + " UNION ALL ".join(
+        [_sales_branch(None), *(_sales_branch(d) for d in FACT_DIMENSIONS), _CARTS, _REFUNDS]
+    )
+    + ") AS parts (site_id, hour, dim, value, currency, transactions, revenue, items, "
+    "new_buyers, new_sessions, carts, cart_value, cart_items, refunds) "
+    "GROUP BY site_id, hour, dim, value, currency"
+)
+_PRODUCTS = f"""
+INSERT INTO rollup_product_hour (site_id, hour, sku, currency, quantity, revenue, transactions)
+SELECT site_id, hour, sku, currency, sum(q), {_MONEY.format("sum(r)")}, count(*) FROM (
+    SELECT d.site_id, d.hour, i.sku, i.currency, i.transaction_id, sum(i.quantity) AS q,
+           coalesce(sum(i.price * i.quantity), 0) AS r
+    FROM {_in_dirty_hours(TXN_ITEM, "i")}
+    GROUP BY d.site_id, d.hour, i.sku, i.currency, i.transaction_id
+) AS lines GROUP BY site_id, hour, sku, currency"""
+
+
+def _clear(table: str) -> Step:
+    return (f"DELETE FROM {table} USING {DIRTY} d "
+            f"WHERE {table}.site_id = d.site_id AND {table}.hour = d.hour", [])  # fmt: skip
+
+
+def commerce_rollup_steps() -> list[Step]:
+    """Recompute the marked hours' rows, then forget the marks."""
+    return [
+        _clear("rollup_commerce_hour"),
+        _clear("rollup_product_hour"),
+        (_COMMERCE, []),
+        (_PRODUCTS, []),
+        (f"DELETE FROM {DIRTY}", []),
+    ]
