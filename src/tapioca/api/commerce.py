@@ -29,7 +29,8 @@ from tapioca.sites.lookup import resolve_site
 
 router = APIRouter(tags=["commerce"], dependencies=[Depends(known_parameters_only)])
 
-TransactionId = Annotated[str, Path(min_length=1, max_length=128)]
+# no NUL: PostgreSQL text cannot hold one (no stored id has it)
+TransactionId = Annotated[str, Path(min_length=1, max_length=128, pattern="^[^\\x00]+$")]
 
 
 @router.get(

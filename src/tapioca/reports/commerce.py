@@ -131,7 +131,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         moment, tx = json.loads(text)
         ts = datetime.fromisoformat(moment)
-        if ts.tzinfo is None or not isinstance(tx, str):
+        if ts.tzinfo is None or not isinstance(tx, str) or "\x00" in tx:
             raise ValueError(cursor)
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
         raise invalid_parameter("cursor", "not a cursor this list gave") from exc

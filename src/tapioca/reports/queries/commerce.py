@@ -98,6 +98,8 @@ def build_refunds(
         clauses.append(f"r.ts >= {p.add(start)}")
     if end is not None:
         clauses.append(f"r.ts < {p.add(end)}")
+    if filters:  # a refund matches by its transaction: one of none matches no filter
+        clauses.append("t.transaction_id IS NOT NULL")
     clauses += [f"{fact_column(TXN, f.dimension)} = {p.add(f.value)}" for f in filters]
     currency = f"coalesce(r.currency, t.currency, {p.add(site_currency)})"
     sql = (
