@@ -84,6 +84,17 @@ Filters = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
+class Item:
+    """One line item of an event's ``items`` (api.md, Ingest)."""
+
+    sku: str
+    name: str | None = None
+    category: str | None = None
+    price: Decimal | None = None
+    quantity: int = 1
+
+
+@dataclass(frozen=True, slots=True)
 class Event:
     """One event as stored: the names of the contract, times aware."""
 
@@ -158,6 +169,51 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+MONEY_PLACES = Decimal("0.0001")
+
+
+def money(value: Any) -> Decimal | None:
+    """A sent or stored amount as the store keeps it: 4 places, half to even."""
+    if value is None:
+        return None
+    return Decimal(str(value)).quantize(MONEY_PLACES, ROUND_HALF_EVEN)
+
+
+def items_of(value: Any) -> tuple[Item, ...] | None:
+    """Line items: a list of objects (sent), or their stored JSON text."""
+    if value is None:
+        return None
+    raw = json.loads(value) if isinstance(value, str) else value
+    return tuple(
+        Item(
+            sku=str(item["sku"]),
+            name=item.get("name"),
+            category=item.get("category"),
+            price=money(item.get("price")),
+            quantity=1 if item.get("quantity") is None else int(item["quantity"]),
+        )
+        for item in raw
+    )
+
+
+def items_text(items: Sequence[Item] | None) -> str | None:
+    """Line items as the store keeps them: JSON text, skus and prices as text."""
+    if items is None:
+        return None
+    return json.dumps(
+        [
+            {
+                "sku": item.sku,
+                "name": item.name,
+                "category": item.category,
+                "price": None if item.price is None else str(money(item.price)),
+                "quantity": item.quantity,
+            }
+            for item in items
+        ]
+    )
+
+
 def from_wire(raw: Mapping[str, Any], received_at: datetime, site_id: str | None = None) -> Event:
     """One event as a client sends it (docs/api.md) → what the contract says is stored.
 
@@ -191,6 +247,10 @@ def from_wire(raw: Mapping[str, Any], received_at: datetime, site_id: str | None
         utm_campaign=raw.get("utm_campaign"),
         utm_term=raw.get("utm_term"),
         utm_content=raw.get("utm_content"),
+        revenue=money(_first(raw, "revenue", "value")),
+        currency=raw.get("currency"),
+        transaction_id=_text(raw.get("transaction_id")),
+        items=items_text(items_of(raw.get("items"))),
     )
 
 
