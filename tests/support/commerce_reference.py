@@ -46,10 +46,10 @@ from support.reference import (
     Question,
     Session,
     WebReports,
-    items_of,
     bucket_label,
     bucket_starts,
     inside,
+    items_of,
     local_midnight,
     truncate,
 )
@@ -193,28 +193,26 @@ class Commerce:
             revenue = e.revenue if e.revenue is not None else line_total(items)
             currency = upper(e.currency) or self.currency(site)
             session = session_of[(site, e.event_id)]
-            self.transactions[(site, tid)] = Transaction(
-                tid, e, session, revenue, currency, items
-            )
+            self.transactions[(site, tid)] = Transaction(tid, e, session, revenue, currency, items)
         self.refunds: list[Refund] = []
         self.carts: list[Cart] = []
         for e in self.web.events:
-            items = items_of(e.items)
+            lines = items_of(e.items)
             if e.event_type == REFUND:
                 t = self.transactions.get((e.site_id, e.transaction_id or "\0none"))
                 if e.revenue is not None:
                     amount = e.revenue
-                elif items:
-                    amount = line_total(items)
+                elif lines:
+                    amount = line_total(lines)
                 else:
                     amount = t.revenue if t else ZERO
                 currency = upper(e.currency) or (t.currency if t else self.currency(e.site_id))
                 self.refunds.append(Refund(e, amount, currency, t))
             elif e.event_type == VIEW_CART:
-                value = e.revenue if e.revenue is not None else line_total(items)
+                value = e.revenue if e.revenue is not None else line_total(lines)
                 currency = upper(e.currency) or self.currency(e.site_id)
                 session = session_of[(e.site_id, e.event_id)]
-                self.carts.append(Cart(e, session, value, quantity_of(items), currency))
+                self.carts.append(Cart(e, session, value, quantity_of(lines), currency))
 
     def currency(self, site: str) -> str:
         settings = self.sites.get(site)
@@ -402,6 +400,9 @@ class Commerce:
             **{d: s.value(d) for d in ("channel", "source", "device", "browser", "os")},
             "landing_page": s.value("landing_page"),
             **{d: s.value(d) for d in ("utm_source", "utm_medium", "utm_campaign")},
+            # beyond the contract's list: the purchase event's own page (docs/reports.md)
+            "path": t.event.path,
+            "page_type": t.event.page_type,
             "items": [
                 {
                     "sku": i.sku,

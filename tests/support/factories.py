@@ -6,6 +6,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from support.reference import Event
 from tapioca.enrich import NO_RULES, Enrichment, SiteRules, enrich
 from tapioca.model.event import COLUMNS as EVENT_COLUMNS
 from tapioca.storage.rows import EventRow
@@ -29,6 +30,21 @@ def make_row(**values: Any) -> EventRow:
     )
     base.update(values)
     return EventRow(**base)
+
+
+def event_row(e: Event) -> EventRow:
+    """A reference event as its stored row, written directly (no enrichment runs): the
+    user is both the visitor and the user id, items their stored JSON text."""
+    return make_row(
+        site_id=e.site_id, event_id=e.event_id, event_type=e.event_type, ts=e.ts,
+        received_at=e.ts, visitor_id=e.user, user_id=e.user, session_id=e.session_id,
+        path=e.path, url=None if e.path is None else f"https://shop.example{e.path}",
+        referrer=e.referrer, channel=e.channel, source=e.source, device=e.device,
+        browser=e.browser, os=e.os, page_type=e.page_type, utm_source=e.utm_source,
+        utm_medium=e.utm_medium, utm_campaign=e.utm_campaign, utm_term=e.utm_term,
+        utm_content=e.utm_content, is_bot=e.is_bot, revenue=e.revenue, currency=e.currency,
+        transaction_id=e.transaction_id, items=e.items,
+    )  # fmt: skip
 
 
 def random_rows(

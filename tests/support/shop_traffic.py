@@ -24,8 +24,9 @@ commerce-contract.md gets wrong:
 - two transactions at the same moment whose ids order differently as text and as numbers;
 - the same transaction id on both sites.
 
-The events are reference events (support/reference.py), items as their stored text. ``waves()`` gives them in the
-order they are written: each wave after the previous one is derived.
+The events are reference events (support/reference.py), items as their stored text;
+``waves`` gives them in the order they are written: each wave after the previous one is
+derived.
 """
 
 from __future__ import annotations
