@@ -26,7 +26,8 @@ from support.commerce_reference import (
     COMMERCE_METRICS,
     SORTS,
     Commerce,
-    plain,
+    SessionIds,
+    comparable,
 )
 from support.factories import event_row
 from support.reference import SESSION_DIMS, Filters, Question
@@ -130,39 +131,8 @@ async def scope_of(db: Store, q: Question) -> Scope:
     return await resolve_scope(db, q.site, q.day, q.start, q.end, q.tz, q.filter_text, NOW)
 
 
-# == comparing ========================================================================
-
-
-class SessionIds:
-    """Derived session ids are the store's own: the reference names a derived session by a
-    stand-in (``~`` + its first event id), and a got id must stand for one reference
-    session, always the same, and no two reference sessions for one id."""
-
-    def __init__(self) -> None:
-        self.got_of: dict[str, str] = {}
-        self.want_of: dict[str, str] = {}
-
-    def translate(self, got: Any, want: Any) -> Any:
-        """``got`` with each derived session id replaced by the reference's stand-in, when
-        it names the same session as every time before."""
-        if isinstance(got, dict) and isinstance(want, dict):
-            out = {k: self.translate(v, want.get(k)) for k, v in got.items()}
-            mine, theirs = got.get("session_id"), want.get("session_id")
-            if isinstance(mine, str) and isinstance(theirs, str) and theirs.startswith("~"):
-                known = self.got_of.setdefault(theirs, mine)
-                back = self.want_of.setdefault(mine, theirs)
-                if known == mine and back == theirs:
-                    out["session_id"] = theirs
-            return out
-        if isinstance(got, list) and isinstance(want, list) and len(got) == len(want):
-            return [self.translate(g, w) for g, w in zip(got, want, strict=True)]
-        return got
-
-
 def same(got: Any, want: Any, ids: SessionIds | None = None) -> None:
-    got, want = plain(got), plain(want)
-    if ids is not None:
-        got = ids.translate(got, want)
+    got, want = comparable(got, want, ids)
     assert got == want
 
 

@@ -600,3 +600,38 @@ def plain(value: Any) -> Any:
     if isinstance(value, datetime):
         return rfc3339(value)
     return value
+
+
+class SessionIds:
+    """Derived session ids are the store's own: the reference names a derived session by a
+    stand-in (``~`` + its first event id), and a got id must stand for one reference
+    session, always the same, and no two reference sessions for one id."""
+
+    def __init__(self) -> None:
+        self.got_of: dict[str, str] = {}
+        self.want_of: dict[str, str] = {}
+
+    def translate(self, got: Any, want: Any) -> Any:
+        """``got`` with each derived session id replaced by the reference's stand-in, when
+        it names the same session as every time before."""
+        if isinstance(got, dict) and isinstance(want, dict):
+            out = {k: self.translate(v, want.get(k)) for k, v in got.items()}
+            mine, theirs = got.get("session_id"), want.get("session_id")
+            if isinstance(mine, str) and isinstance(theirs, str) and theirs.startswith("~"):
+                known = self.got_of.setdefault(theirs, mine)
+                back = self.want_of.setdefault(mine, theirs)
+                if known == mine and back == theirs:
+                    out["session_id"] = theirs
+            return out
+        if isinstance(got, list) and isinstance(want, list) and len(got) == len(want):
+            return [self.translate(g, w) for g, w in zip(got, want, strict=True)]
+        return got
+
+
+def comparable(got: Any, want: Any, ids: SessionIds | None = None) -> tuple[Any, Any]:
+    """An answer and the reference's, made comparable (``plain``; derived session ids by
+    the sessions they name, when ``ids`` is given)."""
+    got, want = plain(got), plain(want)
+    if ids is not None:
+        got = ids.translate(got, want)
+    return got, want
