@@ -10,6 +10,7 @@ decimals, numbers with at most 2 decimals.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -39,10 +40,11 @@ from support.commerce_reference import (
     Commerce,
     SessionIds,
     comparable,
+    plain,
 )
 from support.error_shape import assert_error, fields_of
 from support.factories import event_row
-from support.reference import Question
+from support.reference import Question, from_wire
 from support.servers import PostgresServer, RedisServer
 from support.shop_traffic import CAFE, SHOP, SITES, shop_traffic
 from tapioca.derive.jobs import derive_once
@@ -296,3 +298,79 @@ async def test_conversion_rate_by_an_event_dimension_is_422(shop: Shop) -> None:
     params = {**ALL.params(), "dimension": "path", "metrics": "revenue,conversion_rate"}
     response = await shop.get("/api/v1/stats/breakdown", params)
     assert fields_of(assert_error(response, 422, "validation_error")) == ["metrics"]
+
+
+# == events as trackers send them =====================================================
+
+# every spelling of the commerce events, their aliases, an integer transaction id, a
+# lower-case currency, a default quantity, a later duplicate, amounts with 5 decimals
+WIRE: list[tuple[dict[str, Any], str, str, str]] = [
+    ({"event_type": "page_view", "path": "/", "channel": "Email"}, "w1", "09:58", "page_view"),
+    ({"event": "Order Completed", "transaction_id": "W-1", "currency": "usd",
+      "items": [{"sku": "A", "name": "Apple", "price": "2.50", "quantity": 3},
+                {"sku": "B", "price": 5}]}, "w1", "10:00", "purchase"),
+    ({"name": "purchase", "transaction_id": "W-1", "value": 99}, "w1", "10:05", "purchase"),
+    ({"event_type": "PURCHASE", "transaction_id": 1001, "value": "10.00005", "currency": "eur",
+      "items": [{"sku": "A", "price": "2.33335", "quantity": 2}]}, "w2", "11:00", "purchase"),
+    ({"event_type": "Cart Viewed", "items": [{"sku": "A", "price": "2.5"}]}, "w3", "12:00",
+     "view_cart"),
+    ({"event_type": "Order Refunded", "transaction_id": "W-1"}, "ops", "d2 08:00", "refund"),
+    ({"event_type": "REFUND", "transaction_id": "1001", "revenue": "1.5"}, "ops", "d2 09:00",
+     "refund"),
+]  # fmt: skip
+
+
+def wire_bodies() -> list[tuple[dict[str, Any], str]]:
+    bodies = []
+    for n, (raw, user, when, canonical) in enumerate(WIRE):
+        day, _, clock = when.rpartition(" ")
+        stamp = f"2025-11-{'04' if day == 'd2' else '03'}T{clock}:00Z"
+        body = {"channel": "Direct", **raw, "site_id": "wire", "event_id": f"w-{n}",
+                "user_id": user, "timestamp": stamp, "device": "desktop"}  # fmt: skip
+        bodies.append((body, canonical))
+    return bodies
+
+
+async def test_events_in_every_spelling_make_the_same_numbers(tmp_path: Path) -> None:
+    """Sent to /events (embedded: ingest, the worker path and derive in this process),
+    the events count as the reference reads them."""
+    owner = {"owner_email": OWNER_EMAIL, "owner_password": OWNER_PASSWORD}
+    settings = settings_for("embedded", tmp_path, derive_interval_s=0.2, **owner)
+    bodies = wire_bodies()
+    received = datetime.now(UTC)
+    events = []  # as stored: each under its canonical name (metrics.md, Event names)
+    for body, canonical in bodies:
+        unnamed = {k: v for k, v in body.items() if k not in ("event_type", "event", "name")}
+        events.append(from_wire({**unnamed, "event_type": canonical}, received))
+    ref = Commerce(events, {}, received)
+    q = Question(site="wire", start="2025-11-03", end="2025-11-04", tz="UTC")
+    async with running(settings) as app, client_of(app) as client:
+        owner_headers = bearer((await sign_in(client, OWNER_EMAIL, OWNER_PASSWORD))["access_token"])
+        response = await client.post("/events", json=[body for body, _ in bodies])
+        assert response.status_code == 202, response.text
+        wire = Shop(client, owner_headers)
+        want = plain(ref.summary(q))
+        got = None
+        for _ in range(150):
+            response = await wire.get("/api/v1/commerce/summary", q.params())
+            if response.status_code == 200:
+                got = plain(json.loads(response.text, parse_float=Decimal))
+                if got == want:
+                    break
+            await asyncio.sleep(0.2)
+        assert got == want
+        assert want["revenue"] == Decimal("12.50") and want["refunds"] == Decimal("12.50")
+        assert [c["currency"] for c in want["by_currency"]] == ["EUR", "USD"]
+        check(await wire.answer("/api/v1/commerce/carts", q.params()), ref.carts_report(q))
+        got_products = await wire.answer("/api/v1/commerce/products", q.params())
+        check(got_products, ref.products(q))
+        ids = SessionIds()
+        for key in ("W-1", "1001"):
+            path = f"/api/v1/commerce/transactions/{key}"
+            got_one = await wire.answer(path, {"site_id": "wire"})
+            want_one = ref.transaction("wire", key)
+            assert want_one is not None
+            for derived in ("browser", "os"):  # from the User-Agent: unknown to from_wire
+                got_one.pop(derived)
+                want_one.pop(derived)
+            check(got_one, want_one, ids)

@@ -162,6 +162,10 @@ def test_the_traffic_has_the_edge_cases() -> None:
     amounts = {r.event.event_id: r.amount for r in REF.refunds}
     assert 0 in amounts.values() and len({r.currency for r in REF.refunds}) == 2
     assert any(t.session.first.ts < t.ts and t.session.first.ts.day != t.ts.day for t in shop)
+    assert REF.transactions[(SHOP, "T-collide")].event.event_id == "T-collide"
+    assert REF.transactions[(SHOP, "T-value-only")].items_count == 0
+    late_cart = next(c for c in REF.carts if c.session is late)
+    assert late_cart.session.value("channel") == "Organic Search"
     carts = [c for c in REF.carts if c.event.site_id == SHOP]
     assert len(carts) > 50 and {c.currency for c in carts} == {"USD", "EUR"}
 

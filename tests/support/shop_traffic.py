@@ -22,6 +22,9 @@ commerce-contract.md gets wrong:
 - a sku whose name changes, then is sent without a name; an item without a price; a
   price with 4 decimals;
 - two transactions at the same moment whose ids order differently as text and as numbers;
+- a transaction id that is another purchase's event id; revenue without items; a full
+  refund written before the purchase it refunds; a cart in a session whose start
+  arrives last;
 - the same transaction id on both sites.
 
 The events are reference events (support/reference.py), items as their stored text;
@@ -195,9 +198,9 @@ def purchase(b: Builder, v: Visit, ts: datetime, *, transaction_id: str | None,
 
 def view_cart(b: Builder, v: Visit, ts: datetime, items: tuple[Item, ...],
               revenue: Decimal | None = None, currency: str | None = None,
-              is_bot: bool = False) -> Event:  # fmt: skip
+              is_bot: bool = False, wave: str = "middle") -> Event:  # fmt: skip
     return b.add(
-        event_type="view_cart", ts=ts, user=v.user, session_id=v.session_id, is_bot=is_bot,
+        wave, event_type="view_cart", ts=ts, user=v.user, session_id=v.session_id, is_bot=is_bot,
         path="/cart", page_type="cart", channel="Direct", device=v.device, browser=v.browser,
         os=v.os, items=items, revenue=revenue, currency=currency,
     )  # fmt: skip
@@ -205,10 +208,11 @@ def view_cart(b: Builder, v: Visit, ts: datetime, items: tuple[Item, ...],
 
 def refund(b: Builder, user: str, ts: datetime, transaction_id: str | None, *,
            revenue: Decimal | None = None, items: tuple[Item, ...] | None = None,
-           currency: str | None = None, is_bot: bool = False) -> Event:  # fmt: skip
+           currency: str | None = None, is_bot: bool = False,
+           wave: str = "middle") -> Event:  # fmt: skip
     """A refund sent from the shop's back office (no page)."""
     return b.add(
-        event_type="refund", ts=ts, user=user, is_bot=is_bot, transaction_id=transaction_id,
+        wave, event_type="refund", ts=ts, user=user, is_bot=is_bot, transaction_id=transaction_id,
         revenue=revenue, items=items, currency=currency,
     )  # fmt: skip
 
@@ -344,6 +348,7 @@ def late_session_starts(b: Builder) -> None:
     page_view(b, v, t, "/", first=True, wave="last")
     page_view(b, v, t + 20 * MIN, "/products/boba", first=False, wave="middle",
               channel="Email", source="Email", utm_source="Email", utm_medium="email")  # fmt: skip
+    view_cart(b, v, t + 25 * MIN, (item("BOBA-1", 3),), wave="first")
     purchase(b, v, t + 30 * MIN, transaction_id="T-late-landing", wave="first",
              items=(item("BOBA-1", 3),), channel="Email", source="Email")  # fmt: skip
 
@@ -422,6 +427,16 @@ def odd_purchases(b: Builder) -> None:
         v = visitor(user, "Organic Search", "/")
         page_view(b, v, at(9, 16, 0), "/", first=True)
         purchase(b, v, at(9, 16, 5), transaction_id=tid, items=(item("TEA-1", 1),))
+    # a transaction id that is another purchase's event id: one key, the earlier wins
+    v = visitor("collide", "Email", "/")
+    page_view(b, v, at(17, 13), "/", first=True)
+    purchase(b, v, at(17, 13, 1), transaction_id=None, event_id="T-collide",
+             items=(item("TEA-2", 1),), wave="last")  # fmt: skip
+    purchase(b, v, at(17, 13, 2), transaction_id="T-collide", items=(item("CUP-1", 1),))
+    # revenue and no items (only a value sent), in a session of its own
+    v = visitor("value-only", "Organic Search", "/")
+    purchase(b, v, at(18, 2), transaction_id="T-value-only", items=None,
+             revenue=Decimal("12.3450"), server_side=True)  # fmt: skip
     v = visitor("midnight", "Paid Search", "/products/tea")
     page_view(b, v, at(16, 4, 55), v.landing, first=True)  # 23:55 in New York
     purchase(b, v, at(16, 5, 1), transaction_id="T-midnight", items=(item("TEA-1", 4),),
@@ -442,6 +457,8 @@ def refunds(b: Builder) -> None:
     refund(b, "backoffice", at(16, 7), "T-midnight", revenue=Decimal("2.2500"))
     refund(b, "crawler", at(16, 8), "T-midnight", revenue=Decimal("9.0000"), is_bot=True)
     refund(b, "backoffice", at(19, 23, 59), "T-dup-tie")  # full: 20.00 (the winner's)
+    # written before the purchase it refunds: its amount and currency come later
+    refund(b, "backoffice", at(19, 3), "T-value-only", wave="first")
 
 
 def shop_events(seed: int, visitors: int) -> Builder:
