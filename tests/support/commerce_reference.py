@@ -331,15 +331,20 @@ class Commerce:
         quantity: dict[str, int] = defaultdict(int)
         revenue: dict[str, Decimal] = defaultdict(Decimal)
         holding: dict[str, set[str]] = defaultdict(set)
-        named: dict[str, tuple[datetime, str, str]] = {}
         for t in self.select(q.site, self.web.window(q), q.filters):
             for i in t.items:
                 quantity[i.sku] += i.quantity
                 if t.currency == currency:
                     revenue[i.sku] += (i.price or ZERO) * i.quantity
                 holding[i.sku].add(t.id)
-                if i.name is not None and (i.sku not in named or (t.ts, t.id) > named[i.sku][:2]):
-                    named[i.sku] = (t.ts, t.id, i.name)
+        # a product's name is its current one: that of its latest line item with a name,
+        # whatever its date (by time, transaction id, then line)
+        named: dict[str, tuple[datetime, str, int, str]] = {}
+        for t in self.select(q.site, (None, None), ()):
+            for line, i in enumerate(t.items):
+                order = (t.ts, t.id, line)
+                if i.name is not None and (i.sku not in named or order > named[i.sku][:3]):
+                    named[i.sku] = (*order, i.name)
         keys = {
             "revenue": lambda sku: (-revenue[sku], sku),
             "quantity": lambda sku: (-quantity[sku], sku),
@@ -349,7 +354,7 @@ class Commerce:
         results = [
             {
                 "sku": sku,
-                "name": named[sku][2] if sku in named else None,
+                "name": named[sku][3] if sku in named else None,
                 "quantity": quantity[sku],
                 "revenue": cents(revenue[sku]),
                 "transactions": len(holding[sku]),
