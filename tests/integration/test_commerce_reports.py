@@ -11,8 +11,6 @@ same.
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -30,8 +28,8 @@ from support.commerce_reference import (
     comparable,
 )
 from support.factories import event_row
+from support.loaded import loaded_store
 from support.reference import SESSION_DIMS, Filters, Question
-from support.servers import PostgresServer
 from support.shop_traffic import CAFE, SHOP, SITES, ShopTraffic, shop_traffic
 from tapioca.derive.jobs import derive_once, rebuild
 from tapioca.errors import TapiocaError
@@ -41,8 +39,6 @@ from tapioca.reports import commerce, web
 from tapioca.reports.executor import Executor
 from tapioca.reports.scope import Scope, resolve_scope
 from tapioca.storage.base import Store
-from tapioca.storage.duckdb_store import DuckDBStore
-from tapioca.storage.postgres_store import PostgresStore
 
 pytestmark = pytest.mark.integration
 
@@ -87,19 +83,9 @@ async def load(store: Store, incremental: bool) -> None:
 def _loaded(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, incremental: bool
 ) -> Iterator[Callable[[], Store]]:
-    if request.param == "duckdb":
-        path = tmp_path_factory.mktemp("commerce") / "tapioca.duckdb"
-        asyncio.run(load(DuckDBStore(path, readers=2), incremental))
-        yield lambda: DuckDBStore(path, readers=2)
-        return
-    server: PostgresServer = request.getfixturevalue("pg_server")
-    name = f"commerce_{uuid.uuid4().hex[:12]}"
-    server.create_database(name)
-    try:
-        asyncio.run(load(PostgresStore(server.dsn(name), max_size=2), incremental))
-        yield lambda: PostgresStore(server.dsn(name), max_size=4)
-    finally:
-        server.drop_database(name, force=True)
+    yield from loaded_store(
+        request, tmp_path_factory, "commerce", lambda store: load(store, incremental)
+    )
 
 
 @pytest.fixture(scope="module", params=["duckdb", "postgres"])

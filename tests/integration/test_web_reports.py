@@ -10,9 +10,7 @@ The data is loaded once per store (module fixture); each test opens the store an
 
 from __future__ import annotations
 
-import asyncio
 import random
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -22,6 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from support.factories import make_row
+from support.loaded import loaded_store
 from support.reference import (
     ALL_METRICS,
     EVENT_DIMS,
@@ -32,7 +31,6 @@ from support.reference import (
     WebReports,
     truncate,
 )
-from support.servers import PostgresServer
 from support.web_traffic import BLOG, DAY, FROM, SAME_EVENT, SHOP, TO, WEEK, ZONES, dataset
 from tapioca.derive.jobs import derive_once
 from tapioca.errors import TapiocaError
@@ -42,8 +40,6 @@ from tapioca.reports import web
 from tapioca.reports.executor import Executor
 from tapioca.reports.scope import Scope, resolve_scope
 from tapioca.storage.base import Store
-from tapioca.storage.duckdb_store import DuckDBStore
-from tapioca.storage.postgres_store import PostgresStore
 from tapioca.storage.rows import EventRow
 
 pytestmark = pytest.mark.integration
@@ -114,19 +110,9 @@ def _loaded(
     tmp_path_factory: pytest.TempPathFactory,
     late_days: frozenset[date] = frozenset(),
 ) -> Iterator[Callable[[], Store]]:
-    if request.param == "duckdb":
-        path = tmp_path_factory.mktemp("web-reports") / "tapioca.duckdb"
-        asyncio.run(load(DuckDBStore(path, readers=2), late_days))
-        yield lambda: DuckDBStore(path, readers=2)
-        return
-    server: PostgresServer = request.getfixturevalue("pg_server")
-    name = f"web_{uuid.uuid4().hex[:12]}"
-    server.create_database(name)
-    try:
-        asyncio.run(load(PostgresStore(server.dsn(name), max_size=2), late_days))
-        yield lambda: PostgresStore(server.dsn(name), max_size=4)
-    finally:
-        server.drop_database(name, force=True)
+    yield from loaded_store(
+        request, tmp_path_factory, "web-reports", lambda store: load(store, late_days)
+    )
 
 
 @pytest.fixture(scope="module", params=["duckdb", "postgres"])

@@ -115,106 +115,91 @@ def bobashop_scope(
 
 
 ShopScope = Annotated[ScopeQuery, Depends(bobashop_scope)]
+ShopReport = Callable[[Executor, Scope], Awaitable[Any]]
 _ALL = 1000  # every value of a breakdown (channels, devices, page types)
 
 
-def _overview(keys: dict[str, str]) -> Callable[[Executor, Scope], Awaitable[dict[str, Any]]]:
-    async def report(ex: Executor, scope: Scope) -> dict[str, Any]:
-        found = await web.overview(ex, scope)
-        return {key: found[metric] for key, metric in keys.items()}
+def _picked(report: ShopReport, keys: dict[str, str]) -> ShopReport:
+    """BobaShop's answer: the figures of ``report`` its names stand for (name: figure)."""
 
-    return report
+    async def picked(ex: Executor, scope: Scope) -> dict[str, Any]:
+        found = await report(ex, scope)
+        return {name: found[figure] for name, figure in keys.items()}
+
+    return picked
 
 
-def _listing(
-    dimension: Dimension, metric: str, name: str, key: str
-) -> Callable[[Executor, Scope], Awaitable[Any]]:
-    async def report(ex: Executor, scope: Scope) -> Any:
+def _listing(dimension: Dimension, metric: str, name: str, key: str) -> ShopReport:
+    """BobaShop's list: [{name: value, key: metric}] of every value, the largest first."""
+
+    async def listing(ex: Executor, scope: Scope) -> list[dict[str, Any]]:
         found = await web.breakdown(ex, scope, dimension, [metric], _ALL)
         return [{name: row["value"], key: row[metric]} for row in found["results"] if row[metric]]
 
-    return report
+    return listing
 
 
-@router.get("/metrics/pageviews/total", summary="BobaShop: page views", **access(Access.READ))
-async def shop_pageviews(reader: Reader, scope: ShopScope) -> JSONBody:
-    return await scope.answer(reader, _overview({"total_pageviews": "pageviews"}))
+SHOP_ROUTES: dict[str, tuple[str, ShopReport]] = {
+    "/metrics/pageviews/total": (
+        "page views",
+        _picked(web.overview, {"total_pageviews": "pageviews"}),
+    ),
+    "/metrics/users-sessions": (
+        "users and sessions",
+        _picked(web.overview, {"unique_users": "visitors", "total_sessions": "sessions"}),
+    ),
+    "/metrics/sessions/by-channel": (
+        "sessions per channel",
+        _listing(Dimension.CHANNEL, "sessions", "channel", "total_sessions"),
+    ),
+    "/metrics/sessions/by-device": (
+        "sessions per device",
+        _listing(Dimension.DEVICE, "sessions", "device", "total_sessions"),
+    ),
+    "/metrics/pageviews/by-pagetype": (
+        "page views per page type",
+        _listing(Dimension.PAGE_TYPE, "pageviews", "pagetype", "total_pageviews"),
+    ),
+    "/metrics/transactions/summary": (
+        "buyers, sessions with transactions, transactions",
+        _picked(
+            commerce.summary,
+            {
+                "unique_buyers": "unique_buyers",
+                "sessions_with_transactions": "sessions_with_transactions",
+                "total_transactions": "transactions",
+            },
+        ),
+    ),
+    "/metrics/transactions/aov": (
+        "items per order, average order value",
+        _picked(
+            commerce.summary,
+            {"avg_n_items_order": "avg_items_per_order", "avg_order_value": "avg_order_value"},
+        ),
+    ),
+    "/metrics/cart/avg": (
+        "items and value per cart",
+        _picked(
+            commerce.carts,
+            {"avg_n_cart_items": "avg_cart_items", "avg_cart_value": "avg_cart_value"},
+        ),
+    ),
+}
 
 
-@router.get(
-    "/metrics/users-sessions", summary="BobaShop: users and sessions", **access(Access.READ)
-)
-async def shop_users_sessions(reader: Reader, scope: ShopScope) -> JSONBody:
-    keys = {"unique_users": "visitors", "total_sessions": "sessions"}
-    return await scope.answer(reader, _overview(keys))
+def _shop_route(report: ShopReport) -> Callable[..., Awaitable[JSONBody]]:
+    async def route(reader: Reader, scope: ShopScope) -> JSONBody:
+        return await scope.answer(reader, report)
+
+    return route
 
 
-@router.get(
-    "/metrics/sessions/by-channel", summary="BobaShop: sessions per channel", **access(Access.READ)
-)
-async def shop_by_channel(reader: Reader, scope: ShopScope) -> JSONBody:
-    listing = _listing(Dimension.CHANNEL, "sessions", "channel", "total_sessions")
-    return await scope.answer(reader, listing)
-
-
-@router.get(
-    "/metrics/sessions/by-device", summary="BobaShop: sessions per device", **access(Access.READ)
-)
-async def shop_by_device(reader: Reader, scope: ShopScope) -> JSONBody:
-    listing = _listing(Dimension.DEVICE, "sessions", "device", "total_sessions")
-    return await scope.answer(reader, listing)
-
-
-@router.get(
-    "/metrics/pageviews/by-pagetype",
-    summary="BobaShop: page views per page type",
-    **access(Access.READ),
-)
-async def shop_by_pagetype(reader: Reader, scope: ShopScope) -> JSONBody:
-    listing = _listing(Dimension.PAGE_TYPE, "pageviews", "pagetype", "total_pageviews")
-    return await scope.answer(reader, listing)
-
-
-def _summary(keys: dict[str, str]) -> Callable[[Executor, Scope], Awaitable[dict[str, Any]]]:
-    async def report(ex: Executor, scope: Scope) -> dict[str, Any]:
-        found = await commerce.summary(ex, scope)
-        return {key: found[figure] for key, figure in keys.items()}
-
-    return report
-
-
-@router.get(
-    "/metrics/transactions/summary",
-    summary="BobaShop: buyers, sessions with transactions, transactions",
-    **access(Access.READ),
-)
-async def shop_transactions(reader: Reader, scope: ShopScope) -> JSONBody:
-    keys = {"unique_buyers": "unique_buyers",
-            "sessions_with_transactions": "sessions_with_transactions",
-            "total_transactions": "transactions"}  # fmt: skip
-    return await scope.answer(reader, _summary(keys))
-
-
-@router.get(
-    "/metrics/transactions/aov",
-    summary="BobaShop: items per order, average order value",
-    **access(Access.READ),
-)
-async def shop_aov(reader: Reader, scope: ShopScope) -> JSONBody:
-    keys = {"avg_n_items_order": "avg_items_per_order", "avg_order_value": "avg_order_value"}
-    return await scope.answer(reader, _summary(keys))
-
-
-@router.get(
-    "/metrics/cart/avg", summary="BobaShop: items and value per cart", **access(Access.READ)
-)
-async def shop_carts(reader: Reader, scope: ShopScope) -> JSONBody:
-    async def report(ex: Executor, s: Scope) -> dict[str, Any]:
-        found = await commerce.carts(ex, s)
-        return {"avg_n_cart_items": found["avg_cart_items"],
-                "avg_cart_value": found["avg_cart_value"]}  # fmt: skip
-
-    return await scope.answer(reader, report)
+for _path, (_summary, _report) in SHOP_ROUTES.items():
+    router.add_api_route(
+        _path, _shop_route(_report), methods=["GET"], summary=f"BobaShop: {_summary}",
+        **access(Access.READ),
+    )  # fmt: skip
 
 
 @router.get(
