@@ -52,10 +52,10 @@ def test_an_amount_is_the_revenue_sent_else_price_times_quantity() -> None:
     assert quantity(found) == 6
 
 
-def test_currency_codes_compare_upper_case_and_default_to_the_site() -> None:
-    assert currency_of("eur", "USD") == "EUR"
-    assert currency_of(None, "usd") == "USD"
-    assert currency_of("", "gbp") == "GBP"
+def test_currency_codes_are_kept_upper_case_and_none_is_the_sites() -> None:
+    assert currency_of("eur") == "EUR"
+    assert currency_of(None) is None
+    assert currency_of("") is None
 
 
 @pytest.mark.parametrize(

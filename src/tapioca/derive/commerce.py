@@ -87,9 +87,9 @@ def _purchases(_key: tuple[Any, ...], rows: Rows) -> list[tuple[BulkInsert, Rows
     txns, items = [], []
     for tx, event_id, site_id, ts, visitor, session, *rest in rows:
         dims = rest[: len(EVENT_COLUMNS)]
-        revenue, sent_currency, text, site_currency = rest[len(EVENT_COLUMNS) :]
+        revenue, sent_currency, text = rest[len(EVENT_COLUMNS) :]
         found = lines(text)
-        currency = currency_of(sent_currency, site_currency)
+        currency = currency_of(sent_currency)
         txns.append((tx, event_id, site_id, ts, visitor, session, *dims,
                      amount(revenue, found), currency, quantity(found)))  # fmt: skip
         items += [(site_id, tx, n, ts, line.sku, line.name, line.category, line.price,
@@ -101,10 +101,10 @@ def _carts(_key: tuple[Any, ...], rows: Rows) -> list[tuple[BulkInsert, Rows]]:
     carts = []
     for event_id, site_id, ts, visitor, session, *rest in rows:
         dims = rest[: len(EVENT_COLUMNS)]
-        revenue, sent_currency, text, site_currency = rest[len(EVENT_COLUMNS) :]
+        revenue, sent_currency, text = rest[len(EVENT_COLUMNS) :]
         found = lines(text)
         carts.append((event_id, site_id, ts, visitor, session, *dims, amount(revenue, found),
-                      quantity(found), currency_of(sent_currency, site_currency)))  # fmt: skip
+                      quantity(found), currency_of(sent_currency)))  # fmt: skip
     return [(_CARTS, carts)]
 
 
@@ -115,29 +115,28 @@ def _refunds(_key: tuple[Any, ...], rows: Rows) -> list[tuple[BulkInsert, Rows]]
     for site_id, event_id, tx, ts, revenue, sent_currency, text in rows:
         found = lines(text)
         given = amount(revenue, found) if revenue is not None or found else None
-        out.append((site_id, event_id, tx, ts, given,
-                    sent_currency.upper() if sent_currency else None))  # fmt: skip
+        out.append((site_id, event_id, tx, ts, given, currency_of(sent_currency)))
     return [(_REFUNDS, out)]
 
 
 _PURCHASE_ROWS = (
     f"SELECT p.transaction_id, p.event_id, p.site_id, p.ts, p.visitor_id, p.event_session_id, "
-    f"{', '.join(f'p.{c}' for c in EVENT_COLUMNS)}, p.revenue, p.currency, p.items, s.currency "
-    f"FROM derive_purchase p JOIN site s ON s.id = p.site_id"
+    f"{', '.join(f'p.{c}' for c in EVENT_COLUMNS)}, p.revenue, p.currency, p.items "
+    f"FROM derive_purchase p"
 )
 
 
 def _new_rows(kind: str, columns: str) -> str:
     new = _NEW.format(kind=kind).replace("seq", "e.seq").replace("is_bot", "e.is_bot")
     new = new.replace("event_type", "e.event_type")
-    return f"SELECT {columns} FROM event e JOIN site s ON s.id = e.site_id WHERE {new}"
+    return f"SELECT {columns} FROM event e WHERE {new}"
 
 
 _CART_ROWS = _new_rows(
     VIEW_CART,
     "e.event_id, e.site_id, e.ts, e.visitor_id, e.session_id, "
     + ", ".join(f"e.{c}" for c in EVENT_COLUMNS)
-    + ", e.revenue, e.currency, e.items, s.currency",
+    + ", e.revenue, e.currency, e.items",
 )
 _REFUND_ROWS = _new_rows(
     REFUND, "e.site_id, e.event_id, e.transaction_id, e.ts, e.revenue, e.currency, e.items"

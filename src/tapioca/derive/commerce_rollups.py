@@ -66,12 +66,12 @@ _CARTS = (
     f"FROM {_in_dirty_hours(CART, 'c')} GROUP BY d.site_id, d.hour, c.currency"
 )
 # A refund without an amount gives back its transaction's revenue; without a currency it is
-# in its transaction's, else the site's.
-_REFUND_CURRENCY = "coalesce(r.currency, t.currency, upper(s.currency))"
+# in its transaction's (none: the site's).
+_REFUND_CURRENCY = "coalesce(r.currency, t.currency)"
 _REFUNDS = (
     f"SELECT d.site_id, d.hour, '', CAST(NULL AS VARCHAR), {_REFUND_CURRENCY}, {_NO_SALES}, "
     f"{_NO_CARTS}, {_MONEY.format('sum(coalesce(r.amount, t.revenue, 0))')} "
-    f"FROM {_in_dirty_hours(REFUNDS, 'r')} JOIN site s ON s.id = d.site_id "
+    f"FROM {_in_dirty_hours(REFUNDS, 'r')} "
     f"LEFT JOIN {TXN} t ON t.site_id = r.site_id AND t.transaction_id = r.transaction_id "
     f"GROUP BY d.site_id, d.hour, {_REFUND_CURRENCY}"
 )

@@ -93,9 +93,10 @@ def quantity(items: Iterable[Line]) -> int:
     return sum(line.quantity for line in items)
 
 
-def currency_of(sent: str | None, fallback: str) -> str:
-    """A currency code as reports compare it: upper case; the site's when not sent."""
-    return sent.upper() if sent else fallback.upper()
+def currency_of(sent: str | None) -> str | None:
+    """A currency code as it is kept: upper case; none when not sent (the site's
+    reporting currency, whatever it is when a report is asked)."""
+    return sent.upper() if sent else None
 
 
 def money(value: Any) -> Decimal:

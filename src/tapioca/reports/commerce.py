@@ -149,7 +149,8 @@ async def transactions(
     page = found[:limit]
     results = [
         {"transaction_id": row["transaction_id"], "ts": _utc(row["ts"]),
-         "revenue": money(row["revenue"]), "currency": row["currency"], "items": int(row["items"]),
+         "revenue": money(row["revenue"]), "currency": row["currency"] or scope.currency,
+         "items": int(row["items"]),
          "user": row["visitor_id"], "session_id": row["session_id"], "channel": row["channel"],
          "source": row["source"], "device": row["device"], "landing_page": row["landing_path"]}
         for row in page
@@ -164,7 +165,8 @@ async def transactions(
 
 async def transaction(ex: Executor, site: Site, transaction_id: str) -> dict[str, Any]:
     """One transaction: its money, its session's dimensions and its line items."""
-    found = await ex.dicts(build_transaction(site.id, transaction_id))
+    own = site.currency.upper()
+    found = await ex.dicts(build_transaction(site.id, transaction_id, own))
     if not found:
         raise not_found("transaction_not_found", f"No transaction '{transaction_id}' on this site.")
     row = found[0]
@@ -174,7 +176,7 @@ async def transaction(ex: Executor, site: Site, transaction_id: str) -> dict[str
         "transaction_id": row["transaction_id"],
         "ts": _utc(row["ts"]),
         "revenue": money(row["revenue"]),
-        "currency": row["currency"],
+        "currency": row["currency"] or own,
         "items_count": int(row["items"]),
         "refunds": money(row["refunds"]),
         "user": row["visitor_id"],
@@ -194,14 +196,16 @@ async def transaction(ex: Executor, site: Site, transaction_id: str) -> dict[str
 async def transaction_items(ex: Executor, site: Site, transaction_id: str) -> dict[str, Any]:
     """BobaShop's items of one transaction: sku, quantity, price and currency of each line
     of the purchase event that made it."""
+    own = site.currency.upper()
     items = await ex.dicts(build_items(site.id, transaction_id))
-    if not items and not await ex.rows(build_transaction(site.id, transaction_id)):
+    if not items and not await ex.rows(build_transaction(site.id, transaction_id, own)):
         raise not_found("transaction_not_found", f"No transaction '{transaction_id}' on this site.")
     return {
         "transaction_id": transaction_id,
         "items": [
             {"sku": i["sku"], "quantity": int(i["quantity"]),
-             "price": None if i["price"] is None else money(i["price"]), "currency": i["currency"]}
+             "price": None if i["price"] is None else money(i["price"]),
+             "currency": i["currency"] or own}
             for i in items
         ],
     }  # fmt: skip

@@ -99,9 +99,10 @@ async def _raw(ex: Executor, scope: Scope, key: Key, everything: bool) -> dict[A
     p = Params()
     where = fact_where(TXN, site.id, start, end, scope.filters, p)
     sql_key = group(p) if group else None
+    own = scope.currency
     for row in await ex.dicts(build_sales(where, p, sql_key)):
         found = out.setdefault(key_of(row.get("k")), Sales())
-        _add(found, row["currency"], row)
+        _add(found, row["currency"] or own, row)
     p = Params()
     where = fact_where(TXN, site.id, start, end, scope.filters, p)
     for row in await ex.dicts(build_distinct(where, p, group(p) if group else None)):
@@ -112,8 +113,8 @@ async def _raw(ex: Executor, scope: Scope, key: Key, everything: bool) -> dict[A
         p = Params()
         carts = build_carts(fact_where(CART, site.id, start, end, scope.filters, p, "c"), p)
         for row in await ex.dicts(carts):
-            _add(total, row["currency"], row)
-        refunds = build_refunds(site.id, start, end, scope.filters, site.currency.upper())
+            _add(total, row["currency"] or own, row)
+        refunds = build_refunds(site.id, start, end, scope.filters, own)
         for row in await ex.dicts(refunds):
             total.money(row["currency"]).refunds += row["refunds"] or ZERO
     return out
@@ -161,7 +162,7 @@ async def _rolled(ex: Executor, scope: Scope, key: Key, everything: bool) -> dic
                 continue
             row = {name: row[name] for name in ("k", "currency", "transactions", "revenue", "items",
                                                  "new_buyers", "new_sessions")}  # fmt: skip
-        _add(out.setdefault(key_of(row.get("k")), Sales()), row["currency"], row)
+        _add(out.setdefault(key_of(row.get("k")), Sales()), row["currency"] or scope.currency, row)
     crossing = build_crossing(site.id, start, end, "prev_session_ts", group, split)
     for row in await ex.dicts(crossing):
         out.setdefault(key_of(row.get("k")), Sales()).txn_sessions += int(row["n"])

@@ -135,7 +135,7 @@ def build_products(
     sql = f"""
     SELECT sku, sum(q), sum(r), count(*) FROM (
         SELECT i.sku, i.transaction_id, sum(i.quantity) AS q,
-               sum(i.price * i.quantity) FILTER (WHERE i.currency = {c}) AS r
+               sum(i.price * i.quantity) FILTER (WHERE coalesce(i.currency, {c}) = {c}) AS r
         FROM {TXN_ITEM} i{join} WHERE {where} GROUP BY i.sku, i.transaction_id
     ) AS lines GROUP BY sku"""
     return Query(sql, p.values, ("sku", "quantity", "revenue", "transactions"))
@@ -151,8 +151,9 @@ def build_rolled_products(
         clauses.append(f"r.hour >= {p.add(start)}")
     if end is not None:
         clauses.append(f"r.hour < {p.add(end)}")
-    sql = (f"SELECT r.sku, sum(r.quantity), sum(r.revenue) FILTER (WHERE r.currency = "
-           f"{p.add(currency)}), sum(r.transactions) FROM rollup_product_hour r "
+    c = p.add(currency)
+    sql = (f"SELECT r.sku, sum(r.quantity), sum(r.revenue) FILTER (WHERE coalesce(r.currency, "
+           f"{c}) = {c}), sum(r.transactions) FROM rollup_product_hour r "
            f"WHERE {' AND '.join(clauses)} GROUP BY r.sku")  # fmt: skip
     return Query(sql, p.values, ("sku", "quantity", "revenue", "transactions"))
 
@@ -190,14 +191,17 @@ TXN_DETAIL = ("transaction_id", "ts", "revenue", "currency", "items", "visitor_i
               "utm_medium", "utm_campaign", "path", "page_type")  # fmt: skip
 
 
-def build_transaction(site_id: str, transaction_id: str) -> Query:
+def build_transaction(site_id: str, transaction_id: str, site_currency: str) -> Query:
+    """One transaction, with the money its refunds in its currency gave back ($3: the
+    site's currency, that of a transaction or refund without one)."""
     refunds = (
         f"(SELECT sum(coalesce(r.amount, t.revenue)) FROM {REFUNDS} r WHERE r.site_id = t.site_id "
-        "AND r.transaction_id = t.transaction_id AND coalesce(r.currency, t.currency) = t.currency)"
+        "AND r.transaction_id = t.transaction_id "
+        "AND coalesce(r.currency, t.currency, $3) = coalesce(t.currency, $3))"
     )
     sql = (f"SELECT {', '.join(f't.{c}' for c in TXN_DETAIL)}, {refunds} FROM {TXN} t "
            "WHERE t.site_id = $1 AND t.transaction_id = $2")  # fmt: skip
-    return Query(sql, [site_id, transaction_id], (*TXN_DETAIL, "refunds"))
+    return Query(sql, [site_id, transaction_id, site_currency], (*TXN_DETAIL, "refunds"))
 
 
 ITEM_COLUMNS = ("sku", "name", "category", "price", "quantity", "currency")

@@ -2,6 +2,7 @@
 -- transaction per (site, transaction id) from its first purchase event, its line items,
 -- carts (view_cart events) and refunds. A transaction and a cart carry the dimensions of
 -- their event and of the session that holds it (refreshed when that session changes).
+-- A currency is the one sent, upper case; none (NULL) is the site's reporting currency.
 CREATE TABLE txn (
     site_id          {key} NOT NULL,
     transaction_id   {key} NOT NULL,
@@ -10,7 +11,7 @@ CREATE TABLE txn (
     visitor_id       {key} NOT NULL,
     event_session_id {key},
     revenue          numeric(38, 4) NOT NULL,
-    currency         text NOT NULL,
+    currency         text,
     items            bigint NOT NULL,
     path             {key},
     page_type        {key},
@@ -58,7 +59,7 @@ CREATE TABLE txn_item (
     category        text,
     price           numeric(18, 4),
     quantity        bigint NOT NULL,
-    currency        text NOT NULL
+    currency        text
 );
 -- only: postgres
 ALTER TABLE txn_item ADD PRIMARY KEY (site_id, transaction_id, line);
@@ -75,7 +76,7 @@ CREATE TABLE cart (
     event_session_id {key},
     value            numeric(38, 4) NOT NULL,
     items            bigint NOT NULL,
-    currency         text NOT NULL,
+    currency         text,
     path             {key},
     page_type        {key},
     referrer         text,
@@ -121,7 +122,7 @@ CREATE TABLE rollup_commerce_hour (
     hour          timestamptz NOT NULL,
     dim           {key} NOT NULL,
     value         {key},
-    currency      text NOT NULL,
+    currency      text,
     transactions  bigint NOT NULL,
     revenue       numeric(38, 4) NOT NULL,
     items         bigint NOT NULL,
@@ -138,7 +139,7 @@ CREATE TABLE rollup_product_hour (
     site_id       {key} NOT NULL,
     hour          timestamptz NOT NULL,
     sku           {key} NOT NULL,
-    currency      text NOT NULL,
+    currency      text,
     quantity      bigint NOT NULL,
     revenue       numeric(38, 4) NOT NULL,
     transactions  bigint NOT NULL
