@@ -108,3 +108,16 @@ def test_a_cursor_the_list_did_not_give_is_a_422_naming_it(cursor: str) -> None:
 @pytest.mark.parametrize("name", ["refund", "Order Refunded", "order_refunded", " REFUND "])
 def test_refunds_have_one_name(name: str) -> None:
     assert normalise_event_type(name) == "refund"
+
+
+def test_whole_utc_days_of_a_range() -> None:
+    from datetime import date, timedelta
+
+    from tapioca.reports.queries.commerce import utc_days
+
+    five = datetime(2025, 11, 1, 5, tzinfo=UTC)  # New York midnight
+    assert utc_days(five, five + timedelta(days=30)) == (date(2025, 11, 2), date(2025, 12, 1))
+    midnight = datetime(2025, 11, 1, tzinfo=UTC)
+    day = (date(2025, 11, 1), date(2025, 11, 2))
+    assert utc_days(midnight, midnight + timedelta(days=1)) == day
+    assert utc_days(five, five + timedelta(days=1)) is None  # no whole UTC day inside

@@ -6,7 +6,8 @@ carts or refunds it changed):
   currency, the transactions' count, revenue and items, how many of them are the first
   of their user and of their session, and, in the total, the carts and refunds;
 - ``rollup_product_hour``: per site, hour, sku and currency, the quantity, revenue and
-  transactions of the line items.
+  transactions of the line items; ``rollup_product_day``: the same per UTC day, summed
+  from the hours (a range reads its whole UTC days there, its edge hours here).
 
 Rows are replaced, never added to, so a re-run changes nothing and a rebuild from events
 gives the same rows. The SQL is the dialect PostgreSQL and DuckDB share.
@@ -19,7 +20,7 @@ from tapioca.model.commerce import CART, FACT_DIMENSIONS, REFUNDS, TXN, TXN_ITEM
 from tapioca.model.dimensions import Dimension
 
 DIRTY = "commerce_dirty"
-TABLES = ["rollup_commerce_hour", "rollup_product_hour", DIRTY]
+TABLES = ["rollup_commerce_hour", "rollup_product_hour", "rollup_product_day", DIRTY]
 _HOUR = "d.hour + INTERVAL '1 hour'"
 _MONEY = "CAST({} AS numeric(38, 4))"
 
@@ -96,6 +97,21 @@ SELECT site_id, hour, sku, currency, sum(q), {_MONEY.format("sum(r)")}, count(*)
 ) AS lines GROUP BY site_id, hour, sku, currency"""
 
 
+_UTC_DAY = "CAST(hour AT TIME ZONE 'UTC' AS DATE)"
+_DAY_START = "CAST(d.day AS TIMESTAMP) AT TIME ZONE 'UTC'"
+_DAYS = (
+    "CREATE TEMP TABLE derive_product_days AS "
+    f"SELECT DISTINCT site_id, {_UTC_DAY} AS day FROM {DIRTY}"
+)
+_PRODUCT_DAYS = f"""
+INSERT INTO rollup_product_day (site_id, day, sku, currency, quantity, revenue, transactions)
+SELECT d.site_id, d.day, r.sku, r.currency, sum(r.quantity), {_MONEY.format("sum(r.revenue)")},
+       sum(r.transactions)
+FROM derive_product_days d JOIN rollup_product_hour r
+  ON r.site_id = d.site_id AND r.hour >= {_DAY_START} AND r.hour < {_DAY_START} + INTERVAL '1 day'
+GROUP BY d.site_id, d.day, r.sku, r.currency"""
+
+
 def _clear(table: str) -> Step:
     return (f"DELETE FROM {table} USING {DIRTY} d "
             f"WHERE {table}.site_id = d.site_id AND {table}.hour = d.hour", [])  # fmt: skip
@@ -108,5 +124,13 @@ def commerce_rollup_steps() -> list[Step]:
         _clear("rollup_product_hour"),
         (_COMMERCE, []),
         (_PRODUCTS, []),
+        (_DAYS, []),
+        (
+            "DELETE FROM rollup_product_day USING derive_product_days d "
+            "WHERE rollup_product_day.site_id = d.site_id AND rollup_product_day.day = d.day",
+            [],
+        ),
+        (_PRODUCT_DAYS, []),
+        ("DROP TABLE derive_product_days", []),
         (f"DELETE FROM {DIRTY}", []),
     ]

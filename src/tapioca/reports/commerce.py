@@ -94,7 +94,7 @@ async def products(ex: Executor, scope: Scope, sort: str, limit: int) -> dict[st
     transactions, by ``sort`` descending (ties by sku), at most ``limit``; each with its
     current name."""
     span, site = scope.span, scope.site
-    if scope.rolled:
+    if scope.rolled and span.start_utc is not None and span.end_utc is not None:
         query = build_rolled_products(site.id, span.start_utc, span.end_utc, scope.currency)
     else:
         query = build_products(site.id, span.start_utc, span.end_utc, scope.filters, scope.currency)

@@ -4,7 +4,7 @@ their line items, carts and refunds of a range that match filters, in total or g
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 
 from tapioca.model.commerce import CART, REFUNDS, TXN, TXN_ITEM, fact_column
 from tapioca.reports.filters import Filter
@@ -141,20 +141,34 @@ def build_products(
     return Query(sql, p.values, ("sku", "quantity", "revenue", "transactions"))
 
 
-def build_rolled_products(
-    site_id: str, start: datetime | None, end: datetime | None, currency: str
-) -> Query:
-    """Per sku: the sums of the hourly product rows (revenue: those in ``currency``)."""
+def utc_days(start: datetime, end: datetime) -> tuple[date, date] | None:
+    """The whole UTC days of [start, end) as [first, after), None when there is none."""
+    first = start.astimezone(UTC).date()
+    if start.astimezone(UTC) != datetime.combine(first, time(0), UTC):
+        first += timedelta(days=1)
+    after = end.astimezone(UTC).date()
+    return (first, after) if first < after else None
+
+
+def build_rolled_products(site_id: str, start: datetime, end: datetime, currency: str) -> Query:
+    """Per sku: the sums of the daily product rows of the range's whole UTC days and of
+    the hourly rows of its edges (revenue: those in ``currency``; none is the site's)."""
     p = Params()
-    clauses = [f"r.site_id = {p.add(site_id)}"]
-    if start is not None:
-        clauses.append(f"r.hour >= {p.add(start)}")
-    if end is not None:
-        clauses.append(f"r.hour < {p.add(end)}")
+    site, lo, hi = p.add(site_id), p.add(start), p.add(end)
+    parts = [f"SELECT sku, currency, quantity, revenue, transactions FROM rollup_product_hour "
+             f"WHERE site_id = {site} AND hour >= {lo} AND hour < {hi}"]  # fmt: skip
+    days = utc_days(start, end)
+    if days is not None:
+        first, after = p.add(days[0]), p.add(days[1])
+        midnight = "CAST({} AS TIMESTAMP) AT TIME ZONE 'UTC'"
+        parts[0] += f" AND (hour < {midnight.format(first)} OR hour >= {midnight.format(after)})"
+        parts.append(f"SELECT sku, currency, quantity, revenue, transactions FROM "
+                     f"rollup_product_day WHERE site_id = {site} AND day >= {first} "
+                     f"AND day < {after}")  # fmt: skip
     c = p.add(currency)
-    sql = (f"SELECT r.sku, sum(r.quantity), sum(r.revenue) FILTER (WHERE coalesce(r.currency, "
-           f"{c}) = {c}), sum(r.transactions) FROM rollup_product_hour r "
-           f"WHERE {' AND '.join(clauses)} GROUP BY r.sku")  # fmt: skip
+    union = " UNION ALL ".join(parts)
+    sql = (f"SELECT sku, sum(quantity), sum(revenue) FILTER (WHERE coalesce(currency, {c}) = "
+           f"{c}), sum(transactions) FROM ({union}) AS r GROUP BY sku")  # fmt: skip
     return Query(sql, p.values, ("sku", "quantity", "revenue", "transactions"))
 
 

@@ -145,6 +145,17 @@ CREATE TABLE rollup_product_hour (
     transactions  bigint NOT NULL
 );
 CREATE INDEX rollup_product_hour_key ON rollup_product_hour (site_id, hour);
+-- The same per UTC day: a range reads its whole UTC days here and its edge hours above.
+CREATE TABLE rollup_product_day (
+    site_id       {key} NOT NULL,
+    day           date NOT NULL,
+    sku           {key} NOT NULL,
+    currency      text,
+    quantity      bigint NOT NULL,
+    revenue       numeric(38, 4) NOT NULL,
+    transactions  bigint NOT NULL
+);
+CREATE INDEX rollup_product_day_key ON rollup_product_day (site_id, day);
 -- (site, UTC hour) pairs whose commerce rollups the derive job recomputes.
 CREATE TABLE commerce_dirty (
     site_id {key} NOT NULL,
