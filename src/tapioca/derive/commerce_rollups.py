@@ -5,6 +5,7 @@ carts or refunds it changed):
 - ``rollup_commerce_hour``: per site, hour, dimension value (``''``: the site total) and
   currency, the transactions' count, revenue and items, how many of them are the first
   of their user and of their session, and, in the total, the carts and refunds;
+  ``rollup_commerce_day``: the same per UTC day, summed from the hours;
 - ``rollup_product_hour``: per site, hour, sku and currency, the quantity, revenue and
   transactions of the line items; ``rollup_product_day``: the same per UTC day, summed
   from the hours (a range reads its whole UTC days there, its edge hours here).
@@ -20,7 +21,8 @@ from tapioca.model.commerce import CART, FACT_DIMENSIONS, REFUNDS, TXN, TXN_ITEM
 from tapioca.model.dimensions import Dimension
 
 DIRTY = "commerce_dirty"
-TABLES = ["rollup_commerce_hour", "rollup_product_hour", "rollup_product_day", DIRTY]
+TABLES = ["rollup_commerce_hour", "rollup_commerce_day", "rollup_product_hour",
+          "rollup_product_day", DIRTY]  # fmt: skip
 _HOUR = "d.hour + INTERVAL '1 hour'"
 _MONEY = "CAST({} AS numeric(38, 4))"
 
@@ -100,16 +102,23 @@ SELECT site_id, hour, sku, currency, sum(q), {_MONEY.format("sum(r)")}, count(*)
 _UTC_DAY = "CAST(hour AT TIME ZONE 'UTC' AS DATE)"
 _DAY_START = "CAST(d.day AS TIMESTAMP) AT TIME ZONE 'UTC'"
 _DAYS = (
-    "CREATE TEMP TABLE derive_product_days AS "
-    f"SELECT DISTINCT site_id, {_UTC_DAY} AS day FROM {DIRTY}"
+    f"CREATE TEMP TABLE derive_utc_days AS SELECT DISTINCT site_id, {_UTC_DAY} AS day FROM {DIRTY}"
 )
-_PRODUCT_DAYS = f"""
-INSERT INTO rollup_product_day (site_id, day, sku, currency, quantity, revenue, transactions)
-SELECT d.site_id, d.day, r.sku, r.currency, sum(r.quantity), {_MONEY.format("sum(r.revenue)")},
-       sum(r.transactions)
-FROM derive_product_days d JOIN rollup_product_hour r
-  ON r.site_id = d.site_id AND r.hour >= {_DAY_START} AND r.hour < {_DAY_START} + INTERVAL '1 day'
-GROUP BY d.site_id, d.day, r.sku, r.currency"""
+
+
+def _day_rows(hours: str, days: str, keys: tuple[str, ...], sums: tuple[str, ...]) -> list[Step]:
+    """Replace the rows of ``days`` (per UTC day) of the marked hours' days: the sums of
+    their hourly rows in ``hours``, per ``keys``."""
+    by = ", ".join(f"r.{k}" for k in keys)
+    insert = f"""
+    INSERT INTO {days} (site_id, day, {", ".join(keys)}, {", ".join(sums)})
+    SELECT d.site_id, d.day, {by}, {", ".join(f"sum(r.{c})" for c in sums)}
+    FROM derive_utc_days d JOIN {hours} r ON r.site_id = d.site_id
+     AND r.hour >= {_DAY_START} AND r.hour < {_DAY_START} + INTERVAL '1 day'
+    GROUP BY d.site_id, d.day, {by}"""
+    delete = (f"DELETE FROM {days} USING derive_utc_days d "
+              f"WHERE {days}.site_id = d.site_id AND {days}.day = d.day")  # fmt: skip
+    return [(delete, []), (insert, [])]
 
 
 def _clear(table: str) -> Step:
@@ -125,12 +134,18 @@ def commerce_rollup_steps() -> list[Step]:
         (_COMMERCE, []),
         (_PRODUCTS, []),
         (_DAYS, []),
-        (
-            "DELETE FROM rollup_product_day USING derive_product_days d "
-            "WHERE rollup_product_day.site_id = d.site_id AND rollup_product_day.day = d.day",
-            [],
+        *_day_rows(
+            "rollup_commerce_hour",
+            "rollup_commerce_day",
+            ("dim", "value", "currency"),
+            tuple(_COLUMNS.split(", ")[5:]),
         ),
-        (_PRODUCT_DAYS, []),
-        ("DROP TABLE derive_product_days", []),
+        *_day_rows(
+            "rollup_product_hour",
+            "rollup_product_day",
+            ("sku", "currency"),
+            ("quantity", "revenue", "transactions"),
+        ),
+        ("DROP TABLE derive_utc_days", []),
         (f"DELETE FROM {DIRTY}", []),
     ]

@@ -156,7 +156,9 @@ async def _rolled(ex: Executor, scope: Scope, key: Key, everything: bool) -> dic
         dim, rolled_group = key.value, by_value
     group, key_of = _keys(scope, key)
     out: dict[Any, Sales] = {}
-    for row in await ex.dicts(build_rolled_sales(site.id, dim, start, end, rolled_group)):
+    assert end is not None
+    days = not isinstance(key, Interval)  # per UTC day, where no bucket splits one
+    for row in await ex.dicts(build_rolled_sales(site.id, dim, start, end, rolled_group, days)):
         if key is not None:  # carts and refunds count in the total only
             if not row["transactions"]:
                 continue

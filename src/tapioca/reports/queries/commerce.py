@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from tapioca.model.commerce import CART, REFUNDS, TXN, TXN_ITEM, fact_column
 from tapioca.reports.filters import Filter
 from tapioca.reports.queries import Params, Query
-from tapioca.reports.queries.rollup import Group, hour_where
+from tapioca.reports.queries.rollup import Group
 
 
 def fact_where(
@@ -54,14 +54,23 @@ def build_distinct(where: str, p: Params, group: str | None = None) -> Query:
 
 
 def build_rolled_sales(
-    site_id: str, dim: str, start: datetime | None, end: datetime | None, group: Group | None
+    site_id: str, dim: str, start: datetime, end: datetime, group: Group | None, days: bool
 ) -> Query:
-    """Per currency (and ``group``): the sums of the hourly commerce rows of ``dim``."""
+    """Per currency (and ``group``): the sums of the commerce rows of ``dim`` over the
+    range: hourly ones, or (``days``: not grouped by time) the daily rows of its whole UTC
+    days and the hourly ones of its edges."""
     p = Params()
     keys = f"{group(p, False)} AS k, " if group else ""
-    where = hour_where(site_id, dim, start, end, p)
     sums = ", ".join(f"sum(r.{c})" for c in ROLLED)
-    sql = (f"SELECT {keys}r.currency, {sums} FROM rollup_commerce_hour r WHERE {where} "
+    where = f"site_id = {p.add(site_id)} AND dim = {p.add(dim)}"
+    if days:
+        columns = f"value, currency, {', '.join(ROLLED)}"
+        rows = days_and_edges("rollup_commerce_hour", "rollup_commerce_day", columns, where,
+                              start, end, p)  # fmt: skip
+    else:
+        rows = (f"SELECT * FROM rollup_commerce_hour WHERE {where} "
+                f"AND hour >= {p.add(start)} AND hour < {p.add(end)}")  # fmt: skip
+    sql = (f"SELECT {keys}r.currency, {sums} FROM ({rows}) AS r "
            f"GROUP BY {'k, ' if group else ''}r.currency")  # fmt: skip
     return Query(sql, p.values, (*(("k",) if group else ()), "currency", *ROLLED))
 
@@ -150,25 +159,34 @@ def utc_days(start: datetime, end: datetime) -> tuple[date, date] | None:
     return (first, after) if first < after else None
 
 
+def days_and_edges(
+    hours: str, days: str, columns: str, where: str, start: datetime, end: datetime, p: Params
+) -> str:
+    """SQL: ``columns`` of the rows that cover [start, end) exactly once: those of
+    ``days`` (per UTC day) for its whole UTC days, those of ``hours`` for the rest;
+    ``where`` holds for both."""
+    lo, hi = p.add(start), p.add(end)
+    edge = f"SELECT {columns} FROM {hours} WHERE {where} AND hour >= {lo} AND hour < {hi}"
+    whole = utc_days(start, end)
+    if whole is None:
+        return edge
+    first, after = p.add(whole[0]), p.add(whole[1])
+    midnight = "CAST({} AS TIMESTAMP) AT TIME ZONE 'UTC'"
+    edge += f" AND (hour < {midnight.format(first)} OR hour >= {midnight.format(after)})"
+    return (f"{edge} UNION ALL SELECT {columns} FROM {days} WHERE {where} "
+            f"AND day >= {first} AND day < {after}")  # fmt: skip
+
+
 def build_rolled_products(site_id: str, start: datetime, end: datetime, currency: str) -> Query:
-    """Per sku: the sums of the daily product rows of the range's whole UTC days and of
-    the hourly rows of its edges (revenue: those in ``currency``; none is the site's)."""
+    """Per sku: the sums of the product rows of the range (days and edges; revenue: those
+    in ``currency``, none being the site's)."""
     p = Params()
-    site, lo, hi = p.add(site_id), p.add(start), p.add(end)
-    parts = [f"SELECT sku, currency, quantity, revenue, transactions FROM rollup_product_hour "
-             f"WHERE site_id = {site} AND hour >= {lo} AND hour < {hi}"]  # fmt: skip
-    days = utc_days(start, end)
-    if days is not None:
-        first, after = p.add(days[0]), p.add(days[1])
-        midnight = "CAST({} AS TIMESTAMP) AT TIME ZONE 'UTC'"
-        parts[0] += f" AND (hour < {midnight.format(first)} OR hour >= {midnight.format(after)})"
-        parts.append(f"SELECT sku, currency, quantity, revenue, transactions FROM "
-                     f"rollup_product_day WHERE site_id = {site} AND day >= {first} "
-                     f"AND day < {after}")  # fmt: skip
+    rows = days_and_edges("rollup_product_hour", "rollup_product_day",
+                          "sku, currency, quantity, revenue, transactions",
+                          f"site_id = {p.add(site_id)}", start, end, p)  # fmt: skip
     c = p.add(currency)
-    union = " UNION ALL ".join(parts)
     sql = (f"SELECT sku, sum(quantity), sum(revenue) FILTER (WHERE coalesce(currency, {c}) = "
-           f"{c}), sum(transactions) FROM ({union}) AS r GROUP BY sku")  # fmt: skip
+           f"{c}), sum(transactions) FROM ({rows}) AS r GROUP BY sku")  # fmt: skip
     return Query(sql, p.values, ("sku", "quantity", "revenue", "transactions"))
 
 

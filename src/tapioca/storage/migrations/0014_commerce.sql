@@ -134,6 +134,24 @@ CREATE TABLE rollup_commerce_hour (
     refunds       numeric(38, 4) NOT NULL
 );
 CREATE INDEX rollup_commerce_hour_key ON rollup_commerce_hour (site_id, dim, hour);
+-- The same per UTC day: a range reads its whole UTC days here and its edge hours above.
+CREATE TABLE rollup_commerce_day (
+    site_id       {key} NOT NULL,
+    day           date NOT NULL,
+    dim           {key} NOT NULL,
+    value         {key},
+    currency      text,
+    transactions  bigint NOT NULL,
+    revenue       numeric(38, 4) NOT NULL,
+    items         bigint NOT NULL,
+    new_buyers    bigint NOT NULL,
+    new_sessions  bigint NOT NULL,
+    carts         bigint NOT NULL,
+    cart_value    numeric(38, 4) NOT NULL,
+    cart_items    bigint NOT NULL,
+    refunds       numeric(38, 4) NOT NULL
+);
+CREATE INDEX rollup_commerce_day_key ON rollup_commerce_day (site_id, dim, day);
 -- Per site, UTC hour, sku and currency: the line items of the hour's transactions.
 CREATE TABLE rollup_product_hour (
     site_id       {key} NOT NULL,
