@@ -2,13 +2,15 @@
 marked in ``commerce_dirty`` (derive/commerce.py marks every hour whose transactions,
 carts or refunds it changed):
 
-- ``rollup_commerce_hour``: per site, hour, dimension value (``''``: the site total) and
-  currency, the transactions' count, revenue and items, how many of them are the first
-  of their user and of their session, and, in the total, the carts and refunds;
+- ``rollup_sales_hour`` and ``rollup_commerce_hour``: per site, hour and currency, the
+  transactions' count, revenue and items and how many of them are the first of their
+  user and of their session, with the carts and refunds (the first: the site's total,
+  dim ``''``), or per dimension value (the second);
   ``rollup_commerce_day``: the same per UTC day, summed from the hours;
 - ``rollup_product_hour``: per site, hour, sku and currency, the quantity, revenue and
-  transactions of the line items; ``rollup_product_day``: the same per UTC day, summed
-  from the hours (a range reads its whole UTC days there, its edge hours here).
+  transactions of the line items, and the name of the latest one with a name;
+  ``rollup_product_day``: the same per UTC day, from the hours (a range reads its whole
+  UTC days there, its edge hours here; a product's name is the latest of its days).
 
 Rows are replaced, never added to, so a re-run changes nothing and a rebuild from events
 gives the same rows. The SQL is the dialect PostgreSQL and DuckDB share.
@@ -21,8 +23,8 @@ from tapioca.model.commerce import CART, FACT_DIMENSIONS, REFUNDS, TXN, TXN_ITEM
 from tapioca.model.dimensions import Dimension
 
 DIRTY = "commerce_dirty"
-TABLES = ["rollup_commerce_hour", "rollup_commerce_day", "rollup_product_hour",
-          "rollup_product_day", DIRTY]  # fmt: skip
+TABLES = ["rollup_sales_hour", "rollup_commerce_hour", "rollup_commerce_day",
+          "rollup_product_hour", "rollup_product_day", DIRTY]  # fmt: skip
 _HOUR = "d.hour + INTERVAL '1 hour'"
 _MONEY = "CAST({} AS numeric(38, 4))"
 
@@ -48,12 +50,8 @@ def _sales_branch(dim: Dimension | None) -> str:
         name, value, group = "", "CAST(NULL AS VARCHAR)", ""
     else:
         column = fact_column(TXN, dim)
-        constant = column.startswith("'")
-        name, value, group = (
-            dim.value,
-            f"CAST({column} AS VARCHAR)",
-            "" if constant else f", {column}",
-        )
+        group = "" if dim is Dimension.EVENT_TYPE else f", {column}"  # one value: no group
+        name, value = dim.value, f"CAST({column} AS VARCHAR)"
     return (
         f"SELECT d.site_id, d.hour, '{name}', {value}, t.currency, count(*), "
         f"{_MONEY.format('sum(t.revenue)')}, sum(t.items), "
@@ -79,16 +77,22 @@ _REFUNDS = (
     f"GROUP BY d.site_id, d.hour, {_REFUND_CURRENCY}"
 )
 _SUMS = ", ".join(f"sum({c})" for c in _COLUMNS.split(", ")[5:])
-_COMMERCE = (
-    f"INSERT INTO rollup_commerce_hour ({_COLUMNS}) "
-    f"SELECT site_id, hour, dim, value, currency, {_SUMS} FROM ("
-    + " UNION ALL ".join(
-        [_sales_branch(None), *(_sales_branch(d) for d in FACT_DIMENSIONS), _CARTS, _REFUNDS]
+
+
+def _insert(table: str, branches: list[str]) -> str:
+    """Rows of ``table``: the sums of the branches' rows per key."""
+    return (
+        f"INSERT INTO {table} ({_COLUMNS}) SELECT site_id, hour, dim, value, currency, {_SUMS} "
+        f"FROM ({' UNION ALL '.join(branches)}) AS parts ({_COLUMNS}) "
+        "GROUP BY site_id, hour, dim, value, currency"
     )
-    + ") AS parts (site_id, hour, dim, value, currency, transactions, revenue, items, "
-    "new_buyers, new_sessions, carts, cart_value, cart_items, refunds) "
-    "GROUP BY site_id, hour, dim, value, currency"
-)
+
+
+# The site's rows (transactions, carts, refunds) apart from the dimensions' rows: the
+# reports that want the total read a table of one row per hour and currency.
+SALES_HOUR = "rollup_sales_hour"
+_TOTALS = _insert(SALES_HOUR, [_sales_branch(None), _CARTS, _REFUNDS])
+_BY_DIMENSION = _insert("rollup_commerce_hour", [_sales_branch(d) for d in FACT_DIMENSIONS])
 _PRODUCTS = f"""
 INSERT INTO rollup_product_hour (site_id, hour, sku, currency, quantity, revenue, transactions)
 SELECT site_id, hour, sku, currency, sum(q), {_MONEY.format("sum(r)")}, count(*) FROM (
@@ -99,6 +103,21 @@ SELECT site_id, hour, sku, currency, sum(q), {_MONEY.format("sum(r)")}, count(*)
 ) AS lines GROUP BY site_id, hour, sku, currency"""
 
 
+# The name of each sku's latest named line item of the hour (by time, transaction, line).
+_LATEST = "ORDER BY {ts} DESC, {tx} DESC, {line} DESC"
+_PRODUCT_NAMES = f"""
+UPDATE rollup_product_hour SET name = x.name, name_ts = x.ts, name_tx = x.transaction_id,
+       name_line = x.line
+FROM (
+    SELECT d.site_id, d.hour, i.sku, i.currency, i.name, i.ts, i.transaction_id, i.line,
+           row_number() OVER (PARTITION BY d.site_id, d.hour, i.sku, i.currency
+                              {_LATEST.format(ts="i.ts", tx="i.transaction_id", line="i.line")}
+           ) AS n
+    FROM {_in_dirty_hours(TXN_ITEM, "i")} WHERE i.name IS NOT NULL
+) AS x
+WHERE x.n = 1 AND rollup_product_hour.site_id = x.site_id AND rollup_product_hour.hour = x.hour
+  AND rollup_product_hour.sku = x.sku
+  AND rollup_product_hour.currency IS NOT DISTINCT FROM x.currency"""
 _UTC_DAY = "CAST(hour AT TIME ZONE 'UTC' AS DATE)"
 _DAY_START = "CAST(d.day AS TIMESTAMP) AT TIME ZONE 'UTC'"
 _DAYS = (
@@ -121,31 +140,49 @@ def _day_rows(hours: str, days: str, keys: tuple[str, ...], sums: tuple[str, ...
     return [(delete, []), (insert, [])]
 
 
+_DAY_NAMES = f"""
+UPDATE rollup_product_day SET name = x.name, name_ts = x.name_ts, name_tx = x.name_tx,
+       name_line = x.name_line
+FROM (
+    SELECT d.site_id, d.day, r.sku, r.currency, r.name, r.name_ts, r.name_tx, r.name_line,
+           row_number() OVER (PARTITION BY d.site_id, d.day, r.sku, r.currency
+                              {_LATEST.format(ts="r.name_ts", tx="r.name_tx", line="r.name_line")}
+           ) AS n
+    FROM derive_utc_days d JOIN rollup_product_hour r ON r.site_id = d.site_id
+     AND r.hour >= {_DAY_START} AND r.hour < {_DAY_START} + INTERVAL '1 day'
+    WHERE r.name IS NOT NULL
+) AS x
+WHERE x.n = 1 AND rollup_product_day.site_id = x.site_id AND rollup_product_day.day = x.day
+  AND rollup_product_day.sku = x.sku
+  AND rollup_product_day.currency IS NOT DISTINCT FROM x.currency"""
+
+
 def _clear(table: str) -> Step:
     return (f"DELETE FROM {table} USING {DIRTY} d "
             f"WHERE {table}.site_id = d.site_id AND {table}.hour = d.hour", [])  # fmt: skip
 
 
 def commerce_rollup_steps() -> list[Step]:
-    """Recompute the marked hours' rows, then forget the marks."""
+    """Recompute the marked hours' rows and their days', then forget the marks."""
+    sums = tuple(_COLUMNS.split(", ")[5:])
+    hours = f"(SELECT * FROM {SALES_HOUR} UNION ALL SELECT * FROM rollup_commerce_hour)"
     return [
+        _clear(SALES_HOUR),
         _clear("rollup_commerce_hour"),
         _clear("rollup_product_hour"),
-        (_COMMERCE, []),
+        (_TOTALS, []),
+        (_BY_DIMENSION, []),
         (_PRODUCTS, []),
+        (_PRODUCT_NAMES, []),
         (_DAYS, []),
-        *_day_rows(
-            "rollup_commerce_hour",
-            "rollup_commerce_day",
-            ("dim", "value", "currency"),
-            tuple(_COLUMNS.split(", ")[5:]),
-        ),
+        *_day_rows(hours, "rollup_commerce_day", ("dim", "value", "currency"), sums),
         *_day_rows(
             "rollup_product_hour",
             "rollup_product_day",
             ("sku", "currency"),
             ("quantity", "revenue", "transactions"),
         ),
+        (_DAY_NAMES, []),
         ("DROP TABLE derive_utc_days", []),
         (f"DELETE FROM {DIRTY}", []),
     ]

@@ -63,12 +63,12 @@ def build_rolled_sales(
     keys = f"{group(p, False)} AS k, " if group else ""
     sums = ", ".join(f"sum(r.{c})" for c in ROLLED)
     where = f"site_id = {p.add(site_id)} AND dim = {p.add(dim)}"
+    hours = "rollup_sales_hour" if dim == "" else "rollup_commerce_hour"  # the site's own rows
     if days:
         columns = f"value, currency, {', '.join(ROLLED)}"
-        rows = days_and_edges("rollup_commerce_hour", "rollup_commerce_day", columns, where,
-                              start, end, p)  # fmt: skip
+        rows = days_and_edges(hours, "rollup_commerce_day", columns, where, start, end, p)
     else:
-        rows = (f"SELECT * FROM rollup_commerce_hour WHERE {where} "
+        rows = (f"SELECT * FROM {hours} WHERE {where} "
                 f"AND hour >= {p.add(start)} AND hour < {p.add(end)}")  # fmt: skip
     sql = (f"SELECT {keys}r.currency, {sums} FROM ({rows}) AS r "
            f"GROUP BY {'k, ' if group else ''}r.currency")  # fmt: skip
@@ -166,15 +166,19 @@ def days_and_edges(
     ``days`` (per UTC day) for its whole UTC days, those of ``hours`` for the rest;
     ``where`` holds for both."""
     lo, hi = p.add(start), p.add(end)
-    edge = f"SELECT {columns} FROM {hours} WHERE {where} AND hour >= {lo} AND hour < {hi}"
+    select = f"SELECT {columns} FROM {hours} WHERE {where} AND hour >= {{}} AND hour < {{}}"
     whole = utc_days(start, end)
     if whole is None:
-        return edge
+        return select.format(lo, hi)
     first, after = p.add(whole[0]), p.add(whole[1])
     midnight = "CAST({} AS TIMESTAMP) AT TIME ZONE 'UTC'"
-    edge += f" AND (hour < {midnight.format(first)} OR hour >= {midnight.format(after)})"
-    return (f"{edge} UNION ALL SELECT {columns} FROM {days} WHERE {where} "
-            f"AND day >= {first} AND day < {after}")  # fmt: skip
+    return " UNION ALL ".join(
+        [  # two plain ranges of hours: each prunes by its bounds
+            select.format(lo, midnight.format(first)),
+            select.format(midnight.format(after), hi),
+            f"SELECT {columns} FROM {days} WHERE {where} AND day >= {first} AND day < {after}",
+        ]
+    )
 
 
 def build_rolled_products(site_id: str, start: datetime, end: datetime, currency: str) -> Query:
@@ -191,12 +195,15 @@ def build_rolled_products(site_id: str, start: datetime, end: datetime, currency
 
 
 def build_product_names(site_id: str, skus: list[str]) -> Query:
-    """Each sku's current name: that of its latest line item with one."""
-    sql = f"""
-    SELECT k.sku, (SELECT n.name FROM {TXN_ITEM} n WHERE n.site_id = $1 AND n.sku = k.sku
-                   AND n.name IS NOT NULL
-                   ORDER BY n.ts DESC, n.transaction_id DESC, n.line DESC LIMIT 1)
-    FROM (SELECT unnest($2::text[]) AS sku) AS k"""
+    """Each sku's current name: that of its latest line item with one (the daily product
+    rows keep each day's latest)."""
+    sql = """
+    SELECT sku, name FROM (
+        SELECT sku, name, row_number() OVER (
+            PARTITION BY sku ORDER BY name_ts DESC, name_tx DESC, name_line DESC) AS n
+        FROM rollup_product_day
+        WHERE site_id = $1 AND name IS NOT NULL AND sku IN (SELECT unnest($2::text[]))
+    ) AS named WHERE n = 1"""
     return Query(sql, [site_id, skus], ("sku", "name"))
 
 

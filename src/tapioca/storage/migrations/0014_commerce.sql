@@ -134,6 +134,24 @@ CREATE TABLE rollup_commerce_hour (
     refunds       numeric(38, 4) NOT NULL
 );
 CREATE INDEX rollup_commerce_hour_key ON rollup_commerce_hour (site_id, dim, hour);
+-- The site's own rows (dim ''), with its carts and refunds, apart: one per hour and currency.
+CREATE TABLE rollup_sales_hour (
+    site_id       {key} NOT NULL,
+    hour          timestamptz NOT NULL,
+    dim           {key} NOT NULL,
+    value         {key},
+    currency      text,
+    transactions  bigint NOT NULL,
+    revenue       numeric(38, 4) NOT NULL,
+    items         bigint NOT NULL,
+    new_buyers    bigint NOT NULL,
+    new_sessions  bigint NOT NULL,
+    carts         bigint NOT NULL,
+    cart_value    numeric(38, 4) NOT NULL,
+    cart_items    bigint NOT NULL,
+    refunds       numeric(38, 4) NOT NULL
+);
+CREATE INDEX rollup_sales_hour_key ON rollup_sales_hour (site_id, hour);
 -- The same per UTC day: a range reads its whole UTC days here and its edge hours above.
 CREATE TABLE rollup_commerce_day (
     site_id       {key} NOT NULL,
@@ -160,7 +178,12 @@ CREATE TABLE rollup_product_hour (
     currency      text,
     quantity      bigint NOT NULL,
     revenue       numeric(38, 4) NOT NULL,
-    transactions  bigint NOT NULL
+    transactions  bigint NOT NULL,
+    -- the latest line item with a name (by time, transaction, line): the product's name
+    name          text,
+    name_ts       timestamptz,
+    name_tx       {key},
+    name_line     integer
 );
 CREATE INDEX rollup_product_hour_key ON rollup_product_hour (site_id, hour);
 -- The same per UTC day: a range reads its whole UTC days here and its edge hours above.
@@ -171,7 +194,11 @@ CREATE TABLE rollup_product_day (
     currency      text,
     quantity      bigint NOT NULL,
     revenue       numeric(38, 4) NOT NULL,
-    transactions  bigint NOT NULL
+    transactions  bigint NOT NULL,
+    name          text,
+    name_ts       timestamptz,
+    name_tx       {key},
+    name_line     integer
 );
 CREATE INDEX rollup_product_day_key ON rollup_product_day (site_id, day);
 -- (site, UTC hour) pairs whose commerce rollups the derive job recomputes.
