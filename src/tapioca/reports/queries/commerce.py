@@ -171,14 +171,11 @@ def days_and_edges(
     if whole is None:
         return select.format(lo, hi)
     first, after = p.add(whole[0]), p.add(whole[1])
-    midnight = "CAST({} AS TIMESTAMP) AT TIME ZONE 'UTC'"
-    return " UNION ALL ".join(
-        [  # two plain ranges of hours: each prunes by its bounds
-            select.format(lo, midnight.format(first)),
-            select.format(midnight.format(after), hi),
-            f"SELECT {columns} FROM {days} WHERE {where} AND day >= {first} AND day < {after}",
-        ]
-    )
+    # two plain ranges of hours, their bounds bound as values: each prunes by them
+    midnights = [p.add(datetime.combine(day, time(0), UTC)) for day in whole]
+    edges = [select.format(lo, midnights[0]), select.format(midnights[1], hi)]
+    inside = f"SELECT {columns} FROM {days} WHERE {where} AND day >= {first} AND day < {after}"
+    return " UNION ALL ".join([*edges, inside])
 
 
 def build_rolled_products(site_id: str, start: datetime, end: datetime, currency: str) -> Query:
