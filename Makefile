@@ -79,6 +79,7 @@ bench: venv system-deps ## measure both stores (long; needs an idle machine) int
 	$(BIN)/python -m bench.bench_ingest
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.bench_reports
+	$(BIN)/python -m bench.bench_commerce
 	$(BIN)/python -m bench.freshness
 	@echo "results: bench/results/latest.json and bench/results/latest.md"
 

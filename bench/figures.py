@@ -1,7 +1,8 @@
 """The figures `make bench` measures, and the files that keep them.
 
-Each part of `make bench` (hot paths, ingest, reports, freshness) keeps its figures, with
-the time, the command and the machine, under its own key of bench/results/latest.json;
+Each part of `make bench` (hot paths, ingest, reports, e-commerce, freshness) keeps its
+figures, with the time, the command and the machine, under its own key of
+bench/results/latest.json;
 bench/results/latest.md is rendered again from that file after every part. Nothing here
 edits the documentation: docs/benchmarks.md is written by hand from these results.
 """
@@ -24,6 +25,7 @@ PARTS = {
     "hot_paths": "Hot paths (CPU per event)",
     "ingest": "Ingest, durability, lag, /stats and memory",
     "reports": "Reports on a 10M-event, 90-day site",
+    "commerce": "E-commerce reports on a BobaShop-sized shop (1M sessions, 90 days)",
     "freshness": "Freshness: from the last 202 to every report exact",
 }
 

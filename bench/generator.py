@@ -7,9 +7,11 @@ cart, view the cart and buy.
 
 from __future__ import annotations
 
+import heapq
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 USER_AGENTS = [
@@ -167,3 +169,237 @@ def generate(
             produced += 1
             if produced >= count:
                 return
+
+
+# -- a shop: BobaShop's size (1M sessions, ~5.5M events, ~200k orders in 90 days) ------
+SHOP_CURRENCY = "EUR"  # the bench shop's reporting currency (site.currency)
+SHOP_FLAVOURS = ["Taro", "Matcha", "Mango", "Brown sugar", "Lychee", "Thai", "Peach",
+                 "Honeydew", "Strawberry", "Jasmine", "Oolong", "Coconut"]  # fmt: skip
+SHOP_LINES = [  # (kind, category, price)
+    ("milk tea", "tea", "4.50"),
+    ("fruit tea", "tea", "4.20"),
+    ("slush", "tea", "5.10"),
+    ("pearls 1 kg", "boba", "9.90"),
+    ("popping boba 500 g", "boba", "7.45"),
+    ("syrup", "ingredients", "6.99"),
+    ("straws x100", "merch", "3.25"),
+    ("tumbler", "merch", "18.00"),
+    ("gift box", "gifts", "24.95"),
+    ("sealer machine", "equipment", "349.00"),
+]
+# 120 products: (sku, name, category, price)
+SHOP_PRODUCTS = [
+    (f"BOBA-{i:03d}", f"{flavour} {kind}", category, Decimal(price))
+    for i, (flavour, (kind, category, price)) in enumerate(
+        (flavour, line) for line in SHOP_LINES for flavour in SHOP_FLAVOURS
+    )
+]
+SHOP_CONTENT = [
+    "/",
+    "/",
+    "/about",
+    "/blog/brewing",
+    "/blog/pearls",
+    "/search?q=taro",
+    "/search?q=pearls",
+    "/category/tea",
+    "/category/boba",
+    "/category/merch",
+    "/collections/new",
+    "/account",
+    "/login",
+    "/stores",
+    "/faq",
+]
+_BOT_UA = USER_AGENTS.index(next(ua for ua in USER_AGENTS if "Googlebot" in ua))
+_UA_BY_PERCENT = [i for i, w in enumerate(UA_WEIGHTS) for _ in range(w)]  # 100 entries
+
+
+def _money(amount: Decimal) -> float:
+    """A JSON number as a shop's tracker sends it (its shortest text is the amount)."""
+    return float(amount)
+
+
+def _shop_line(rng: random.Random) -> dict[str, Any]:
+    # popular products first: a few sell most (skewed choice over the 120)
+    sku, name, category, price = SHOP_PRODUCTS[int(len(SHOP_PRODUCTS) * rng.random() ** 2.2)]
+    line: dict[str, Any] = {"sku": sku, "name": name, "category": category}
+    if rng.random() < 0.995:  # a line now and then without a price (adds 0)
+        line["price"] = _money(price)
+    quantity = 1 if rng.random() < 0.65 else rng.randint(2, 4)
+    if quantity > 1 or rng.random() < 0.7:  # else left out: quantity 1 by default
+        line["quantity"] = quantity
+    return line
+
+
+def _lines_total(lines: list[dict[str, Any]]) -> Decimal:
+    return sum(
+        (Decimal(str(line.get("price", 0))) * line.get("quantity", 1) for line in lines),
+        Decimal(0),
+    )
+
+
+class _Clock:
+    """Event time within a session: each step a few seconds to minutes after the last."""
+
+    def __init__(self, rng: random.Random, start: datetime) -> None:
+        self.rng, self.now = rng, start
+
+    def step(self, lo: int, hi: int) -> datetime:
+        moment = self.now
+        self.now += timedelta(seconds=self.rng.randint(lo, hi))
+        return moment
+
+
+def _shop_session(
+    rng: random.Random, base: dict[str, Any], start: datetime, bot: bool, order_id: str
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """One visit's events, and its order (its purchase event, ``order_id``) if it buys."""
+    clock = _Clock(rng, start)
+    events: list[dict[str, Any]] = []
+
+    def page(path: str) -> None:
+        events.append({**base, "event_type": "page_view", "path": path,
+                       "timestamp": clock.step(4, 150)})  # fmt: skip
+
+    for _ in range(1 + int(rng.expovariate(1 / 2.2))):
+        if rng.random() < 0.4:
+            page(f"/products/{rng.choice(SHOP_PRODUCTS)[0].lower()}")
+        else:
+            page(rng.choice(SHOP_CONTENT))
+    events[0].update(_pick(rng, ARRIVALS))
+    if bot or rng.random() >= 0.44:
+        return events, None
+    cart: list[dict[str, Any]] = []
+    for _ in range(1 + int(rng.expovariate(1 / 0.9))):
+        line = _shop_line(rng)
+        page(f"/products/{line['sku'].lower()}")
+        cart.append(line)
+        events.append({**base, "event_type": "add_to_cart", "path": events[-1]["path"],
+                       "items": [line], "timestamp": clock.step(2, 40)})  # fmt: skip
+    for look in range(1 if rng.random() < 0.85 else 2):
+        if look:  # back to the shop for one more thing, then the cart again
+            line = _shop_line(rng)
+            page(f"/products/{line['sku'].lower()}")
+            cart.append(line)
+        page("/cart")
+        view = {**base, "event_type": "view_cart", "path": "/cart",
+                "items": [dict(line) for line in cart], "timestamp": clock.step(5, 90)}  # fmt: skip
+        if rng.random() < 0.3:
+            view["value"] = _money(_lines_total(cart))
+        if rng.random() < 0.05:
+            view["currency"] = SHOP_CURRENCY
+        events.append(view)
+    if rng.random() >= 0.47:
+        return events, None  # the cart is left
+    page("/checkout")
+    purchase: dict[str, Any] = {
+        **base,
+        "event_type": "purchase",
+        "path": "/checkout/done",
+        "transaction_id": order_id,
+        "items": cart,
+        "timestamp": clock.step(20, 300),
+    }
+    total = _lines_total(cart)
+    kind = rng.random()
+    if kind < 0.6:  # the order's total: the lines plus shipping under 30
+        purchase["revenue"] = _money(total + (Decimal("4.90") if total < 30 else 0))
+    elif kind < 0.7:
+        purchase["value"] = _money(total)  # the alias
+    # else no revenue: the lines' total counts
+    currency = rng.random()
+    if currency < 0.9:
+        purchase["currency"] = SHOP_CURRENCY
+    elif currency < 0.93:
+        purchase["currency"] = SHOP_CURRENCY.lower()
+    elif currency < 0.97:
+        purchase["currency"] = "USD"
+    # else none sent: the site's currency
+    events.append(purchase)
+    if rng.random() < 0.02:  # the thank-you page sent again: the same order, a moment later
+        events.append({**purchase, "timestamp": clock.step(1, 30)})
+    return events, purchase
+
+
+def _refund(rng: random.Random, order: dict[str, Any], moment: datetime) -> dict[str, Any]:
+    """A refund days after ``order``: in full (no amount: the order's revenue), of an
+    amount, or of one line."""
+    refund: dict[str, Any] = {
+        "site_id": order["site_id"],
+        "user_id": order["user_id"],
+        "user_agent": order["user_agent"],
+        "event_type": "refund",
+        "transaction_id": order["transaction_id"],
+        "timestamp": moment,
+    }
+    if "currency" in order:
+        refund["currency"] = order["currency"]
+    kind = rng.random()
+    if kind < 0.3:
+        refund["revenue"] = _money(Decimal(rng.randint(100, 1500)) / 100)
+    elif kind < 0.6:
+        refund["items"] = [rng.choice(order["items"])]
+    return refund
+
+
+def generate_shop(
+    seed: int,
+    sessions: int = 1_000_000,
+    *,
+    site: str = "shop",
+    start: datetime = datetime(2025, 10, 1, tzinfo=UTC),
+    days: int = 90,
+) -> Iterator[dict[str, Any]]:
+    """A shop's events: ``sessions`` visits over ``days`` days, in order of their start
+    (RFC 3339 timestamps, stable event ids; same seed, same events).
+
+    About 5.5 events a visit. About 44 % of visits put products in the cart (one or more
+    lines, quantity 1 to 4, some lines without a quantity: 1) and view it, once or twice;
+    a bit under half of those buy (about 20 orders per 100 visits), each order a
+    purchase event with its transaction id (``BS<seed>-`` and a number), its lines and, mostly,
+    its revenue (or ``value``), in the site's currency (EUR, some sent as "eur"), USD, or
+    none. 2 % of orders are sent twice (the same order, seconds later); 1 % are refunded
+    1 to 14 days later (a ``refund`` event without a session: in full, of an amount, or of
+    one line). 2 % of visitors are a crawler (page views only).
+    """
+    import numpy as np
+
+    rng = random.Random(seed)
+    span = days * 86400.0
+    offsets = np.sort(np.random.default_rng(seed).uniform(0.0, span, sessions)).tolist()
+    end = start + timedelta(seconds=span)
+    visitors = int(sessions * NEW_VISITOR_SHARE)
+    seen = orders = produced = 0
+    later: list[tuple[datetime, int, dict[str, Any]]] = []  # refunds to come, by time
+
+    def emit(event: dict[str, Any]) -> dict[str, Any]:
+        nonlocal produced
+        event["event_id"] = f"{seed}-{produced}"
+        event["timestamp"] = event["timestamp"].isoformat()
+        produced += 1
+        return event
+
+    for number, offset in enumerate(offsets):
+        moment = start + timedelta(seconds=offset)
+        while later and later[0][0] <= moment:
+            yield emit(heapq.heappop(later)[2])
+        if seen < visitors and (seen == 0 or rng.random() < NEW_VISITOR_SHARE):
+            visitor_no, seen = seen, seen + 1
+        else:
+            visitor_no = seen - 1 - int(seen * rng.random() ** 3)
+        ua = _UA_BY_PERCENT[visitor_no * 2654435761 % 100]
+        base = {"site_id": site, "user_id": f"u{visitor_no}", "session_id": f"s{seed}-{number}",
+                "user_agent": USER_AGENTS[ua]}  # fmt: skip
+        order_id = f"BS{seed}-{orders:07d}"
+        events, order = _shop_session(rng, base, moment, ua == _BOT_UA, order_id)
+        if order is not None:
+            orders += 1
+            if rng.random() < 0.01:
+                when = order["timestamp"] + timedelta(days=rng.uniform(1, 14))
+                if when < end:
+                    heapq.heappush(later, (when, orders, _refund(rng, order, when)))
+        for event in events:
+            yield emit(event)
+    while later:
+        yield emit(heapq.heappop(later)[2])
