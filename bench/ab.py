@@ -69,7 +69,12 @@ def _in_tree(tree: Path, script: str, *args: str) -> list[str]:
     ).stdout.splitlines()[-1].split()  # fmt: skip
 
 
-def pipeline(trees: dict[str, Path], rounds: int, work: Path, batch: bool = False) -> None:
+def pipeline(
+    trees: dict[str, Path], rounds: int, work: Path, batch: bool = False, swap: bool = False
+) -> dict[str, list[float]]:
+    """Each round runs every tree once (with ``swap``, in the other order every other
+    round); returns each tree's first figure (req/s or events/s), run by run."""
+    figures: dict[str, list[float]] = {name: [] for name in trees}
     pg, redis = PostgresServer(work / "pg"), RedisServer(work / "redis")
     pg.init()
     pg._append(pg.data_dir / "postgresql.conf",
@@ -80,7 +85,8 @@ def pipeline(trees: dict[str, Path], rounds: int, work: Path, batch: bool = Fals
     scenario = bench_batch if batch else bench_single
     try:
         for n in range(rounds):
-            for name, tree in trees.items():
+            order = list(trees.items())
+            for name, tree in order[::-1] if swap and n % 2 else order:
                 port = free_port()
                 env = production_env(pg.dsn("bench"), redis.url, port, {
                     "TAPIOCA_API_WORKERS": "2", "TAPIOCA_AUTO_CREATE_SITES": "true",
@@ -99,10 +105,12 @@ def pipeline(trees: dict[str, Path], rounds: int, work: Path, batch: bool = Fals
                         proc.stop()
                 shown = ", ".join(f"{f.value:,.2f} {f.unit}" for f in result.figures)
                 print(f"round {n} {name}: {shown}", flush=True)
+                figures[name].append(result.figures[0].value)
                 time.sleep(3)
     finally:
         redis.cleanup()
         pg.cleanup()
+    return figures
 
 
 def lag(trees: dict[str, Path], rounds: int, work: Path) -> None:
