@@ -20,6 +20,7 @@ import asyncio
 import itertools
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -422,8 +423,6 @@ def measure(url: str, paths: dict[str, str], result: ModeResult, seconds: int) -
         if r["non2xx"] or r["socket_errors"]:
             raise RuntimeError(f"{name}: {r['non2xx']} non-2xx, {r['socket_errors']} errors")
         p95 = r["p95_us"] / 1000
-        if p95 > TARGET_MS:
-            missed.append(name)
         result.add(
             Figure(
                 f"{name} p95 (p50 {r['p50_us'] / 1000:.1f} ms)",
@@ -434,6 +433,18 @@ def measure(url: str, paths: dict[str, str], result: ModeResult, seconds: int) -
                 f"wrk -t1 -c4 -d{seconds}s, {r['rps']:.0f} req/s",
             )
         )
+        if p95 > TARGET_MS:  # and one request at a time: its own time, without a queue
+            missed.append(name)
+            r = wrk(url, "wrk_get.lua", threads=1, conns=1, seconds=seconds,
+                    env={"BENCH_PATH": path}, headers=headers)  # fmt: skip
+            result.add(
+                Figure(
+                    f"{name}, one client: p95 (p50 {r['p50_us'] / 1000:.1f} ms)",
+                    r["p95_us"] / 1000,
+                    "ms",
+                    note=f"wrk -t1 -c1 -d{seconds}s, {r['rps']:.0f} req/s",
+                )
+            )
     return missed
 
 
@@ -451,7 +462,9 @@ def prepare(url: str, ledger: ShopLedger, result: ModeResult) -> dict[str, str]:
     return next_page(url, paths)
 
 
-async def run_embedded(work: Path, parquet: Path, ledger: ShopLedger, seconds: int) -> ModeResult:
+async def run_embedded(
+    work: Path, parquet: Path, ledger: ShopLedger, seconds: int, keep: Path | None = None
+) -> ModeResult:
     result = ModeResult("embedded")
     data = work / "embedded"
     data.mkdir(parents=True)
@@ -473,6 +486,9 @@ async def run_embedded(work: Path, parquet: Path, ledger: ShopLedger, seconds: i
         result.add(Figure("peak RSS of serve", serve.peak_rss_mb(), "MB"))
     finally:
         serve.stop()
+    if keep:
+        shutil.copy(data / "tapioca.duckdb", keep)
+        print(f"the shop's DuckDB file: {keep}", flush=True)
     return result
 
 
@@ -565,6 +581,7 @@ async def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--modes", default="embedded,production")
     parser.add_argument("--target-ms", type=float, default=TARGET_MS, help="p95 target")
+    parser.add_argument("--keep-duckdb", type=Path, help="copy the embedded store's file there")
     parser.add_argument(
         "--no-save", action="store_true", help="print the figures only (bench/results unchanged)"
     )
@@ -584,8 +601,13 @@ async def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tapioca-commerce-") as tmp:
         os.chmod(tmp, 0o755)
         for mode in args.modes.split(","):
-            runner = run_embedded if mode == "embedded" else run_production
-            results.append(await runner(Path(tmp) / mode, parquet, ledger, args.seconds))
+            work = Path(tmp) / mode
+            if mode == "embedded":
+                results.append(
+                    await run_embedded(work, parquet, ledger, args.seconds, args.keep_duckdb)
+                )
+            else:
+                results.append(await run_production(work, parquet, ledger, args.seconds))
     command = " ".join(["python -m bench.bench_commerce", *sys.argv[1:]])
     finish("commerce", results, command, keep=not args.no_save)
 

@@ -1,0 +1,108 @@
+"""Time the reports of bench/bench_commerce.py in process, statement by statement.
+
+Against a store that already holds the bench shop (the DuckDB file `bench_commerce
+--keep-duckdb FILE` keeps, or a PostgreSQL holding it): one request at a time, so the
+figures are the time one request takes alone, without the HTTP layer or other clients.
+
+    python -m bench.commerce_timings --duckdb shop.duckdb [--reports "commerce summary"]
+    python -m bench.commerce_timings --dsn postgresql://... --runs 15
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from bench.bench_commerce import routes
+from bench.report_timings import Timed
+from bench.report_timings import one as web_report
+from tapioca.reports import commerce
+from tapioca.reports.executor import Executor
+from tapioca.reports.scope import Scope, resolve_scope
+
+Report = Callable[[Executor, Scope], Awaitable[Any]]
+COMMERCE: dict[str, Report] = {
+    "summary": commerce.summary,
+    "carts": commerce.carts,
+}
+
+
+def report_for(path: str) -> tuple[str, dict[str, str]] | None:
+    """The kind of report a bench path asks for, and its query (None: not timed here)."""
+    parts = urlsplit(path)
+    q = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    if parts.path.startswith("/api/v1/stats/"):
+        return parts.path.rsplit("/", 1)[1], q
+    if parts.path.startswith("/api/v1/commerce/") and parts.path.count("/") == 4:
+        return parts.path.rsplit("/", 1)[1], q
+    return None
+
+
+async def run_one(ex: Executor, kind: str, q: dict[str, str]) -> None:
+    if kind in ("overview", "timeseries", "breakdown"):
+        query = "&".join(f"{k}={v}" for k, v in q.items())
+        await web_report(ex, f"/x?{query}", kind)
+        return
+    scope = await resolve_scope(ex.db, q["site_id"], None, q.get("start_date"),
+                                q.get("end_date"), None, None, datetime.now(UTC))  # fmt: skip
+    if kind == "products":
+        await commerce.products(ex, scope, q.get("sort", "revenue"), int(q.get("limit", 10)))
+    elif kind == "transactions":
+        await commerce.transactions(ex, scope, int(q.get("limit", 50)), q.get("cursor"))
+    else:
+        await COMMERCE[kind](ex, scope)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--duckdb", type=Path)
+    parser.add_argument("--dsn")
+    parser.add_argument("--reports", help="comma-separated names (default: every one timed here)")
+    parser.add_argument("--runs", type=int, default=9)
+    args = parser.parse_args()
+    if args.duckdb:
+        from tapioca.storage.duckdb_store import DuckDBStore
+
+        store: Any = DuckDBStore(args.duckdb)
+    else:
+        from tapioca.storage.postgres_store import PostgresStore
+
+        store = PostgresStore(args.dsn)
+    paths = routes("none")
+    names = args.reports.split(",") if args.reports else list(paths)
+    try:
+        for name in names:
+            found = report_for(paths[name])
+            if found is None:
+                continue  # the BobaShop routes are these reports under other names
+            db = Timed(store)
+            ex = Executor(db)
+            totals: list[float] = []
+            statements: dict[tuple[int, str], list[float]] = defaultdict(list)
+            for _ in range(args.runs):
+                db.log.clear()
+                started = time.perf_counter()
+                await run_one(ex, *found)
+                totals.append(time.perf_counter() - started)
+                for i, (seconds, sql) in enumerate(db.log):
+                    statements[(i, sql)].append(seconds)
+            totals.sort()
+            print(f"{name}: median {totals[len(totals) // 2] * 1000:.1f} ms, "
+                  f"min {totals[0] * 1000:.1f} ms")  # fmt: skip
+            for (_, sql), times in statements.items():
+                times.sort()
+                runs = f"{len(times)}/{args.runs} runs"
+                print(f"    {times[len(times) // 2] * 1000:7.2f} ms  {runs:>10}  {sql}")
+    finally:
+        await store.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
