@@ -11,7 +11,8 @@ tree, minutes apart, can differ by a third for reasons that are not the code's.
 
 - ``single``, ``batch``: production single-event POST /event, or POST /events of 1,000
   events (wrk as in bench.run), on one PostgreSQL and Redis, each run on a stream of its
-  own (no backlog of the previous one);
+  own (no backlog of the previous one), once PostgreSQL has vacuumed and checkpointed
+  the previous run's rows;
 - ``lag``: embedded `serve`, the end-to-end lag scenario of bench.run (p95 latency of
   100-event requests at 5,000 events/s);
 - ``derive``: the bulk load and the derive of bench.run's big site, in PostgreSQL, each
@@ -35,9 +36,11 @@ import sys
 import time
 from pathlib import Path
 
+import asyncpg
+
 from bench.figures import ModeResult
 from bench.procs import Proc, base_env, production_env, wait_ready
-from bench.run import bench_batch, bench_lag, bench_single, bench_stats
+from bench.run import bench_batch, bench_lag, bench_single, bench_stats, pg_quiet
 from support.servers import PostgresServer, RedisServer, free_port
 
 # The big site loaded and derived by a tree's own code: argv = store (postgres DSN or a
@@ -69,6 +72,20 @@ def _in_tree(tree: Path, script: str, *args: str) -> list[str]:
     ).stdout.splitlines()[-1].split()  # fmt: skip
 
 
+async def vacuumed(dsn: str) -> None:
+    """PostgreSQL with nothing left to do of the previous run: its rows vacuumed and
+    checkpointed, no autovacuum running. (A batch run stores over a million events; left
+    to autovacuum and the next checkpoint, that work fell in the next run, and every
+    other run was a third slower.)"""
+    con = await asyncpg.connect(dsn)
+    try:
+        await con.execute("VACUUM ANALYZE")
+        await con.execute("CHECKPOINT")
+    finally:
+        await con.close()
+    await pg_quiet(dsn)
+
+
 def pipeline(
     trees: dict[str, Path], rounds: int, work: Path, batch: bool = False, swap: bool = False
 ) -> dict[str, list[float]]:
@@ -87,6 +104,7 @@ def pipeline(
         for n in range(rounds):
             order = list(trees.items())
             for name, tree in order[::-1] if swap and n % 2 else order:
+                asyncio.run(vacuumed(pg.dsn("bench")))
                 port = free_port()
                 env = production_env(pg.dsn("bench"), redis.url, port, {
                     "TAPIOCA_API_WORKERS": "2", "TAPIOCA_AUTO_CREATE_SITES": "true",

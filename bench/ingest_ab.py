@@ -4,7 +4,8 @@ ratio: does a change cost ingest speed? (The target: after ≥ 90 % of before.)
     python -m bench.ingest_ab --before /path/to/before --after . [--rounds 3]
 
 The two figures are bench.run's production accept rates (`api --workers 2` + one
-worker, on one PostgreSQL and Redis; each run on a stream of its own): single-event
+worker, on one PostgreSQL and Redis; each run on a stream of its own, once PostgreSQL
+has vacuumed and checkpointed the previous run's rows): single-event
 POST /event (wrk -t2 -c64 -d10s, req/s) and batch POST /events of 1,000 events (wrk -t1
 -c8 -d10s, events/s). For each, ``rounds`` runs of each tree, in turns, the order swapped
 every other round (bench.ab.pipeline); the ratio is of the medians, after / before. Each
