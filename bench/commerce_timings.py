@@ -6,6 +6,11 @@ figures are the time one request takes alone, without the HTTP layer or other cl
 
     python -m bench.commerce_timings --duckdb shop.duckdb [--reports "commerce summary"]
     python -m bench.commerce_timings --dsn postgresql://... --runs 15
+    python -m bench.commerce_timings --duckdb shop.duckdb --explain plans.txt
+
+With ``--explain FILE``, the plan of every statement of each report, run once more
+under EXPLAIN ANALYZE, is written to FILE (DuckDB: once the timings are done, on a
+read-only connection of its own).
 """
 
 from __future__ import annotations
@@ -28,6 +33,20 @@ from tapioca.reports.executor import Executor
 from tapioca.reports.scope import Scope, resolve_scope
 
 Report = Callable[[Executor, Scope], Awaitable[Any]]
+
+
+class Kept(Timed):
+    """A timed read store that also keeps each statement with its parameters."""
+
+    def __init__(self, db: Any) -> None:
+        super().__init__(db)
+        self.statements: list[tuple[str, list[Any]]] = []
+
+    async def fetch(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        self.statements.append((sql, list(params)))
+        return await super().fetch(sql, params)
+
+
 COMMERCE: dict[str, Report] = {
     "summary": commerce.summary,
     "carts": commerce.carts,
@@ -66,6 +85,7 @@ async def main() -> None:
     parser.add_argument("--dsn")
     parser.add_argument("--reports", help="comma-separated names (default: every one timed here)")
     parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--explain", type=Path, help="write each statement's plan there")
     args = parser.parse_args()
     if args.duckdb:
         from tapioca.storage.duckdb_store import DuckDBStore
@@ -77,12 +97,13 @@ async def main() -> None:
         store = PostgresStore(args.dsn)
     paths = routes("none")
     names = args.reports.split(",") if args.reports else list(paths)
+    kept: dict[str, list[tuple[str, list[Any]]]] = {}
     try:
         for name in names:
             found = report_for(paths[name])
             if found is None:
                 continue  # the BobaShop routes are these reports under other names
-            db = Timed(store)
+            db = Kept(store)
             ex = Executor(db)
             totals: list[float] = []
             statements: dict[tuple[int, str], list[float]] = defaultdict(list)
@@ -100,8 +121,42 @@ async def main() -> None:
                 times.sort()
                 runs = f"{len(times)}/{args.runs} runs"
                 print(f"    {times[len(times) // 2] * 1000:7.2f} ms  {runs:>10}  {sql}")
+            distinct: dict[tuple[str, str], tuple[str, list[Any]]] = {}
+            for sql, values in db.statements:
+                distinct.setdefault((sql, repr(values)), (sql, values))
+            kept[name] = list(distinct.values())
     finally:
         await store.close()
+    if args.explain:
+        await explain(args, kept)
+
+
+async def explain(args: argparse.Namespace, kept: dict[str, list[tuple[str, list[Any]]]]) -> None:
+    """Each report's distinct statements under EXPLAIN ANALYZE, into ``args.explain``."""
+    with args.explain.open("w") as out:
+        if args.duckdb:
+            import duckdb
+
+            con = duckdb.connect(str(args.duckdb), read_only=True)
+            con.execute("SET TimeZone = 'UTC'")
+            for name, statements in kept.items():
+                for sql, params in statements:
+                    plan = con.execute("EXPLAIN ANALYZE " + sql, params).fetchall()[0][1]
+                    out.write(f"==== {name}\n{sql}\n{params!r}\n{plan}\n")
+            con.close()
+        else:
+            import asyncpg
+
+            con = await asyncpg.connect(args.dsn)
+            try:
+                for name, statements in kept.items():
+                    for sql, params in statements:
+                        rows = await con.fetch("EXPLAIN (ANALYZE, BUFFERS) " + sql, *params)
+                        plan = "\n".join(r[0] for r in rows)
+                        out.write(f"==== {name}\n{sql}\n{params!r}\n{plan}\n")
+            finally:
+                await con.close()
+    print(f"plans: {args.explain}")
 
 
 if __name__ == "__main__":
