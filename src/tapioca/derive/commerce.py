@@ -127,9 +127,7 @@ _PURCHASE_ROWS = (
 
 
 def _new_rows(kind: str, columns: str) -> str:
-    new = _NEW.format(kind=kind).replace("seq", "e.seq").replace("is_bot", "e.is_bot")
-    new = new.replace("event_type", "e.event_type")
-    return f"SELECT {columns} FROM event e WHERE {new}"
+    return f"SELECT {columns} FROM event e WHERE {_NEW.format(kind=kind)}"
 
 
 _CART_ROWS = _new_rows(

@@ -12,7 +12,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from tapioca.model.dimensions import EVENT_DIMENSIONS, SESSION_DIMENSIONS, Dimension
-from tapioca.model.event import PURCHASE, REFUND, VIEW_CART
+from tapioca.model.event import PURCHASE, VIEW_CART
 
 CENTS = Decimal("0.01")
 ZERO = Decimal(0)
@@ -27,7 +27,6 @@ EVENT_COLUMNS = tuple(c for d, c in EVENT_DIMENSIONS.items() if d is not Dimensi
 SESSION_COLUMNS = tuple(SESSION_DIMENSIONS.values())
 # The event type of the events each fact table holds (the event_type dimension).
 FACT_EVENT_TYPE = {TXN: PURCHASE, CART: VIEW_CART}
-KINDS = (PURCHASE, VIEW_CART, REFUND)
 
 
 # The dimensions a transaction is counted under (breakdowns, filters, rollups): every
