@@ -246,6 +246,8 @@ LISTINGS = [
     (Question(site=CAFE, start="2025-10-27", end="2025-11-17", tz="UTC"), 50),
     (replace(ALL, filters=(("channel", "Email"),)), 3),
     (replace(ALL, filters=(("path", "/nowhere"),)), 10),
+    (Question(site=SHOP, start="2025-11-10", tz=None), 5),  # up to NOW: windows widen
+    (Question(site=SHOP, end="2025-11-05", tz="UTC"), 4),
 ]
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,6 +31,7 @@ from tapioca.reports import web
 from tapioca.reports.executor import Executor
 from tapioca.reports.scope import resolve_scope
 from tapioca.storage.base import Store
+from tapioca.storage.duckdb_store import DuckDBStore
 from tapioca.storage.rows import EventRow
 
 pytestmark = pytest.mark.integration
@@ -314,3 +317,43 @@ async def test_visitors_read_again_when_a_derive_run_replaces_their_sketches(
     with pytest.raises(SketchGone):
         await visitors._count(ex, before, None)
     assert await visitors.day_visitors(ex, scope, "", span, days=before) == {(None, None): 11}
+
+
+async def test_embedded_rollups_give_back_the_room_of_replaced_rows(tmp_path: Path) -> None:
+    """Every derive run replaces the rows of the hours it touched. On the embedded store
+    a checkpoint reclaims the deleted ones (DuckDB does so only in a table without an
+    index), so the rollups of a live site keep the size of their live rows instead of
+    growing with every run."""
+    store = DuckDBStore(tmp_path / "live.duckdb", readers=1)
+    await store.migrate()
+    t0 = datetime(2025, 11, 13, 12, tzinfo=ZoneInfo("UTC"))
+    tables = ("rollup_hour", "rollup_session_hour", "rollup_sales_hour", "rollup_commerce_hour")
+
+    async def stored(table: str) -> int:
+        """Rows the table's storage holds, deleted ones not reclaimed included."""
+        ((n,),) = await store.fetch(
+            f"SELECT coalesce(sum(count), 0) FROM pragma_storage_info('{table}') "
+            "WHERE column_id = 0 AND segment_type <> 'VALIDITY'"
+        )
+        return int(n)
+
+    try:
+        runs = 30
+        for phase in range(2):
+            for i in range(runs):  # one new event a run, all in the same hour
+                n = phase * runs + i
+                row = make_row(event_id=f"e{n}", visitor_id=f"u{n % 7}", path=f"/p{n % 5}",
+                               ts=t0 + timedelta(seconds=n))  # fmt: skip
+                if n % 3 == 0:
+                    row = row._replace(event_type="purchase", transaction_id=f"T{n}",
+                                       revenue=Decimal(5))  # fmt: skip
+                await store.write_events([row])
+                await derive_once(store, days=False)
+            await store.execute("CHECKPOINT")
+        for table in tables:
+            ((live,),) = await store.fetch(f"SELECT count(*) FROM {table}")
+            assert live > 0
+            # every run rewrote the hour's rows: kept without reclaiming, 2 * runs * live
+            assert await stored(table) <= (runs + 1) * live, table
+    finally:
+        await store.close()

@@ -122,7 +122,7 @@ def _refunds(_key: tuple[Any, ...], rows: Rows) -> list[tuple[BulkInsert, Rows]]
 _PURCHASE_ROWS = (
     f"SELECT p.transaction_id, p.event_id, p.site_id, p.ts, p.visitor_id, p.event_session_id, "
     f"{', '.join(f'p.{c}' for c in EVENT_COLUMNS)}, p.revenue, p.currency, p.items "
-    f"FROM derive_purchase p"
+    f"FROM derive_purchase p ORDER BY p.ts, p.site_id, p.transaction_id"  # stored in time order
 )
 
 

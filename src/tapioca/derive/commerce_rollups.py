@@ -18,6 +18,7 @@ gives the same rows. The SQL is the dialect PostgreSQL and DuckDB share.
 
 from __future__ import annotations
 
+from tapioca.derive.rollups import IN_ORDER
 from tapioca.derive.runner import Step
 from tapioca.model.commerce import CART, FACT_DIMENSIONS, REFUNDS, TXN, TXN_ITEM, fact_column
 from tapioca.model.dimensions import Dimension
@@ -84,7 +85,7 @@ def _insert(table: str, branches: list[str]) -> str:
     return (
         f"INSERT INTO {table} ({_COLUMNS}) SELECT site_id, hour, dim, value, currency, {_SUMS} "
         f"FROM ({' UNION ALL '.join(branches)}) AS parts ({_COLUMNS}) "
-        "GROUP BY site_id, hour, dim, value, currency"
+        f"GROUP BY site_id, hour, dim, value, currency{IN_ORDER}"
     )
 
 
@@ -100,7 +101,7 @@ SELECT site_id, hour, sku, currency, sum(q), {_MONEY.format("sum(r)")}, count(*)
            coalesce(sum(i.price * i.quantity), 0) AS r
     FROM {_in_dirty_hours(TXN_ITEM, "i")}
     GROUP BY d.site_id, d.hour, i.sku, i.currency, i.transaction_id
-) AS lines GROUP BY site_id, hour, sku, currency"""
+) AS lines GROUP BY site_id, hour, sku, currency{IN_ORDER}"""
 
 
 # The name of each sku's latest named line item of the hour (by time, transaction, line).
@@ -134,7 +135,7 @@ def _day_rows(hours: str, days: str, keys: tuple[str, ...], sums: tuple[str, ...
     SELECT d.site_id, d.day, {by}, {", ".join(f"sum(r.{c})" for c in sums)}
     FROM derive_utc_days d JOIN {hours} r ON r.site_id = d.site_id
      AND r.hour >= {_DAY_START} AND r.hour < {_DAY_START} + INTERVAL '1 day'
-    GROUP BY d.site_id, d.day, {by}"""
+    GROUP BY d.site_id, d.day, {by} ORDER BY d.site_id, d.day"""
     delete = (f"DELETE FROM {days} USING derive_utc_days d "
               f"WHERE {days}.site_id = d.site_id AND {days}.day = d.day")  # fmt: skip
     return [(delete, []), (insert, [])]

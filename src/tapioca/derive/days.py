@@ -126,7 +126,7 @@ def _day_rows_sql() -> str:
     sums = ", ".join(f"sum(f{i})" for i in range(len(DAY_FIGURES)))
     return (
         f"SELECT {_DAY_KEY}, dim, value, count(*), string_agg({digest}, ''), {sums} "
-        f"FROM ({union}) AS visitors GROUP BY {_DAY_KEY}, dim, value"
+        f"FROM ({union}) AS visitors GROUP BY {_DAY_KEY}, dim, value ORDER BY {_DAY_KEY}"
     )
 
 

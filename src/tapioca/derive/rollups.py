@@ -67,6 +67,10 @@ def _per_visitor(source: str, columns: dict[str, str], sums: dict[str, str]) -> 
     )
 
 
+# Rows go in by site and hour: a catch-up or a rebuild writes many hours at once, and the
+# embedded store skips the stored rows of other hours only when an hour's rows lie together.
+IN_ORDER = " ORDER BY site_id, hour"
+
 # The columns of events and of sessions the rollups aggregate (figures and dimensions).
 EVENT_ROW = ["event_type", *EVENT_COLUMNS.values()]
 SESSION_ROW = ["is_bounce", "pageviews", "events", "started_at", "ended_at",
@@ -100,7 +104,7 @@ def _hour_rollup(
     temp = f"derive_{table}"
     rows = rows_in_spans(temp, "rollup_dirty", "d.site_id, d.hour", source, ts,
                          ("d.hour", "d.hour + INTERVAL '1 hour'"), where, columns)  # fmt: skip
-    insert = f"INSERT INTO {table} ({targets}) " + _per_visitor(temp, dims, sums)
+    insert = f"INSERT INTO {table} ({targets}) " + _per_visitor(temp, dims, sums) + IN_ORDER
     delete = f"""
     DELETE FROM {table} USING rollup_dirty d
     WHERE {table}.site_id = d.site_id AND {table}.hour = d.hour"""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tapioca.errors import invalid_parameter, not_found
@@ -34,11 +34,6 @@ from tapioca.reports.scope import Scope
 from tapioca.sites.site import Site
 
 PRODUCT_SORTS = ("revenue", "quantity", "transactions")
-
-
-def _where(table: str, scope: Scope, p: Params, alias: str = "t") -> str:
-    span = scope.span
-    return fact_where(table, scope.site.id, span.start_utc, span.end_utc, scope.filters, p, alias)
 
 
 async def summary(ex: Executor, scope: Scope) -> dict[str, Any]:
@@ -138,14 +133,43 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     return ts, tx
 
 
+# The first window of time a page of transactions is looked for in, before its end (the
+# range's, or the cursor's), and how much wider each next one is while it holds too few:
+# the newest of a range are found without reading, or sorting, the rest of it.
+FIRST_WINDOW = timedelta(days=1)
+WIDER = 8
+LAST_WINDOW = timedelta(days=1000)  # wider: the whole range (of an open start too)
+
+
+async def _newest(
+    ex: Executor, scope: Scope, n: int, after: tuple[datetime, str] | None
+) -> list[dict[str, Any]]:
+    """The ``n`` newest transactions of the scope after the cursor position ``after``:
+    those from ``top - w`` on (``top``: the cursor's time, else the range's end) when the
+    window holds n of them, since every one before it is older; else those of the next,
+    wider window, until it starts at the range's start."""
+    start, end = scope.span.start_utc, scope.span.end_utc
+    top = after[0] if after is not None else end
+    window = FIRST_WINDOW
+    while True:
+        lo = start
+        if top is not None and window <= LAST_WINDOW and (start is None or top - window > start):
+            lo = top - window
+        p = Params()
+        where = fact_where(TXN, scope.site.id, lo, end, scope.filters, p)
+        found = await ex.dicts(build_transactions(where, p, n, after))
+        if len(found) >= n or lo == start:
+            return found
+        window *= WIDER
+
+
 async def transactions(
     ex: Executor, scope: Scope, limit: int, cursor: str | None = None
 ) -> dict[str, Any]:
     """The range's transactions, newest first, ``limit`` at a time: ``next_cursor`` asks
     for the ones after the last (None on the last page)."""
     after = decode_cursor(cursor) if cursor else None
-    p = Params()
-    found = await ex.dicts(build_transactions(_where(TXN, scope, p), p, limit + 1, after))
+    found = await _newest(ex, scope, limit + 1, after)
     page = found[:limit]
     results = [
         {"transaction_id": row["transaction_id"], "ts": _utc(row["ts"]),

@@ -12,6 +12,10 @@ these tokens for the rest:
   DuckDB's default from the sequence named, which its migration creates);
 - a statement whose comment says ``-- only: postgres`` (or ``duckdb``) runs on that store
   alone: the indexes and keys PostgreSQL plans with, the embedded store's visitor salt.
+
+On DuckDB the rollups, whose rows the derive job replaces on every run, have no index:
+DuckDB reads ranges by the order rows are stored in (the derive job writes them in time
+order), and a checkpoint gives back the room of deleted rows only in a table without one.
 """
 
 from __future__ import annotations
