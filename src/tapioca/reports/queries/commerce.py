@@ -230,13 +230,12 @@ TXN_DETAIL = ("transaction_id", "ts", "revenue", "currency", "items", "visitor_i
 def build_transaction(site_id: str, transaction_id: str, site_currency: str) -> Query:
     """One transaction, with the money its refunds in its currency gave back ($3: the
     site's currency, that of a transaction or refund without one)."""
-    refunds = (
-        f"(SELECT sum(coalesce(r.amount, t.revenue)) FROM {REFUNDS} r WHERE r.site_id = t.site_id "
-        "AND r.transaction_id = t.transaction_id "
-        "AND coalesce(r.currency, t.currency, $3) = coalesce(t.currency, $3))"
-    )
-    sql = (f"{_by_id(TXN)} SELECT {', '.join(f't.{c}' for c in TXN_DETAIL)}, {refunds} "
-           "FROM by_id t WHERE t.site_id = $1")  # fmt: skip
+    columns = ", ".join(f"t.{c}" for c in TXN_DETAIL)
+    own = "coalesce(r.currency, t.currency, $3) = coalesce(t.currency, $3)"
+    sql = (f"{_by_id(TXN)} SELECT {columns}, sum(coalesce(r.amount, t.revenue)) "
+           f"FILTER (WHERE r.event_id IS NOT NULL AND {own}) FROM by_id t "
+           f"LEFT JOIN {REFUNDS} r ON r.site_id = $1 AND r.transaction_id = $2 "
+           f"WHERE t.site_id = $1 GROUP BY {columns}")  # fmt: skip
     return Query(sql, [site_id, transaction_id, site_currency], (*TXN_DETAIL, "refunds"))
 
 
