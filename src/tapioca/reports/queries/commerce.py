@@ -193,14 +193,13 @@ def build_rolled_products(site_id: str, start: datetime, end: datetime, currency
 
 def build_product_names(site_id: str, skus: list[str]) -> Query:
     """Each sku's current name: that of its latest line item with one (the daily product
-    rows keep each day's latest)."""
+    rows keep each day's latest), one index probe per sku on PostgreSQL."""
     sql = """
-    SELECT sku, name FROM (
-        SELECT sku, name, row_number() OVER (
-            PARTITION BY sku ORDER BY name_ts DESC, name_tx DESC, name_line DESC) AS n
-        FROM rollup_product_day
-        WHERE site_id = $1 AND name IS NOT NULL AND sku IN (SELECT unnest($2::text[]))
-    ) AS named WHERE n = 1"""
+    SELECT s.sku, x.name FROM (SELECT unnest($2::text[]) AS sku) AS s CROSS JOIN LATERAL (
+        SELECT r.name FROM rollup_product_day r
+        WHERE r.site_id = $1 AND r.sku = s.sku AND r.name IS NOT NULL
+        ORDER BY r.name_ts DESC, r.name_tx DESC, r.name_line DESC LIMIT 1
+    ) AS x"""
     return Query(sql, [site_id, skus], ("sku", "name"))
 
 
