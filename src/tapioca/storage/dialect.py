@@ -61,11 +61,7 @@ POSTGRES = Dialect(
     key='text COLLATE "C"',
     json="jsonb",
     identity="bigint GENERATED ALWAYS AS IDENTITY",
-    background=(
-        "SET LOCAL statement_timeout = 0",
-        "SET LOCAL work_mem = '256MB'",
-        "SET LOCAL max_parallel_workers_per_gather = 2",  # PostgreSQL's default
-    ),
+    background=("SET LOCAL statement_timeout = 0", "SET LOCAL work_mem = '256MB'"),
 )
 DUCKDB = Dialect(
     name="duckdb",

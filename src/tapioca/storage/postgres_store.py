@@ -248,10 +248,6 @@ class PostgresStore:
                     "statement_timeout": str(self._statement_timeout_ms),
                     "application_name": "tapioca",
                     "jit": "off",  # compiling costs more than small queries take
-                    # nor do parallel workers pay off: a report reads a few thousand rows,
-                    # and starting workers costs more while other requests hold the cores
-                    # (background work asks for them again: Dialect.background)
-                    "max_parallel_workers_per_gather": "0",
                 },
                 **options,
             )

@@ -83,6 +83,10 @@ async def _open_pool(dsn: str, opts: PoolOptions, *, read_only: bool) -> asyncpg
         # Compiling a plan takes tens of milliseconds: more than a report over rollups
         # takes to run, and the planner's costs cannot tell the two apart.
         "jit": "off",
+        # Nor do parallel workers pay off: they take longer to start than a report over
+        # rollups takes to read its few thousand rows, the more so while other requests
+        # hold the cores.
+        "max_parallel_workers_per_gather": "0",
     }
     if read_only:
         settings["default_transaction_read_only"] = "on"
