@@ -38,6 +38,7 @@ import httpx
 from bench.bench_reports import worker_rows
 from bench.figures import Figure, ModeResult, finish
 from bench.generator import SHOP_CURRENCY, generate_shop
+from bench.loading import load_events, vacuum_analyze
 from bench.procs import Proc, base_env, credential, production_env, wait_ready
 from bench.run import OUT, wrk
 from bench.shop_ledger import ShopLedger, cents
@@ -166,54 +167,26 @@ async def derive_timed(store: Any) -> tuple[float, float]:
 
 
 async def load_duckdb(db_file: Path, parquet: Path) -> tuple[float, float, float]:
-    from tapioca.model.event import COLUMNS
     from tapioca.storage.duckdb_store import DuckDBStore
 
     store = DuckDBStore(db_file)
     await store.migrate()
     await store.execute(SITE_ROW, [SITE, ZONE, SHOP_CURRENCY])
-    columns = ", ".join(COLUMNS)
-    started = time.perf_counter()
-    await store.execute(
-        f"INSERT INTO event ({columns}) SELECT {columns} FROM read_parquet($1) ORDER BY ts",
-        [str(parquet)],
-    )
-    loaded = time.perf_counter() - started
+    loaded = await load_events(store, parquet, db_file.parent)
     derived, live = await derive_timed(store)
     await store.close()
     return loaded, derived, live
 
 
 async def load_postgres(dsn: str, parquet: Path, work: Path) -> tuple[float, float, float]:
-    import duckdb
-
-    from tapioca.model.event import COLUMNS
     from tapioca.storage.postgres_store import PostgresStore
 
     store = PostgresStore(dsn)
     await store.migrate()
     await store.execute(SITE_ROW, [SITE, ZONE, SHOP_CURRENCY])
-    csv = work / "events.csv"
-    columns = ", ".join(COLUMNS)
-    duckdb.execute(
-        f"COPY (SELECT {columns} FROM read_parquet('{parquet}') ORDER BY ts) "
-        f"TO '{csv}' (FORMAT csv, HEADER false)"
-    )
-    started = time.perf_counter()
-    con = await asyncpg.connect(dsn)
-    try:
-        await con.copy_to_table("event", source=str(csv), columns=list(COLUMNS), format="csv")
-        await con.execute("VACUUM ANALYZE event")
-    finally:
-        await con.close()
-    loaded = time.perf_counter() - started
-    csv.unlink()
+    loaded = await load_events(store, parquet, work, dsn)
     derived, live = await derive_timed(store)
-    con = await asyncpg.connect(dsn)
-    try:
-        await con.execute("VACUUM ANALYZE")
-    finally:
-        await con.close()
+    await vacuum_analyze(dsn)
     await store.close()
     return loaded, derived, live
 
@@ -239,6 +212,16 @@ def compare(name: str, got: dict[str, Any], expected: dict[str, Any]) -> list[st
         for key, value in expected.items()
         if not _same(got.get(key), value)
     ]
+
+
+def adds_up(key: str, total: int | None) -> Callable[[Any], list[str]]:
+    """A judge of a list whose ``key`` values must sum to ``total``."""
+
+    def judge(body: Any) -> list[str]:
+        found = sum(row[key] for row in body)
+        return [] if found == total else [f"Σ {found} ≠ {total}"]
+
+    return judge
 
 
 def checks(url: str, ledger: ShopLedger, paths: dict[str, str], tid: str) -> list[Figure]:
@@ -380,9 +363,7 @@ def checks(url: str, ledger: ShopLedger, paths: dict[str, str], tid: str) -> lis
         check(
             f"{route} adds up",
             paths[route],
-            lambda b, key=key, total=total: (
-                [] if sum(r[key] for r in b) == total else [f"Σ {sum(r[key] for r in b)} ≠ {total}"]
-            ),
+            adds_up(key, total),
         )
     return figures
 

@@ -22,6 +22,7 @@ import httpx
 
 from bench.figures import Figure, ModeResult, finish
 from bench.generator import generate
+from bench.loading import load_events, vacuum_analyze
 from bench.procs import Proc, base_env, credential, production_env, wait_ready
 from bench.run import OUT, wrk
 from support.servers import PostgresServer, RedisServer, free_port
@@ -145,19 +146,12 @@ async def time_live_derive(store: Any) -> tuple[float, float]:
 
 async def load_duckdb(db_file: Path, parquet: Path) -> tuple[float, float, tuple[float, float]]:
     from tapioca.derive.jobs import derive_once
-    from tapioca.model.event import COLUMNS as EVENT_COLUMNS
     from tapioca.storage.duckdb_store import DuckDBStore
 
     store = DuckDBStore(db_file)
     await store.migrate()
     await store.execute("INSERT INTO site (id, timezone) VALUES ($1, $2)", [SITE, ZONE])
-    columns = ", ".join(EVENT_COLUMNS)
-    started = time.perf_counter()
-    await store.execute(
-        f"INSERT INTO event ({columns}) SELECT {columns} FROM read_parquet($1) ORDER BY ts",
-        [str(parquet)],
-    )
-    loaded = time.perf_counter() - started
+    loaded = await load_events(store, parquet, db_file.parent)
     started = time.perf_counter()
     await derive_once(store)
     derived = time.perf_counter() - started
@@ -169,38 +163,17 @@ async def load_duckdb(db_file: Path, parquet: Path) -> tuple[float, float, tuple
 async def load_postgres(
     dsn: str, parquet: Path, work: Path
 ) -> tuple[float, float, tuple[float, float]]:
-    import duckdb
-
     from tapioca.derive.jobs import derive_once
-    from tapioca.model.event import COLUMNS as EVENT_COLUMNS
     from tapioca.storage.postgres_store import PostgresStore
 
     store = PostgresStore(dsn)
     await store.migrate()
     await store.execute("INSERT INTO site (id, timezone) VALUES ($1, $2)", [SITE, ZONE])
-    csv = work / "events.csv"
-    columns = ", ".join(EVENT_COLUMNS)
-    duckdb.execute(
-        f"COPY (SELECT {columns} FROM read_parquet('{parquet}') ORDER BY ts) "
-        f"TO '{csv}' (FORMAT csv, HEADER false)"
-    )
-    started = time.perf_counter()
-    con = await asyncpg.connect(dsn)
-    try:
-        await con.copy_to_table("event", source=str(csv), columns=list(EVENT_COLUMNS), format="csv")
-        await con.execute("VACUUM ANALYZE event")
-    finally:
-        await con.close()
-    loaded = time.perf_counter() - started
-    csv.unlink()
+    loaded = await load_events(store, parquet, work, dsn)
     started = time.perf_counter()
     await derive_once(store)
     derived = time.perf_counter() - started
-    con = await asyncpg.connect(dsn)
-    try:
-        await con.execute("VACUUM ANALYZE")
-    finally:
-        await con.close()
+    await vacuum_analyze(dsn)
     live = await time_live_derive(store)
     await store.close()
     return loaded, derived, live

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import httpx
 
-from bench.bench_commerce import RANGE, SHOP_CURRENCY, SITE, ZONE, shop_for
+from bench.bench_commerce import RANGE, SITE, ZONE, shop_for
+from bench.generator import SHOP_CURRENCY
 from bench.procs import Proc, base_env, credential, wait_ready
 from bench.run import wrk
 from support.servers import free_port

@@ -17,16 +17,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import time
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from bench.bench_commerce import routes
-from bench.report_timings import Timed
+from bench.report_timings import Timed, time_runs
 from bench.report_timings import one as web_report
 from tapioca.reports import commerce
 from tapioca.reports.executor import Executor
@@ -105,22 +104,7 @@ async def main() -> None:
                 continue  # the BobaShop routes are these reports under other names
             db = Kept(store)
             ex = Executor(db)
-            totals: list[float] = []
-            statements: dict[tuple[int, str], list[float]] = defaultdict(list)
-            for _ in range(args.runs):
-                db.log.clear()
-                started = time.perf_counter()
-                await run_one(ex, *found)
-                totals.append(time.perf_counter() - started)
-                for i, (seconds, sql) in enumerate(db.log):
-                    statements[(i, sql)].append(seconds)
-            totals.sort()
-            print(f"{name}: median {totals[len(totals) // 2] * 1000:.1f} ms, "
-                  f"min {totals[0] * 1000:.1f} ms")  # fmt: skip
-            for (_, sql), times in statements.items():
-                times.sort()
-                runs = f"{len(times)}/{args.runs} runs"
-                print(f"    {times[len(times) // 2] * 1000:7.2f} ms  {runs:>10}  {sql}")
+            await time_runs(name, db, partial(run_one, ex, *found), args.runs)
             distinct: dict[tuple[str, str], tuple[str, list[Any]]] = {}
             for sql, values in db.statements:
                 distinct.setdefault((sql, repr(values)), (sql, values))

@@ -14,9 +14,10 @@ import argparse
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -70,6 +71,28 @@ async def one(ex: Executor, path: str, name: str) -> None:
         await web.overview(ex, scope)
 
 
+async def time_runs(name: str, db: Timed, run: Callable[[], Awaitable[Any]], runs: int) -> None:
+    """Run one report ``runs`` times on ``db``; print its median time and the median of
+    each of its statements (by position; a statement some runs skip, such as a sketch
+    read once and then kept, says in how many runs it ran)."""
+    totals: list[float] = []
+    statements: dict[tuple[int, str], list[float]] = defaultdict(list)
+    for _ in range(runs):
+        db.log.clear()
+        started = time.perf_counter()
+        await run()
+        totals.append(time.perf_counter() - started)
+        for i, (seconds, sql) in enumerate(db.log):
+            statements[(i, sql)].append(seconds)
+    totals.sort()
+    print(f"{name}: median {totals[len(totals) // 2] * 1000:.1f} ms, "
+          f"min {totals[0] * 1000:.1f} ms")  # fmt: skip
+    for (_, sql), times in statements.items():
+        times.sort()
+        ran = f"{len(times)}/{runs} runs"
+        print(f"    {times[len(times) // 2] * 1000:7.2f} ms  {ran:>10}  {sql}")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--duckdb", type=Path)
@@ -90,22 +113,7 @@ async def main() -> None:
         for name in names:
             db = Timed(store)
             ex = Executor(db)  # keeps the sketches it reads, as a serving process does
-            totals: list[float] = []
-            statements: dict[tuple[int, str], list[float]] = defaultdict(list)
-            for _ in range(args.runs):
-                db.log.clear()
-                started = time.perf_counter()
-                await one(ex, REPORTS[name], name)
-                totals.append(time.perf_counter() - started)
-                for i, (seconds, sql) in enumerate(db.log):
-                    statements[(i, sql)].append(seconds)
-            totals.sort()
-            print(f"{name}: median {totals[len(totals) // 2] * 1000:.1f} ms, "
-                  f"min {totals[0] * 1000:.1f} ms")  # fmt: skip
-            for (_, sql), times in statements.items():
-                times.sort()
-                runs = f"{len(times)}/{args.runs} runs"  # sketches are read once, then kept
-                print(f"    {times[len(times) // 2] * 1000:7.2f} ms  {runs:>10}  {sql}")
+            await time_runs(name, db, partial(one, ex, REPORTS[name], name), args.runs)
     finally:
         await store.close()
 

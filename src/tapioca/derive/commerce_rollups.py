@@ -104,21 +104,26 @@ SELECT site_id, hour, sku, currency, sum(q), {_MONEY.format("sum(r)")}, count(*)
 ) AS lines GROUP BY site_id, hour, sku, currency{IN_ORDER}"""
 
 
-# The name of each sku's latest named line item of the hour (by time, transaction, line).
-_LATEST = "ORDER BY {ts} DESC, {tx} DESC, {line} DESC"
-_PRODUCT_NAMES = f"""
-UPDATE rollup_product_hour SET name = x.name, name_ts = x.ts, name_tx = x.transaction_id,
-       name_line = x.line
+def _latest_names(table: str, period: str, source: str, a: str, keys: tuple[str, ...]) -> str:
+    """Set the name of the rows of ``table`` per ``period`` (hour or day), sku and
+    currency: that of the latest named row of ``source`` (alias ``a``, grouped by the
+    marked periods ``d``), ``keys`` being its time, transaction and line columns."""
+    ts, tx, line = (f"{a}.{k}" for k in keys)
+    return f"""
+UPDATE {table} SET name = x.name, name_ts = x.ts, name_tx = x.tx, name_line = x.line
 FROM (
-    SELECT d.site_id, d.hour, i.sku, i.currency, i.name, i.ts, i.transaction_id, i.line,
-           row_number() OVER (PARTITION BY d.site_id, d.hour, i.sku, i.currency
-                              {_LATEST.format(ts="i.ts", tx="i.transaction_id", line="i.line")}
-           ) AS n
-    FROM {_in_dirty_hours(TXN_ITEM, "i")} WHERE i.name IS NOT NULL
+    SELECT d.site_id, d.{period}, {a}.sku, {a}.currency, {a}.name, {ts} AS ts, {tx} AS tx,
+           {line} AS line,
+           row_number() OVER (PARTITION BY d.site_id, d.{period}, {a}.sku, {a}.currency
+                              ORDER BY {ts} DESC, {tx} DESC, {line} DESC) AS n
+    FROM {source} WHERE {a}.name IS NOT NULL
 ) AS x
-WHERE x.n = 1 AND rollup_product_hour.site_id = x.site_id AND rollup_product_hour.hour = x.hour
-  AND rollup_product_hour.sku = x.sku
-  AND rollup_product_hour.currency IS NOT DISTINCT FROM x.currency"""
+WHERE x.n = 1 AND {table}.site_id = x.site_id AND {table}.{period} = x.{period}
+  AND {table}.sku = x.sku AND {table}.currency IS NOT DISTINCT FROM x.currency"""
+
+
+_PRODUCT_NAMES = _latest_names("rollup_product_hour", "hour", _in_dirty_hours(TXN_ITEM, "i"),
+                               "i", ("ts", "transaction_id", "line"))  # fmt: skip
 _UTC_DAY = "CAST(hour AT TIME ZONE 'UTC' AS DATE)"
 _DAY_START = "CAST(d.day AS TIMESTAMP) AT TIME ZONE 'UTC'"
 _DAYS = (
@@ -141,21 +146,12 @@ def _day_rows(hours: str, days: str, keys: tuple[str, ...], sums: tuple[str, ...
     return [(delete, []), (insert, [])]
 
 
-_DAY_NAMES = f"""
-UPDATE rollup_product_day SET name = x.name, name_ts = x.name_ts, name_tx = x.name_tx,
-       name_line = x.name_line
-FROM (
-    SELECT d.site_id, d.day, r.sku, r.currency, r.name, r.name_ts, r.name_tx, r.name_line,
-           row_number() OVER (PARTITION BY d.site_id, d.day, r.sku, r.currency
-                              {_LATEST.format(ts="r.name_ts", tx="r.name_tx", line="r.name_line")}
-           ) AS n
-    FROM derive_utc_days d JOIN rollup_product_hour r ON r.site_id = d.site_id
-     AND r.hour >= {_DAY_START} AND r.hour < {_DAY_START} + INTERVAL '1 day'
-    WHERE r.name IS NOT NULL
-) AS x
-WHERE x.n = 1 AND rollup_product_day.site_id = x.site_id AND rollup_product_day.day = x.day
-  AND rollup_product_day.sku = x.sku
-  AND rollup_product_day.currency IS NOT DISTINCT FROM x.currency"""
+_DAY_NAMES = _latest_names(
+    "rollup_product_day", "day",
+    "derive_utc_days d JOIN rollup_product_hour r ON r.site_id = d.site_id "
+    f"AND r.hour >= {_DAY_START} AND r.hour < {_DAY_START} + INTERVAL '1 day'",
+    "r", ("name_ts", "name_tx", "name_line"),
+)  # fmt: skip
 
 
 def _clear(table: str) -> Step:
