@@ -42,7 +42,9 @@ def configure_logging(level: str = "info", json: bool = True) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # one write per line, its newline included: processes sharing stderr (the API's
+        # workers) never run two lines together
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
     _render_stdlib_logs(numeric, stamps, renderer)
@@ -76,12 +78,13 @@ def get_logger(name: str) -> structlog.stdlib.BoundLogger:
 
 class _LineHandler(logging.Handler):
     """Writes each record of the standard library's loggers as one line, through the
-    printer structlog's own lines go through (one lock: lines never interleave)."""
+    writer structlog's own lines go through (one lock per file, one write per line:
+    lines never interleave, within a process or between processes sharing stderr)."""
 
     def __init__(self, formatter: logging.Formatter) -> None:
         super().__init__()
         self.setFormatter(formatter)
-        self._printer = structlog.PrintLogger(sys.stderr)
+        self._printer = structlog.WriteLogger(sys.stderr)
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
