@@ -103,3 +103,19 @@ def test_a_sketch_id_names_its_content() -> None:
     assert sketch_id(*key, one) != sketch_id(*key, two)
     assert sketch_id(*key, one) != sketch_id("week", *key[1:], one)
     assert 0 <= sketch_id(*key, one) < 2**63
+
+
+def test_the_sketch_cache_keeps_union_counts_by_their_ids_whatever_their_order() -> None:
+    from tapioca.kit.sketch import SketchCache
+
+    cache = SketchCache(budget=1024, unions=2)
+    assert cache.union_count([1, 2]) is None
+    cache.keep_union_count([2, 1], 70_000)
+    assert cache.union_count([1, 2]) == 70_000
+    assert cache.union_count([1, 2, 3]) is None  # another union
+    cache.keep_union_count([3], 5)
+    assert cache.union_count([1, 2]) == 70_000  # used last: kept
+    cache.keep_union_count([4, 5], 9)  # over two: the least recently used goes
+    assert cache.union_count([3]) is None
+    assert cache.union_count([1, 2]) == 70_000
+    assert cache.union_count([5, 4]) == 9

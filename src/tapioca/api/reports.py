@@ -130,7 +130,8 @@ class ScopeQuery:
         return JSONBody(await reader.answer(run))
 
 
-def get_scope(
+# async: FastAPI hands a plain function to a thread of its pool, a cost on every report
+async def get_scope(
     site_id: SiteParam = None,
     date: DateParam = None,
     start_date: StartParam = None,

@@ -40,6 +40,13 @@ class Principal:
     def instance_owner(self) -> bool:
         return self.local or (self.account is not None and self.account.instance_owner)
 
+    def reads_any_site_row(self, site_id: str) -> bool:
+        """May read the site's reports whatever its row says (public or not, members):
+        an owner of the instance, or a read key of that site."""
+        if self.instance_owner:
+            return True
+        return self.key is not None and self.key.site_id == site_id and self.key.scope is Scope.READ
+
     @property
     def limit_key(self) -> str:
         """Whose allowance a request spends (rate limits)."""
@@ -181,6 +188,8 @@ class Gate:
                 return  # the report says that site_id is required
         elif not valid_site_id(site_id):  # no site has it: the report's own 422, as it says
             raise invalid_parameter("site_id", SITE_ID_RULE)
+        if who is not None and who.reads_any_site_row(site_id):
+            return  # a site that does not exist is the report's own 404, in its snapshot
         account_id = who.account.id if who is not None and who.account is not None else ""
         rows = await self._store.fetch(_SITE_AND_ROLE, [site_id, account_id])
         if rows and rows[0][0]:
@@ -189,14 +198,10 @@ class Gate:
             raise auth_required("This site's reports need a credential for it.")
         if not rows:
             raise site_not_found(site_id)
-        if who.instance_owner:
-            return
-        if who.key is not None:
+        if who.key is not None:  # not a read key of this site (reads_any_site_row)
             if who.key.site_id != site_id:
                 raise site_not_found(site_id)
-            if who.key.scope is not Scope.READ:
-                raise forbidden("A write key sends events; reading reports takes a read key.")
-            return
+            raise forbidden("A write key sends events; reading reports takes a read key.")
         if rows[0][1] is None:  # no role on it
             raise site_not_found(site_id)
 

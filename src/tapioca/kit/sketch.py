@@ -214,10 +214,25 @@ class SketchCache:
     its content for good (derive/rollups.sketch_id), so a kept one never goes stale: a
     redone day or week gets a new id."""
 
-    def __init__(self, budget: int) -> None:
+    def __init__(self, budget: int, unions: int = 4096) -> None:
         self.budget = budget
         self._sketches: OrderedDict[int, Sketch] = OrderedDict()
         self._size = 0
+        # the count of a union of stored sketches, by their ids: as lasting as the ids
+        self._unions: OrderedDict[frozenset[int], int] = OrderedDict()
+        self._union_slots = unions
+
+    def union_count(self, ids: Iterable[int]) -> int | None:
+        key = frozenset(ids)
+        count = self._unions.get(key)
+        if count is not None:
+            self._unions.move_to_end(key)
+        return count
+
+    def keep_union_count(self, ids: Iterable[int], count: int) -> None:
+        self._unions[frozenset(ids)] = count
+        while len(self._unions) > self._union_slots:
+            self._unions.popitem(last=False)
 
     def get(self, ident: int) -> Sketch | None:
         sketch = self._sketches.get(ident)

@@ -51,6 +51,13 @@ class Executor:
         """The rows as dicts by the query's column names."""
         return [dict(zip(query.columns, row, strict=True)) for row in await self.rows(query)]
 
+    def union_count(self, ids: list[int]) -> int | None:
+        """The visitors of the union of stored sketches ``ids``, when counted before."""
+        return self._sketches.union_count(ids)
+
+    def keep_union_count(self, ids: list[int], count: int) -> None:
+        self._sketches.keep_union_count(ids, count)
+
     async def sketches(self, ids: list[int]) -> dict[int, Sketch]:
         """Stored sketches by id: kept ones, the others by primary-key lookups. Raises
         SketchGone when one of them is no longer stored."""

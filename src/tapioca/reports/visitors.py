@@ -38,7 +38,8 @@ Part = tuple[Any, date, int, int, bool]
 # The visitors of a value on days read from events: (value, day or None for all of them,
 # distinct visitors, their hashes as hex, concatenated).
 Fresh = tuple[Any, date | None, int, str]
-Counts = dict[tuple[Any, Any], int]  # (value, bucket start) → visitors
+Key = tuple[Any, Any]  # (value, bucket start)
+Counts = dict[Key, int]  # (value, bucket start) → visitors
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,15 +167,15 @@ async def day_visitors(
 
 
 async def _count(ex: Executor, days: Days, bucket: Callable[[date], Hashable] | None) -> Counts:
-    groups: dict[tuple[Any, Any], list[tuple[int, int, bool]]] = defaultdict(list)
-    hashes: dict[tuple[Any, Any], list[tuple[int, str]]] = defaultdict(list)
+    groups: dict[Key, list[tuple[int, int, bool]]] = defaultdict(list)
+    hashes: dict[Key, list[tuple[int, str]]] = defaultdict(list)
     for value, start, visitors, ident, is_week in days.parts:
         groups[(value, bucket(start) if bucket else None)].append((visitors, ident, is_week))
     for value, day, visitors, text in days.fresh:
         key = (value, bucket(day) if bucket and day is not None else None)
         hashes[key].append((visitors, text))
     out: Counts = {}
-    merge: dict[tuple[Any, Any], list[int]] = {}
+    merge: dict[Key, list[int]] = {}
     for key in groups.keys() | hashes.keys():
         found, read = groups.get(key, []), hashes.get(key, [])
         if len(found) + len(read) == 1:
@@ -187,13 +188,33 @@ async def _count(ex: Executor, days: Days, bucket: Callable[[date], Hashable] | 
                 merge[key] = [found[0][1]]
         else:
             merge[key] = [ident for _, ident, _ in found]
-    if merge:
-        sketches = await ex.sketches([i for ids in merge.values() for i in ids])
-        for key, ids in merge.items():
+    out.update(await _unions(ex, merge, hashes))
+    return out
+
+
+async def _unions(
+    ex: Executor, merge: dict[Key, list[int]], hashes: dict[Key, list[tuple[int, str]]]
+) -> Counts:
+    """The visitors of each key's stored sketches ``merge`` and days read from events
+    ``hashes``; a union of stored sketches alone counted before is not counted again
+    (their ids name their content for good)."""
+    out: Counts = {}
+    pending: dict[Key, list[int]] = {}
+    for key, ids in merge.items():
+        known = None if key in hashes else ex.union_count(ids)
+        if known is None:
+            pending[key] = ids
+        else:
+            out[key] = known
+    if pending:
+        sketches = await ex.sketches([i for ids in pending.values() for i in ids])
+        for key, ids in pending.items():
             parts = [sketches[i] for i in ids]
             for _, text in hashes.get(key, []):
                 parts.append(Sketch.of(hashes_from_hex([text])))
             out[key] = Sketch.union(parts).count()
+            if key not in hashes:
+                ex.keep_union_count(ids, out[key])
     return out
 
 

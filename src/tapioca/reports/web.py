@@ -7,7 +7,7 @@ transactions, conversion rate) come from the derived transactions of the same sn
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -75,16 +75,28 @@ async def session_totals(ex: Executor, scope: Scope) -> dict[str, Any]:
     return sessions
 
 
-async def overview(ex: Executor, scope: Scope) -> dict[str, Any]:
-    if scope.rolled:
-        (events,) = await _rolled(ex, scope, Source.EVENT, days=scope.whole_days)
-        counts = await visitors_by(ex, scope, scope.span, TOTAL)
-        events = {**events, "visitors": counts.get((None, None), 0)}
-    else:
-        (events,) = await _totals(ex, scope, Source.EVENT)
-    total = (await sales(ex, scope)).get(None, Sales())
-    figures = {**events, **await session_totals(ex, scope), **total.figures(scope.currency)}
-    return {**scope.echo(), **m.values(figures, list(m.ALL_METRICS))}
+async def overview(
+    ex: Executor, scope: Scope, metrics: Sequence[str] = m.ALL_METRICS
+) -> dict[str, Any]:
+    """The totals of the scope: every metric, or those of ``metrics`` (only what they
+    are computed from is read)."""
+    wanted = set(metrics)
+    figures: dict[str, Any] = {}
+    if wanted & set(m.EVENT_METRICS):
+        if scope.rolled:
+            (events,) = await _rolled(ex, scope, Source.EVENT, days=scope.whole_days)
+            if "visitors" in wanted:
+                counts = await visitors_by(ex, scope, scope.span, TOTAL)
+                events = {**events, "visitors": counts.get((None, None), 0)}
+        else:
+            (events,) = await _totals(ex, scope, Source.EVENT)
+        figures.update(events)
+    if wanted & set(m.SESSION_METRICS):
+        figures.update(await session_totals(ex, scope))
+    if wanted & set(m.COMMERCE_METRICS):
+        total = (await sales(ex, scope)).get(None, Sales())
+        figures.update(total.figures(scope.currency))
+    return {**scope.echo(), **m.values(figures, list(metrics))}
 
 
 async def timeseries(

@@ -210,7 +210,7 @@ class DuckDBStore:
     ) -> Rows:
         """Run ``sql`` on a reader thread with the cursor ``cursor()`` gives there, within
         the query time limit (then interrupted)."""
-        holder: dict[str, duckdb.DuckDBPyConnection] = {}
+        holder: dict[str, Any] = {}
 
         def run() -> list[tuple[Any, ...]]:
             holder["cursor"] = use = cursor()
@@ -219,12 +219,16 @@ class DuckDBStore:
 
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._readers, run)
+        # a timer, not wait_for: no task and no shield per statement (reports run several)
+        timer = loop.call_later(self._query_timeout_s, _stop_late, future, holder)
         try:
-            return await asyncio.wait_for(asyncio.shield(future), self._query_timeout_s)
-        except TimeoutError as exc:
-            if "cursor" in holder:
-                holder["cursor"].interrupt()
-            raise QueryTimeout(f"query exceeded {self._query_timeout_s}s") from exc
+            return await future
+        except BaseException as exc:
+            if holder.get("late"):
+                raise QueryTimeout(f"query exceeded {self._query_timeout_s}s") from exc
+            raise
+        finally:
+            timer.cancel()
 
     async def fetch(self, sql: str, params: Params = ()) -> Rows:
         return await self._read(self._reader_cursor, sql, params)
@@ -351,3 +355,14 @@ class DuckDBStore:
         await self._on_writer(lambda con: con.execute("CHECKPOINT"))
         self._writer.shutdown(wait=True)
         self._con.close()
+
+
+def _stop_late(future: asyncio.Future[Any], holder: dict[str, Any]) -> None:
+    """A read past its time limit: its statement is interrupted (its await then raises),
+    or, still waiting for a reader thread, it is given up."""
+    holder["late"] = True
+    cursor = holder.get("cursor")
+    if cursor is not None:
+        cursor.interrupt()
+    else:
+        future.cancel()
