@@ -169,7 +169,7 @@ async def derive_timed(store: Any) -> tuple[float, float]:
 async def load_duckdb(db_file: Path, parquet: Path) -> tuple[float, float, float]:
     from tapioca.storage.duckdb_store import DuckDBStore
 
-    store = DuckDBStore(db_file)
+    store = DuckDBStore(db_file, threads=os.cpu_count() or 2)  # loads as an import would
     await store.migrate()
     await store.execute(SITE_ROW, [SITE, ZONE, SHOP_CURRENCY])
     loaded = await load_events(store, parquet, db_file.parent)

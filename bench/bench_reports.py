@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -148,7 +149,7 @@ async def load_duckdb(db_file: Path, parquet: Path) -> tuple[float, float, tuple
     from tapioca.derive.jobs import derive_once
     from tapioca.storage.duckdb_store import DuckDBStore
 
-    store = DuckDBStore(db_file)
+    store = DuckDBStore(db_file, threads=os.cpu_count() or 2)  # loads as an import would
     await store.migrate()
     await store.execute("INSERT INTO site (id, timezone) VALUES ($1, $2)", [SITE, ZONE])
     loaded = await load_events(store, parquet, db_file.parent)

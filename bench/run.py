@@ -433,7 +433,7 @@ async def run_embedded(work: Path, args: argparse.Namespace) -> ModeResult:
     url = f"http://127.0.0.1:{port}"
     env = base_env({"TAPIOCA_DATA_DIR": str(data), "TAPIOCA_PORT": str(port), **args.settings})
 
-    store = DuckDBStore(data / "tapioca.duckdb")
+    store = DuckDBStore(data / "tapioca.duckdb", threads=os.cpu_count() or 2)  # as an import
     await store.migrate()
     load_s = await load_big_site(store, args.big)
     derive_s = await derive_all(store)

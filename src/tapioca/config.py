@@ -177,6 +177,12 @@ class Settings(BaseSettings):
 
     # embedded store
     duckdb_readers: int = Field(default=4, ge=1, le=64)
+    duckdb_threads: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="embedded: threads of one report statement; derive runs use every core",
+    )
     duckdb_memory_limit: str = "2GB"
     answer_cache_slots: int = Field(
         default=256,

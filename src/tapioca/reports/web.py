@@ -58,7 +58,7 @@ async def _totals(
 async def _rolled(
     ex: Executor,
     scope: Scope,
-    source: Source,
+    source: Source | tuple[Source, ...],
     dim: str = TOTAL,
     group: Group | None = None,
     days: bool = False,
@@ -81,18 +81,22 @@ async def overview(
     """The totals of the scope: every metric, or those of ``metrics`` (only what they
     are computed from is read)."""
     wanted = set(metrics)
+    sources = tuple(
+        source
+        for source, names in ((Source.EVENT, m.EVENT_METRICS), (Source.SESSION, m.SESSION_METRICS))
+        if wanted & set(names)
+    )
     figures: dict[str, Any] = {}
-    if wanted & set(m.EVENT_METRICS):
-        if scope.rolled:
-            (events,) = await _rolled(ex, scope, Source.EVENT, days=scope.whole_days)
-            if "visitors" in wanted:
-                counts = await visitors_by(ex, scope, scope.span, TOTAL)
-                events = {**events, "visitors": counts.get((None, None), 0)}
-        else:
-            (events,) = await _totals(ex, scope, Source.EVENT)
-        figures.update(events)
-    if wanted & set(m.SESSION_METRICS):
-        figures.update(await session_totals(ex, scope))
+    if sources and scope.rolled:  # the events' and the sessions' sums in one statement
+        (found,) = await _rolled(ex, scope, sources, days=scope.whole_days)
+        figures.update(found)
+        if "visitors" in wanted:
+            counts = await visitors_by(ex, scope, scope.span, TOTAL)
+            figures["visitors"] = counts.get((None, None), 0)
+    else:
+        for source in sources:
+            (found,) = await _totals(ex, scope, source)
+            figures.update(found)
     if wanted & set(m.COMMERCE_METRICS):
         total = (await sales(ex, scope)).get(None, Sales())
         figures.update(total.figures(scope.currency))

@@ -27,6 +27,7 @@ def open_store(settings: Settings) -> Store:
     return DuckDBStore(
         settings.duckdb_path,
         readers=settings.duckdb_readers,
+        threads=settings.duckdb_threads,
         memory_limit=settings.duckdb_memory_limit,
         answer_slots=settings.answer_cache_slots,
     )

@@ -7,6 +7,7 @@ each use their own cursor. Nothing here blocks the event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -144,6 +145,7 @@ class DuckDBStore:
         path: Path,
         *,
         readers: int = 4,
+        threads: int = 1,
         memory_limit: str = "2GB",
         answer_slots: int = 256,
         query_timeout_s: float = 30.0,
@@ -153,11 +155,16 @@ class DuckDBStore:
         self.path = path
         self._query_timeout_s = query_timeout_s
         self._max_rows = max_rows
+        # Report statements are small and several run at once (one per reader thread):
+        # a statement of its own on each core beats each statement spread over every
+        # core. The derive job's statements are large: its sessions use every core.
+        self._threads = threads
+        self._bulk_threads = max(threads, os.cpu_count() or 2)
         self._con = duckdb.connect(
             str(path),
             config={
                 "memory_limit": memory_limit,
-                "threads": os.cpu_count() or 2,
+                "threads": threads,
                 "autoload_known_extensions": False,
                 "autoinstall_known_extensions": False,
             },
@@ -328,9 +335,19 @@ class DuckDBStore:
 
     @asynccontextmanager
     async def locked(self, _lock: Lock) -> AsyncIterator[_Session]:
-        """This process is the file's only writer: holding the writer is holding any lock."""
+        """This process is the file's only writer: holding the writer is holding any lock.
+        The derive job and migrations hold it: their statements use every core."""
         async with self._write_lock:
-            yield _Session(self)
+            await self._set_threads(self._bulk_threads)
+            try:
+                yield _Session(self)
+            finally:
+                with contextlib.suppress(duckdb.Error):  # more threads do no harm
+                    await self._set_threads(self._threads)
+
+    async def _set_threads(self, n: int) -> None:
+        if self._bulk_threads != self._threads:  # a setting of the whole database
+            await self._run_writer(lambda con: con.execute(f"SET threads = {int(n)}"), False)
 
     @asynccontextmanager
     async def leading(self, lock: Lock) -> AsyncIterator[_Session | None]:

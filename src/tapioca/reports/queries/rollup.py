@@ -58,49 +58,70 @@ def hour_where(site_id: str, dim: str, start: datetime | None, end: datetime | N
 
 
 def build_sums(
-    source: Source, site_id: str, dim: str, span: DateRange, group: Group | None = None,
-    days: bool = False,
+    source: Source | tuple[Source, ...], site_id: str, dim: str, span: DateRange,
+    group: Group | None = None, days: bool = False,
 ) -> Query:  # fmt: skip
-    """Sums of the figures of ``source`` over the range, grouped by ``group`` (column k) if
-    given: from the hourly rows, or, with ``days`` (the daily rows are in the range's zone,
-    see whole_days), from the daily row of each day that has no hour waiting for it to be
-    redone and from the hourly rows of the days that have one."""
-    figures: list[Figure] = [f for f in ALL_FIGURES if f.source is source]
-    table = HOUR_TABLES[source]
+    """Sums of the figures of ``source`` (or of several sources, in one statement) over
+    the range, grouped by ``group`` (column k) if given: from the hourly rows, or, with
+    ``days`` (the daily rows are in the range's zone, see whole_days), from the daily row
+    of each day that has no hour waiting for it to be redone and from the hourly rows of
+    the days that have one. The daily row holds the figures of every source."""
+    sources = source if isinstance(source, tuple) else (source,)
+    figures: list[Figure] = [f for f in ALL_FIGURES if f.source in sources]
     p = Params()
     columns = (("k",) if group else ()) + tuple(f.name for f in figures)
     tail = " GROUP BY k" if group else ""
     if not days:
         key = f"{group(p, False)} AS k, " if group else ""
-        select = ", ".join(f"sum(r.{f.hour_column}) AS {f.name}" for f in figures)
         where = hour_where(site_id, dim, span.start_utc, span.end_utc, p)
-        return Query(f"SELECT {key}{select} FROM {table} r WHERE {where}{tail}", p.values,
-                     columns)  # fmt: skip
+        if len(sources) == 1:
+            select = ", ".join(f"sum(r.{f.hour_column}) AS {f.name}" for f in figures)
+            table = HOUR_TABLES[source if isinstance(source, Source) else sources[0]]
+            return Query(f"SELECT {key}{select} FROM {table} r WHERE {where}{tail}", p.values,
+                         columns)  # fmt: skip
+        hourly = " UNION ALL ".join(
+            f"SELECT {key}{_hourly(figures, one)} FROM {HOUR_TABLES[one]} r WHERE {where}"
+            for one in sources
+        )
+        outer = ", ".join(f"sum({f.name}) AS {f.name}" for f in figures)
+        sql = f"SELECT {'k, ' if group else ''}{outer} FROM ({hourly}) AS parts{tail}"
+        return Query(sql, p.values, columns)
     assert span.start_date is not None and span.end_date is not None
     site, zone, value = p.add(site_id), p.add(span.tz.key), p.add(dim)
     lo, hi = p.add(span.start_utc), p.add(span.end_utc)
     first, last = p.add(span.start_date), p.add(span.end_date)
     hour_key = f"{group(p, False)} AS k, " if group else ""
     day_key = f"{group(p, True)} AS k, " if group else ""
-    hourly = ", ".join(f"r.{f.hour_column} AS {f.name}" for f in figures)
     daily = ", ".join(f"r.{f.name}" for f in figures)
     outer = ", ".join(f"sum({f.name}) AS {f.name}" for f in figures)
+    hourly = "\n        UNION ALL\n".join(
+        f"""        SELECT {hour_key}{_hourly(figures, one)} FROM dirty JOIN {HOUR_TABLES[one]} r
+          ON r.site_id = {site} AND r.dim = {value}
+         AND r.hour >= CAST(dirty.day AS TIMESTAMP) AT TIME ZONE {zone}
+         AND r.hour < CAST(dirty.day + 1 AS TIMESTAMP) AT TIME ZONE {zone}"""
+        for one in sources
+    )
     sql = f"""
     WITH dirty AS (
         SELECT DISTINCT CAST(d.hour AT TIME ZONE {zone} AS DATE) AS day
         FROM rollup_dirty_day d WHERE d.site_id = {site} AND d.hour >= {lo} AND d.hour < {hi}
     )
     SELECT {"k, " if group else ""}{outer} FROM (
-        SELECT {hour_key}{hourly} FROM dirty JOIN {table} r
-          ON r.site_id = {site} AND r.dim = {value}
-         AND r.hour >= CAST(dirty.day AS TIMESTAMP) AT TIME ZONE {zone}
-         AND r.hour < CAST(dirty.day + 1 AS TIMESTAMP) AT TIME ZONE {zone}
+{hourly}
         UNION ALL
         SELECT {day_key}{daily} FROM rollup_day r
         WHERE r.site_id = {site} AND r.dim = {value} AND r.tz = {zone}
           AND r.day >= {first} AND r.day <= {last} AND r.day NOT IN (SELECT day FROM dirty)
     ) AS parts{tail}"""
     return Query(sql, p.values, columns)
+
+
+def _hourly(figures: list[Figure], source: Source) -> str:
+    """The figures as columns of an hourly row of ``source``: NULL for another source's."""
+    return ", ".join(
+        f"r.{f.hour_column} AS {f.name}" if f.source is source else f"NULL AS {f.name}"
+        for f in figures
+    )
 
 
 def build_hour_totals(site_id: str, start: datetime | None, end: datetime | None) -> Query:

@@ -1,15 +1,18 @@
-"""The embedded store's time limit on a read: the statement is interrupted, the caller
-gets QueryTimeout (a 503 to an HTTP client), and the reader threads are free again."""
+"""The embedded store's reads: past their time limit the statement is interrupted, the
+caller gets QueryTimeout (a 503 to an HTTP client), and the reader threads are free
+again; report statements run on one thread each, derive sessions on every core."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 
 import pytest
 
 from tapioca.errors import QueryTimeout
+from tapioca.storage.base import Lock
 from tapioca.storage.duckdb_store import DuckDBStore
 
 pytestmark = pytest.mark.integration
@@ -52,3 +55,24 @@ async def test_a_read_that_waits_for_a_reader_past_its_limit_is_given_up(
         assert await store.fetch("SELECT 44") == [(44,)]
     finally:
         await store.close()
+
+
+async def test_reads_use_one_thread_and_a_derive_session_every_core(tmp_path: Path) -> None:
+    store = DuckDBStore(tmp_path / "t.duckdb")
+    threads = "SELECT current_setting('threads')"
+    try:
+        assert await store.fetch(threads) == [(1,)]
+        async with store.locked(Lock.DERIVE) as session:
+            assert await session.fetch(threads) == [(max(1, os.cpu_count() or 2),)]
+        assert await store.fetch(threads) == [(1,)]
+        with pytest.raises(RuntimeError):
+            async with store.locked(Lock.DERIVE):
+                raise RuntimeError("a derive run that fails")
+        assert await store.fetch(threads) == [(1,)]
+    finally:
+        await store.close()
+    wide = DuckDBStore(tmp_path / "t.duckdb", threads=3)
+    try:
+        assert await wide.fetch(threads) == [(3,)]
+    finally:
+        await wide.close()
