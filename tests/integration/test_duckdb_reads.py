@@ -57,16 +57,20 @@ async def test_a_read_that_waits_for_a_reader_past_its_limit_is_given_up(
         await store.close()
 
 
-async def test_reads_use_one_thread_and_a_derive_session_every_core(tmp_path: Path) -> None:
+async def test_reads_use_one_thread_and_a_derive_run_with_work_every_core(tmp_path: Path) -> None:
     store = DuckDBStore(tmp_path / "t.duckdb")
     threads = "SELECT current_setting('threads')"
+    every = max(1, os.cpu_count() or 2)
     try:
         assert await store.fetch(threads) == [(1,)]
         async with store.locked(Lock.DERIVE) as session:
-            assert await session.fetch(threads) == [(max(1, os.cpu_count() or 2),)]
-        assert await store.fetch(threads) == [(1,)]
+            assert await session.fetch(threads) == [(1,)]
+            async with session.transaction(), session.wide():
+                assert await session.fetch(threads) == [(every,)]
+                assert await store.fetch(threads) == [(every,)]  # a setting of the database
+            assert await session.fetch(threads) == [(1,)]
         with pytest.raises(RuntimeError):
-            async with store.locked(Lock.DERIVE):
+            async with store.locked(Lock.DERIVE) as session, session.wide():
                 raise RuntimeError("a derive run that fails")
         assert await store.fetch(threads) == [(1,)]
     finally:

@@ -114,7 +114,8 @@ async def run_derive(
                 if not (pending and pending[0][0]):
                     return 0
                 upto = last
-            await run_steps(session, build(last, upto))
+            async with session.wide():
+                await run_steps(session, build(last, upto))
             await session.execute(_SAVE_SEQ, name, upto)
         return upto - last
 

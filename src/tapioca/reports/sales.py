@@ -20,6 +20,8 @@ from tapioca.model.dimensions import TOTAL, Dimension
 from tapioca.reports.executor import Executor
 from tapioca.reports.queries import Params
 from tapioca.reports.queries.commerce import (
+    ROLLED,
+    ROLLED_SALES,
     build_carts,
     build_crossing,
     build_distinct,
@@ -158,12 +160,12 @@ async def _rolled(ex: Executor, scope: Scope, key: Key, everything: bool) -> dic
     out: dict[Any, Sales] = {}
     assert end is not None
     days = not isinstance(key, Interval)  # per UTC day, where no bucket splits one
-    for row in await ex.dicts(build_rolled_sales(site.id, dim, start, end, rolled_group, days)):
-        if key is not None:  # carts and refunds count in the total only
-            if not row["transactions"]:
-                continue
-            row = {name: row[name] for name in ("k", "currency", "transactions", "revenue", "items",
-                                                 "new_buyers", "new_sessions")}  # fmt: skip
+    # carts and refunds count in the total only
+    figures = ROLLED if key is None and everything else ROLLED_SALES
+    query = build_rolled_sales(site.id, dim, start, end, rolled_group, days, figures)
+    for row in await ex.dicts(query):
+        if key is not None and not row["transactions"]:
+            continue
         _add(out.setdefault(key_of(row.get("k")), Sales()), row["currency"] or scope.currency, row)
     crossing = build_crossing(site.id, start, end, "prev_session_ts", group, split)
     for row in await ex.dicts(crossing):

@@ -51,6 +51,11 @@ class Session(Protocol):
 
     def transaction(self) -> AbstractAsyncContextManager[None]: ...
 
+    def wide(self) -> AbstractAsyncContextManager[None]:
+        """Heavy statements follow: the embedded store runs them on every core (its
+        report statements run on one thread each)."""
+        ...
+
     async def settled_seq(self) -> int:
         """The largest event seq such that every event up to it is committed (writers in
         flight take a seq when they insert and show it when they commit)."""

@@ -93,6 +93,17 @@ class _Session:
         )
 
     @asynccontextmanager
+    async def wide(self) -> AsyncIterator[None]:
+        """Heavy statements follow (a derive run with work): on every core, while report
+        statements, small and several at once, run on one thread each."""
+        await self._store._set_threads(self._store._bulk_threads)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(duckdb.Error):  # more threads do no harm
+                await self._store._set_threads(self._store._threads)
+
+    @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
         await self._store._run_writer(lambda con: con.execute("BEGIN"), counted=False)
         self._in_transaction, self._wrote = True, False
@@ -157,7 +168,7 @@ class DuckDBStore:
         self._max_rows = max_rows
         # Report statements are small and several run at once (one per reader thread):
         # a statement of its own on each core beats each statement spread over every
-        # core. The derive job's statements are large: its sessions use every core.
+        # core. The derive job's statements are large: they use every core (wide).
         self._threads = threads
         self._bulk_threads = max(threads, os.cpu_count() or 2)
         self._con = duckdb.connect(
@@ -335,15 +346,9 @@ class DuckDBStore:
 
     @asynccontextmanager
     async def locked(self, _lock: Lock) -> AsyncIterator[_Session]:
-        """This process is the file's only writer: holding the writer is holding any lock.
-        The derive job and migrations hold it: their statements use every core."""
+        """This process is the file's only writer: holding the writer is holding any lock."""
         async with self._write_lock:
-            await self._set_threads(self._bulk_threads)
-            try:
-                yield _Session(self)
-            finally:
-                with contextlib.suppress(duckdb.Error):  # more threads do no harm
-                    await self._set_threads(self._threads)
+            yield _Session(self)
 
     async def _set_threads(self, n: int) -> None:
         if self._bulk_threads != self._threads:  # a setting of the whole database

@@ -190,6 +190,11 @@ class _Session:
     def __init__(self, con: asyncpg.Connection) -> None:
         self._con = con
 
+    @asynccontextmanager
+    async def wide(self) -> AsyncIterator[None]:
+        """PostgreSQL plans its own parallel workers for background work."""
+        yield
+
     async def execute(self, sql: str, *args: Any) -> None:
         await self._con.execute(sql, *args, timeout=_BACKGROUND_TIMEOUT_S)
 
