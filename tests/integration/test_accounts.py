@@ -399,3 +399,40 @@ async def test_a_role_taken_away_ends_access_at_once(place: Place) -> None:
         assert deleted.status_code == 200, deleted.text
         answer = await client.get("/api/v1/auth/me", headers=viewer)
         assert_error(answer, 401, "invalid_token")
+
+
+async def test_every_report_of_a_site_that_does_not_exist_is_404_for_an_owner_and_a_key(
+    place: Place,
+) -> None:
+    """An owner of the instance and a read key of the site read reports without the
+    access check's lookup: the report's own lookup of the site answers 404 (for a site
+    that never was, and for one whose key outlived it)."""
+    from fastapi.routing import APIRoute
+
+    from tapioca.api.access import Access, access_of, every_route
+
+    async with place.owned() as (app, client):
+        root = await root_of(client)
+        await new_site(client, root, "shop")
+        key = {"X-Api-Key": (await new_key(client, root, "shop", "read"))["key"]}
+        paths = sorted(
+            route.path.replace("{transaction_id}", "T-1")
+            for route in every_route(app.routes)
+            if isinstance(route, APIRoute)
+            and access_of(route) is Access.READ
+            and "GET" in (route.methods or ())
+        )
+        assert len(paths) >= 19, paths
+        needs = {"/api/v1/stats/breakdown": {"dimension": "path"}}  # or a 422 comes first
+        for path in paths:
+            params = {"site_id": "nowhere", **needs.get(path, {})}
+            answer = await client.get(path, params=params, headers=root)
+            assert_error(answer, 404, "site_not_found")
+            params["site_id"] = "shop"
+            answer = await client.get(path, params=params, headers=key)
+            assert answer.status_code in (200, 404), (path, answer.text)  # 404: no T-1
+        await store_of(app).execute("DELETE FROM site WHERE id = 'shop'")  # its key stays
+        for path in paths:
+            params = {"site_id": "shop", **needs.get(path, {})}
+            answer = await client.get(path, params=params, headers=key)
+            assert_error(answer, 404, "site_not_found")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -27,6 +28,22 @@ def test_an_access_token_names_its_account_until_it_expires() -> None:
     old = signer.issue("acc_1", now=datetime.now(UTC) - timedelta(minutes=16))
     with pytest.raises(InvalidToken, match="ExpiredSignature"):
         signer.verify(old.token)
+
+
+def test_a_token_verified_before_still_expires_on_time() -> None:
+    """Verified tokens are kept, each until its own expiry: the second answer comes from
+    what was kept, and the one after expiry is refused."""
+    signer = TokenSigner(SECRET, timedelta(seconds=3))
+    # 1 to 2 s left (a token's times are whole seconds)
+    token = signer.issue("acc_2", now=datetime.now(UTC) - timedelta(seconds=1))
+    assert signer.verify(token.token) == "acc_2"
+    assert signer.verify(token.token) == "acc_2"
+    other = TokenSigner(b"t" * 64, timedelta(minutes=5))
+    with pytest.raises(InvalidToken):  # kept by one signer, not by another secret's
+        other.verify(token.token)
+    time.sleep(2.1)
+    with pytest.raises(InvalidToken, match="ExpiredSignature"):
+        signer.verify(token.token)
 
 
 def _claims() -> dict[str, object]:
