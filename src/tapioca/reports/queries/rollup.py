@@ -76,7 +76,7 @@ def build_sums(
         where = hour_where(site_id, dim, span.start_utc, span.end_utc, p)
         if len(sources) == 1:
             select = ", ".join(f"sum(r.{f.hour_column}) AS {f.name}" for f in figures)
-            table = HOUR_TABLES[source if isinstance(source, Source) else sources[0]]
+            table = HOUR_TABLES[sources[0]]
             return Query(f"SELECT {key}{select} FROM {table} r WHERE {where}{tail}", p.values,
                          columns)  # fmt: skip
         hourly = " UNION ALL ".join(
