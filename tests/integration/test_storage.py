@@ -36,7 +36,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 
 
 async def test_migrations_apply_once_from_empty(store: Store) -> None:
-    assert await store.migrate() == list(range(1, 16))
+    assert await store.migrate() == list(range(1, 17))
     assert await store.migrate() == []
     rows = await store.fetch("SELECT version, name FROM schema_migration ORDER BY version")
     assert rows == [
@@ -55,6 +55,7 @@ async def test_migrations_apply_once_from_empty(store: Store) -> None:
         (13, "accounts"),
         (14, "commerce"),
         (15, "commerce_lookup"),
+        (16, "fact_session_lookup"),
     ]
     assert await store.fetch("SELECT count(*) FROM event") == [(0,)]
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from tapioca.derive.commerce_rollups import DIRTY, commerce_rollup_steps
-from tapioca.derive.runner import BulkInsert, Step, Transform
+from tapioca.derive.runner import BulkInsert, Step, Transform, temp_table
 from tapioca.derive.sessions import BOUNDS, HOUR, KEYS
 from tapioca.model.commerce import (
     CART,
@@ -48,7 +48,6 @@ _KEY = "coalesce(transaction_id, event_id)"
 
 # The first new purchase of each transaction, where it is earlier than the stored one.
 _WINNERS = f"""
-CREATE TEMP TABLE derive_purchase AS
 SELECT p.* FROM (
     SELECT site_id, {_KEY} AS transaction_id, event_id, ts, visitor_id,
            session_id AS event_session_id, revenue, currency, items, {_EVENT},
@@ -159,21 +158,19 @@ def _refresh(table: str) -> list[Step]:
     return [(auto, []), (client, [])]
 
 
-def _new_events(kind: str) -> str:
+def _new_events(kind: str, seqs: list[int]) -> list[Step]:
     """A temp table of the (site, event id) of the new events of ``kind``."""
-    return (f"CREATE TEMP TABLE derive_{kind} AS SELECT site_id, event_id FROM event "
-            f"WHERE {_NEW.format(kind=kind)}")  # fmt: skip
+    return temp_table(f"derive_{kind}", f"SELECT site_id, event_id FROM event "
+                      f"WHERE {_NEW.format(kind=kind)}", seqs)  # fmt: skip
 
 
 # The transactions a purchase replaces (their hours and users are recomputed too).
 _GONE = f"""
-CREATE TEMP TABLE derive_gone AS
 SELECT t.site_id, t.transaction_id, t.ts, t.visitor_id, t.session_id FROM {TXN} t
 JOIN derive_purchase p ON p.site_id = t.site_id AND p.transaction_id = t.transaction_id"""
 # The users whose transactions' order, or sessions, may have changed: those of new and
 # replaced transactions, of replaced session spans, of redone client sessions.
 _BUYERS = f"""
-CREATE TEMP TABLE derive_buyers AS
 SELECT DISTINCT site_id, visitor_id FROM (
     SELECT site_id, visitor_id FROM derive_purchase
     UNION ALL SELECT site_id, visitor_id FROM derive_gone
@@ -184,7 +181,6 @@ SELECT DISTINCT site_id, visitor_id FROM (
 ) AS v"""
 # ... and the sessions their transactions are in, or were in before being replaced.
 _SESSIONS = f"""
-CREATE TEMP TABLE derive_txn_sessions AS
 SELECT DISTINCT site_id, session_id FROM (
     SELECT t.site_id, t.session_id FROM {TXN} t
     JOIN derive_buyers b ON b.site_id = t.site_id AND b.visitor_id = t.visitor_id
@@ -229,23 +225,23 @@ def commerce_steps(last: int, upto: int) -> list[Step]:
                "ON p.site_id = r.site_id AND p.transaction_id = r.transaction_id "
                "WHERE r.amount IS NULL OR r.currency IS NULL")  # fmt: skip
     return [
-        (_WINNERS, seqs),
-        (_GONE, []),
+        *temp_table("derive_purchase", _WINNERS, seqs),
+        *temp_table("derive_gone", _GONE, []),
         _mark("SELECT site_id, ts FROM derive_gone"),
         _mark(follows),
         _replaced(TXN_ITEM, "transaction_id", "derive_purchase"),
         _replaced(TXN, "transaction_id", "derive_purchase"),
         Transform(_PURCHASE_ROWS, (), 0, _purchases),
-        (_new_events(VIEW_CART), seqs),
+        *_new_events(VIEW_CART, seqs),
         _replaced(CART, "event_id", f"derive_{VIEW_CART}"),
         Transform(_CART_ROWS, tuple(seqs), 0, _carts),
-        (_new_events(REFUND), seqs),
+        *_new_events(REFUND, seqs),
         _replaced(REFUNDS, "event_id", f"derive_{REFUND}"),
         Transform(_REFUND_ROWS, tuple(seqs), 0, _refunds),
         (mark_dirty_sql(kinds), seqs),
         *(step for table in FACT_TABLES for step in _refresh(table)),
-        (_BUYERS, []),
-        (_SESSIONS, []),
+        *temp_table("derive_buyers", _BUYERS, []),
+        *temp_table("derive_txn_sessions", _SESSIONS, []),
         _previous("prev_buyer_ts", "visitor_id", "derive_buyers"),
         _previous("prev_session_ts", "session_id", "derive_txn_sessions"),
         _mark(f"SELECT t.site_id, t.ts FROM {TXN} t JOIN derive_buyers b "

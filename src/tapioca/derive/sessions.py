@@ -21,7 +21,7 @@ and DuckDB share.
 
 from __future__ import annotations
 
-from tapioca.derive.runner import Step
+from tapioca.derive.runner import Step, temp_table
 from tapioca.model.figures import BY_NAME
 
 _PAGEVIEWS = BY_NAME["pageviews"].sql
@@ -69,7 +69,6 @@ _COLUMNS = (
 def auto_steps(last: int, upto: int) -> list[Step]:
     """Steps for the events without a client session id."""
     bounds = f"""
-    CREATE TEMP TABLE derive_bounds AS
     WITH touched AS (
         SELECT site_id, visitor_id, min(ts) AS lo, max(ts) AS hi FROM event
         WHERE seq > $1 AND seq <= $2 AND session_id IS NULL AND NOT is_bot
@@ -111,13 +110,12 @@ def auto_steps(last: int, upto: int) -> list[Step]:
     insert = f"INSERT INTO session ({_COLUMNS}) {numbered}" + _session_select(
         "numbered", "site_id, visitor_id", session_id, client=False
     )
-    return [(bounds, [last, upto]), mark, (delete, []), (insert, [upto]), mark]
+    return [*temp_table(BOUNDS, bounds, [last, upto]), mark, (delete, []), (insert, [upto]), mark]
 
 
 def client_steps(last: int, upto: int) -> list[Step]:
     """Steps for the events whose client sent a session id."""
     keys = """
-    CREATE TEMP TABLE derive_keys AS
     SELECT DISTINCT site_id, session_id FROM event
     WHERE seq > $1 AND seq <= $2 AND session_id IS NOT NULL AND NOT is_bot"""
     mark: Step = (mark_dirty("FROM session JOIN derive_keys k ON session.site_id = k.site_id "
@@ -135,7 +133,7 @@ def client_steps(last: int, upto: int) -> list[Step]:
     insert = f"INSERT INTO session ({_COLUMNS}) {numbered}" + _session_select(
         "numbered", "site_id, session_id", "session_id", client=True
     )
-    return [(keys, [last, upto]), mark, (delete, []), (insert, [upto]), mark]
+    return [*temp_table(KEYS, keys, [last, upto]), mark, (delete, []), (insert, [upto]), mark]
 
 
 # What the steps leave for the steps after them (derive/commerce.py): the span of every
