@@ -119,6 +119,12 @@ class ScopeQuery:
         self, reader: Executor, report: Callable[[Executor, Scope], Awaitable[dict[str, Any]]]
     ) -> JSONBody:
         """``report`` over this scope, on one snapshot of the store."""
+        return JSONBody(await self.result(reader, report))
+
+    async def result(
+        self, reader: Executor, report: Callable[[Executor, Scope], Awaitable[dict[str, Any]]]
+    ) -> dict[str, Any]:
+        """What ``answer`` answers, before it is rendered."""
         now = web.utc_now()
 
         async def run(ex: Executor) -> dict[str, Any]:
@@ -127,7 +133,7 @@ class ScopeQuery:
                                         self.open_ends)  # fmt: skip
             return await report(ex, scope)
 
-        return JSONBody(await reader.answer(run))
+        return await reader.answer(run)
 
 
 # async: FastAPI hands a plain function to a thread of its pool, a cost on every report

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from tapioca.derive import commerce, commerce_rollups, rollups, sessions
+from tapioca.derive import commerce, commerce_rollups, product, rollups, sessions
 from tapioca.derive.days import day_steps
 from tapioca.derive.runner import Step, reset_derived, run_derive
 from tapioca.kit.clock import SYSTEM_CLOCK, Clock
@@ -17,7 +17,9 @@ from tapioca.storage.base import Store
 log = get_logger(__name__)
 
 WEB = WEB_JOB
-DERIVED_TABLES = {WEB: ["session", *facts.TABLES, *commerce_rollups.TABLES, *rollups.TABLES]}
+DERIVED_TABLES = {
+    WEB: ["session", *facts.TABLES, *commerce_rollups.TABLES, *rollups.TABLES, *product.TABLES]
+}
 # Events per derive transaction: bounds its memory and time when a backlog (an import,
 # a first start on old data) is worked off.
 CHUNK = 1_000_000
@@ -33,6 +35,7 @@ def web_steps(days: bool, budget: int) -> Callable[[int, int], list[Step]]:
 
     def build(last: int, upto: int) -> list[Step]:
         steps = sessions.session_steps(last, upto) + commerce.commerce_steps(last, upto)
+        steps += product.product_steps(last, upto)
         steps += sessions.session_cleanup() + rollups.rollup_steps(last, upto)
         return steps + day_steps(upto, budget) if days else steps
 

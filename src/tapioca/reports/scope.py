@@ -42,6 +42,9 @@ class Scope:
     def over(self, span: DateRange) -> Scope:
         return replace(self, span=span)
 
+    def unfiltered(self) -> Scope:
+        return replace(self, filters=[])
+
     @property
     def days_usable(self) -> bool:
         """The site's daily visitor rows are in the range's zone and all there."""

@@ -115,12 +115,14 @@ async def update_site(store: Store, site_id: str, changes: SiteChanges) -> Site:
 
 # Every day of the site is marked to redo in the new zone, then the site is flagged: until
 # the derive job has redone them all, reports count its visitors from events. (Rows of the
-# old zone are never read: reports ask for the site's zone.) Marks before the flag: a flag
+# old zone are never read: reports ask for the site's zone.) The users' active days go:
+# each redone day writes its own again (derive/product.py). Marks before the flag: a flag
 # without marks would be cleared by the next derive run with the days not redone.
 _REDO_DAYS = (
     "INSERT INTO rollup_dirty_day (site_id, hour) SELECT DISTINCT site_id, hour "
     "FROM rollup_hour WHERE site_id = $1 ON CONFLICT DO NOTHING",
     "INSERT INTO rollup_redo (site_id) VALUES ($1) ON CONFLICT DO NOTHING",
+    "DELETE FROM user_day WHERE site_id = $1",  # the daily job writes them again
 )
 
 

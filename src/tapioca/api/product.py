@@ -1,0 +1,212 @@
+"""Product report routes (api.md, Product): Tapioca's own, and seed 003's with its
+parameter names and answers (GET, and POST as its README documents), ``site_id`` and
+``tz`` added. Thin handlers over reports/product.py."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from tapioca.api.access import Access, access
+from tapioca.api.reports import (
+    Reader,
+    ReportScope,
+    ScopeQuery,
+    SiteParam,
+    StartParam,
+    TzParam,
+    known_parameters_only,
+)
+from tapioca.api.responses import JSONBody
+from tapioca.kit.timerange import Interval
+from tapioca.reports import product, web
+from tapioca.reports.executor import Executor
+from tapioca.reports.scope import Scope
+
+router = APIRouter(tags=["product"], dependencies=[Depends(known_parameters_only)])
+
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+def _today(scope: Scope) -> date:
+    return web.utc_now().astimezone(scope.span.tz).date()
+
+
+@router.get(
+    "/api/v1/product/active-users",
+    summary="Distinct users per day, week or month: dau, wau, mau",
+    **access(Access.READ),
+)
+async def get_active_users(
+    reader: Reader, scope: ReportScope, interval: Interval = Interval.DAY
+) -> JSONBody:
+    return await scope.answer(reader, lambda ex, s: product.active_users(ex, s, interval))
+
+
+@router.get(
+    "/api/v1/product/top-events",
+    summary="Event types by events, with their users",
+    **access(Access.READ),
+)
+async def get_top_events(reader: Reader, scope: ReportScope, limit: Limit = 10) -> JSONBody:
+    return await scope.answer(reader, lambda ex, s: product.top_events(ex, s, limit))
+
+
+@router.get(
+    "/api/v1/product/retention",
+    summary="Cohorts by first activity: size, and users retained per later period",
+    **access(Access.READ),
+)
+async def get_retention(
+    reader: Reader,
+    scope: ReportScope,
+    cohort: Annotated[str, Query(pattern="^(day|week)$")] = "week",
+    periods: Annotated[int, Query(ge=1, le=product.MAX_PERIODS)] = 8,
+) -> JSONBody:
+    unit = Interval(cohort)
+    return await scope.answer(
+        reader, lambda ex, s: product.retention(ex, s, unit, periods, _today(s))
+    )
+
+
+# == seed 003: {"data": [...], "response_time_sec": ...} ==============================
+
+
+class _Body(BaseModel):
+    """A POST body: the report's parameters by their query names (a name in both, the
+    body's wins), but the site: ``site_id`` is in the query, where the access check reads
+    it, and a body that names one is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+    tz: str | None = Field(default=None, max_length=64)
+
+
+class RangeBody(_Body):
+    from_date: str | None = Field(default=None, max_length=10)
+    to_date: str | None = Field(default=None, max_length=10)
+
+
+class TopBody(RangeBody):
+    limit: int | None = Field(default=None, ge=1, le=1000)
+
+
+class RetentionBody(_Body):
+    start_date: str | None = Field(default=None, max_length=10)
+    windows: int | None = Field(default=None, ge=2, le=product.MAX_PERIODS)
+
+
+Report = Callable[[Executor, Scope], Awaitable[list[dict[str, Any]]]]
+
+
+async def _timed(reader: Reader, scope: ScopeQuery, report: Report) -> JSONBody:
+    """Seed 003's answer: the report's rows, and the seconds it took."""
+    began = time.perf_counter()
+
+    async def data(ex: Executor, s: Scope) -> dict[str, Any]:
+        return {"data": await report(ex, s)}
+
+    answer = await scope.result(reader, data)
+    return JSONBody({**answer, "response_time_sec": round(time.perf_counter() - began, 4)})
+
+
+def _dau() -> Report:
+    async def dau(ex: Executor, s: Scope) -> list[dict[str, Any]]:
+        found = await product.active_users(ex, s, Interval.DAY, ("dau",))
+        return [{"date": row["bucket"], "dau": row["dau"]} for row in found["results"]]
+
+    return dau
+
+
+def _top(limit: int) -> Report:
+    async def top(ex: Executor, s: Scope) -> list[dict[str, Any]]:
+        found = await product.top_events(ex, s, limit, users=False)
+        return [{"event_type": r["event_type"], "total_count": r["events"]}
+                for r in found["results"]]  # fmt: skip
+
+    return top
+
+
+def _retention(windows: int) -> Report:
+    async def weeks(ex: Executor, s: Scope) -> list[dict[str, Any]]:
+        found = await product.retention(ex, s, Interval.WEEK, windows - 1, _today(s))
+        return [
+            {"cohort_week": c["cohort_start"], "week_number": k, "retained_users": n}
+            for c in found["results"] if c["size"]
+            for k, n in enumerate(c["retained"])
+        ]  # fmt: skip
+
+    return weeks
+
+
+FromParam = Annotated[str | None, Query(description="YYYY-MM-DD, inclusive")]
+ToParam = Annotated[str | None, Query(description="YYYY-MM-DD, inclusive")]
+Windows = Annotated[int, Query(ge=2, le=product.MAX_PERIODS, description="weeks, from 0")]
+SEED = "Seed 003: "
+
+
+def _range(site_id: str | None, tz: str | None, start: str | None, end: str | None) -> ScopeQuery:
+    return ScopeQuery(site_id, None, start, end, tz, None)
+
+
+@router.get("/api/stats/dau", summary=SEED + "distinct users per day", **access(Access.READ))
+async def seed_dau(
+    reader: Reader, site_id: SiteParam = None, tz: TzParam = None, from_date: FromParam = None,
+    to_date: ToParam = None,
+) -> JSONBody:  # fmt: skip
+    return await _timed(reader, _range(site_id, tz, from_date, to_date), _dau())
+
+
+@router.post("/api/stats/dau", summary=SEED + "distinct users per day", **access(Access.READ))
+async def seed_dau_post(
+    reader: Reader, body: Annotated[RangeBody | None, Body()] = None, site_id: SiteParam = None,
+    tz: TzParam = None, from_date: FromParam = None, to_date: ToParam = None,
+) -> JSONBody:  # fmt: skip
+    b = body or RangeBody()
+    scope = _range(site_id, b.tz or tz, b.from_date or from_date, b.to_date or to_date)
+    return await _timed(reader, scope, _dau())
+
+
+@router.get("/api/stats/top-events", summary=SEED + "event types by count", **access(Access.READ))
+async def seed_top(
+    reader: Reader, site_id: SiteParam = None, tz: TzParam = None, from_date: FromParam = None,
+    to_date: ToParam = None, limit: Limit = 10,
+) -> JSONBody:  # fmt: skip
+    return await _timed(reader, _range(site_id, tz, from_date, to_date), _top(limit))
+
+
+@router.post("/api/stats/top-events", summary=SEED + "event types by count", **access(Access.READ))
+async def seed_top_post(
+    reader: Reader, body: Annotated[TopBody | None, Body()] = None, site_id: SiteParam = None,
+    tz: TzParam = None, from_date: FromParam = None, to_date: ToParam = None, limit: Limit = 10,
+) -> JSONBody:  # fmt: skip
+    b = body or TopBody()
+    scope = _range(site_id, b.tz or tz, b.from_date or from_date, b.to_date or to_date)
+    return await _timed(reader, scope, _top(b.limit or limit))
+
+
+@router.get(
+    "/api/stats/retention", summary=SEED + "weekly first-activity cohorts", **access(Access.READ)
+)
+async def seed_retention(
+    reader: Reader, site_id: SiteParam = None, tz: TzParam = None, start_date: StartParam = None,
+    windows: Windows = 4,
+) -> JSONBody:  # fmt: skip
+    return await _timed(reader, _range(site_id, tz, start_date, None), _retention(windows))
+
+
+@router.post(
+    "/api/stats/retention", summary=SEED + "weekly first-activity cohorts", **access(Access.READ)
+)
+async def seed_retention_post(
+    reader: Reader, body: Annotated[RetentionBody | None, Body()] = None,
+    site_id: SiteParam = None, tz: TzParam = None, start_date: StartParam = None,
+    windows: Windows = 4,
+) -> JSONBody:  # fmt: skip
+    b = body or RetentionBody()
+    scope = _range(site_id, b.tz or tz, b.start_date or start_date, None)
+    return await _timed(reader, scope, _retention(b.windows or windows))

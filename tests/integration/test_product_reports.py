@@ -1,0 +1,262 @@
+"""Product reports on both stores, compared with the independent reference.
+
+The expected answers come from support/product_reference.py (metrics.md, Product
+metrics, in plain Python) over the app traffic: users active in many weeks, a third of
+them with their first event written last, events at equal times and near local
+midnight, bots and resent ids. The events are written as rows in waves, in batches
+derived now and then; the reports are asked in the site's zone (from the derive job's
+state) and in other zones (from the events), with cohort filters. A rebuild of
+everything derived answers the same, and so does a site whose time zone changed, both
+while its days are redone and after.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+
+from support.factories import event_row
+from support.loaded import loaded_store
+from support.product_reference import (
+    APP,
+    APP_ZONE,
+    OTHER,
+    ProductTraffic,
+    active_days,
+    active_users,
+    product_traffic,
+    retention,
+    top_events,
+)
+from support.reference import counted
+from tapioca.derive import rollups
+from tapioca.derive.jobs import WEB, derive_once, rebuild, web_steps
+from tapioca.derive.runner import run_derive
+from tapioca.errors import TapiocaError
+from tapioca.kit.timerange import Interval
+from tapioca.reports import product
+from tapioca.reports.executor import Executor
+from tapioca.reports.scope import Scope, resolve_scope
+from tapioca.sites.service import SiteChanges, update_site
+from tapioca.storage.base import Store
+
+pytestmark = pytest.mark.integration
+
+TRAFFIC: ProductTraffic = product_traffic()
+EVENTS = TRAFFIC.events
+NOW = datetime(2025, 11, 27, 15, tzinfo=UTC)
+TODAY = date(2025, 11, 27)
+BATCH = 400
+
+
+async def load(store: Store, incremental: bool) -> None:
+    try:
+        await store.migrate()
+        for site, zone in ((APP, APP_ZONE), (OTHER, "UTC")):
+            await store.execute(
+                "INSERT INTO site (id, timezone, currency) VALUES ($1, $2, 'EUR')", [site, zone]
+            )
+        for wave in TRAFFIC.waves:
+            rows = [event_row(e) for e in wave]
+            for n, start in enumerate(range(0, len(rows), BATCH)):
+                await store.write_events(rows[start : start + BATCH])
+                if incremental and n % 2:
+                    await derive_once(store)
+            if incremental:
+                await derive_once(store)
+        if not incremental:
+            await rebuild(store)
+    finally:
+        await store.close()
+
+
+def _loaded(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, incremental: bool
+) -> Iterator[Callable[[], Store]]:
+    yield from loaded_store(
+        request, tmp_path_factory, "product", lambda store: load(store, incremental)
+    )
+
+
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def opener(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[], Store]]:
+    yield from _loaded(request, tmp_path_factory, incremental=True)
+
+
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def rebuilt_opener(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[], Store]]:
+    yield from _loaded(request, tmp_path_factory, incremental=False)
+
+
+@pytest.fixture
+async def db(opener: Callable[[], Store]) -> AsyncIterator[Store]:
+    store = opener()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def scope_of(
+    db: Store, start: str, end: str, tz: str | None = None, filters: str | None = None,
+    site: str = APP,
+) -> Scope:  # fmt: skip
+    return await resolve_scope(db, site, None, start, end, tz, filters, NOW)
+
+
+RANGES = [
+    ("2025-09-01", "2025-11-27", None),  # the site's zone: the stored active days
+    ("2025-10-06", "2025-11-09", None),  # across the clock change
+    ("2025-09-01", "2025-11-27", "UTC"),  # another zone: from the events
+    ("2025-10-15", "2025-11-20", "Asia/Kathmandu"),  # a zone 5:45 ahead
+]
+
+
+@pytest.mark.parametrize("interval", ["day", "week", "month"])
+@pytest.mark.parametrize(("start", "end", "tz"), RANGES)
+async def test_active_users(db: Store, interval: str, start: str, end: str, tz: str | None) -> None:
+    scope = await scope_of(db, start, end, tz)
+    got = await product.active_users(Executor(db), scope, Interval(interval))
+    want = active_users(EVENTS, APP, tz or APP_ZONE, interval, date.fromisoformat(start),
+                        date.fromisoformat(end))  # fmt: skip
+    assert got["results"] == want
+    assert got["interval"] == interval
+    assert max(r["mau"] for r in want) > 50  # the traffic is not trivial
+
+
+async def test_active_users_of_filtered_events(db: Store) -> None:
+    scope = await scope_of(db, "2025-10-01", "2025-10-31", None, "event_type==signup")
+    got = await product.active_users(Executor(db), scope, Interval.WEEK)
+    signups = [e for e in counted(EVENTS) if e.event_type == "signup"]  # as stored
+    want = active_users(signups, APP, APP_ZONE, "week", date(2025, 10, 1), date(2025, 10, 31))
+    assert got["results"] == want
+
+
+async def test_active_users_per_hour_is_a_422(db: Store) -> None:
+    scope = await scope_of(db, "2025-10-01", "2025-10-02")
+    with pytest.raises(TapiocaError) as caught:
+        await product.active_users(Executor(db), scope, Interval.HOUR)
+    assert caught.value.status == 422
+    assert [d.field for d in caught.value.details] == ["interval"]
+
+
+COHORTS = [
+    ("week", 8, "2025-09-01", "2025-11-27", None, None),
+    ("week", 12, "2025-09-03", "2025-10-29", None, None),  # weeks that overlap the range
+    ("week", 4, "2025-09-01", "2025-11-27", "UTC", None),
+    ("week", 6, "2025-09-01", "2025-11-27", "Asia/Kathmandu", None),
+    ("day", 14, "2025-10-20", "2025-11-10", None, None),
+    ("day", 7, "2025-10-20", "2025-11-10", "UTC", None),
+    ("week", 8, "2025-09-01", "2025-11-27", None, "channel==Email"),
+    ("week", 8, "2025-09-01", "2025-11-27", "UTC", "device==mobile;utm_campaign==autumn"),
+]
+
+
+@pytest.mark.parametrize(("unit", "periods", "start", "end", "tz", "filters"), COHORTS)
+async def test_retention(
+    db: Store, unit: str, periods: int, start: str, end: str, tz: str | None, filters: str | None
+) -> None:
+    scope = await scope_of(db, start, end, tz, filters)
+    got = await product.retention(Executor(db), scope, Interval(unit), periods, TODAY)
+    wanted_filters = dict(f.split("==") for f in filters.split(";")) if filters else None
+    want = retention(EVENTS, APP, tz or APP_ZONE, unit, periods, date.fromisoformat(start),
+                     date.fromisoformat(end), TODAY, wanted_filters)  # fmt: skip
+    assert got["results"] == want
+    assert (got["cohort"], got["periods"]) == (unit, periods)
+    assert sum(c["size"] for c in want) > 20
+    assert any(len(c["retained"]) > 2 and c["retained"][2] for c in want)
+
+
+async def test_a_user_active_every_week_is_one_cohort_member(db: Store) -> None:
+    """Cohort sizes add up to the users first seen in the range, not to their weeks."""
+    scope = await scope_of(db, "2025-08-25", "2025-11-27")  # 1 Sep 02:41 UTC is in August there
+    got = await product.retention(Executor(db), scope, Interval.WEEK, 4, TODAY)
+    first_seen = {e.user for e in counted(EVENTS) if e.site_id == APP}
+    assert sum(c["size"] for c in got["results"]) == len(first_seen)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "field"),
+    [("cohort", "month", "cohort"), ("periods", 0, "periods"), ("filters", "path==/", "filters")],
+)
+async def test_retention_refuses(db: Store, name: str, value: Any, field: str) -> None:
+    scope = await scope_of(db, "2025-10-01", "2025-10-31", None,
+                           value if name == "filters" else None)  # fmt: skip
+    unit = Interval.MONTH if name == "cohort" else Interval.WEEK
+    periods = value if name == "periods" else 4
+    with pytest.raises(TapiocaError) as caught:
+        await product.retention(Executor(db), scope, unit, periods, TODAY)
+    assert caught.value.status == 422
+    assert [d.field for d in caught.value.details] == [field]
+
+
+@pytest.mark.parametrize(("start", "end", "tz"), RANGES)
+@pytest.mark.parametrize("limit", [3, 100])
+async def test_top_events(db: Store, start: str, end: str, tz: str | None, limit: int) -> None:
+    scope = await scope_of(db, start, end, tz)
+    got = await product.top_events(Executor(db), scope, limit)
+    want = top_events(EVENTS, APP, tz or APP_ZONE, date.fromisoformat(start),
+                      date.fromisoformat(end), limit)  # fmt: skip
+    assert got["results"] == want
+
+
+async def test_another_site_counts_its_own_users(db: Store) -> None:
+    scope = await scope_of(db, "2025-09-01", "2025-11-27", site=OTHER)
+    got = await product.retention(Executor(db), scope, Interval.WEEK, 3, TODAY)
+    want = retention(EVENTS, OTHER, "UTC", "week", 3, date(2025, 9, 1), date(2025, 11, 27), TODAY)
+    assert got["results"] == want
+
+
+@pytest.fixture
+async def rebuilt(rebuilt_opener: Callable[[], Store]) -> AsyncIterator[Store]:
+    store = rebuilt_opener()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def test_a_rebuild_answers_the_same(rebuilt: Store) -> None:
+    scope = await scope_of(rebuilt, "2025-09-01", "2025-11-27")
+    got = await product.active_users(Executor(rebuilt), scope, Interval.DAY)
+    want = active_users(EVENTS, APP, APP_ZONE, "day", date(2025, 9, 1), date(2025, 11, 27))
+    assert got["results"] == want
+    got = await product.retention(Executor(rebuilt), scope, Interval.WEEK, 8, TODAY)
+    want = retention(EVENTS, APP, APP_ZONE, "week", 8, date(2025, 9, 1), date(2025, 11, 27), TODAY)
+    assert got["results"] == want
+
+
+async def test_a_new_site_zone_is_counted_in_while_its_days_are_redone(rebuilt: Store) -> None:
+    """Runs last on the rebuilt store: it changes the site's zone."""
+    zone = "Europe/Kyiv"
+    await update_site(rebuilt, APP, SiteChanges(timezone=zone))
+
+    async def check() -> Scope:
+        scope = await scope_of(rebuilt, "2025-09-01", "2025-11-27")
+        assert scope.span.tz.key == zone
+        got = await product.active_users(Executor(rebuilt), scope, Interval.WEEK)
+        assert got["results"] == active_users(EVENTS, APP, zone, "week", date(2025, 9, 1),
+                                              date(2025, 11, 27))  # fmt: skip
+        got = await product.retention(Executor(rebuilt), scope, Interval.DAY, 10, TODAY)
+        assert got["results"] == retention(EVENTS, APP, zone, "day", 10, date(2025, 9, 1),
+                                           date(2025, 11, 27), TODAY)  # fmt: skip
+        return scope
+
+    assert (await check()).days_redoing  # from the events
+    runs = 0
+    while (await rebuilt.fetch(rollups.DAYS_PENDING_SQL))[0][0]:  # a few days a run
+        await run_derive(rebuilt, WEB, web_steps(True, 3000), pending_sql=rollups.pending_sql(True))
+        await check()
+        runs += 1
+    assert runs > 2
+    scope = await check()
+    assert not scope.days_redoing  # from the active days written again in the new zone
+    stored = await rebuilt.fetch("SELECT count(*) FROM user_day WHERE site_id = $1", [APP])
+    assert stored[0][0] == sum(len(u) for u in active_days(EVENTS, APP, zone).values())
