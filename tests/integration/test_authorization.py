@@ -570,11 +570,16 @@ TABLE: dict[tuple[str, str], Row] = {
             "/api/v1/product/active-users",
             "/api/v1/product/top-events",
             "/api/v1/product/retention",
+            "/api/v1/product/lifecycle",
+            "/api/v1/product/stickiness",
             "/api/stats/dau",
             "/api/stats/top-events",
             "/api/stats/retention",
         )
     },
+    ("GET", "/api/v1/product/funnel"): row(
+        Access.READ, Case("two steps", report("/api/v1/product/funnel", steps="page_view,signup"))
+    ),
     **{
         ("POST", path): row(Access.READ, Case("all time", report_posted(path)))
         for path in ("/api/stats/dau", "/api/stats/top-events", "/api/stats/retention")

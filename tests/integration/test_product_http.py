@@ -8,9 +8,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -33,8 +34,11 @@ from support.product_reference import (
     APP_ZONE,
     OTHER,
     active_users,
+    funnel,
+    lifecycle,
     product_traffic,
     retention,
+    stickiness,
     top_events,
 )
 from support.servers import PostgresServer, RedisServer
@@ -110,8 +114,6 @@ async def app(
 
 
 def today(zone: str = APP_ZONE) -> date:
-    from zoneinfo import ZoneInfo
-
     return datetime.now(UTC).astimezone(ZoneInfo(zone)).date()
 
 
@@ -149,6 +151,35 @@ async def test_retention_filtered_by_the_first_event(app: App) -> None:
     got = await app.answer("GET", "/api/v1/product/retention", params)
     want = retention(EVENTS, APP, APP_ZONE, "week", 8, *DATES, today(), {"channel": "Email"})
     assert got["results"] == want
+
+
+async def test_funnel(app: App) -> None:
+    params = {"site_id": APP, "start_date": "2025-10-01", "end_date": "2025-10-31",
+              "steps": "page_view,add_to_cart,purchase", "window": "3d",
+              "breakdown": "device"}  # fmt: skip
+    got = await app.answer("GET", "/api/v1/product/funnel", params)
+    zone = ZoneInfo(APP_ZONE)
+    want = funnel(EVENTS, APP, ["page_view", "add_to_cart", "purchase"], timedelta(days=3),
+                  datetime(2025, 10, 1, tzinfo=zone), datetime(2025, 11, 1, tzinfo=zone),
+                  "device")  # fmt: skip
+    users = [sum(c[k] for c in want.values()) for k in range(3)]
+    assert [s["users"] for s in got["steps"]] == users
+    assert [s["step"] for s in got["steps"]] == ["page_view", "add_to_cart", "purchase"]
+    assert got["steps"][2]["conversion_from_previous"] == round(users[2] / users[1], 4)
+    assert {r["value"]: [s["users"] for s in r["steps"]] for r in got["results"]} == {
+        v: c for v, c in want.items() if c[0]
+    }
+    assert (got["window"], got["breakdown"]) == ("3d", "device")
+
+
+async def test_lifecycle_and_stickiness(app: App) -> None:
+    params = {"site_id": APP, "start_date": START, "end_date": END}
+    got = await app.answer("GET", "/api/v1/product/lifecycle", params)
+    assert got["interval"] == "week"
+    assert got["results"] == lifecycle(EVENTS, APP, APP_ZONE, "week", *DATES)
+    got = await app.answer("GET", "/api/v1/product/stickiness", params)
+    assert got["interval"] == "day"
+    assert got["results"] == stickiness(EVENTS, APP, APP_ZONE, "day", *DATES)
 
 
 # == seed 003 ==========================================================================
@@ -209,6 +240,12 @@ REFUSED = [
     ("GET", "/api/v1/product/top-events", {"limit": "0"}, None, "limit"),
     ("GET", "/api/v1/product/top-events", {"from_date": "2025-10-01"}, None, "from_date"),
     ("GET", "/api/stats/retention", {"windows": "1"}, None, "windows"),
+    ("GET", "/api/v1/product/funnel", {}, None, "steps"),
+    ("GET", "/api/v1/product/funnel", {"steps": "a"}, None, "steps"),
+    ("GET", "/api/v1/product/funnel", {"steps": "a,b", "window": "2w"}, None, "window"),
+    ("GET", "/api/v1/product/funnel", {"steps": "a,b", "breakdown": "path"}, None, "breakdown"),
+    ("GET", "/api/v1/product/lifecycle", {"interval": "hour"}, None, "interval"),
+    ("GET", "/api/v1/product/stickiness", {"interval": "month"}, None, "interval"),
     ("GET", "/api/stats/dau", {"from_date": "2025-10-09", "to_date": "2025-10-01"}, None,
      "start_date"),
     ("POST", "/api/stats/dau", {}, {"site_id": OTHER}, "site_id"),

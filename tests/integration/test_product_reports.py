@@ -13,7 +13,7 @@ while its days are redone and after.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -27,8 +27,11 @@ from support.product_reference import (
     ProductTraffic,
     active_days,
     active_users,
+    funnel,
+    lifecycle,
     product_traffic,
     retention,
+    stickiness,
     top_events,
 )
 from support.reference import counted
@@ -39,6 +42,7 @@ from tapioca.errors import TapiocaError
 from tapioca.kit.timerange import Interval
 from tapioca.reports import product
 from tapioca.reports.executor import Executor
+from tapioca.reports.funnel import parse_steps, parse_window
 from tapioca.reports.scope import Scope, resolve_scope
 from tapioca.sites.service import SiteChanges, update_site
 from tapioca.storage.base import Store
@@ -260,3 +264,85 @@ async def test_a_new_site_zone_is_counted_in_while_its_days_are_redone(rebuilt: 
     assert not scope.days_redoing  # from the active days written again in the new zone
     stored = await rebuilt.fetch("SELECT count(*) FROM user_day WHERE site_id = $1", [APP])
     assert stored[0][0] == sum(len(u) for u in active_days(EVENTS, APP, zone).values())
+
+
+FUNNELS = [
+    ("page_view,add_to_cart,purchase", "7d", None),
+    ("page_view,click,signup,purchase", "3d", None),
+    ("page_view,page_view,page_view", "24h", None),  # repeated steps
+    ("/,click,/", "2h", None),  # a path step, twice
+    ("click,signup", "30m", None),
+    ("page_view,add_to_cart,purchase", "7d", "channel"),
+    ("signup,share", "14d", "device"),
+]
+FUNNEL_RANGES = [("2025-10-01", "2025-10-31", None), ("2025-09-15", "2025-11-20", "UTC")]
+
+
+def _window(text: str) -> timedelta:
+    unit = {"m": "minutes", "h": "hours", "d": "days"}[text[-1]]
+    return timedelta(**{unit: int(text[:-1])})
+
+
+def _conversions(counts: list[int], names: list[str]) -> list[dict[str, Any]]:
+    return [
+        {"step": name, "users": n,
+         "conversion_from_start": round(n / counts[0], 4) if counts[0] else 0.0,
+         "conversion_from_previous": round(n / (counts[i - 1] if i else counts[0]), 4)
+         if (counts[i - 1] if i else counts[0]) else 0.0}
+        for i, (name, n) in enumerate(zip(names, counts, strict=True))
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(("steps", "window", "breakdown"), FUNNELS)
+@pytest.mark.parametrize(("start", "end", "tz"), FUNNEL_RANGES)
+async def test_funnel(
+    db: Store, steps: str, window: str, breakdown: str | None, start: str, end: str,
+    tz: str | None,
+) -> None:  # fmt: skip
+    scope = await scope_of(db, start, end, tz)
+    got = await product.funnel(Executor(db), scope, parse_steps(steps), parse_window(window),
+                               window, breakdown)  # fmt: skip
+    assert scope.span.start_utc is not None and scope.span.end_utc is not None
+    names = steps.split(",")
+    want = funnel(EVENTS, APP, names, _window(window), scope.span.start_utc,
+                  scope.span.end_utc, breakdown)  # fmt: skip
+    total = [sum(c[k] for c in want.values()) for k in range(len(names))]
+    assert got["steps"] == _conversions(total, names)
+    assert got["window"] == window
+    assert total[0] > 20 and total[1] > 0
+    if breakdown is not None:
+        assert got["breakdown"] == breakdown
+        ranked = sorted(want.items(), key=lambda kv: (-kv[1][0], kv[0] is None, kv[0] or ""))
+        assert got["results"] == [{"value": v, "steps": _conversions(c, names)} for v, c in ranked]
+        assert len(got["results"]) > 1
+
+
+async def test_a_funnel_takes_no_filters(db: Store) -> None:
+    scope = await scope_of(db, "2025-10-01", "2025-10-31", None, "path==/")
+    with pytest.raises(TapiocaError) as caught:
+        await product.funnel(Executor(db), scope, parse_steps("a,b"), timedelta(days=1), "1d")
+    assert [d.field for d in caught.value.details] == ["filters"]
+
+
+@pytest.mark.parametrize("interval", ["day", "week", "month"])
+@pytest.mark.parametrize(("start", "end", "tz"), RANGES)
+async def test_lifecycle(db: Store, interval: str, start: str, end: str, tz: str | None) -> None:
+    scope = await scope_of(db, start, end, tz)
+    got = await product.lifecycle(Executor(db), scope, Interval(interval))
+    want = lifecycle(EVENTS, APP, tz or APP_ZONE, interval, date.fromisoformat(start),
+                     date.fromisoformat(end))  # fmt: skip
+    assert got["results"] == want
+    assert sum(r["returning"] for r in want) > 0 and sum(r["dormant"] for r in want) > 0
+    if interval != "month":  # three months hold no gap of a whole month
+        assert sum(r["resurrecting"] for r in want) > 0
+
+
+@pytest.mark.parametrize("interval", ["day", "week"])
+@pytest.mark.parametrize(("start", "end", "tz"), RANGES)
+async def test_stickiness(db: Store, interval: str, start: str, end: str, tz: str | None) -> None:
+    scope = await scope_of(db, start, end, tz)
+    got = await product.stickiness(Executor(db), scope, Interval(interval))
+    want = stickiness(EVENTS, APP, tz or APP_ZONE, interval, date.fromisoformat(start),
+                      date.fromisoformat(end))  # fmt: skip
+    assert got["results"] == want
+    assert sum(1 for r in want if r["users"]) > 3

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from support.reference import Event, counted
+from support.reference import Event, counted, sessionize
 
 APP = "app"
 APP_ZONE = "America/New_York"  # a clock change on 2025-11-02
@@ -209,3 +209,104 @@ def top_events(
             users[e.event_type].add(e.user)
     ranked = sorted(counts, key=lambda t: (-counts[t], t))[:limit]
     return [{"event_type": t, "events": counts[t], "users": len(users[t])} for t in ranked]
+
+
+# == funnels, lifecycle, stickiness ====================================================
+
+
+def _is_step(e: Event, step: str) -> bool:
+    if step.startswith("/"):
+        return e.event_type == "page_view" and e.path == step
+    return e.event_type == step
+
+
+def _depth(events: list[Event], steps: Sequence[str], begun: Event, end: datetime) -> int:
+    """Every way through the steps from ``begun``, each step a distinct event at or after
+    the one before and at most ``end``: the furthest step any of them reaches."""
+
+    def go(k: int, after: datetime, used: frozenset[str]) -> int:
+        if k == len(steps):
+            return k
+        best = k
+        for e in events:
+            key = e.event_id or ""
+            if key not in used and after <= e.ts <= end and _is_step(e, steps[k]):
+                best = max(best, go(k + 1, e.ts, used | {key}))
+                if best == len(steps):
+                    break
+        return best
+
+    return go(1, begun.ts, frozenset({begun.event_id or ""}))
+
+
+def funnel(
+    events: Sequence[Event], site: str, steps: Sequence[str], window: timedelta, start: datetime,
+    end: datetime, breakdown: str | None = None,
+) -> dict[Any, list[int]]:  # fmt: skip
+    """Per breakdown value (None without one: the session of the best try's start, the
+    earliest of the best): the users at each step."""
+    mine = _mine(events, site)
+    session_of: dict[str, Any] = {}
+    if breakdown is not None:
+        for s in sessionize(mine):
+            for e in s.events:
+                session_of[e.event_id or ""] = s.value(breakdown)
+    by_user: dict[str, list[Event]] = defaultdict(list)
+    for e in mine:
+        by_user[e.user].append(e)
+    out: dict[Any, list[int]] = defaultdict(lambda: [0] * len(steps))
+    for user_events in by_user.values():
+        user_events.sort(key=lambda e: (e.ts, e.event_id or ""))
+        best, best_start = 0, None
+        for e in user_events:
+            if start <= e.ts < end and _is_step(e, steps[0]):
+                inside = [x for x in user_events if e.ts <= x.ts <= e.ts + window]
+                reached = _depth(inside, steps, e, e.ts + window)
+                if reached > best:
+                    best, best_start = reached, e
+        if best_start is not None:
+            value = session_of.get(best_start.event_id or "") if breakdown else None
+            for k in range(best):
+                out[value][k] += 1
+    return out
+
+
+def lifecycle(
+    events: Sequence[Event], site: str, tz: str, interval: str, start: date, end: date
+) -> list[dict[str, Any]]:
+    """Per whole bucket holding the range's days: new, returning, resurrecting, dormant."""
+    zone = ZoneInfo(tz)
+    active: dict[date, set[str]] = defaultdict(set)
+    for day, users in active_days(events, site, tz).items():
+        active[_bucket_start(day, interval)] |= users
+    first_bucket = {u: _bucket_start(_day(e, zone), interval)
+                    for u, e in first_events(events, site).items()}  # fmt: skip
+    out = []
+    bucket = _bucket_start(start, interval)
+    previous = _bucket_start(bucket - timedelta(days=1), interval)
+    while bucket <= end:
+        now, before = active[bucket], active[previous]
+        new = {u for u in now if first_bucket[u] == bucket}
+        out.append({
+            "bucket": bucket.isoformat(), "new": len(new),
+            "returning": len((now & before) - new), "resurrecting": len(now - before - new),
+            "dormant": len(before - now),
+        })  # fmt: skip
+        previous, bucket = bucket, _next_bucket(bucket, interval)
+    return out
+
+
+def stickiness(
+    events: Sequence[Event], site: str, tz: str, interval: str, start: date, end: date
+) -> list[dict[str, Any]]:
+    """Users by their number of active days (or weeks) among the range's days."""
+    per_user: dict[str, set[date]] = defaultdict(set)
+    for day, users in active_days(events, site, tz).items():
+        if start <= day <= end:
+            for u in users:
+                per_user[u].add(_bucket_start(day, interval))
+    counts = Counter(len(b) for b in per_user.values())
+    most = (end - start).days + 1
+    if interval == "week":
+        most = len({_bucket_start(start + timedelta(days=i), "week") for i in range(most)})
+    return [{"active": k, "users": counts[k]} for k in range(1, most + 1)]

@@ -24,7 +24,7 @@ from tapioca.api.reports import (
 )
 from tapioca.api.responses import JSONBody
 from tapioca.kit.timerange import Interval
-from tapioca.reports import product, web
+from tapioca.reports import funnel, product, web
 from tapioca.reports.executor import Executor
 from tapioca.reports.scope import Scope
 
@@ -72,6 +72,46 @@ async def get_retention(
     return await scope.answer(
         reader, lambda ex, s: product.retention(ex, s, unit, periods, _today(s))
     )
+
+
+@router.get(
+    "/api/v1/product/funnel",
+    summary="Users at each ordered step, and their conversion",
+    **access(Access.READ),
+)
+async def get_funnel(
+    reader: Reader,
+    scope: ReportScope,
+    steps: Annotated[str, Query(max_length=4096, description="event types or /paths, by commas")],
+    window: Annotated[str, Query(max_length=8, description="30m, 24h, 7d")] = "7d",
+    breakdown: Annotated[str | None, Query(pattern="^(channel|device)$")] = None,
+) -> JSONBody:
+    asked, within = funnel.parse_steps(steps), funnel.parse_window(window)
+    return await scope.answer(
+        reader, lambda ex, s: product.funnel(ex, s, asked, within, window, breakdown)
+    )
+
+
+@router.get(
+    "/api/v1/product/lifecycle",
+    summary="New, returning, resurrecting and dormant users per day, week or month",
+    **access(Access.READ),
+)
+async def get_lifecycle(
+    reader: Reader, scope: ReportScope, interval: Interval = Interval.WEEK
+) -> JSONBody:
+    return await scope.answer(reader, lambda ex, s: product.lifecycle(ex, s, interval))
+
+
+@router.get(
+    "/api/v1/product/stickiness",
+    summary="Users by their number of active days (or weeks) in the range",
+    **access(Access.READ),
+)
+async def get_stickiness(
+    reader: Reader, scope: ReportScope, interval: Interval = Interval.DAY
+) -> JSONBody:
+    return await scope.answer(reader, lambda ex, s: product.stickiness(ex, s, interval))
 
 
 # == seed 003: {"data": [...], "response_time_sec": ...} ==============================

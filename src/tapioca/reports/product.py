@@ -1,5 +1,5 @@
 """Product reports (metrics.md, Product metrics; api.md, Product): active users, top
-events and retention cohorts.
+events, retention cohorts and funnels.
 
 Distinct users are exact: they are counted from each user's active days and first event
 (derive/product.py) when the report is in the site's time zone and its filters allow,
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
+from itertools import groupby
 from typing import Any
 
 from tapioca.errors import invalid_parameter
@@ -19,13 +20,19 @@ from tapioca.model.commerce import ratio
 from tapioca.model.dimensions import Dimension
 from tapioca.reports import web
 from tapioca.reports.executor import Executor
+from tapioca.reports.funnel import Hit, Step, furthest
 from tapioca.reports.queries import Params
 from tapioca.reports.queries.product import (
     COHORT_COLUMNS,
     LONGEST,
     build_cohorts,
     build_gaps,
+    build_hits,
+    build_lifecycle,
+    build_starters,
+    build_stickiness,
     event_days,
+    step_condition,
     stored_days,
 )
 from tapioca.reports.scope import Scope
@@ -160,3 +167,132 @@ async def retention(
 def _period(unit: Interval, cohort: date, k: int) -> date:
     """The first day of the ``k``-th interval after ``cohort``."""
     return cohort + timedelta(days=k * (7 if unit is Interval.WEEK else 1))
+
+
+FUNNEL_BREAKDOWNS = {"channel": "channel", "device": "device"}
+
+
+def _funnel_steps(steps: list[Step], counts: list[int]) -> list[dict[str, Any]]:
+    return [
+        {"step": step.text, "users": n,
+         "conversion_from_start": ratio(n, counts[0], 4),
+         "conversion_from_previous": ratio(n, counts[i - 1] if i else counts[0], 4)}
+        for i, (step, n) in enumerate(zip(steps, counts, strict=True))
+    ]  # fmt: skip
+
+
+async def funnel(
+    ex: Executor, scope: Scope, steps: list[Step], window: timedelta, window_text: str,
+    breakdown: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Users at each step (reports/funnel.py) of the tries that start in the range, and
+    their conversion from the first step and from the one before; with ``breakdown``
+    (channel, device: of the session of the best try's start), per value too."""
+    if scope.filters:
+        raise invalid_parameter("filters", "a funnel takes no filters; use breakdown")
+    column = None
+    if breakdown is not None:
+        column = FUNNEL_BREAKDOWNS.get(breakdown)
+        if column is None:
+            raise invalid_parameter("breakdown", f"one of {', '.join(FUNNEL_BREAKDOWNS)}")
+    span = scope.span
+    start, end = span.start_utc, span.end_utc
+    assert start is not None and end is not None
+    p = Params()
+    first = step_condition(steps[0].path, steps[0].text, p)
+    starters = await ex.rows(build_starters(scope.site.id, first, start, end, scope.upto,
+                                            column, p))  # fmt: skip
+    # per value: users at each step; step 1 from the starters, moved to the value of the
+    # best try's start for those who went further
+    reached: dict[Any, list[int]] = defaultdict(lambda: [0] * len(steps))
+    for value, n in starters:
+        reached[value][0] += int(n)
+    p = Params()
+    conditions = [step_condition(s.path, s.text, p) for s in steps]
+    query = build_hits(scope.site.id, conditions, start, end, end + window, scope.upto,
+                       column, p)  # fmt: skip
+    rows = await ex.rows(query)
+    for _user, group in groupby(rows, key=lambda row: row[0]):
+        hits: list[Hit] = []
+        values: dict[int, Any] = {}
+        for _, ts, event_id, event_type, path, starts, value in group:
+            hit = Hit(ts, event_id, event_type, path, bool(starts))
+            hits.append(hit)
+            if hit.starts and steps[0].matches(event_type, path):
+                values.setdefault(id(hit), value)
+        depth, begun = furthest(steps, hits, window)
+        if begun is None:
+            continue
+        earliest = next(h for h in hits if h.starts and steps[0].matches(h.event_type, h.path))
+        reached[values[id(earliest)]][0] -= 1
+        counts = reached[values[id(begun)]]
+        for k in range(depth):
+            counts[k] += 1
+    total = [sum(c[k] for c in reached.values()) for k in range(len(steps))]
+    out: dict[str, Any] = {**scope.echo(), "window": window_text,
+                           "steps": _funnel_steps(steps, total)}  # fmt: skip
+    if breakdown is not None:
+        ranked = sorted(reached.items(), key=lambda kv: (-kv[1][0], kv[0] is None, kv[0] or ""))
+        out["breakdown"] = breakdown
+        out["results"] = [{"value": v, "steps": _funnel_steps(steps, c)} for v, c in ranked if c[0]]
+    return out
+
+
+_EPOCH, _MONDAY = date(1970, 1, 1), date(1970, 1, 5)
+LIFECYCLE = ("new", "returning", "resurrecting", "dormant")
+
+
+def index_of(interval: Interval, day: date) -> int:
+    """The ``bucket_index`` of ``day``, in Python."""
+    if interval is Interval.WEEK:
+        return (day - timedelta(days=day.weekday()) - _MONDAY).days // 7
+    if interval is Interval.MONTH:
+        return day.year * 12 + day.month - 1
+    return (day - _EPOCH).days
+
+
+def _whole(interval: Interval, scope: Scope) -> list[date]:
+    if interval is Interval.HOUR:
+        raise invalid_parameter("interval", "users are counted per day, week or month")
+    return [b.date() for b in _buckets(interval, scope)]
+
+
+async def lifecycle(ex: Executor, scope: Scope, interval: Interval) -> dict[str, Any]:
+    """Per bucket — whole days, weeks or months that hold the range's days — its active
+    users by kind (PostHog's lifecycle): new (first event ever in it), returning (also
+    active in the bucket before), resurrecting (active again after a bucket or more
+    without); and dormant: active in the bucket before, not in this one (a count of
+    users, not negative)."""
+    buckets = _whole(interval, scope)
+    before = buckets[0] - timedelta(days=1)
+    last = interval.advance(datetime.combine(buckets[-1], time(0))).date() - timedelta(days=1)
+    p = Params()
+    days = _days(scope, interval.floor(before).date(), last, p)
+    found: dict[tuple[int, str], int] = {}
+    for idx, kind, n in await ex.rows(build_lifecycle(scope.site.id, interval,
+                                                      scope.span.tz.key, days, p)):  # fmt: skip
+        found[(int(idx), kind)] = int(n)
+    results = [
+        {
+            "bucket": b.isoformat(),
+            **{k: found.get((index_of(interval, b), k), 0) for k in LIFECYCLE},
+        }
+        for b in buckets
+    ]
+    return {**scope.echo(), "interval": interval.value, "results": results}
+
+
+async def stickiness(ex: Executor, scope: Scope, interval: Interval) -> dict[str, Any]:
+    """Users by how many days (or weeks) of the range they were active on, from one to
+    every one of them."""
+    if interval not in COHORT_UNITS:
+        raise invalid_parameter("interval", "active days or weeks: day or week")
+    span = scope.span
+    assert span.start_date is not None and span.end_date is not None
+    p = Params()
+    rows = await ex.rows(build_stickiness(interval, _days(scope, span.start_date,
+                                                          span.end_date, p), p))  # fmt: skip
+    counts = {int(n): int(users) for n, users in rows}
+    most = len(_whole(interval, scope))
+    results = [{"active": k, "users": counts.get(k, 0)} for k in range(1, most + 1)]
+    return {**scope.echo(), "interval": interval.value, "results": results}

@@ -13,8 +13,8 @@ from tapioca.reports.filters import Filter
 from tapioca.reports.queries import Params, Query
 
 # The session an event belongs to: its client session id, or the derived session of its
-# visitor whose span holds the event's time.
-_SESSION_OF_EVENT = (
+# visitor whose span holds the event's time (aliases: e the event, s the session).
+SESSION_OF_EVENT = (
     "s.site_id = e.site_id AND ((e.session_id IS NOT NULL AND s.client_defined "
     "AND s.session_id = e.session_id) OR (e.session_id IS NULL AND NOT s.client_defined "
     "AND s.visitor_id = e.visitor_id AND e.ts >= s.started_at AND e.ts <= s.ended_at))"
@@ -52,7 +52,7 @@ def event_where(
     session_filters = _session_conditions(filters, p, "s")
     if session_filters:
         clauses.append(
-            f"EXISTS (SELECT 1 FROM session s WHERE {_SESSION_OF_EVENT} AND "
+            f"EXISTS (SELECT 1 FROM session s WHERE {SESSION_OF_EVENT} AND "
             + " AND ".join(session_filters)
             + ")"
         )
@@ -75,7 +75,7 @@ def session_where(
     ]
     if event_filters:  # one event of the session must match all of them
         clauses.append(
-            f"EXISTS (SELECT 1 FROM event e WHERE {_SESSION_OF_EVENT} AND NOT e.is_bot AND "
+            f"EXISTS (SELECT 1 FROM event e WHERE {SESSION_OF_EVENT} AND NOT e.is_bot AND "
             + " AND ".join(event_filters)
             + ")"
         )

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from tapioca.kit.timerange import Interval
 from tapioca.reports.filters import Filter
 from tapioca.reports.queries import Params, Query
-from tapioca.reports.queries.events import event_where
+from tapioca.reports.queries.events import SESSION_OF_EVENT, event_where
 
 # The columns of a user's first event a cohort is filtered by (user_first).
 COHORT_COLUMNS = ("channel", "device", "utm_source", "utm_medium", "utm_campaign")
@@ -68,4 +68,104 @@ def build_cohorts(
     SELECT c.cohort, {period}, count(DISTINCT c.visitor_id)
     FROM c JOIN a ON a.visitor_id = c.visitor_id AND a.day >= c.cohort
     GROUP BY c.cohort, {period}"""
+    return Query(sql, p.values)
+
+
+def step_condition(path: str | None, event_type: str, p: Params) -> str:
+    """Events of a funnel step (alias e): a page view of ``path``, else of ``event_type``."""
+    if path is not None:
+        return f"(e.event_type = 'page_view' AND e.path = {p.add(path)})"
+    return f"e.event_type = {p.add(event_type)}"
+
+
+def _session_value(column: str) -> str:
+    """The ``column`` (channel, device) of the session that holds event e."""
+    return f"(SELECT s.{column} FROM session s WHERE {SESSION_OF_EVENT} LIMIT 1)"
+
+
+def build_starters(
+    site_id: str, first: str, start: datetime, end: datetime, upto: int | None,
+    breakdown: str | None, p: Params,
+) -> Query:  # fmt: skip
+    """The users with a step-1 event (``first``: its condition) in [start, end): per value
+    of ``breakdown`` (a session column) of each one's first such event, else in all."""
+    where = event_where(site_id, start, end, [], p, upto)
+    if breakdown is None:
+        sql = f"SELECT NULL, count(DISTINCT e.visitor_id) FROM event e WHERE {where} AND {first}"
+        return Query(sql, p.values)
+    sql = f"""
+    SELECT value, count(*) FROM (
+        SELECT {_session_value(breakdown)} AS value,
+               row_number() OVER (PARTITION BY e.visitor_id ORDER BY e.ts, e.event_id) AS n
+        FROM event e WHERE {where} AND {first}
+    ) AS f WHERE n = 1 GROUP BY value"""
+    return Query(sql, p.values)
+
+
+def build_hits(
+    site_id: str, conditions: list[str], start: datetime, end: datetime, last: datetime,
+    upto: int | None, breakdown: str | None, p: Params,
+) -> Query:  # fmt: skip
+    """The events that match a step (``conditions``, by step), in time order per user, of
+    the users with a step-1 event in [start, end) and a step-2 event in [start, last]:
+    whether each may start a try, and (``breakdown``) its session's value when it may."""
+    first, second = conditions[0], conditions[1]
+    starts = event_where(site_id, start, end, [], p, upto)
+    follows = event_where(site_id, start, None, [], p, upto) + f" AND e.ts <= {p.add(last)}"
+    in_range = f"(e.ts >= {p.add(start)} AND e.ts < {p.add(end)} AND {first})"
+    value = f"CASE WHEN {in_range} THEN {_session_value(breakdown)} END" if breakdown else "NULL"
+    sql = f"""
+    WITH movers AS (
+        SELECT e.visitor_id FROM event e WHERE {starts} AND {first}
+        INTERSECT
+        SELECT e.visitor_id FROM event e WHERE {follows} AND {second}
+    )
+    SELECT e.visitor_id, e.ts, e.event_id, e.event_type, e.path, {in_range} AS starts, {value}
+    FROM event e JOIN movers m ON m.visitor_id = e.visitor_id
+    WHERE {follows} AND ({" OR ".join(conditions)})
+    ORDER BY e.visitor_id, e.ts, e.event_id"""
+    return Query(sql, p.values)
+
+
+def bucket_index(interval: Interval, day: str) -> str:
+    """SQL: the number of the day, week or month that holds ``day`` (a date), counted
+    from 1970; the one before it is one less (reports/product.py, ``index_of``)."""
+    if interval is Interval.WEEK:  # 1970-01-05 is a Monday
+        return f"CAST((CAST(date_trunc('week', {day}) AS DATE) - DATE '1970-01-05') / 7 AS INTEGER)"
+    if interval is Interval.MONTH:
+        return f"CAST(extract(year FROM {day}) * 12 + extract(month FROM {day}) - 1 AS INTEGER)"
+    return f"({day} - DATE '1970-01-01')"
+
+
+def build_lifecycle(site_id: str, interval: Interval, zone: str, days: str, p: Params) -> Query:
+    """Per bucket (``bucket_index``) and kind: the users active in it that are new (their
+    first event ever is in it), returning (active in the bucket before) or resurrecting
+    (neither); and, in the bucket after each user's active one when they are not active
+    in it, the dormant ones."""
+    first = bucket_index(interval, f"CAST(f.ts AT TIME ZONE {p.add(zone)} AS DATE)")
+    sql = f"""
+    WITH a AS ({days}),
+    b AS (SELECT DISTINCT visitor_id, {bucket_index(interval, "day")} AS idx FROM a),
+    l AS (
+        SELECT visitor_id, idx, lag(idx) OVER w AS prev, lead(idx) OVER w AS next FROM b
+        WINDOW w AS (PARTITION BY visitor_id ORDER BY idx)
+    )
+    SELECT l.idx, CASE WHEN {first} = l.idx THEN 'new'
+                       WHEN l.prev = l.idx - 1 THEN 'returning'
+                       ELSE 'resurrecting' END AS kind, count(*)
+    FROM l JOIN user_first f ON f.site_id = {p.add(site_id)} AND f.visitor_id = l.visitor_id
+    GROUP BY 1, 2
+    UNION ALL
+    SELECT idx + 1, 'dormant', count(*) FROM l WHERE next IS NULL OR next <> idx + 1 GROUP BY 1"""
+    return Query(sql, p.values)
+
+
+def build_stickiness(interval: Interval, days: str, p: Params) -> Query:
+    """Per number of active days (or weeks): how many users had that many."""
+    sql = f"""
+    WITH a AS ({days})
+    SELECT n, count(*) FROM (
+        SELECT visitor_id, count(DISTINCT {bucket_index(interval, "day")}) AS n FROM a
+        GROUP BY visitor_id
+    ) AS u GROUP BY n"""
     return Query(sql, p.values)
