@@ -346,3 +346,32 @@ async def test_stickiness(db: Store, interval: str, start: str, end: str, tz: st
                       date.fromisoformat(end))  # fmt: skip
     assert got["results"] == want
     assert sum(1 for r in want if r["users"]) > 3
+
+
+async def test_an_upgrade_counts_the_events_derived_before_it(migrated_store: Store) -> None:
+    """A store derived by the version before the product tables: migrating fills them from
+    the events the derive job had done, and the next runs add the rest."""
+    store = migrated_store
+    for site, zone in ((APP, APP_ZONE), (OTHER, "UTC")):
+        await store.execute(
+            "INSERT INTO site (id, timezone, currency) VALUES ($1, $2, 'EUR')", [site, zone]
+        )
+    waves = TRAFFIC.waves
+    await store.write_events([event_row(e) for e in waves[0] + waves[1]])
+    await derive_once(store)
+    for table in ("user_first", "user_day"):  # as the version before left it
+        await store.execute(f"DROP TABLE {table}")
+    await store.execute("DELETE FROM schema_migration WHERE version = 17")
+    await store.write_events([event_row(e) for e in waves[2]])  # not derived yet
+    assert await store.migrate() == [17]
+    derived = [e for w in waves[:2] for e in w]
+    first = await store.fetch("SELECT count(*) FROM user_first WHERE site_id = $1", [APP])
+    assert first[0][0] == len({e.user for e in counted(derived) if e.site_id == APP})
+    await derive_once(store)
+    scope = await scope_of(store, "2025-09-01", "2025-11-27")
+    got = await product.retention(Executor(store), scope, Interval.WEEK, 8, TODAY)
+    want = retention(EVENTS, APP, APP_ZONE, "week", 8, date(2025, 9, 1), date(2025, 11, 27), TODAY)
+    assert got["results"] == want
+    got = await product.active_users(Executor(store), scope, Interval.DAY)
+    assert got["results"] == active_users(EVENTS, APP, APP_ZONE, "day", date(2025, 9, 1),
+                                          date(2025, 11, 27))  # fmt: skip

@@ -30,3 +30,18 @@ CREATE TABLE user_day (
 );
 -- only: postgres
 CREATE INDEX user_day_visitor ON user_day (site_id, visitor_id, day);
+-- The events derived before this version: their users' first events and active days.
+INSERT INTO user_first (site_id, visitor_id, ts, event_id, channel, device, utm_source,
+                        utm_medium, utm_campaign)
+SELECT site_id, visitor_id, ts, event_id, channel, device, utm_source, utm_medium, utm_campaign
+FROM (
+    SELECT site_id, visitor_id, ts, event_id, channel, device, utm_source, utm_medium,
+           utm_campaign,
+           row_number() OVER (PARTITION BY site_id, visitor_id ORDER BY ts, event_id) AS n
+    FROM event
+    WHERE NOT is_bot AND seq <= coalesce((SELECT max(last_seq) FROM derive_state), 0)
+) AS f WHERE n = 1;
+INSERT INTO user_day (site_id, day, visitor_id)
+SELECT DISTINCT e.site_id, CAST(e.ts AT TIME ZONE s.timezone AS DATE), e.visitor_id
+FROM event e JOIN site s ON s.id = e.site_id
+WHERE NOT e.is_bot AND e.seq <= coalesce((SELECT max(last_seq) FROM derive_state), 0);
