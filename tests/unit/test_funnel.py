@@ -8,22 +8,28 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tapioca.errors import TapiocaError
-from tapioca.reports.funnel import Hit, Step, furthest, parse_steps, parse_window
+from tapioca.reports.funnel import Hit, Step, furthest, mask_of, parse_steps, parse_window
 
 T = datetime(2025, 11, 3, 12, tzinfo=UTC)
 WEEK = timedelta(days=7)
 
 
-def hit(second: int, kind: str, eid: str, path: str | None = None, starts: bool = True) -> Hit:
-    return Hit(T + timedelta(seconds=second), eid, kind, path, starts)
+Raw = tuple[int, str, str, str | None, bool]  # second, event type, event id, path, starts
+
+
+def hit(second: int, kind: str, eid: str, path: str | None = None, starts: bool = True) -> Raw:
+    return (second, kind, eid, path, starts)
 
 
 def steps(*names: str) -> list[Step]:
     return [Step(n) for n in names]
 
 
-def run(names: list[Step], hits: list[Hit], window: timedelta = WEEK) -> tuple[int, str | None]:
-    depth, start = furthest(names, sorted(hits, key=lambda h: (h.ts, h.event_id)), window)
+def run(names: list[Step], raw: list[Raw], window: timedelta = WEEK) -> tuple[int, str | None]:
+    hits = [Hit(T + timedelta(seconds=second), eid, mask_of(names, kind, path), starts)
+            for second, kind, eid, path, starts in raw]  # fmt: skip
+    hits.sort(key=lambda h: (h.ts, h.event_id))
+    depth, start = furthest(len(names), hits, window)
     return depth, None if start is None else start.event_id
 
 

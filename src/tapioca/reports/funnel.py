@@ -10,12 +10,16 @@ user reaches the furthest step of their best try.
 Within one moment the order of events is free, so the search walks the user's events a
 moment at a time and, at each, advances as far as a matching of the next steps to that
 moment's unused events allows: being further at a moment never leaves fewer ways to
-finish (what is left is a suffix of the steps), so the furthest advance is the best.
+finish (what is left is a suffix of the steps), so the furthest advance is the best. A
+start later than another one's moment is tried only when an event lies beyond the
+earlier try's window and within its own: any way through from it using earlier events
+is also a way from the earlier start.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -73,19 +77,24 @@ class Hit:
 
     ts: datetime
     event_id: str
-    event_type: str
-    path: str | None
-    starts: bool  # a step-1 event inside the range: it may start a try
+    mask: int  # bit k: the event matches step k (``mask_of``)
+    starts: bool  # an event inside the range: a step-1 one may start a try
 
 
-def _matched(steps: Sequence[Step], events: Sequence[Hit]) -> int:
-    """How many of ``steps``, from the first, can go to distinct ``events`` (one moment:
-    any order): a bipartite matching grown a step at a time."""
-    owner: dict[int, int] = {}  # event index → step index
+def mask_of(steps: Sequence[Step], event_type: str, path: str | None) -> int:
+    """The steps an event matches, as bits (the reports compute it in SQL)."""
+    return sum(1 << k for k, step in enumerate(steps) if step.matches(event_type, path))
+
+
+def _matched(first: int, count: int, masks: Sequence[int]) -> int:
+    """How many of the ``count`` steps from step ``first`` on can go to distinct events
+    (``masks``: the steps each one matches, one moment: any order), from the first: a
+    bipartite matching grown a step at a time."""
+    owner: dict[int, int] = {}  # event index → step
 
     def place(step: int, seen: set[int]) -> bool:
-        for i, e in enumerate(events):
-            if i in seen or not steps[step].matches(e.event_type, e.path):
+        for i, mask in enumerate(masks):
+            if i in seen or not mask >> step & 1:
                 continue
             seen.add(i)
             if i not in owner or place(owner[i], seen):
@@ -93,39 +102,58 @@ def _matched(steps: Sequence[Step], events: Sequence[Hit]) -> int:
                 return True
         return False
 
-    for k in range(len(steps)):
-        if not place(k, set()):
+    for k in range(count):
+        if not place(first + k, set()):
             return k
-    return len(steps)
+    return count
 
 
 def _try(
-    steps: Sequence[Step], moments: list[list[Hit]], at: int, start: Hit, end: datetime
+    n: int, moments: list[tuple[datetime, list[int]]], at: int, start: int, end: datetime
 ) -> int:
-    """The furthest step a try from ``start`` (in moment ``at``) reaches."""
+    """The furthest of ``n`` steps a try from the event ``start`` (its index in moment
+    ``at``) reaches; ``moments``: (time, the steps each event matches)."""
     reached = 1
-    for n, moment in enumerate(moments[at:]):
-        if moment[0].ts > end or reached == len(steps):
+    for m in range(at, len(moments)):
+        ts, masks = moments[m]
+        if ts > end or reached == n:
             break
-        unused = [e for e in moment if e is not start] if n == 0 else moment
-        reached += _matched(steps[reached:], unused)
+        if m == at:
+            masks = masks[:start] + masks[start + 1 :]
+        if len(masks) == 1:  # one event: at most one step
+            reached += masks[0] >> reached & 1
+        elif masks:
+            reached += _matched(reached, n - reached, masks)
     return reached
 
 
-def furthest(
-    steps: Sequence[Step], hits: Sequence[Hit], window: timedelta
-) -> tuple[int, Hit | None]:
-    """The furthest step of the user's best try (0: no try) and the start of that try
-    (the earliest of the best); ``hits`` in time order."""
-    moments = [list(group) for _, group in groupby(hits, key=lambda h: h.ts)]
+def furthest(n: int, hits: Sequence[Hit], window: timedelta) -> tuple[int, Hit | None]:
+    """The furthest of ``n`` steps the user's best try reaches (0: no try) and the start
+    of that try (the earliest of the best); ``hits`` in time order."""
+    moments: list[tuple[datetime, list[int]]] = []
+    events: list[list[Hit]] = []
+    for ts, group in groupby(hits, key=lambda h: h.ts):
+        found = list(group)
+        moments.append((ts, [h.mask for h in found]))
+        events.append(found)
+    # a try from a later start can only go further than one from an earlier moment with
+    # events after that one's window: anything before it, the earlier start could use
+    later = [ts for ts, masks in moments if any(m >> 1 for m in masks)]
     best, best_start = 0, None
-    for at, moment in enumerate(moments):
-        for start in moment:
-            if not start.starts or not steps[0].matches(start.event_type, start.path):
+    tried: datetime | None = None  # the window's end of the last try of an earlier moment
+    for at, (ts, masks) in enumerate(moments):
+        end, last = ts + window, tried
+        for i, hit in enumerate(events[at]):
+            if not hit.starts or not masks[i] & 1:
                 continue
-            reached = _try(steps, moments, at, start, start.ts + window)
+            if last is not None:
+                k = bisect_right(later, last)
+                if k == len(later) or later[k] > end:
+                    continue
+            tried = end
+            reached = _try(n, moments, at, i, end)
             if reached > best:
-                best, best_start = reached, start
-                if best == len(steps):
+                best, best_start = reached, hit
+                if best == n:
                     return best, best_start
     return best, best_start

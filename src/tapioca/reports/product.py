@@ -215,15 +215,15 @@ async def funnel(
     for _user, group in groupby(rows, key=lambda row: row[0]):
         hits: list[Hit] = []
         values: dict[int, Any] = {}
-        for _, ts, event_id, event_type, path, starts, value in group:
-            hit = Hit(ts, event_id, event_type, path, bool(starts))
+        for _, ts, event_id, mask, starts, value in group:
+            hit = Hit(ts, event_id, int(mask), bool(starts))
             hits.append(hit)
-            if hit.starts and steps[0].matches(event_type, path):
-                values.setdefault(id(hit), value)
-        depth, begun = furthest(steps, hits, window)
+            if hit.starts and hit.mask & 1:
+                values[id(hit)] = value
+        depth, begun = furthest(len(steps), hits, window)
         if begun is None:
             continue
-        earliest = next(h for h in hits if h.starts and steps[0].matches(h.event_type, h.path))
+        earliest = next(h for h in hits if h.starts and h.mask & 1)
         reached[values[id(earliest)]][0] -= 1
         counts = reached[values[id(begun)]]
         for k in range(depth):

@@ -108,19 +108,21 @@ def build_hits(
 ) -> Query:  # fmt: skip
     """The events that match a step (``conditions``, by step), in time order per user, of
     the users with a step-1 event in [start, end) and a step-2 event in [start, last]:
-    whether each may start a try, and (``breakdown``) its session's value when it may."""
+    the steps each matches (bit k: step k), whether it may start a try, and
+    (``breakdown``) its session's value when it may."""
     first, second = conditions[0], conditions[1]
     starts = event_where(site_id, start, end, [], p, upto)
     follows = event_where(site_id, start, None, [], p, upto) + f" AND e.ts <= {p.add(last)}"
     in_range = f"(e.ts >= {p.add(start)} AND e.ts < {p.add(end)} AND {first})"
     value = f"CASE WHEN {in_range} THEN {_session_value(breakdown)} END" if breakdown else "NULL"
+    mask = " + ".join(f"CASE WHEN {c} THEN {1 << k} ELSE 0 END" for k, c in enumerate(conditions))
     sql = f"""
     WITH movers AS (
         SELECT e.visitor_id FROM event e WHERE {starts} AND {first}
         INTERSECT
         SELECT e.visitor_id FROM event e WHERE {follows} AND {second}
     )
-    SELECT e.visitor_id, e.ts, e.event_id, e.event_type, e.path, {in_range} AS starts, {value}
+    SELECT e.visitor_id, e.ts, e.event_id, {mask} AS mask, {in_range} AS starts, {value}
     FROM event e JOIN movers m ON m.visitor_id = e.visitor_id
     WHERE {follows} AND ({" OR ".join(conditions)})
     ORDER BY e.visitor_id, e.ts, e.event_id"""

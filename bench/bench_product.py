@@ -1,0 +1,220 @@
+"""Product reports on the 10M-event, 90-day bench site (bench/bench_reports.py builds and
+loads it): active users per day over 90 days, retention of 12 weekly cohorts, a 4-step
+funnel over 30 days, lifecycle over 12 weeks, and the rest, under wrk with 4 clients, on
+each store. Before timing, the answers are compared with SQL over the raw events that
+never reads the derived tables: daily active users of every day, the 30-day users of the
+last one, the whole retention matrix, lifecycle's new users per week and the funnel's
+first step. Figures go under "product" in bench/results (unless --no-save).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from bench.bench_reports import SITE, ZONE, load_duckdb, load_postgres, parquet_for
+from bench.figures import Figure, ModeResult, finish
+from bench.procs import Proc, base_env, credential, production_env, wait_ready
+from bench.run import OUT, wrk
+from support.servers import PostgresServer, RedisServer, free_port
+
+DAYS = "start_date=2025-10-01&end_date=2025-12-29"  # the site's 90 days
+WEEKS = "start_date=2025-10-06&end_date=2025-12-28"  # 12 whole weeks
+MONTH = "start_date=2025-11-15&end_date=2025-12-14"  # 30 days
+STEPS = "page_view,add_to_cart,view_cart,purchase"
+BASE = f"site_id={SITE}"
+# name → (path, p95 target in ms or None)
+REPORTS: dict[str, tuple[str, float | None]] = {
+    "active users per day, 90 days": (
+        f"/api/v1/product/active-users?{BASE}&{DAYS}&interval=day", 50.0),
+    "retention, 12 weekly cohorts": (
+        f"/api/v1/product/retention?{BASE}&{WEEKS}&cohort=week&periods=11", 150.0),
+    "funnel of 4 steps, 30 days": (
+        f"/api/v1/product/funnel?{BASE}&{MONTH}&steps={STEPS}&window=7d", 250.0),
+    "lifecycle, 12 weeks": (f"/api/v1/product/lifecycle?{BASE}&{WEEKS}&interval=week", 200.0),
+    "active users per week, 90 days": (
+        f"/api/v1/product/active-users?{BASE}&{DAYS}&interval=week", None),
+    "top events, 30 days": (f"/api/v1/product/top-events?{BASE}&{MONTH}", None),
+    "stickiness, 30 days": (f"/api/v1/product/stickiness?{BASE}&{MONTH}", None),
+    "seed 003 retention, 4 weeks from 2025-11-03": (
+        f"/api/stats/retention?{BASE}&start_date=2025-11-03&windows=4", None),
+    "seed 003 dau, 30 days": (
+        f"/api/stats/dau?{BASE}&from_date=2025-11-15&to_date=2025-12-14", None),
+}  # fmt: skip
+
+# -- the independent answers (SQL over the events, the dialect both stores share) ------
+LOCAL = f"CAST(ts AT TIME ZONE '{ZONE}' AS DATE)"
+EVENTS = f"FROM event WHERE site_id = '{SITE}' AND NOT is_bot"
+DAU_SQL = f"SELECT {LOCAL} AS d, count(DISTINCT visitor_id) {EVENTS} GROUP BY 1 ORDER BY 1"
+MAU_SQL = (f"SELECT count(DISTINCT visitor_id) {EVENTS} "
+           f"AND {LOCAL} BETWEEN DATE '2025-11-30' AND DATE '2025-12-29'")  # fmt: skip
+RETENTION_SQL = f"""
+WITH f AS (SELECT visitor_id, CAST(date_trunc('week', min(ts) AT TIME ZONE '{ZONE}') AS DATE)
+                  AS cohort {EVENTS} GROUP BY visitor_id),
+a AS (SELECT DISTINCT visitor_id, CAST(date_trunc('week', {LOCAL}) AS DATE) AS week {EVENTS})
+SELECT f.cohort, a.week, count(*) FROM f JOIN a ON a.visitor_id = f.visitor_id
+WHERE f.cohort >= DATE '2025-10-06' AND f.cohort <= DATE '2025-12-22' AND a.week >= f.cohort
+GROUP BY 1, 2"""
+STEP1_SQL = (f"SELECT count(DISTINCT visitor_id) {EVENTS} AND event_type = 'page_view' "
+             f"AND {LOCAL} BETWEEN DATE '2025-11-15' AND DATE '2025-12-14'")  # fmt: skip
+
+Fetch = Callable[[str], Awaitable[list[tuple[Any, ...]]]]
+
+
+async def check(url: str, fetch: Fetch, result: ModeResult) -> None:
+    """Each report's answer against the SQL over the events."""
+    async with httpx.AsyncClient(timeout=600, headers=credential(url)) as client:
+
+        async def ask(name: str) -> Any:
+            answer = await client.get(url + REPORTS[name][0])
+            answer.raise_for_status()
+            return answer.json()
+
+        checks: list[tuple[str, Any, Any]] = []
+        active = (await ask("active users per day, 90 days"))["results"]
+        dau = {d.isoformat(): int(n) for d, n in await fetch(DAU_SQL)}
+        days = [r["bucket"] for r in active]
+        checks.append(("dau of each of the 90 days", {r["bucket"]: r["dau"] for r in active},
+                       {day: dau.get(day, 0) for day in days}))  # fmt: skip
+        checks.append(("mau of the last day", active[-1]["mau"], (await fetch(MAU_SQL))[0][0]))
+        cohorts = (await ask("retention, 12 weekly cohorts"))["results"]
+        matrix: dict[tuple[str, int], int] = {}
+        for cohort, week, n in await fetch(RETENTION_SQL):
+            k = (week - cohort).days // 7
+            if k <= 11:
+                matrix[(cohort.isoformat(), k)] = int(n)
+        got = {(c["cohort_start"], k): n for c in cohorts for k, n in enumerate(c["retained"])}
+        checks.append(("retention matrix (12 cohorts)", got,
+                       {key: matrix.get(key, 0) for key in got}))  # fmt: skip
+        lifecycle = (await ask("lifecycle, 12 weeks"))["results"]
+        checks.append(("lifecycle new users per week", [r["new"] for r in lifecycle],
+                       [matrix.get((r["bucket"], 0), 0) for r in lifecycle]))  # fmt: skip
+        funnel = (await ask("funnel of 4 steps, 30 days"))["steps"]
+        checks.append(("funnel step 1 users", funnel[0]["users"], (await fetch(STEP1_SQL))[0][0]))
+        users = [s["users"] for s in funnel]
+        checks.append(("funnel steps do not grow", users, sorted(users, reverse=True)))
+    for name, got, want in checks:
+        ok = got == want
+        result.add(Figure(f"exact: {name}", 0.0 if ok else 1.0, "differ", "= 0", ok))
+
+
+def measure(url: str, result: ModeResult, seconds: int) -> None:
+    headers = credential(url)
+    for name, (path, target) in REPORTS.items():
+        httpx.get(url + path, headers=headers, timeout=600).raise_for_status()
+        r = wrk(url, "wrk_get.lua", threads=1, conns=4, seconds=seconds, env={"BENCH_PATH": path},
+                headers=headers)  # fmt: skip
+        if r["non2xx"] or r["socket_errors"]:
+            raise RuntimeError(f"{name}: {r['non2xx']} non-2xx, {r['socket_errors']} errors")
+        p95 = r["p95_us"] / 1000
+        result.add(Figure(
+            f"{name} p95 (p50 {r['p50_us'] / 1000:.1f} ms)", p95, "ms",
+            f"≤ {target:.0f}" if target else "", p95 <= target if target else None,
+            f"wrk -t1 -c4 -d{seconds}s, {r['rps']:.1f} req/s",
+        ))  # fmt: skip
+
+
+async def run_embedded(work: Path, parquet: Path, count: int, seconds: int) -> ModeResult:
+    result = ModeResult(f"embedded, {count:,} events in 90 days")
+    data = work / "embedded"
+    data.mkdir(parents=True)
+    _, derived, _ = await load_duckdb(data / "tapioca.duckdb", parquet)
+    result.add(Figure("derive from scratch (sessions, rollups, product state)", derived, "s"))
+    fetch = _duckdb_rows(data / "tapioca.duckdb")  # while no server holds the file
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    serve = Proc("serve", ["serve"], base_env({"TAPIOCA_DATA_DIR": str(data),
+                                               "TAPIOCA_PORT": str(port)}), data)  # fmt: skip
+    try:
+        wait_ready(url, serve)
+        await check(url, fetch, result)
+        measure(url, result, seconds)
+    finally:
+        serve.stop()
+    return result
+
+
+def _duckdb_rows(path: Path) -> Fetch:
+    import duckdb
+
+    cache: dict[str, list[tuple[Any, ...]]] = {}
+    con = duckdb.connect(str(path), read_only=True)
+    for sql in (DAU_SQL, MAU_SQL, RETENTION_SQL, STEP1_SQL):
+        cache[sql] = con.execute(sql).fetchall()
+    con.close()
+
+    async def fetch(sql: str) -> list[tuple[Any, ...]]:
+        return cache[sql]
+
+    return fetch
+
+
+async def run_production(work: Path, parquet: Path, count: int, seconds: int) -> ModeResult:
+    result = ModeResult(f"production, {count:,} events in 90 days")
+    pg = PostgresServer(work / "pg")
+    redis = RedisServer(work / "redis")
+    procs: list[Proc] = []
+    try:
+        pg.init()
+        pg._append(pg.data_dir / "postgresql.conf", ["shared_buffers = 1GB", "work_mem = 64MB"])
+        pg.start()
+        pg.create_database("bench")
+        redis.start()
+        dsn = pg.dsn("bench")
+        _, derived, _ = await load_postgres(dsn, parquet, work)
+        result.add(Figure("derive from scratch (sessions, rollups, product state)", derived, "s"))
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = production_env(dsn, redis.url, port, {"TAPIOCA_API_WORKERS": "1"})
+        procs.append(Proc("api", ["api"], env, work))
+        wait_ready(url, procs[0])
+        con = await asyncpg.connect(dsn)
+        try:
+
+            async def fetch(sql: str) -> list[tuple[Any, ...]]:
+                return [tuple(r) for r in await con.fetch(sql)]
+
+            await check(url, fetch, result)
+        finally:
+            await con.close()
+        measure(url, result, seconds)
+    finally:
+        for proc in procs:
+            proc.stop()
+        redis.cleanup()
+        pg.cleanup()
+    return result
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--modes", default="embedded,production")
+    parser.add_argument("--no-save", action="store_true", help="print only")
+    args = parser.parse_args()
+    OUT.mkdir(exist_ok=True)
+    parquet = parquet_for(args.events)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="tapioca-product-") as tmp:
+        os.chmod(tmp, 0o755)
+        for mode in args.modes.split(","):
+            runner = run_embedded if mode == "embedded" else run_production
+            results.append(await runner(Path(tmp) / mode, parquet, args.events, args.seconds))
+            print(f"{mode} done {date.today()}", flush=True)
+    command = "python -m bench.bench_product " + " ".join(sys.argv[1:])
+    finish("product", results, command.strip(), keep=not args.no_save)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
