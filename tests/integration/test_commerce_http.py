@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ from support.accounts import (
     STORES,
     bearer,
     client_of,
+    owner_app,
     running,
     settings_for,
     sign_in,
@@ -43,14 +43,10 @@ from support.commerce_reference import (
     plain,
 )
 from support.error_shape import assert_error, fields_of
-from support.factories import event_row
+from support.loaded import load_waves
 from support.reference import Question, from_wire
-from support.servers import PostgresServer, RedisServer
 from support.shop_traffic import CAFE, SHOP, SITES, shop_traffic
-from tapioca.derive.jobs import derive_once
 from tapioca.storage.base import Store
-from tapioca.storage.duckdb_store import DuckDBStore
-from tapioca.storage.postgres_store import PostgresStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -61,18 +57,8 @@ MONEY = {"revenue", "refunds", "net_revenue", "avg_order_value", "avg_cart_value
 
 async def load(store: Store) -> None:
     """The sites, then the traffic wave by wave, each derived."""
-    try:
-        await store.migrate()
-        for site, settings in SITES.items():
-            await store.execute(
-                "INSERT INTO site (id, timezone, currency) VALUES ($1, $2, $3)",
-                [site, settings.timezone, settings.currency],
-            )
-        for wave in TRAFFIC.waves:
-            await store.write_events([event_row(e) for e in wave])
-            await derive_once(store)
-    finally:
-        await store.close()
+    sites = [(site, settings.timezone, settings.currency) for site, settings in SITES.items()]
+    await load_waves(store, sites, TRAFFIC.waves)
 
 
 @dataclass
@@ -110,29 +96,9 @@ def check_money(value: Any, key: str | None = None) -> None:
 async def shop(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Shop]:
-    store: str = request.param
-    data_dir: Path = tmp_path_factory.mktemp(f"commerce-http-{store}")
-    owner = {"owner_email": OWNER_EMAIL, "owner_password": OWNER_PASSWORD}
-    database = None
-    if store == "embedded":
-        settings = settings_for(store, data_dir, **owner)
-        await load(DuckDBStore(settings.duckdb_path, readers=1))
-    else:
-        pg: PostgresServer = request.getfixturevalue("pg_server")
-        redis: RedisServer = request.getfixturevalue("redis_server")
-        database = f"commerce_http_{uuid.uuid4().hex[:12]}"
-        pg.create_database(database)
-        await load(PostgresStore(pg.dsn(database), max_size=2))
-        settings = settings_for(
-            store, data_dir, pg_dsn=pg.dsn(database), redis_url=redis.url, **owner
-        )
-    try:
-        async with running(settings) as app, client_of(app) as client:
-            token = (await sign_in(client, OWNER_EMAIL, OWNER_PASSWORD))["access_token"]
-            yield Shop(client, bearer(token))
-    finally:
-        if database is not None:
-            pg.drop_database(database, force=True)
+    data_dir = tmp_path_factory.mktemp(f"commerce-http-{request.param}")
+    async with owner_app(request, data_dir, load) as (client, owner):
+        yield Shop(client, owner)
 
 
 def check(got: Any, want: Any, ids: SessionIds | None = None) -> None:

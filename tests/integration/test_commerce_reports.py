@@ -27,11 +27,9 @@ from support.commerce_reference import (
     SessionIds,
     comparable,
 )
-from support.factories import event_row
-from support.loaded import loaded_store
+from support.loaded import load_waves, loaded_store
 from support.reference import SESSION_DIMS, Filters, Question
 from support.shop_traffic import CAFE, SHOP, SITES, ShopTraffic, shop_traffic
-from tapioca.derive.jobs import derive_once, rebuild
 from tapioca.errors import TapiocaError
 from tapioca.kit.timerange import Interval
 from tapioca.model.dimensions import Dimension
@@ -52,32 +50,13 @@ BATCH = 150
 # == loading ==========================================================================
 
 
-async def make_sites(store: Store) -> None:
-    for site, settings in SITES.items():
-        await store.execute(
-            "INSERT INTO site (id, timezone, currency) VALUES ($1, $2, $3)",
-            [site, settings.timezone, settings.currency],
-        )
+SITE_ROWS = [(site, settings.timezone, settings.currency) for site, settings in SITES.items()]
 
 
 async def load(store: Store, incremental: bool) -> None:
     """The waves in order, each in batches derived now and then and derived at its end;
     or (not ``incremental``) every event at once, then a rebuild of everything derived."""
-    try:
-        await store.migrate()
-        await make_sites(store)
-        for wave in TRAFFIC.waves:
-            rows = [event_row(e) for e in wave]
-            for n, start in enumerate(range(0, len(rows), BATCH)):
-                await store.write_events(rows[start : start + BATCH])
-                if incremental and n % 2:
-                    await derive_once(store)
-            if incremental:
-                await derive_once(store)
-        if not incremental:
-            await rebuild(store)
-    finally:
-        await store.close()
+    await load_waves(store, SITE_ROWS, TRAFFIC.waves, BATCH, incremental)
 
 
 def _loaded(

@@ -5,11 +5,9 @@ what they refuse, in the one error shape."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,17 +16,11 @@ import pytest
 import pytest_asyncio
 
 from support.accounts import (
-    OWNER_EMAIL,
-    OWNER_PASSWORD,
     STORES,
-    bearer,
-    client_of,
-    running,
-    settings_for,
-    sign_in,
+    owner_app,
 )
 from support.error_shape import assert_error, fields_of
-from support.factories import event_row
+from support.loaded import load_waves
 from support.product_reference import (
     APP,
     APP_ZONE,
@@ -41,11 +33,7 @@ from support.product_reference import (
     stickiness,
     top_events,
 )
-from support.servers import PostgresServer, RedisServer
-from tapioca.derive.jobs import derive_once
 from tapioca.storage.base import Store
-from tapioca.storage.duckdb_store import DuckDBStore
-from tapioca.storage.postgres_store import PostgresStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -54,17 +42,7 @@ EVENTS = TRAFFIC.events
 
 
 async def load(store: Store) -> None:
-    try:
-        await store.migrate()
-        for site, zone in ((APP, APP_ZONE), (OTHER, "UTC")):
-            await store.execute(
-                "INSERT INTO site (id, timezone, currency) VALUES ($1, $2, 'EUR')", [site, zone]
-            )
-        for wave in TRAFFIC.waves:
-            await store.write_events([event_row(e) for e in wave])
-            await derive_once(store)
-    finally:
-        await store.close()
+    await load_waves(store, [(APP, APP_ZONE, "EUR"), (OTHER, "UTC", "EUR")], TRAFFIC.waves)
 
 
 @dataclass
@@ -88,29 +66,9 @@ class App:
 async def app(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[App]:
-    store: str = request.param
-    data_dir: Path = tmp_path_factory.mktemp(f"product-http-{store}")
-    owner = {"owner_email": OWNER_EMAIL, "owner_password": OWNER_PASSWORD}
-    database = None
-    if store == "embedded":
-        settings = settings_for(store, data_dir, **owner)
-        await load(DuckDBStore(settings.duckdb_path, readers=1))
-    else:
-        pg: PostgresServer = request.getfixturevalue("pg_server")
-        redis: RedisServer = request.getfixturevalue("redis_server")
-        database = f"product_http_{uuid.uuid4().hex[:12]}"
-        pg.create_database(database)
-        await load(PostgresStore(pg.dsn(database), max_size=2))
-        settings = settings_for(
-            store, data_dir, pg_dsn=pg.dsn(database), redis_url=redis.url, **owner
-        )
-    try:
-        async with running(settings) as running_app, client_of(running_app) as client:
-            token = (await sign_in(client, OWNER_EMAIL, OWNER_PASSWORD))["access_token"]
-            yield App(client, bearer(token))
-    finally:
-        if database is not None:
-            pg.drop_database(database, force=True)
+    data_dir = tmp_path_factory.mktemp(f"product-http-{request.param}")
+    async with owner_app(request, data_dir, load) as (client, owner):
+        yield App(client, owner)
 
 
 def today(zone: str = APP_ZONE) -> date:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from support.factories import event_row
-from support.loaded import loaded_store
+from support.loaded import load_waves, loaded_store
 from support.product_reference import (
     APP,
     APP_ZONE,
@@ -36,7 +36,7 @@ from support.product_reference import (
 )
 from support.reference import counted
 from tapioca.derive import rollups
-from tapioca.derive.jobs import WEB, derive_once, rebuild, web_steps
+from tapioca.derive.jobs import WEB, derive_once, web_steps
 from tapioca.derive.runner import run_derive
 from tapioca.errors import TapiocaError
 from tapioca.kit.timerange import Interval
@@ -56,25 +56,11 @@ TODAY = date(2025, 11, 27)
 BATCH = 400
 
 
+SITE_ROWS = [(APP, APP_ZONE, "EUR"), (OTHER, "UTC", "EUR")]
+
+
 async def load(store: Store, incremental: bool) -> None:
-    try:
-        await store.migrate()
-        for site, zone in ((APP, APP_ZONE), (OTHER, "UTC")):
-            await store.execute(
-                "INSERT INTO site (id, timezone, currency) VALUES ($1, $2, 'EUR')", [site, zone]
-            )
-        for wave in TRAFFIC.waves:
-            rows = [event_row(e) for e in wave]
-            for n, start in enumerate(range(0, len(rows), BATCH)):
-                await store.write_events(rows[start : start + BATCH])
-                if incremental and n % 2:
-                    await derive_once(store)
-            if incremental:
-                await derive_once(store)
-        if not incremental:
-            await rebuild(store)
-    finally:
-        await store.close()
+    await load_waves(store, SITE_ROWS, TRAFFIC.waves, BATCH, incremental)
 
 
 def _loaded(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,11 +16,13 @@ from typing import Any
 
 import httpx
 import jwt
+import pytest
 from fastapi import FastAPI
 
 from support.rate_limits import LIMITS_OFF
 from tapioca.api.app import create_app
 from tapioca.config import Settings
+from tapioca.storage.base import Store
 
 OWNER_EMAIL = "root@example.com"
 OWNER_PASSWORD = "root-password-0123"
@@ -193,3 +195,40 @@ def unsigned_token(account_id: str) -> str:
 def wrongly_signed_token(account_id: str) -> str:
     """HS256 with a secret that is not the instance's."""
     return jwt.encode(claims_of(account_id), new_secret_key(), algorithm="HS256")
+
+
+@asynccontextmanager
+async def owner_app(
+    request: pytest.FixtureRequest, data_dir: Path, load: Callable[[Store], Awaitable[None]]
+) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
+    """An instance on the store ``request.param`` names ("embedded", or "production": a
+    new database of the session's PostgreSQL, dropped after, and its Redis), whose store
+    ``load`` filled before it started; its owner signed in. Yields the client and the
+    owner's headers."""
+    from support.servers import PostgresServer, RedisServer
+    from tapioca.storage.duckdb_store import DuckDBStore
+    from tapioca.storage.postgres_store import PostgresStore
+
+    store: str = request.param
+    owner = {"owner_email": OWNER_EMAIL, "owner_password": OWNER_PASSWORD}
+    database = None
+    pg: PostgresServer | None = None
+    if store == "embedded":
+        settings = settings_for(store, data_dir, **owner)
+        await load(DuckDBStore(settings.duckdb_path, readers=1))
+    else:
+        pg = request.getfixturevalue("pg_server")
+        redis: RedisServer = request.getfixturevalue("redis_server")
+        database = f"app_{uuid.uuid4().hex[:12]}"
+        pg.create_database(database)
+        await load(PostgresStore(pg.dsn(database), max_size=2))
+        settings = settings_for(
+            store, data_dir, pg_dsn=pg.dsn(database), redis_url=redis.url, **owner
+        )
+    try:
+        async with running(settings) as app, client_of(app) as client:
+            token = (await sign_in(client, OWNER_EMAIL, OWNER_PASSWORD))["access_token"]
+            yield client, bearer(token)
+    finally:
+        if pg is not None and database is not None:
+            pg.drop_database(database, force=True)

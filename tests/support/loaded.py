@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from typing import Any
 
 import pytest
 
+from support.reference import Event
 from support.servers import PostgresServer
 from tapioca.storage.base import Store
 from tapioca.storage.duckdb_store import DuckDBStore
@@ -35,3 +36,39 @@ def loaded_store(
         yield lambda: PostgresStore(server.dsn(database), max_size=4)
     finally:
         server.drop_database(database, force=True)
+
+
+# A site of a test's traffic: its id, time zone and reporting currency.
+SiteRow = tuple[str, str, str]
+
+
+async def load_waves(
+    store: Store, sites: Sequence[SiteRow], waves: Sequence[Sequence[Event]],
+    batch: int | None = None, incremental: bool = True,
+) -> None:  # fmt: skip
+    """Migrate ``store``, make ``sites``, then write the ``waves`` in order: each in
+    batches of ``batch`` (None: whole) derived every other batch and at the wave's end;
+    or (not ``incremental``) every event, then a rebuild of everything derived. Closes
+    the store."""
+    from support.factories import event_row
+    from tapioca.derive.jobs import derive_once, rebuild
+
+    try:
+        await store.migrate()
+        for site in sites:
+            await store.execute(
+                "INSERT INTO site (id, timezone, currency) VALUES ($1, $2, $3)", list(site)
+            )
+        for wave in waves:
+            rows = [event_row(e) for e in wave]
+            size = batch or max(len(rows), 1)
+            for n, start in enumerate(range(0, len(rows), size)):
+                await store.write_events(rows[start : start + size])
+                if incremental and n % 2:
+                    await derive_once(store)
+            if incremental:
+                await derive_once(store)
+        if not incremental:
+            await rebuild(store)
+    finally:
+        await store.close()
