@@ -39,10 +39,10 @@ from bench.bench_reports import worker_rows
 from bench.figures import Figure, ModeResult, finish
 from bench.generator import SHOP_CURRENCY, generate_shop
 from bench.loading import load_events, vacuum_analyze
-from bench.procs import Proc, base_env, credential, production_env, wait_ready
+from bench.procs import Proc, base_env, bench_servers, credential, production_env, wait_ready
 from bench.run import OUT, wrk
 from bench.shop_ledger import ShopLedger, cents
-from support.servers import PostgresServer, RedisServer, free_port
+from support.servers import PostgresServer, free_port
 
 SITE = "bobashop"
 ZONE = "Europe/Berlin"
@@ -518,40 +518,30 @@ async def explain(
 
 async def run_production(work: Path, parquet: Path, ledger: ShopLedger, seconds: int) -> ModeResult:
     result = ModeResult("production")
-    pg = PostgresServer(work / "pg")
-    redis = RedisServer(work / "redis")
     procs: list[Proc] = []
-    try:
-        pg.init()
-        pg._append(
-            pg.data_dir / "postgresql.conf",
-            ["shared_buffers = 1GB", "work_mem = 64MB", *EXPLAIN_OFF],
-        )
-        pg.start()
-        pg.create_database("bench")
-        redis.start()
-        dsn = pg.dsn("bench")
-        loaded, derived, live = await load_postgres(dsn, parquet, work)
-        result.add(Figure("load the events (COPY from CSV)", loaded, "s"))
-        result.add(
-            Figure("derive sessions, rollups and commerce tables from scratch", derived, "s")
-        )
-        result.add(Figure(LIVE, live, "s"))
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        env = production_env(dsn, redis.url, port, {"TAPIOCA_API_WORKERS": "1"})
-        procs.append(Proc("api", ["api"], env, work))
-        wait_ready(url, procs[0])
-        paths = prepare(url, ledger, result)
-        missed = measure(url, paths, result, seconds)
-        result.add(Figure("peak RSS of api", procs[0].peak_rss_mb(), "MB"))
-        if missed:
-            print(f"plans of {len(missed)} reports: {await explain(pg, dsn, url, paths, missed)}")
-    finally:
-        for proc in procs:
-            proc.stop()
-        redis.cleanup()
-        pg.cleanup()
+    with bench_servers(work, EXPLAIN_OFF) as (pg, dsn, redis):
+        try:
+            loaded, derived, live = await load_postgres(dsn, parquet, work)
+            result.add(Figure("load the events (COPY from CSV)", loaded, "s"))
+            result.add(
+                Figure("derive sessions, rollups and commerce tables from scratch", derived, "s")
+            )
+            result.add(Figure(LIVE, live, "s"))
+            port = free_port()
+            url = f"http://127.0.0.1:{port}"
+            env = production_env(dsn, redis.url, port, {"TAPIOCA_API_WORKERS": "1"})
+            procs.append(Proc("api", ["api"], env, work))
+            wait_ready(url, procs[0])
+            paths = prepare(url, ledger, result)
+            missed = measure(url, paths, result, seconds)
+            result.add(Figure("peak RSS of api", procs[0].peak_rss_mb(), "MB"))
+            if missed:
+                print(
+                    f"plans of {len(missed)} reports: {await explain(pg, dsn, url, paths, missed)}"
+                )
+        finally:
+            for proc in procs:
+                proc.stop()
     return result
 
 

@@ -24,9 +24,9 @@ import httpx
 from bench.figures import Figure, ModeResult, finish
 from bench.generator import generate
 from bench.loading import load_events, vacuum_analyze
-from bench.procs import Proc, base_env, credential, production_env, wait_ready
+from bench.procs import Proc, base_env, bench_servers, credential, production_env, wait_ready
 from bench.run import OUT, wrk
-from support.servers import PostgresServer, RedisServer, free_port
+from support.servers import free_port
 
 SITE = "big90"
 ZONE = "Europe/Berlin"
@@ -265,37 +265,28 @@ async def run_embedded(work: Path, parquet: Path, count: int, seconds: int) -> M
 
 async def run_production(work: Path, parquet: Path, count: int, seconds: int) -> ModeResult:
     result = ModeResult(f"production, {count:,} events in {DAYS} days")
-    pg = PostgresServer(work / "pg")
-    redis = RedisServer(work / "redis")
     procs: list[Proc] = []
-    try:
-        pg.init()
-        pg._append(pg.data_dir / "postgresql.conf", ["shared_buffers = 1GB", "work_mem = 64MB"])
-        pg.start()
-        pg.create_database("bench")
-        redis.start()
-        dsn = pg.dsn("bench")
-        loaded, derived, live = await load_postgres(dsn, parquet, work)
-        result.add(Figure("load the events (COPY from CSV)", loaded, "s"))
-        result.add(Figure("derive sessions and rollups from scratch", derived, "s"))
-        result.add(Figure(LIVE, live[0], "s"))
-        result.add(Figure(LIVE_DAYS, live[1], "s"))
-        con = await asyncpg.connect(dsn)
-        lo, hi = _bounds()
-        exact = await con.fetchval(EXACT_VISITORS, SITE, lo, hi)
-        await con.close()
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        env = production_env(dsn, redis.url, port, {"TAPIOCA_API_WORKERS": "1"})
-        procs.append(Proc("api", ["api"], env, work))
-        wait_ready(url, procs[0])
-        await check_visitors(url, int(exact), result)
-        measure(url, result, seconds)
-    finally:
-        for proc in procs:
-            proc.stop()
-        redis.cleanup()
-        pg.cleanup()
+    with bench_servers(work) as (_pg, dsn, redis):
+        try:
+            loaded, derived, live = await load_postgres(dsn, parquet, work)
+            result.add(Figure("load the events (COPY from CSV)", loaded, "s"))
+            result.add(Figure("derive sessions and rollups from scratch", derived, "s"))
+            result.add(Figure(LIVE, live[0], "s"))
+            result.add(Figure(LIVE_DAYS, live[1], "s"))
+            con = await asyncpg.connect(dsn)
+            lo, hi = _bounds()
+            exact = await con.fetchval(EXACT_VISITORS, SITE, lo, hi)
+            await con.close()
+            port = free_port()
+            url = f"http://127.0.0.1:{port}"
+            env = production_env(dsn, redis.url, port, {"TAPIOCA_API_WORKERS": "1"})
+            procs.append(Proc("api", ["api"], env, work))
+            wait_ready(url, procs[0])
+            await check_visitors(url, int(exact), result)
+            measure(url, result, seconds)
+        finally:
+            for proc in procs:
+                proc.stop()
     return result
 
 

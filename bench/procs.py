@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -14,6 +16,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # test helpers
 from support import credentials
 from support.processes import child_pids
+from support.servers import PostgresServer, RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -126,3 +129,25 @@ def credential(url: str) -> dict[str, str]:
     if url not in _CREDENTIALS:
         _CREDENTIALS[url] = _sign_in(url)
     return _CREDENTIALS[url]
+
+
+@contextmanager
+def bench_servers(
+    work: Path, settings: Sequence[str] = ()
+) -> Iterator[tuple[PostgresServer, str, RedisServer]]:
+    """A throw-away PostgreSQL (1 GB of shared buffers, 64 MB of work memory, and
+    ``settings``) with a database ``bench``, and a Redis, under ``work``; removed after.
+    Yields the server, the database's DSN and Redis."""
+    pg = PostgresServer(work / "pg")
+    redis = RedisServer(work / "redis")
+    try:
+        pg.init()
+        pg._append(pg.data_dir / "postgresql.conf",
+                   ["shared_buffers = 1GB", "work_mem = 64MB", *settings])  # fmt: skip
+        pg.start()
+        pg.create_database("bench")
+        redis.start()
+        yield pg, pg.dsn("bench"), redis
+    finally:
+        redis.cleanup()
+        pg.cleanup()
