@@ -5,6 +5,7 @@ what they refuse, in the one error shape."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -205,10 +206,10 @@ REFUSED = [
     ("GET", "/api/v1/product/lifecycle", {"interval": "hour"}, None, "interval"),
     ("GET", "/api/v1/product/stickiness", {"interval": "month"}, None, "interval"),
     ("GET", "/api/stats/dau", {"from_date": "2025-10-09", "to_date": "2025-10-01"}, None,
-     "start_date"),
+     "from_date"),
     ("POST", "/api/stats/dau", {}, {"site_id": OTHER}, "site_id"),
     ("POST", "/api/stats/retention", {}, {"windows": 1}, "windows"),
-    ("POST", "/api/stats/top-events", {}, {"to_date": "not a date"}, "end_date"),
+    ("POST", "/api/stats/top-events", {}, {"to_date": "not a date"}, "to_date"),
 ]  # fmt: skip
 
 
@@ -218,3 +219,16 @@ async def test_refused(
 ) -> None:
     response = await app.call(method, path, {"site_id": APP, **params}, body)
     assert fields_of(assert_error(response, 422, "validation_error")) == [field]
+
+
+async def test_seed_errors_name_the_parameters_as_sent(app: App) -> None:
+    params = {"site_id": APP, "from_date": "2025-10-09", "to_date": "2025-10-01"}
+    body = assert_error(await app.call("GET", "/api/stats/top-events", params), 422,
+                        "validation_error")  # fmt: skip
+    assert "start_date" not in json.dumps(body) and "from_date" in body["error"]["message"]
+
+
+async def test_too_many_daily_cohorts_name_the_cohort(app: App) -> None:
+    params = {"site_id": APP, "start_date": "1990-01-01", "end_date": "2025-10-01", "cohort": "day"}
+    response = await app.call("GET", "/api/v1/product/retention", params)
+    assert fields_of(assert_error(response, 422, "validation_error")) == ["cohort"]

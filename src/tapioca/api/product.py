@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import date
 from typing import Annotated, Any
 
@@ -23,6 +24,7 @@ from tapioca.api.reports import (
     known_parameters_only,
 )
 from tapioca.api.responses import JSONBody
+from tapioca.errors import TapiocaError
 from tapioca.kit.timerange import Interval
 from tapioca.reports import funnel, product, web
 from tapioca.reports.executor import Executor
@@ -143,14 +145,36 @@ class RetentionBody(_Body):
 Report = Callable[[Executor, Scope], Awaitable[list[dict[str, Any]]]]
 
 
-async def _timed(reader: Reader, scope: ScopeQuery, report: Report) -> JSONBody:
-    """Seed 003's answer: the report's rows, and the seconds it took."""
+# seed 003's names of the range's bounds (errors name the parameter as it was sent)
+_RANGE_NAMES = {"start_date": "from_date", "end_date": "to_date"}
+
+
+def _rename(exc: TapiocaError, names: dict[str, str]) -> None:
+    def spelt(text: str) -> str:
+        for ours, theirs in names.items():
+            text = text.replace(ours, theirs)
+        return text
+
+    exc.message = spelt(exc.message)
+    exc.details = [replace(d, field=names.get(d.field, d.field), message=spelt(d.message))
+                   for d in exc.details]  # fmt: skip
+
+
+async def _timed(
+    reader: Reader, scope: ScopeQuery, report: Report, names: dict[str, str] | None = None
+) -> JSONBody:
+    """Seed 003's answer: the report's rows, and the seconds it took; an error about the
+    range names its bounds as ``names`` say."""
     began = time.perf_counter()
 
     async def data(ex: Executor, s: Scope) -> dict[str, Any]:
         return {"data": await report(ex, s)}
 
-    answer = await scope.result(reader, data)
+    try:
+        answer = await scope.result(reader, data)
+    except TapiocaError as exc:
+        _rename(exc, names or {})
+        raise
     return JSONBody({**answer, "response_time_sec": round(time.perf_counter() - began, 4)})
 
 
@@ -198,7 +222,7 @@ async def seed_dau(
     reader: Reader, site_id: SiteParam = None, tz: TzParam = None, from_date: FromParam = None,
     to_date: ToParam = None,
 ) -> JSONBody:  # fmt: skip
-    return await _timed(reader, _range(site_id, tz, from_date, to_date), _dau())
+    return await _timed(reader, _range(site_id, tz, from_date, to_date), _dau(), _RANGE_NAMES)
 
 
 @router.post("/api/stats/dau", summary=SEED + "distinct users per day", **access(Access.READ))
@@ -208,7 +232,7 @@ async def seed_dau_post(
 ) -> JSONBody:  # fmt: skip
     b = body or RangeBody()
     scope = _range(site_id, b.tz or tz, b.from_date or from_date, b.to_date or to_date)
-    return await _timed(reader, scope, _dau())
+    return await _timed(reader, scope, _dau(), _RANGE_NAMES)
 
 
 @router.get("/api/stats/top-events", summary=SEED + "event types by count", **access(Access.READ))
@@ -216,7 +240,7 @@ async def seed_top(
     reader: Reader, site_id: SiteParam = None, tz: TzParam = None, from_date: FromParam = None,
     to_date: ToParam = None, limit: Limit = 10,
 ) -> JSONBody:  # fmt: skip
-    return await _timed(reader, _range(site_id, tz, from_date, to_date), _top(limit))
+    return await _timed(reader, _range(site_id, tz, from_date, to_date), _top(limit), _RANGE_NAMES)
 
 
 @router.post("/api/stats/top-events", summary=SEED + "event types by count", **access(Access.READ))
@@ -226,7 +250,7 @@ async def seed_top_post(
 ) -> JSONBody:  # fmt: skip
     b = body or TopBody()
     scope = _range(site_id, b.tz or tz, b.from_date or from_date, b.to_date or to_date)
-    return await _timed(reader, scope, _top(b.limit or limit))
+    return await _timed(reader, scope, _top(b.limit or limit), _RANGE_NAMES)
 
 
 @router.get(

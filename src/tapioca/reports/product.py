@@ -56,11 +56,12 @@ def _days(scope: Scope, first: date, last: date, p: Params) -> str:
     return event_days(scope.site.id, start, end, scope.span.tz.key, scope.filters, scope.upto, p)
 
 
-def _buckets(interval: Interval, scope: Scope) -> list[datetime]:
+def _buckets(interval: Interval, scope: Scope, name: str = "interval") -> list[datetime]:
+    """The buckets of the range; too many is a 422 naming parameter ``name``."""
     try:
         return interval.buckets(scope.span)
     except TooManyBuckets as exc:
-        raise invalid_parameter("interval", f"{exc}; widen it") from exc
+        raise invalid_parameter(name, f"{exc}; widen it or shorten the range") from exc
 
 
 async def active_users(
@@ -138,7 +139,7 @@ async def retention(
         raise invalid_parameter("periods", f"from 1 to {MAX_PERIODS}")
     filters = _cohort_filters(scope)
     span = scope.span
-    cohorts = [b.date() for b in _buckets(unit, scope)]
+    cohorts = [b.date() for b in _buckets(unit, scope, "cohort")]
     after = unit.advance(datetime.combine(cohorts[-1], time(0))).date()
     last = _period(unit, cohorts[-1], periods + 1) - timedelta(days=1)
     p = Params()
