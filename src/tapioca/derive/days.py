@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from tapioca.derive.product import REDO_DAYS
+from tapioca.derive.product import redo_steps
 from tapioca.derive.rollups import (
     EVENT_COLUMNS,
     EVENT_ROW,
@@ -210,7 +210,7 @@ def day_steps(upto: int, budget: int) -> list[Step]:
                                  "started_at", bounds, "", SESSION_ROW)  # fmt: skip
     return [
         (_DAYS, [budget]), (event_rows, [upto]), (session_rows, []),
-        (REDO_DAYS.format(events="derive_day_event"), []),
+        *redo_steps("derive_day_event"),
         *_clear("rollup_day", "day", "derive_days"),
         Transform(_day_rows_sql(), (), 3, _day_sketches),
         (_WEEKS, []),

@@ -6,16 +6,19 @@ metrics; derive.md):
   one only when it is earlier, so the row is the first of every event seen so far in
   whatever order they arrived, and a range run again changes nothing;
 - ``user_day``: the days, in the site's time zone, on which each user had an event: a
-  set, so new events only add to it.
+  set, so new events only add to it; each with the gap to the user's next active day,
+  redone for every user with new events, and ``active_gap`` the count of users per
+  (day, gap), moved by the same run (-1 for a row's old gap, +1 for its new one).
 
 Bot events make nothing. The SQL is the dialect PostgreSQL and DuckDB share.
 """
 
 from __future__ import annotations
 
-from tapioca.derive.runner import Step
+from tapioca.derive.runner import Step, temp_table
+from tapioca.model.derived import LONGEST_WINDOW as LONGEST
 
-TABLES = ["user_first", "user_day"]
+TABLES = ["user_first", "user_day", "active_gap"]
 
 _FIRST_COLUMNS = "ts, event_id, channel, device, utm_source, utm_medium, utm_campaign"
 _NEW = "seq > $1 AND seq <= $2 AND NOT is_bot"
@@ -39,15 +42,58 @@ FROM event e JOIN site s ON s.id = e.site_id
 WHERE e.seq > $1 AND e.seq <= $2 AND NOT e.is_bot
 ON CONFLICT DO NOTHING"""
 
-# A site whose zone changed has lost its rows (sites/service.py): the daily job writes
-# those of each day it redoes from that day's events, read in the new zone.
-REDO_DAYS = """
-INSERT INTO user_day (site_id, day, visitor_id)
-SELECT DISTINCT site_id, day, visitor_id FROM {events}
-WHERE site_id IN (SELECT site_id FROM rollup_redo)
-ON CONFLICT DO NOTHING"""
+_REDONE = (
+    "SELECT DISTINCT site_id, {what} FROM {events} "
+    "WHERE site_id IN (SELECT site_id FROM rollup_redo)"
+)
+
+
+def redo_steps(events: str) -> list[Step]:
+    """A site whose zone changed has lost its rows (sites/service.py): the daily job
+    writes those of each day it redoes from that day's events (``events``: a temp table of
+    site_id, day and visitor_id, read in the new zone), and their users' gaps."""
+    rows = _REDONE.format(what="day, visitor_id", events=events)
+    insert = f"INSERT INTO user_day (site_id, day, visitor_id) {rows} ON CONFLICT DO NOTHING"
+    return [(insert, []), *gap_steps(_REDONE.format(what="visitor_id", events=events), [])]
+
+
+_USERS = "derive_product_users"
+# The gaps of every active day of the users in _USERS whose gap is not (yet) right.
+_GAPS = f"""
+SELECT site_id, day, visitor_id, gap AS old, new FROM (
+    SELECT u.site_id, u.day, u.visitor_id, u.gap,
+           least(coalesce(lead(u.day) OVER (PARTITION BY u.site_id, u.visitor_id ORDER BY u.day)
+                          - u.day, {LONGEST}), {LONGEST}) AS new
+    FROM user_day u JOIN {_USERS} p ON p.site_id = u.site_id AND p.visitor_id = u.visitor_id
+) AS g WHERE gap IS DISTINCT FROM new"""
+# ... moved in the counts per (site, day, gap): -1 for the old gap, +1 for the new one.
+_COUNTS = """
+INSERT INTO active_gap (site_id, day, gap, users)
+SELECT site_id, day, gap, sum(n) FROM (
+    SELECT site_id, day, old AS gap, -1 AS n FROM derive_gaps WHERE old IS NOT NULL
+    UNION ALL SELECT site_id, day, new, 1 FROM derive_gaps
+) AS d GROUP BY site_id, day, gap
+ON CONFLICT (site_id, day, gap) DO UPDATE SET users = active_gap.users + excluded.users"""
+_SET_GAPS = """
+UPDATE user_day SET gap = g.new FROM derive_gaps g
+WHERE user_day.site_id = g.site_id AND user_day.day = g.day
+  AND user_day.visitor_id = g.visitor_id"""
+
+
+def gap_steps(users: str, args: list[int]) -> list[Step]:
+    """Bring the gaps of the users of ``users`` (a SELECT of site_id, visitor_id) and the
+    counts per gap up to their active days."""
+    return [
+        *temp_table(_USERS, users, args),
+        *temp_table("derive_gaps", _GAPS, []),
+        (_COUNTS, []),
+        (_SET_GAPS, []),
+        (f"DROP TABLE {_USERS}", []),
+        ("DROP TABLE derive_gaps", []),
+    ]
 
 
 def product_steps(last: int, upto: int) -> list[Step]:
-    """Steps for the new events' first-seen rows and active days."""
-    return [(_FIRST, [last, upto]), (_DAYS, [last, upto])]
+    """Steps for the new events' first-seen rows, active days and their gaps."""
+    users = f"SELECT DISTINCT site_id, visitor_id FROM event WHERE {_NEW}"
+    return [(_FIRST, [last, upto]), (_DAYS, [last, upto]), *gap_steps(users, [last, upto])]

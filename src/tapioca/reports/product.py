@@ -17,6 +17,7 @@ from typing import Any
 from tapioca.errors import invalid_parameter
 from tapioca.kit.timerange import Interval, TooManyBuckets
 from tapioca.model.commerce import ratio
+from tapioca.model.derived import LONGEST_WINDOW as LONGEST
 from tapioca.model.dimensions import Dimension
 from tapioca.reports import web
 from tapioca.reports.executor import Executor
@@ -24,13 +25,13 @@ from tapioca.reports.funnel import Hit, Step, furthest
 from tapioca.reports.queries import Params
 from tapioca.reports.queries.product import (
     COHORT_COLUMNS,
-    LONGEST,
     build_cohorts,
     build_gaps,
     build_hits,
     build_lifecycle,
     build_starters,
     build_stickiness,
+    build_stored_gaps,
     event_days,
     step_condition,
     stored_days,
@@ -47,10 +48,16 @@ def _midnight(day: date, scope: Scope) -> datetime:
     return datetime.combine(day, time(0), scope.span.tz)
 
 
+def _stored(scope: Scope) -> bool:
+    """The users' active days as the derive job keeps them answer: they are in the
+    report's zone and no filter applies."""
+    return scope.days_usable and not scope.filters
+
+
 def _days(scope: Scope, first: date, last: date, p: Params) -> str:
     """The users' active days from ``first`` to ``last`` (report zone), as (visitor_id,
-    day) rows: stored when they are in the report's zone and no filter applies."""
-    if scope.days_usable and not scope.filters:
+    day) rows: stored when they answer (``_stored``), else from the events."""
+    if _stored(scope):
         return stored_days(scope.site.id, first, last, p)
     start, end = _midnight(first, scope), _midnight(last + timedelta(days=1), scope)
     return event_days(scope.site.id, start, end, scope.span.tz.key, scope.filters, scope.upto, p)
@@ -78,7 +85,11 @@ async def active_users(
     widest = max(WINDOWS[f] for f in figures)
     first = ends[0] - timedelta(days=widest - 1)
     p = Params()
-    rows = await ex.rows(build_gaps(_days(scope, first, span.end_date, p), p))
+    if _stored(scope):
+        query = build_stored_gaps(scope.site.id, first, span.end_date, p)
+    else:
+        query = build_gaps(_days(scope, first, span.end_date, p), p)
+    rows = await ex.rows(query)
     # per window: +n on each active day, -n on the day its user leaves the window
     change: dict[int, dict[date, int]] = {w: defaultdict(int) for w in set(WINDOWS.values())}
     for day, gap, n in rows:

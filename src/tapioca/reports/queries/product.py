@@ -6,15 +6,13 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from tapioca.kit.timerange import Interval
+from tapioca.model.derived import LONGEST_WINDOW as LONGEST
 from tapioca.reports.filters import Filter
 from tapioca.reports.queries import Params, Query
 from tapioca.reports.queries.events import SESSION_OF_EVENT, event_where
 
 # The columns of a user's first event a cohort is filtered by (user_first).
 COHORT_COLUMNS = ("channel", "device", "utm_source", "utm_medium", "utm_campaign")
-# The longest window of active users (mau): a gap between two active days of a user
-# longer than this counts as this (reports/product.py).
-LONGEST = 30
 
 
 def stored_days(site_id: str, first: date, last: date, p: Params) -> str:
@@ -32,6 +30,13 @@ def event_days(
     where = event_where(site_id, start, end, filters, p, upto)
     return (f"SELECT DISTINCT e.visitor_id, CAST(e.ts AT TIME ZONE {p.add(zone)} AS DATE) AS day "
             f"FROM event e WHERE {where}")  # fmt: skip
+
+
+def build_stored_gaps(site_id: str, first: date, last: date, p: Params) -> Query:
+    """``build_gaps`` of the site's days, as the derive job keeps them (active_gap)."""
+    sql = (f"SELECT day, gap, users FROM active_gap WHERE site_id = {p.add(site_id)} "
+           f"AND day >= {p.add(first)} AND day <= {p.add(last)} AND users <> 0")  # fmt: skip
+    return Query(sql, p.values)
 
 
 def build_gaps(days: str, p: Params) -> Query:

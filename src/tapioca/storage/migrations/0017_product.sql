@@ -22,14 +22,27 @@ CREATE INDEX user_first_site_ts ON user_first (site_id, ts) INCLUDE (visitor_id)
 -- retention periods. After a change of the site's zone the site's rows go, and the
 -- daily job writes them again day by day in the new zone (derive/days.py), while reports
 -- read its events.
+-- gap: the days to the user's next active day, at most 30 (30 also when there is none);
+-- NULL only inside the derive run that adds the row.
 CREATE TABLE user_day (
     site_id    {key} NOT NULL,
     day        date NOT NULL,
     visitor_id {key} NOT NULL,
+    gap        integer,
     PRIMARY KEY (site_id, day, visitor_id)
 );
 -- only: postgres
 CREATE INDEX user_day_visitor ON user_day (site_id, visitor_id, day);
+-- Per site, day and gap: how many users were active that day with that gap to their next
+-- active day. The users active in the W days ending on day d are those of the rows with
+-- day <= d < day + min(gap, W): active users per day, week and month read these rows.
+CREATE TABLE active_gap (
+    site_id {key} NOT NULL,
+    day     date NOT NULL,
+    gap     integer NOT NULL,
+    users   bigint NOT NULL,
+    PRIMARY KEY (site_id, day, gap)
+);
 -- The events derived before this version: their users' first events and active days.
 INSERT INTO user_first (site_id, visitor_id, ts, event_id, channel, device, utm_source,
                         utm_medium, utm_campaign)
@@ -41,7 +54,13 @@ FROM (
     FROM event
     WHERE NOT is_bot AND seq <= coalesce((SELECT max(last_seq) FROM derive_state), 0)
 ) AS f WHERE n = 1;
-INSERT INTO user_day (site_id, day, visitor_id)
-SELECT DISTINCT e.site_id, CAST(e.ts AT TIME ZONE s.timezone AS DATE), e.visitor_id
-FROM event e JOIN site s ON s.id = e.site_id
-WHERE NOT e.is_bot AND e.seq <= coalesce((SELECT max(last_seq) FROM derive_state), 0);
+INSERT INTO user_day (site_id, day, visitor_id, gap)
+SELECT site_id, day, visitor_id,
+       least(coalesce(lead(day) OVER (PARTITION BY site_id, visitor_id ORDER BY day) - day, 30), 30)
+FROM (
+    SELECT DISTINCT e.site_id, CAST(e.ts AT TIME ZONE s.timezone AS DATE) AS day, e.visitor_id
+    FROM event e JOIN site s ON s.id = e.site_id
+    WHERE NOT e.is_bot AND e.seq <= coalesce((SELECT max(last_seq) FROM derive_state), 0)
+) AS d;
+INSERT INTO active_gap (site_id, day, gap, users)
+SELECT site_id, day, gap, count(*) FROM user_day GROUP BY site_id, day, gap;
