@@ -345,7 +345,7 @@ async def test_an_upgrade_counts_the_events_derived_before_it(migrated_store: St
     waves = TRAFFIC.waves
     await store.write_events([event_row(e) for e in waves[0] + waves[1]])
     await derive_once(store)
-    for table in ("user_first", "user_day", "active_gap"):  # as the version before left it
+    for table in ("user_first", "user_day", "active_gap", "cohort_period"):  # as before
         await store.execute(f"DROP TABLE {table}")
     await store.execute("DELETE FROM schema_migration WHERE version = 17")
     await store.write_events([event_row(e) for e in waves[2]])  # not derived yet

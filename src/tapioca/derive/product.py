@@ -8,7 +8,11 @@ metrics; derive.md):
 - ``user_day``: the days, in the site's time zone, on which each user had an event: a
   set, so new events only add to it; each with the gap to the user's next active day,
   redone for every user with new events, and ``active_gap`` the count of users per
-  (day, gap), moved by the same run (-1 for a row's old gap, +1 for its new one).
+  (day, gap), moved by the same run (-1 for a row's old gap, +1 for its new one);
+- ``cohort_period``: per cohort (the day or week of users' first events) and period
+  (a day or week), the users of the cohort active in it; each run counts the pairs of
+  the users it touches before and after its changes and moves the counts by the
+  difference.
 
 Bot events make nothing. The SQL is the dialect PostgreSQL and DuckDB share.
 """
@@ -18,7 +22,7 @@ from __future__ import annotations
 from tapioca.derive.runner import Step, temp_table
 from tapioca.model.derived import LONGEST_WINDOW as LONGEST
 
-TABLES = ["user_first", "user_day", "active_gap"]
+TABLES = ["user_first", "user_day", "active_gap", "cohort_period"]
 
 _FIRST_COLUMNS = "ts, event_id, channel, device, utm_source, utm_medium, utm_campaign"
 _NEW = "seq > $1 AND seq <= $2 AND NOT is_bot"
@@ -48,15 +52,6 @@ _REDONE = (
 )
 
 
-def redo_steps(events: str) -> list[Step]:
-    """A site whose zone changed has lost its rows (sites/service.py): the daily job
-    writes those of each day it redoes from that day's events (``events``: a temp table of
-    site_id, day and visitor_id, read in the new zone), and their users' gaps."""
-    rows = _REDONE.format(what="day, visitor_id", events=events)
-    insert = f"INSERT INTO user_day (site_id, day, visitor_id) {rows} ON CONFLICT DO NOTHING"
-    return [(insert, []), *gap_steps(_REDONE.format(what="visitor_id", events=events), [])]
-
-
 _USERS = "derive_product_users"
 # The gaps of every active day of the users in _USERS whose gap is not (yet) right.
 _GAPS = f"""
@@ -80,20 +75,67 @@ WHERE user_day.site_id = g.site_id AND user_day.day = g.day
   AND user_day.visitor_id = g.visitor_id"""
 
 
-def gap_steps(users: str, args: list[int]) -> list[Step]:
-    """Bring the gaps of the users of ``users`` (a SELECT of site_id, visitor_id) and the
-    counts per gap up to their active days."""
+# The (cohort, period) pairs of the users in _USERS, counted: a user's cohort is the day
+# or week of their first event ever, a period each day or week they were active, both in
+# the site's zone (unit 'd' or 'w').
+_PERIODS = f"""
+SELECT site_id, unit, cohort, period, count(DISTINCT visitor_id) AS users FROM (
+    SELECT u.site_id, u.visitor_id, {{unit}} AS unit, {{cohort}} AS cohort, {{period}} AS period
+    FROM user_day u
+    JOIN {_USERS} p ON p.site_id = u.site_id AND p.visitor_id = u.visitor_id
+    JOIN user_first f ON f.site_id = u.site_id AND f.visitor_id = u.visitor_id
+    JOIN site s ON s.id = u.site_id
+) AS c GROUP BY site_id, unit, cohort, period"""
+_LOCAL_FIRST = "CAST(f.ts AT TIME ZONE s.timezone AS DATE)"
+_UNITS = {
+    "d": (_LOCAL_FIRST, "u.day"),
+    "w": (f"CAST(date_trunc('week', {_LOCAL_FIRST}) AS DATE)",
+          "CAST(date_trunc('week', u.day) AS DATE)"),
+}  # fmt: skip
+_COHORTS = " UNION ALL ".join(
+    _PERIODS.format(unit=f"'{unit}'", cohort=cohort, period=period)
+    for unit, (cohort, period) in _UNITS.items()
+)
+# ... moved in cohort_period by what this run changed: the counts after, less those before.
+_MOVE = """
+INSERT INTO cohort_period (site_id, unit, cohort, period, users)
+SELECT site_id, unit, cohort, period, sum(n) FROM (
+    SELECT site_id, unit, cohort, period, users AS n FROM derive_periods_after
+    UNION ALL SELECT site_id, unit, cohort, period, -users FROM derive_periods_before
+) AS d GROUP BY site_id, unit, cohort, period HAVING sum(n) <> 0
+ON CONFLICT (site_id, unit, cohort, period)
+DO UPDATE SET users = cohort_period.users + excluded.users"""
+
+
+def _kept(users: str, args: list[int], changes: list[Step]) -> list[Step]:
+    """``changes`` to the first events and active days of the users of ``users`` (a
+    SELECT of site_id, visitor_id), with what is kept of those users around them: the
+    counts of their cohorts' periods and the gaps between their active days."""
     return [
         *temp_table(_USERS, users, args),
+        *temp_table("derive_periods_before", _COHORTS, []),
+        *changes,
+        *temp_table("derive_periods_after", _COHORTS, []),
+        (_MOVE, []),
         *temp_table("derive_gaps", _GAPS, []),
         (_COUNTS, []),
         (_SET_GAPS, []),
-        (f"DROP TABLE {_USERS}", []),
-        ("DROP TABLE derive_gaps", []),
-    ]
+        *((f"DROP TABLE {t}", []) for t in (_USERS, "derive_periods_before",
+                                             "derive_periods_after", "derive_gaps")),
+    ]  # fmt: skip
+
+
+def redo_steps(events: str) -> list[Step]:
+    """A site whose zone changed has lost its rows (sites/service.py): the daily job
+    writes those of each day it redoes from that day's events (``events``: a temp table of
+    site_id, day and visitor_id, read in the new zone), with what is kept around them."""
+    rows = _REDONE.format(what="day, visitor_id", events=events)
+    insert = f"INSERT INTO user_day (site_id, day, visitor_id) {rows} ON CONFLICT DO NOTHING"
+    return _kept(_REDONE.format(what="visitor_id", events=events), [], [(insert, [])])
 
 
 def product_steps(last: int, upto: int) -> list[Step]:
-    """Steps for the new events' first-seen rows, active days and their gaps."""
+    """Steps for the new events' first-seen rows and active days, with what is kept
+    around them."""
     users = f"SELECT DISTINCT site_id, visitor_id FROM event WHERE {_NEW}"
-    return [(_FIRST, [last, upto]), (_DAYS, [last, upto]), *gap_steps(users, [last, upto])]
+    return _kept(users, [last, upto], [(_FIRST, [last, upto]), (_DAYS, [last, upto])])

@@ -31,6 +31,7 @@ from tapioca.reports.queries.product import (
     build_lifecycle,
     build_starters,
     build_stickiness,
+    build_stored_cohorts,
     build_stored_gaps,
     event_days,
     step_condition,
@@ -41,6 +42,7 @@ from tapioca.reports.scope import Scope
 # Active users: each figure and the days of its window (ending on the bucket's last day).
 WINDOWS = {"dau": 1, "wau": 7, "mau": LONGEST}
 COHORT_UNITS = (Interval.DAY, Interval.WEEK)
+UNIT_KEYS = {Interval.DAY: "d", Interval.WEEK: "w"}  # cohort_period.unit (derive/product.py)
 MAX_PERIODS = 400
 
 
@@ -154,16 +156,24 @@ async def retention(
     after = unit.advance(datetime.combine(cohorts[-1], time(0))).date()
     last = _period(unit, cohorts[-1], periods + 1) - timedelta(days=1)
     p = Params()
-    days = _days(scope.unfiltered(), cohorts[0], last, p)
-    query = build_cohorts(scope.site.id, unit, span.tz.key, _midnight(cohorts[0], scope),
-                          _midnight(after, scope), filters, days, p)  # fmt: skip
     sizes: dict[date, int] = {}
     active: dict[tuple[date, date], int] = {}
-    for cohort, period, n in await ex.rows(query):
-        if period is None:
-            sizes[cohort] = int(n)
-        else:
+    if _stored(scope):  # the counts the derive job keeps
+        query = build_stored_cohorts(scope.site.id, UNIT_KEYS[unit], cohorts[0], cohorts[-1],
+                                     last, p)  # fmt: skip
+        for cohort, period, n in await ex.rows(query):
             active[(cohort, period)] = int(n)
+            if period == cohort:
+                sizes[cohort] = int(n)
+    else:
+        days = _days(scope.unfiltered(), cohorts[0], last, p)
+        query = build_cohorts(scope.site.id, unit, span.tz.key, _midnight(cohorts[0], scope),
+                              _midnight(after, scope), filters, days, p)  # fmt: skip
+        for cohort, period, n in await ex.rows(query):
+            if period is None:
+                sizes[cohort] = int(n)
+            else:
+                active[(cohort, period)] = int(n)
     results = []
     for cohort in cohorts:
         size = sizes.get(cohort, 0)

@@ -124,6 +124,7 @@ _REDO_DAYS = (
     "INSERT INTO rollup_redo (site_id) VALUES ($1) ON CONFLICT DO NOTHING",
     "DELETE FROM user_day WHERE site_id = $1",  # the daily job writes them again
     "DELETE FROM active_gap WHERE site_id = $1",
+    "DELETE FROM cohort_period WHERE site_id = $1",
 )
 
 

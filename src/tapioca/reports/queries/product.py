@@ -39,6 +39,18 @@ def build_stored_gaps(site_id: str, first: date, last: date, p: Params) -> Query
     return Query(sql, p.values)
 
 
+def build_stored_cohorts(
+    site_id: str, unit: str, first: date, last: date, until: date, p: Params
+) -> Query:
+    """Per cohort of ``unit`` ('d', 'w') from ``first`` to ``last`` and period up to
+    ``until``: its users active in it, as the derive job keeps them (cohort_period; the
+    period that is the cohort itself holds all of them)."""
+    sql = (f"SELECT cohort, period, users FROM cohort_period WHERE site_id = {p.add(site_id)} "
+           f"AND unit = {p.add(unit)} AND cohort >= {p.add(first)} AND cohort <= {p.add(last)} "
+           f"AND period <= {p.add(until)} AND users <> 0")  # fmt: skip
+    return Query(sql, p.values)
+
+
 def build_gaps(days: str, p: Params) -> Query:
     """Per active day and gap (in days) to the same user's next active day, at most
     LONGEST (also when there is none): how many users. A user is active in the window of

@@ -43,6 +43,17 @@ CREATE TABLE active_gap (
     users   bigint NOT NULL,
     PRIMARY KEY (site_id, day, gap)
 );
+-- Per cohort (the day, unit 'd', or week, 'w', of users' first event ever) and period (a
+-- day or week), both in the site's zone: the users of the cohort with an event in it.
+-- Retention reads these rows, not each user's days.
+CREATE TABLE cohort_period (
+    site_id {key} NOT NULL,
+    unit    text NOT NULL,
+    cohort  date NOT NULL,
+    period  date NOT NULL,
+    users   bigint NOT NULL,
+    PRIMARY KEY (site_id, unit, cohort, period)
+);
 -- The events derived before this version: their users' first events and active days.
 INSERT INTO user_first (site_id, visitor_id, ts, event_id, channel, device, utm_source,
                         utm_medium, utm_campaign)
@@ -64,3 +75,16 @@ FROM (
 ) AS d;
 INSERT INTO active_gap (site_id, day, gap, users)
 SELECT site_id, day, gap, count(*) FROM user_day GROUP BY site_id, day, gap;
+INSERT INTO cohort_period (site_id, unit, cohort, period, users)
+SELECT u.site_id, 'd', CAST(f.ts AT TIME ZONE s.timezone AS DATE), u.day, count(*)
+FROM user_day u JOIN user_first f ON f.site_id = u.site_id AND f.visitor_id = u.visitor_id
+JOIN site s ON s.id = u.site_id
+GROUP BY u.site_id, CAST(f.ts AT TIME ZONE s.timezone AS DATE), u.day;
+INSERT INTO cohort_period (site_id, unit, cohort, period, users)
+SELECT site_id, 'w', cohort, period, count(DISTINCT visitor_id) FROM (
+    SELECT u.site_id, u.visitor_id,
+           CAST(date_trunc('week', CAST(f.ts AT TIME ZONE s.timezone AS DATE)) AS DATE) AS cohort,
+           CAST(date_trunc('week', u.day) AS DATE) AS period
+    FROM user_day u JOIN user_first f ON f.site_id = u.site_id AND f.visitor_id = u.visitor_id
+    JOIN site s ON s.id = u.site_id
+) AS c GROUP BY site_id, cohort, period;
