@@ -12,7 +12,8 @@ metrics; derive.md):
 - ``cohort_period``: per cohort (the day or week of users' first events) and period
   (a day or week), the users of the cohort active in it; each run counts the pairs of
   the users it touches before and after its changes and moves the counts by the
-  difference.
+  difference; ``lifecycle_period`` likewise, per period and kind (new, returning,
+  resurrecting, dormant).
 
 Bot events make nothing. The SQL is the dialect PostgreSQL and DuckDB share.
 """
@@ -22,7 +23,7 @@ from __future__ import annotations
 from tapioca.derive.runner import Step, temp_table
 from tapioca.model.derived import LONGEST_WINDOW as LONGEST
 
-TABLES = ["user_first", "user_day", "active_gap", "cohort_period"]
+TABLES = ["user_first", "user_day", "active_gap", "cohort_period", "lifecycle_period"]
 
 _FIRST_COLUMNS = "ts, event_id, channel, device, utm_source, utm_medium, utm_campaign"
 _NEW = "seq > $1 AND seq <= $2 AND NOT is_bot"
@@ -107,6 +108,54 @@ ON CONFLICT (site_id, unit, cohort, period)
 DO UPDATE SET users = cohort_period.users + excluded.users"""
 
 
+# The lifecycle of the users in _USERS, counted per (unit, period, kind): each period
+# (day 'd', week 'w', month 'm' in the site's zone) a user is active in is 'new' (their
+# first event is in it), 'returning' (active in the one before) or 'resurrecting'; the
+# period after one they are active in, when they are not active in it, 'dormant'.
+_STEP = {"d": "INTERVAL '1 day'", "w": "INTERVAL '7 days'", "m": "INTERVAL '1 month'"}
+_TRUNC = {"d": "{day}", "w": "CAST(date_trunc('week', {day}) AS DATE)",
+          "m": "CAST(date_trunc('month', {day}) AS DATE)"}  # fmt: skip
+_LIFE = """
+SELECT * FROM (
+    WITH b AS ({periods})
+    SELECT site_id, unit, period, kind, count(*) AS users FROM (
+        SELECT site_id, unit, period,
+               CASE WHEN period = first_period THEN 'new'
+                    WHEN prev = CAST(period - step AS DATE) THEN 'returning'
+                    ELSE 'resurrecting' END AS kind
+        FROM b
+        UNION ALL
+        SELECT site_id, unit, CAST(period + step AS DATE), 'dormant' FROM b
+        WHERE next IS NULL OR next <> CAST(period + step AS DATE)
+    ) AS k GROUP BY site_id, unit, period, kind
+) AS l"""
+_LIFE_PERIODS = f"""
+SELECT site_id, '{{unit}}' AS unit, period, first_period, {{step}} AS step,
+       lag(period) OVER w AS prev, lead(period) OVER w AS next
+FROM (
+    SELECT DISTINCT u.site_id, u.visitor_id, {{period}} AS period, {{first}} AS first_period
+    FROM user_day u
+    JOIN {_USERS} p ON p.site_id = u.site_id AND p.visitor_id = u.visitor_id
+    JOIN user_first f ON f.site_id = u.site_id AND f.visitor_id = u.visitor_id
+    JOIN site s ON s.id = u.site_id
+) AS x
+WINDOW w AS (PARTITION BY site_id, visitor_id ORDER BY period)"""
+_LIFECYCLE = " UNION ALL ".join(
+    _LIFE.format(periods=_LIFE_PERIODS.format(
+        unit=unit, step=_STEP[unit], period=_TRUNC[unit].format(day="u.day"),
+        first=_TRUNC[unit].format(day=_LOCAL_FIRST)))
+    for unit in _STEP
+)  # fmt: skip
+_MOVE_LIFE = """
+INSERT INTO lifecycle_period (site_id, unit, period, kind, users)
+SELECT site_id, unit, period, kind, sum(n) FROM (
+    SELECT site_id, unit, period, kind, users AS n FROM derive_life_after
+    UNION ALL SELECT site_id, unit, period, kind, -users FROM derive_life_before
+) AS d GROUP BY site_id, unit, period, kind HAVING sum(n) <> 0
+ON CONFLICT (site_id, unit, period, kind)
+DO UPDATE SET users = lifecycle_period.users + excluded.users"""
+
+
 def _kept(users: str, args: list[int], changes: list[Step]) -> list[Step]:
     """``changes`` to the first events and active days of the users of ``users`` (a
     SELECT of site_id, visitor_id), with what is kept of those users around them: the
@@ -114,14 +163,18 @@ def _kept(users: str, args: list[int], changes: list[Step]) -> list[Step]:
     return [
         *temp_table(_USERS, users, args),
         *temp_table("derive_periods_before", _COHORTS, []),
+        *temp_table("derive_life_before", _LIFECYCLE, []),
         *changes,
         *temp_table("derive_periods_after", _COHORTS, []),
+        *temp_table("derive_life_after", _LIFECYCLE, []),
         (_MOVE, []),
+        (_MOVE_LIFE, []),
         *temp_table("derive_gaps", _GAPS, []),
         (_COUNTS, []),
         (_SET_GAPS, []),
         *((f"DROP TABLE {t}", []) for t in (_USERS, "derive_periods_before",
-                                             "derive_periods_after", "derive_gaps")),
+                                             "derive_periods_after", "derive_life_before",
+                                             "derive_life_after", "derive_gaps")),
     ]  # fmt: skip
 
 

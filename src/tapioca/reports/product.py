@@ -33,6 +33,7 @@ from tapioca.reports.queries.product import (
     build_stickiness,
     build_stored_cohorts,
     build_stored_gaps,
+    build_stored_lifecycle,
     event_days,
     step_condition,
     stored_days,
@@ -43,6 +44,7 @@ from tapioca.reports.scope import Scope
 WINDOWS = {"dau": 1, "wau": 7, "mau": LONGEST}
 COHORT_UNITS = (Interval.DAY, Interval.WEEK)
 UNIT_KEYS = {Interval.DAY: "d", Interval.WEEK: "w"}  # cohort_period.unit (derive/product.py)
+LIFE_KEYS = {**UNIT_KEYS, Interval.MONTH: "m"}  # lifecycle_period.unit
 MAX_PERIODS = 400
 
 
@@ -289,11 +291,17 @@ async def lifecycle(ex: Executor, scope: Scope, interval: Interval) -> dict[str,
     before = buckets[0] - timedelta(days=1)
     last = interval.advance(datetime.combine(buckets[-1], time(0))).date() - timedelta(days=1)
     p = Params()
-    days = _days(scope, interval.floor(before).date(), last, p)
     found: dict[tuple[int, str], int] = {}
-    for idx, kind, n in await ex.rows(build_lifecycle(scope.site.id, interval,
-                                                      scope.span.tz.key, days, p)):  # fmt: skip
-        found[(int(idx), kind)] = int(n)
+    if _stored(scope):  # the counts the derive job keeps
+        query = build_stored_lifecycle(scope.site.id, LIFE_KEYS[interval], buckets[0],
+                                       buckets[-1], p)  # fmt: skip
+        for period, kind, n in await ex.rows(query):
+            found[(index_of(interval, period), kind)] = int(n)
+    else:
+        days = _days(scope, interval.floor(before).date(), last, p)
+        query = build_lifecycle(scope.site.id, interval, scope.span.tz.key, days, p)
+        for idx, kind, n in await ex.rows(query):
+            found[(int(idx), kind)] = int(n)
     results = [
         {
             "bucket": b.isoformat(),

@@ -125,6 +125,7 @@ _REDO_DAYS = (
     "DELETE FROM user_day WHERE site_id = $1",  # the daily job writes them again
     "DELETE FROM active_gap WHERE site_id = $1",
     "DELETE FROM cohort_period WHERE site_id = $1",
+    "DELETE FROM lifecycle_period WHERE site_id = $1",
 )
 
 

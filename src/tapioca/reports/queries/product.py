@@ -51,6 +51,15 @@ def build_stored_cohorts(
     return Query(sql, p.values)
 
 
+def build_stored_lifecycle(site_id: str, unit: str, first: date, last: date, p: Params) -> Query:
+    """Per period of ``unit`` ('d', 'w', 'm') from ``first`` to ``last`` and kind: its
+    users, as the derive job keeps them (lifecycle_period)."""
+    sql = (f"SELECT period, kind, users FROM lifecycle_period WHERE site_id = {p.add(site_id)} "
+           f"AND unit = {p.add(unit)} AND period >= {p.add(first)} AND period <= {p.add(last)} "
+           "AND users <> 0")  # fmt: skip
+    return Query(sql, p.values)
+
+
 def build_gaps(days: str, p: Params) -> Query:
     """Per active day and gap (in days) to the same user's next active day, at most
     LONGEST (also when there is none): how many users. A user is active in the window of

@@ -54,6 +54,17 @@ CREATE TABLE cohort_period (
     users   bigint NOT NULL,
     PRIMARY KEY (site_id, unit, cohort, period)
 );
+-- Per period (a day 'd', week 'w' or month 'm' in the site's zone) and kind: the users
+-- active in it that are new, returning or resurrecting, and the users dormant in it
+-- (active in the period before, not in it). Lifecycle reads these rows.
+CREATE TABLE lifecycle_period (
+    site_id {key} NOT NULL,
+    unit    text NOT NULL,
+    period  date NOT NULL,
+    kind    text NOT NULL,
+    users   bigint NOT NULL,
+    PRIMARY KEY (site_id, unit, period, kind)
+);
 -- The events derived before this version: their users' first events and active days.
 INSERT INTO user_first (site_id, visitor_id, ts, event_id, channel, device, utm_source,
                         utm_medium, utm_campaign)
@@ -88,3 +99,71 @@ SELECT site_id, 'w', cohort, period, count(DISTINCT visitor_id) FROM (
     FROM user_day u JOIN user_first f ON f.site_id = u.site_id AND f.visitor_id = u.visitor_id
     JOIN site s ON s.id = u.site_id
 ) AS c GROUP BY site_id, cohort, period;
+-- (the lifecycle of every user, as derive/product.py counts it for the users of a run)
+INSERT INTO lifecycle_period (site_id, unit, period, kind, users)
+SELECT * FROM (
+    WITH b AS (
+SELECT site_id, 'd' AS unit, period, first_period, INTERVAL '1 day' AS step,
+       lag(period) OVER w AS prev, lead(period) OVER w AS next
+FROM (
+    SELECT DISTINCT u.site_id, u.visitor_id, u.day AS period, CAST(f.ts AT TIME ZONE s.timezone AS DATE) AS first_period
+    FROM user_day u
+    JOIN user_first f ON f.site_id = u.site_id AND f.visitor_id = u.visitor_id
+    JOIN site s ON s.id = u.site_id
+) AS x
+WINDOW w AS (PARTITION BY site_id, visitor_id ORDER BY period))
+    SELECT site_id, unit, period, kind, count(*) AS users FROM (
+        SELECT site_id, unit, period,
+               CASE WHEN period = first_period THEN 'new'
+                    WHEN prev = CAST(period - step AS DATE) THEN 'returning'
+                    ELSE 'resurrecting' END AS kind
+        FROM b
+        UNION ALL
+        SELECT site_id, unit, CAST(period + step AS DATE), 'dormant' FROM b
+        WHERE next IS NULL OR next <> CAST(period + step AS DATE)
+    ) AS k GROUP BY site_id, unit, period, kind
+) AS l UNION ALL 
+SELECT * FROM (
+    WITH b AS (
+SELECT site_id, 'w' AS unit, period, first_period, INTERVAL '7 days' AS step,
+       lag(period) OVER w AS prev, lead(period) OVER w AS next
+FROM (
+    SELECT DISTINCT u.site_id, u.visitor_id, CAST(date_trunc('week', u.day) AS DATE) AS period, CAST(date_trunc('week', CAST(f.ts AT TIME ZONE s.timezone AS DATE)) AS DATE) AS first_period
+    FROM user_day u
+    JOIN user_first f ON f.site_id = u.site_id AND f.visitor_id = u.visitor_id
+    JOIN site s ON s.id = u.site_id
+) AS x
+WINDOW w AS (PARTITION BY site_id, visitor_id ORDER BY period))
+    SELECT site_id, unit, period, kind, count(*) AS users FROM (
+        SELECT site_id, unit, period,
+               CASE WHEN period = first_period THEN 'new'
+                    WHEN prev = CAST(period - step AS DATE) THEN 'returning'
+                    ELSE 'resurrecting' END AS kind
+        FROM b
+        UNION ALL
+        SELECT site_id, unit, CAST(period + step AS DATE), 'dormant' FROM b
+        WHERE next IS NULL OR next <> CAST(period + step AS DATE)
+    ) AS k GROUP BY site_id, unit, period, kind
+) AS l UNION ALL 
+SELECT * FROM (
+    WITH b AS (
+SELECT site_id, 'm' AS unit, period, first_period, INTERVAL '1 month' AS step,
+       lag(period) OVER w AS prev, lead(period) OVER w AS next
+FROM (
+    SELECT DISTINCT u.site_id, u.visitor_id, CAST(date_trunc('month', u.day) AS DATE) AS period, CAST(date_trunc('month', CAST(f.ts AT TIME ZONE s.timezone AS DATE)) AS DATE) AS first_period
+    FROM user_day u
+    JOIN user_first f ON f.site_id = u.site_id AND f.visitor_id = u.visitor_id
+    JOIN site s ON s.id = u.site_id
+) AS x
+WINDOW w AS (PARTITION BY site_id, visitor_id ORDER BY period))
+    SELECT site_id, unit, period, kind, count(*) AS users FROM (
+        SELECT site_id, unit, period,
+               CASE WHEN period = first_period THEN 'new'
+                    WHEN prev = CAST(period - step AS DATE) THEN 'returning'
+                    ELSE 'resurrecting' END AS kind
+        FROM b
+        UNION ALL
+        SELECT site_id, unit, CAST(period + step AS DATE), 'dormant' FROM b
+        WHERE next IS NULL OR next <> CAST(period + step AS DATE)
+    ) AS k GROUP BY site_id, unit, period, kind
+) AS l;
