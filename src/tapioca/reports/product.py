@@ -14,6 +14,9 @@ from datetime import date, datetime, time, timedelta
 from itertools import groupby
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from tapioca.errors import invalid_parameter
 from tapioca.kit.timerange import Interval, TooManyBuckets
 from tapioca.model.commerce import ratio
@@ -39,6 +42,7 @@ from tapioca.reports.queries.product import (
     stored_days,
 )
 from tapioca.reports.scope import Scope
+from tapioca.storage.base import Rows
 
 # Active users: each figure and the days of its window (ending on the bucket's last day).
 WINDOWS = {"dau": 1, "wau": 7, "mau": LONGEST}
@@ -94,26 +98,31 @@ async def active_users(
     else:
         query = build_gaps(_days(scope, first, span.end_date, p), p)
     rows = await ex.rows(query)
-    # per window: +n on each active day, -n on the day its user leaves the window
-    change: dict[int, dict[date, int]] = {w: defaultdict(int) for w in set(WINDOWS.values())}
-    for day, gap, n in rows:
-        for width, moves in change.items():
-            moves[day] += int(n)
-            moves[day + timedelta(days=min(int(gap), width))] -= int(n)
-    counts: dict[int, dict[date, int]] = {}
-    for width, moves in change.items():
-        running, at, day = 0, {}, first
-        while day <= span.end_date:
-            running += moves.get(day, 0)
-            at[day] = running
-            day += timedelta(days=1)
-        counts[width] = at
+    counts = _windows(rows, first, span.end_date)
+    first_ord = first.toordinal()
     results = [
         {"bucket": interval.label(bucket, span),
-         **{name: counts[WINDOWS[name]][end] for name in figures}}
+         **{name: int(counts[WINDOWS[name]][end.toordinal() - first_ord]) for name in figures}}
         for bucket, end in zip(buckets, ends, strict=True)
     ]  # fmt: skip
     return {**scope.echo(), "interval": interval.value, "results": results}
+
+
+def _windows(rows: Rows, first: date, last: date) -> dict[int, npt.NDArray[np.int64]]:
+    """Per window width: the users active in the window ending on each day from ``first``
+    to ``last`` (index 0: ``first``), from rows of (day, gap, users): +users on the day,
+    -users on the day the gap or the window ends, summed up the days."""
+    size = (last - first).days + 1
+    days = np.array([(day - first).days for day, _, _ in rows], dtype=np.int64)
+    gaps = np.array([gap for _, gap, _ in rows], dtype=np.int64)
+    users = np.array([n for _, _, n in rows], dtype=np.int64)
+    out = {}
+    for width in set(WINDOWS.values()):
+        moves = np.zeros(size + LONGEST + 1, dtype=np.int64)
+        np.add.at(moves, days, users)
+        np.add.at(moves, days + np.minimum(gaps, width), -users)
+        out[width] = np.cumsum(moves)[:size]
+    return out
 
 
 async def top_events(ex: Executor, scope: Scope, limit: int, users: bool = True) -> dict[str, Any]:
