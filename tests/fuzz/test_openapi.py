@@ -57,6 +57,26 @@ SETTINGS: dict[str, Any] = {
     "seed": 20251114,
     "output": {"sanitization": {"enabled": False}},  # show session_id etc. in repros
     "generation": {"mode": "all"},
+    # too many events in a batch is refused as too large (413), as api.md says
+    "checks": {
+        "negative_data_rejection": {
+            "expected-statuses": [
+                "400",
+                "401",
+                "403",
+                "404",
+                "405",
+                "406",
+                "409",
+                "413",
+                "415",
+                "422",
+                "428",
+                "429",
+                "5xx",
+            ],
+        }
+    },
     "phases": {
         "examples": {"enabled": True},
         "coverage": {"enabled": True},
@@ -160,6 +180,7 @@ INEXPRESSIBLE: list[tuple[str, str, str]] = [
     ("site_id", "required", "optional only on an instance with exactly one site"),
     ("date", "give either date or start_date/end_date, not both", "parameters that exclude"),
     ("start_date", "start_date is after end_date", "an order between two parameters"),
+    ("from_date", "from_date is after to_date", "an order between two parameters"),
     ("date|start_date|end_date", "must be between 0001-01-02 and 9999-12-30", "zones at the ends"),
     ("filters", "a filter value is longer than 2048 characters", "a length inside a pattern"),
     ("interval", r"more than \d+ buckets; widen it", "the range over the interval"),

@@ -423,7 +423,10 @@ async def test_every_report_of_a_site_that_does_not_exist_is_404_for_an_owner_an
             and "GET" in (route.methods or ())
         )
         assert len(paths) >= 19, paths
-        needs = {"/api/v1/stats/breakdown": {"dimension": "path"}}  # or a 422 comes first
+        needs = {  # or a 422 comes first
+            "/api/v1/stats/breakdown": {"dimension": "path"},
+            "/api/v1/product/funnel": {"steps": "page_view,purchase"},
+        }
         for path in paths:
             params = {"site_id": "nowhere", **needs.get(path, {})}
             answer = await client.get(path, params=params, headers=root)

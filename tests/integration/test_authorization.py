@@ -398,16 +398,6 @@ def report(path: str, **params: str) -> Build:
     return build
 
 
-def report_posted(path: str) -> Build:
-    """A report asked by POST (seed 003's routes): the site in the query, a parameter in
-    the JSON body."""
-
-    async def build(_world: World, site: str) -> Call:
-        return Call("POST", path, params={"site_id": site}, json={"tz": "UTC"})
-
-    return build
-
-
 async def token_call(world: World, _site: str) -> Call:
     return Call(
         "POST", "/api/v1/auth/token", json={"email": OWNER_EMAIL, "password": OWNER_PASSWORD}
@@ -580,10 +570,6 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/product/funnel"): row(
         Access.READ, Case("two steps", report("/api/v1/product/funnel", steps="page_view,signup"))
     ),
-    **{
-        ("POST", path): row(Access.READ, Case("all time", report_posted(path)))
-        for path in ("/api/stats/dau", "/api/stats/top-events", "/api/stats/retention")
-    },
     **{
         ("GET", path): row(
             Access.READ,

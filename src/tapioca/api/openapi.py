@@ -19,6 +19,7 @@ from tapioca.ingest.schemas import MONEY_LIMIT, MONEY_TEXT, EventIn
 from tapioca.kit.timerange import DATE_PATTERN
 from tapioca.model.dimensions import Dimension
 from tapioca.reports.filters import FILTERS_PATTERN
+from tapioca.reports.funnel import STEPS_PATTERN, WINDOW_PATTERN
 from tapioca.reports.params import METRICS_PATTERN
 
 _NO_NUL = r"^[^\x00]*$"  # ingest refuses NUL characters in any text
@@ -33,6 +34,10 @@ _REPORT_PARAMETERS: dict[str, dict[str, Any]] = {
     # 4,096 characters of up to 12 bytes each once percent-encoded keep a query within
     # what the HTTP server reads of a request's head
     "filters": {"type": "string", "maxLength": 4096, "pattern": FILTERS_PATTERN},
+    "from_date": _DAY,  # seed 003's names
+    "to_date": _DAY,
+    "steps": {"type": "string", "maxLength": 4096, "pattern": STEPS_PATTERN},
+    "window": {"type": "string", "pattern": WINDOW_PATTERN},
 }
 _KEPT = ("title", "description", "default")  # of FastAPI's own schema for a parameter
 _BROWSERS = (

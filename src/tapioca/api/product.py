@@ -1,5 +1,5 @@
 """Product report routes (api.md, Product): Tapioca's own, and seed 003's with its
-parameter names and answers (GET, and POST as its README documents), ``site_id`` and
+parameter names and answers (GET; its README documents POST, not served yet), ``site_id`` and
 ``tz`` added. Thin handlers over reports/product.py."""
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ from dataclasses import replace
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, Query
 
 from tapioca.api.access import Access, access
 from tapioca.api.reports import (
@@ -119,29 +118,6 @@ async def get_stickiness(
 # == seed 003: {"data": [...], "response_time_sec": ...} ==============================
 
 
-class _Body(BaseModel):
-    """A POST body: the report's parameters by their query names (a name in both, the
-    body's wins), but the site: ``site_id`` is in the query, where the access check reads
-    it, and a body that names one is refused."""
-
-    model_config = ConfigDict(extra="forbid")
-    tz: str | None = Field(default=None, max_length=64)
-
-
-class RangeBody(_Body):
-    from_date: str | None = Field(default=None, max_length=10)
-    to_date: str | None = Field(default=None, max_length=10)
-
-
-class TopBody(RangeBody):
-    limit: int | None = Field(default=None, ge=1, le=1000)
-
-
-class RetentionBody(_Body):
-    start_date: str | None = Field(default=None, max_length=10)
-    windows: int | None = Field(default=None, ge=2, le=product.MAX_PERIODS)
-
-
 Report = Callable[[Executor, Scope], Awaitable[list[dict[str, Any]]]]
 
 
@@ -225,32 +201,12 @@ async def seed_dau(
     return await _timed(reader, _range(site_id, tz, from_date, to_date), _dau(), _RANGE_NAMES)
 
 
-@router.post("/api/stats/dau", summary=SEED + "distinct users per day", **access(Access.READ))
-async def seed_dau_post(
-    reader: Reader, body: Annotated[RangeBody | None, Body()] = None, site_id: SiteParam = None,
-    tz: TzParam = None, from_date: FromParam = None, to_date: ToParam = None,
-) -> JSONBody:  # fmt: skip
-    b = body or RangeBody()
-    scope = _range(site_id, b.tz or tz, b.from_date or from_date, b.to_date or to_date)
-    return await _timed(reader, scope, _dau(), _RANGE_NAMES)
-
-
 @router.get("/api/stats/top-events", summary=SEED + "event types by count", **access(Access.READ))
 async def seed_top(
     reader: Reader, site_id: SiteParam = None, tz: TzParam = None, from_date: FromParam = None,
     to_date: ToParam = None, limit: Limit = 10,
 ) -> JSONBody:  # fmt: skip
     return await _timed(reader, _range(site_id, tz, from_date, to_date), _top(limit), _RANGE_NAMES)
-
-
-@router.post("/api/stats/top-events", summary=SEED + "event types by count", **access(Access.READ))
-async def seed_top_post(
-    reader: Reader, body: Annotated[TopBody | None, Body()] = None, site_id: SiteParam = None,
-    tz: TzParam = None, from_date: FromParam = None, to_date: ToParam = None, limit: Limit = 10,
-) -> JSONBody:  # fmt: skip
-    b = body or TopBody()
-    scope = _range(site_id, b.tz or tz, b.from_date or from_date, b.to_date or to_date)
-    return await _timed(reader, scope, _top(b.limit or limit), _RANGE_NAMES)
 
 
 @router.get(
@@ -261,16 +217,3 @@ async def seed_retention(
     windows: Windows = 4,
 ) -> JSONBody:  # fmt: skip
     return await _timed(reader, _range(site_id, tz, start_date, None), _retention(windows))
-
-
-@router.post(
-    "/api/stats/retention", summary=SEED + "weekly first-activity cohorts", **access(Access.READ)
-)
-async def seed_retention_post(
-    reader: Reader, body: Annotated[RetentionBody | None, Body()] = None,
-    site_id: SiteParam = None, tz: TzParam = None, start_date: StartParam = None,
-    windows: Windows = 4,
-) -> JSONBody:  # fmt: skip
-    b = body or RetentionBody()
-    scope = _range(site_id, b.tz or tz, b.start_date or start_date, None)
-    return await _timed(reader, scope, _retention(b.windows or windows))

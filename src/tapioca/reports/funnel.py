@@ -29,7 +29,17 @@ from tapioca.errors import invalid_parameter
 
 MAX_STEPS = 10
 MAX_WINDOW = timedelta(days=90)
-_WINDOW = re.compile(r"^([1-9][0-9]{0,4})([mhd])$")
+# What parse_steps and parse_window take, as /openapi.json states it: 2 to MAX_STEPS
+# steps separated by commas, each with a character other than a space, none with NUL;
+# a window of at most 90 days in minutes, hours or days.
+_PART = r"[^,\x00]*[^,\s\x00][^,\x00]*"
+STEPS_PATTERN = rf"^{_PART}(?:,{_PART}){{1,{MAX_STEPS - 1}}}$"
+WINDOW_PATTERN = (
+    r"^(?:(?:[1-9][0-9]{0,4}|1[01][0-9]{4}|12[0-8][0-9]{3}|129[0-5][0-9]{2}|129600)m"
+    r"|(?:[1-9][0-9]{0,2}|1[0-9]{3}|20[0-9]{2}|21[0-5][0-9]|2160)h"
+    r"|(?:[1-9]|[1-8][0-9]|90)d)$"
+)
+_WINDOW = re.compile(r"^([1-9][0-9]{0,5})([mhd])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 PAGE_VIEW = "page_view"
 
@@ -55,8 +65,8 @@ def parse_steps(text: str) -> list[Step]:
         raise invalid_parameter("steps", "a step is an event type or a path; one is empty")
     if not 2 <= len(steps) <= MAX_STEPS:
         raise invalid_parameter("steps", f"from 2 to {MAX_STEPS} steps, separated by commas")
-    if any(len(s.text) > 2048 for s in steps):
-        raise invalid_parameter("steps", "a step is at most 2048 characters")
+    if "\x00" in text:
+        raise invalid_parameter("steps", "a step holds no NUL character")
     return steps
 
 
