@@ -32,6 +32,7 @@ from tapioca.reports.scope import Scope
 router = APIRouter(tags=["product"], dependencies=[Depends(known_parameters_only)])
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
+Buckets = Annotated[str, Query(pattern="^(day|week|month)$")]
 
 
 def _today(scope: Scope) -> date:
@@ -44,9 +45,10 @@ def _today(scope: Scope) -> date:
     **access(Access.READ),
 )
 async def get_active_users(
-    reader: Reader, scope: ReportScope, interval: Interval = Interval.DAY
+    reader: Reader, scope: ReportScope, interval: Buckets = "day"
 ) -> JSONBody:
-    return await scope.answer(reader, lambda ex, s: product.active_users(ex, s, interval))
+    unit = Interval(interval)
+    return await scope.answer(reader, lambda ex, s: product.active_users(ex, s, unit))
 
 
 @router.get(
@@ -98,10 +100,9 @@ async def get_funnel(
     summary="New, returning, resurrecting and dormant users per day, week or month",
     **access(Access.READ),
 )
-async def get_lifecycle(
-    reader: Reader, scope: ReportScope, interval: Interval = Interval.WEEK
-) -> JSONBody:
-    return await scope.answer(reader, lambda ex, s: product.lifecycle(ex, s, interval))
+async def get_lifecycle(reader: Reader, scope: ReportScope, interval: Buckets = "week") -> JSONBody:
+    unit = Interval(interval)
+    return await scope.answer(reader, lambda ex, s: product.lifecycle(ex, s, unit))
 
 
 @router.get(
@@ -110,9 +111,12 @@ async def get_lifecycle(
     **access(Access.READ),
 )
 async def get_stickiness(
-    reader: Reader, scope: ReportScope, interval: Interval = Interval.DAY
+    reader: Reader,
+    scope: ReportScope,
+    interval: Annotated[str, Query(pattern="^(day|week)$")] = "day",
 ) -> JSONBody:
-    return await scope.answer(reader, lambda ex, s: product.stickiness(ex, s, interval))
+    unit = Interval(interval)
+    return await scope.answer(reader, lambda ex, s: product.stickiness(ex, s, unit))
 
 
 # == seed 003: {"data": [...], "response_time_sec": ...} ==============================
