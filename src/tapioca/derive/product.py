@@ -97,15 +97,22 @@ _COHORTS = " UNION ALL ".join(
     _PERIODS.format(unit=f"'{unit}'", cohort=cohort, period=period)
     for unit, (cohort, period) in _UNITS.items()
 )
-# ... moved in cohort_period by what this run changed: the counts after, less those before.
-_MOVE = """
-INSERT INTO cohort_period (site_id, unit, cohort, period, users)
-SELECT site_id, unit, cohort, period, sum(n) FROM (
-    SELECT site_id, unit, cohort, period, users AS n FROM derive_periods_after
-    UNION ALL SELECT site_id, unit, cohort, period, -users FROM derive_periods_before
-) AS d GROUP BY site_id, unit, cohort, period HAVING sum(n) <> 0
-ON CONFLICT (site_id, unit, cohort, period)
-DO UPDATE SET users = cohort_period.users + excluded.users"""
+
+
+def _moved(table: str, keys: str, after: str, before: str) -> str:
+    """Move the counts of ``table`` (by ``keys``, a column ``users``) by what this run
+    changed: the counts of temp table ``after`` less those of ``before``."""
+    return f"""
+    INSERT INTO {table} ({keys}, users)
+    SELECT {keys}, sum(n) FROM (
+        SELECT {keys}, users AS n FROM {after}
+        UNION ALL SELECT {keys}, -users FROM {before}
+    ) AS d GROUP BY {keys} HAVING sum(n) <> 0
+    ON CONFLICT ({keys}) DO UPDATE SET users = {table}.users + excluded.users"""
+
+
+_MOVE = _moved("cohort_period", "site_id, unit, cohort, period", "derive_periods_after",
+               "derive_periods_before")  # fmt: skip
 
 
 # The lifecycle of the users in _USERS, counted per (unit, period, kind): each period
@@ -146,14 +153,8 @@ _LIFECYCLE = " UNION ALL ".join(
         first=_TRUNC[unit].format(day=_LOCAL_FIRST)))
     for unit in _STEP
 )  # fmt: skip
-_MOVE_LIFE = """
-INSERT INTO lifecycle_period (site_id, unit, period, kind, users)
-SELECT site_id, unit, period, kind, sum(n) FROM (
-    SELECT site_id, unit, period, kind, users AS n FROM derive_life_after
-    UNION ALL SELECT site_id, unit, period, kind, -users FROM derive_life_before
-) AS d GROUP BY site_id, unit, period, kind HAVING sum(n) <> 0
-ON CONFLICT (site_id, unit, period, kind)
-DO UPDATE SET users = lifecycle_period.users + excluded.users"""
+_MOVE_LIFE = _moved("lifecycle_period", "site_id, unit, period, kind", "derive_life_after",
+                    "derive_life_before")  # fmt: skip
 
 
 def _kept(users: str, args: list[int], changes: list[Step]) -> list[Step]:
