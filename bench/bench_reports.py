@@ -94,6 +94,7 @@ def build_parquet(count: int, path: Path) -> float:
 
     started = time.perf_counter()
     tmp = path.with_suffix(".tmp")
+    tmp.parent.mkdir(parents=True, exist_ok=True)
     with pq.ParquetWriter(tmp, _ARROW_SCHEMA) as out:
         chunk: list[dict[str, Any]] = []
 

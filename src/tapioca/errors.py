@@ -99,5 +99,10 @@ class QueryTimeout(Exception):
     """A read ran longer than the statement timeout (the store cancelled it)."""
 
 
+class AnswerTooLarge(Exception):
+    """A read would return more rows than the store hands one answer: refused whole,
+    never cut short (a report over part of its rows would be wrong)."""
+
+
 class QueueUnavailable(Exception):
     """The queue cannot hold events durably right now."""

@@ -232,7 +232,7 @@ def derived_answers(server: Server) -> Callable[[Commerce], list[tuple[Any, Any]
 
 
 def wait_until_derived(server: Server, events: Sequence[Event]) -> None:
-    ref = Commerce(events, SITES, datetime.now(UTC))
+    ref = Commerce(events, SITES)
     read = derived_answers(server)
     deadline = time.monotonic() + DERIVED_TIMEOUT
     pairs = read(ref)
@@ -288,7 +288,7 @@ def loaded(request: pytest.FixtureRequest, module_launcher: Launcher) -> Loaded:
     for batch in batches(lasts, rng):
         post(server, batch)
     wait_until_derived(server, stored)
-    return Loaded(server, Commerce(stored, SITES, datetime.now(UTC)))
+    return Loaded(server, Commerce(stored, SITES))
 
 
 # == /api/v1/commerce/* and the overview ================================================

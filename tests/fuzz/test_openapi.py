@@ -183,7 +183,11 @@ INEXPRESSIBLE: list[tuple[str, str, str]] = [
     ("from_date", "from_date is after to_date", "an order between two parameters"),
     ("date|start_date|end_date", "must be between 0001-01-02 and 9999-12-30", "zones at the ends"),
     ("filters", "a filter value is longer than 2048 characters", "a length inside a pattern"),
-    ("interval", r"more than \d+ buckets; widen it", "the range over the interval"),
+    (
+        "interval|cohort|start_date|from_date",
+        r"more than \d+ buckets; widen it or shorten the range",
+        "the range over the interval",
+    ),
     ("metrics", r".* are session metrics; '.*' is an event dimension", "metrics that fit"),
     (
         r"(\d+\.)?(revenue|items\.\d+\.price)",

@@ -51,7 +51,7 @@ from tapioca.storage.base import Store
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
 TRAFFIC = shop_traffic()
-REF = Commerce(TRAFFIC.events, SITES, datetime.now(UTC))
+REF = Commerce(TRAFFIC.events, SITES)
 MONEY = {"revenue", "refunds", "net_revenue", "avg_order_value", "avg_cart_value", "price"}
 
 

@@ -1,5 +1,5 @@
 """The product routes over HTTP, on the app of either store run in this process: Tapioca's
-own and seed 003's (GET), each answer compared with the reference
+own and seed 003's (GET and POST), each answer compared with the reference
 (support/product_reference.py) over the app traffic, written as rows and derived; and
 what they refuse, in the one error shape."""
 
@@ -162,14 +162,14 @@ def _asked(method: str, params: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     return {"site_id": APP}, params
 
 
-@pytest.mark.parametrize("method", ["GET"])
+@pytest.mark.parametrize("method", ["GET", "POST"])
 async def test_seed_dau(app: App, method: str) -> None:
     got = _seed(await app.answer(method, "/api/stats/dau", *_asked(method, SEED_RANGE)))
     want = active_users(EVENTS, APP, APP_ZONE, "day", *OCTOBER)
     assert got == [{"date": row["bucket"], "dau": row["dau"]} for row in want]
 
 
-@pytest.mark.parametrize("method", ["GET"])
+@pytest.mark.parametrize("method", ["GET", "POST"])
 async def test_seed_top_events(app: App, method: str) -> None:
     asked = {**SEED_RANGE, "limit": 3}
     got = _seed(await app.answer(method, "/api/stats/top-events", *_asked(method, asked)))
@@ -177,7 +177,7 @@ async def test_seed_top_events(app: App, method: str) -> None:
     assert got == [{"event_type": r["event_type"], "total_count": r["events"]} for r in want]
 
 
-@pytest.mark.parametrize("method", ["GET"])
+@pytest.mark.parametrize("method", ["GET", "POST"])
 @pytest.mark.parametrize("windows", [2, 4, 6])
 async def test_seed_retention(app: App, method: str, windows: int) -> None:
     asked = {"start_date": "2025-10-08", "windows": windows}
@@ -208,6 +208,16 @@ REFUSED = [
     ("GET", "/api/stats/dau", {"from_date": "2025-10-09", "to_date": "2025-10-01"}, None,
      "from_date"),
     ("GET", "/api/stats/top-events", {"to_date": "not a date"}, None, "to_date"),
+    ("GET", "/api/stats/dau", {"from_date": "1900-01-01", "to_date": "2025-10-01"}, None,
+     "from_date"),  # more days than a report has buckets
+    ("GET", "/api/stats/retention", {"start_date": "0064-11-24"}, None, "start_date"),
+    ("POST", "/api/stats/dau", {}, {"site_id": OTHER}, "site_id"),
+    ("POST", "/api/stats/retention", {}, {"windows": 1}, "windows"),
+    ("POST", "/api/stats/retention", {}, {"start_date": "0064-11-24"}, "start_date"),
+    ("POST", "/api/stats/top-events", {}, {"to_date": "not a date"}, "to_date"),
+    ("POST", "/api/stats/top-events", {}, {"to_date": "2025-02-30"}, "to_date"),
+    ("POST", "/api/stats/dau", {"to_date": "2025-10-01"}, {"from_date": "2025-10-09"},
+     "from_date"),
 ]  # fmt: skip
 
 

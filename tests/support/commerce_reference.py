@@ -174,7 +174,10 @@ class Commerce:
     """Every commerce answer over ``events`` of sites with ``sites``' zones and currencies."""
 
     def __init__(
-        self, events: Iterable[Event], sites: Mapping[str, SiteLike], now: datetime
+        self,
+        events: Iterable[Event],
+        sites: Mapping[str, SiteLike],
+        now: datetime | None = None,
     ) -> None:
         self.sites = dict(sites)
         self.web = WebReports(events, {s: x.timezone for s, x in sites.items()}, now)

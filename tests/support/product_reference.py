@@ -62,6 +62,27 @@ def _user_events(rng: random.Random, site: str, user: str, n: int) -> list[Event
         day = day + timedelta(
             days=rng.choice((1, 1, 2, 3, 6, 7, 9, 20)), hours=rng.randrange(-5, 6)
         )
+    # two visits of one user begun at one moment (client sessions, other channels): a
+    # funnel that starts there starts at the first by id, and counts under its channel
+    if n % 17 == 0:
+        twin = first - timedelta(hours=2)
+        for k, (tag, channel) in enumerate((("b", "Paid Social"), ("a", "Email"))):
+            out.append(Event(site_id=site, event_id=f"{user}-twin-{tag}", event_type="page_view",
+                             ts=twin, user=user, session_id=f"{user}-s{k}", channel=channel,
+                             device="mobile"))  # fmt: skip
+        for k, event_type in enumerate(("add_to_cart", "purchase"), start=1):
+            out.append(
+                Event(
+                    site_id=site,
+                    event_id=f"{user}-twin-{event_type}",
+                    event_type=event_type,
+                    ts=twin + timedelta(minutes=20 * k),
+                    user=user,
+                    session_id=f"{user}-s0",
+                    channel="Paid Social",
+                    device="mobile",
+                )
+            )
     # around local midnight: an event at 23:59:30 New York time, which is the next UTC day
     if n % 7 == 0:
         local = first.astimezone(ZoneInfo(APP_ZONE)).replace(hour=23, minute=59, second=30)

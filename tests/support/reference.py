@@ -669,11 +669,17 @@ class WebReports:
         site_zones: Mapping[str, str] | None = None,
         now: datetime | None = None,
     ) -> None:
-        self.now = now or datetime.now(UTC)
+        self.fixed_now = now
         self.events = counted(events)
         self.sessions = sessionize(self.events)
         self.session_of = {(e.site_id, e.event_id): s for s in self.sessions for e in s.events}
         self.site_zones = dict(site_zones or {})
+
+    @property
+    def now(self) -> datetime:
+        """The moment given, else the clock when asked: a server asked just before a
+        midnight and a reference built hours earlier must agree on what "today" is."""
+        return self.fixed_now or datetime.now(UTC)
 
     def zone(self, q: Question) -> ZoneInfo:
         return ZoneInfo(q.tz or self.site_zones.get(q.site, "UTC"))

@@ -310,3 +310,25 @@ def test_hour_keys_are_the_instants_the_sql_key_gives() -> None:
     span = DateRange(date(2025, 11, 2), date(2025, 11, 2), ZoneInfo("America/New_York"))
     first = Interval.HOUR.buckets(span)[0]
     assert Interval.HOUR.key_of(int(first.timestamp())) == first
+
+
+@pytest.mark.parametrize("name", ["localtime", "", "../etc/passwd", "Not/AZone", "UTC "])
+def test_only_iana_zone_names_are_taken(name: str) -> None:
+    """ "localtime" is a file of Python's zone database naming this machine's zone, which
+    the stores do not know: a report in it would fail inside the store."""
+    with pytest.raises(TapiocaError) as caught:
+        parse_zone(name)
+    assert caught.value.status == 422 and caught.value.details[0].field == "tz"
+
+
+def test_every_zone_taken_is_known_to_duckdb() -> None:
+    import duckdb
+
+    from tapioca.kit.timerange import iana_zones
+
+    known = {
+        name
+        for (name,) in duckdb.connect().execute("SELECT name FROM pg_timezone_names()").fetchall()
+    }
+    assert iana_zones() <= known
+    assert {"Europe/Berlin", "Asia/Kathmandu", "UTC"} <= iana_zones()

@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tapioca.api.responses import JSONBody
 from tapioca.errors import (
+    AnswerTooLarge,
     ErrorDetail,
     QueryTimeout,
     QueueUnavailable,
@@ -172,6 +173,16 @@ async def _query_timeout(request: Request, exc: Exception) -> JSONBody:
     )
 
 
+async def _answer_too_large(request: Request, exc: Exception) -> JSONBody:
+    log.warning("answer_too_large", path=request.url.path, error=str(exc))
+    return error_response(
+        request,
+        503,
+        "answer_too_large",
+        "The report needs more rows than the server reads for one answer; narrow the range.",
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(TapiocaError, _tapioca_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -179,6 +190,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StoreUnavailable, _unavailable)
     app.add_exception_handler(QueueUnavailable, _unavailable)
     app.add_exception_handler(QueryTimeout, _query_timeout)
+    app.add_exception_handler(AnswerTooLarge, _answer_too_large)
     app.add_exception_handler(Exception, _internal_error)
 
 

@@ -11,12 +11,11 @@ needed only on an instance with several sites) are in docs/api.md.
 from __future__ import annotations
 
 from typing import Any
-from zoneinfo import available_timezones
 
 from tapioca.ingest.protocols import PROTOCOLS
 from tapioca.ingest.protocols.base import IngestProtocol, Route, Shape
 from tapioca.ingest.schemas import MONEY_LIMIT, MONEY_TEXT, EventIn
-from tapioca.kit.timerange import DATE_PATTERN
+from tapioca.kit.timerange import DATE_PATTERN, iana_zones
 from tapioca.model.dimensions import Dimension
 from tapioca.reports.filters import FILTERS_PATTERN
 from tapioca.reports.funnel import STEPS_PATTERN, WINDOW_PATTERN
@@ -110,7 +109,7 @@ def complete(schema: dict[str, Any], max_events: int, errors: dict[str, Any]) ->
     components["TimeZone"] = {  # read from the zone files when the document is first asked for
         "type": "string",
         "description": "an IANA time zone; empty: the site's own",
-        "enum": ["", *sorted(available_timezones())],
+        "enum": ["", *sorted(iana_zones())],
     }
     # a site's own time zone is one of those zones (sites/service.py)
     for model in ("SiteFields", "SiteIn"):

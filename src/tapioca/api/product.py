@@ -1,6 +1,11 @@
 """Product report routes (api.md, Product): Tapioca's own, and seed 003's with its
-parameter names and answers (GET; its README documents POST, not served yet), ``site_id`` and
-``tz`` added. Thin handlers over reports/product.py."""
+parameter names and answers, ``site_id`` and ``tz`` added. Thin handlers over
+reports/product.py.
+
+Seed 003's README documents POST for its three reports. A POST takes the GET's query
+parameters (as a FastAPI handler with plain parameters does), and the same names in an
+optional JSON body, which wins over the query; ``site_id`` and ``tz`` stay in the query,
+where the access check reads the site."""
 
 from __future__ import annotations
 
@@ -10,7 +15,8 @@ from dataclasses import replace
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Body, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field
 
 from tapioca.api.access import Access, access
 from tapioca.api.reports import (
@@ -24,7 +30,7 @@ from tapioca.api.reports import (
 )
 from tapioca.api.responses import JSONBody
 from tapioca.errors import TapiocaError
-from tapioca.kit.timerange import Interval
+from tapioca.kit.timerange import DATE_PATTERN, Interval
 from tapioca.reports import funnel, product, web
 from tapioca.reports.executor import Executor
 from tapioca.reports.scope import Scope
@@ -202,7 +208,8 @@ async def seed_dau(
     reader: Reader, site_id: SiteParam = None, tz: TzParam = None, from_date: FromParam = None,
     to_date: ToParam = None,
 ) -> JSONBody:  # fmt: skip
-    return await _timed(reader, _range(site_id, tz, from_date, to_date), _dau(), _RANGE_NAMES)
+    names = {**_RANGE_NAMES, "interval": "from_date"}  # too many days: the range is too long
+    return await _timed(reader, _range(site_id, tz, from_date, to_date), _dau(), names)
 
 
 @router.get("/api/stats/top-events", summary=SEED + "event types by count", **access(Access.READ))
@@ -220,4 +227,64 @@ async def seed_retention(
     reader: Reader, site_id: SiteParam = None, tz: TzParam = None, start_date: StartParam = None,
     windows: Windows = 4,
 ) -> JSONBody:  # fmt: skip
-    return await _timed(reader, _range(site_id, tz, start_date, None), _retention(windows))
+    names = {"cohort": "start_date"}  # too many weeks up to today: the start is too early
+    return await _timed(reader, _range(site_id, tz, start_date, None), _retention(windows), names)
+
+
+# -- the POST form ---------------------------------------------------------------------
+
+_Day = Annotated[
+    str | None,
+    Field(default=None, pattern=f"^{DATE_PATTERN}$", json_schema_extra={"format": "date"}),
+]
+
+
+class _Posted(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a site_id here would bypass the access check
+
+
+class RangeBody(_Posted):
+    from_date: _Day = None
+    to_date: _Day = None
+
+
+class TopBody(RangeBody):
+    limit: int | None = Field(default=None, ge=1, le=1000)
+
+
+class RetentionBody(_Posted):
+    start_date: _Day = None
+    windows: int | None = Field(default=None, ge=2, le=product.MAX_PERIODS)
+
+
+@router.post("/api/stats/dau", summary=SEED + "distinct users per day", **access(Access.READ))
+async def seed_dau_posted(
+    reader: Reader, body: Annotated[RangeBody | None, Body()] = None, site_id: SiteParam = None,
+    tz: TzParam = None, from_date: FromParam = None, to_date: ToParam = None,
+) -> JSONBody:  # fmt: skip
+    b = body or RangeBody()
+    return await seed_dau(reader, site_id, tz, b.from_date or from_date, b.to_date or to_date)
+
+
+@router.post("/api/stats/top-events", summary=SEED + "event types by count", **access(Access.READ))
+async def seed_top_posted(
+    reader: Reader, body: Annotated[TopBody | None, Body()] = None, site_id: SiteParam = None,
+    tz: TzParam = None, from_date: FromParam = None, to_date: ToParam = None, limit: Limit = 10,
+) -> JSONBody:  # fmt: skip
+    b = body or TopBody()
+    return await seed_top(
+        reader, site_id, tz, b.from_date or from_date, b.to_date or to_date, b.limit or limit
+    )
+
+
+@router.post(
+    "/api/stats/retention", summary=SEED + "weekly first-activity cohorts", **access(Access.READ)
+)
+async def seed_retention_posted(
+    reader: Reader, body: Annotated[RetentionBody | None, Body()] = None,
+    site_id: SiteParam = None, tz: TzParam = None, start_date: StartParam = None,
+    windows: Windows = 4,
+) -> JSONBody:  # fmt: skip
+    b = body or RetentionBody()
+    return await seed_retention(reader, site_id, tz, b.start_date or start_date,
+                                b.windows or windows)  # fmt: skip

@@ -29,8 +29,8 @@ from tapioca.reports.queries import Params
 from tapioca.reports.queries.product import (
     COHORT_COLUMNS,
     build_cohorts,
+    build_funnel,
     build_gaps,
-    build_hits,
     build_lifecycle,
     build_starters,
     build_stickiness,
@@ -223,11 +223,7 @@ async def funnel(
     (channel, device: of the session of the best try's start), per value too."""
     if scope.filters:
         raise invalid_parameter("filters", "a funnel takes no filters; use breakdown")
-    column = None
-    if breakdown is not None:
-        column = FUNNEL_BREAKDOWNS.get(breakdown)
-        if column is None:
-            raise invalid_parameter("breakdown", f"one of {', '.join(FUNNEL_BREAKDOWNS)}")
+    column = _funnel_column(breakdown)
     span = scope.span
     start, end = span.start_utc, span.end_utc
     assert start is not None and end is not None
@@ -242,25 +238,14 @@ async def funnel(
         reached[value][0] += int(n)
     p = Params()
     conditions = [step_condition(s.path, s.text, p) for s in steps]
-    query = build_hits(scope.site.id, conditions, start, end, end + window, scope.upto,
-                       column, p)  # fmt: skip
-    rows = await ex.rows(query)
-    for _user, group in groupby(rows, key=lambda row: row[0]):
-        hits: list[Hit] = []
-        values: dict[int, Any] = {}
-        for _, ts, event_id, mask, starts, value in group:
-            hit = Hit(ts, event_id, int(mask), bool(starts))
-            hits.append(hit)
-            if hit.starts and hit.mask & 1:
-                values[id(hit)] = value
-        depth, begun = furthest(len(steps), hits, window)
-        if begun is None:
-            continue
-        earliest = next(h for h in hits if h.starts and h.mask & 1)
-        reached[values[id(earliest)]][0] -= 1
-        counts = reached[values[id(begun)]]
-        for k in range(depth):
-            counts[k] += 1
+    rows = await ex.rows(build_funnel(scope.site.id, conditions, start, end, window, scope.upto,
+                                      column, p))  # fmt: skip
+    for user, group in groupby(rows, key=lambda row: row[0]):
+        if user is None:  # counted in SQL: (value, value of step 1, depth, users)
+            for *_, value, first_value, depth, users in group:
+                _move(reached, first_value, value, int(depth), int(users))
+        else:
+            _try_user(reached, list(group), len(steps), window)
     total = [sum(c[k] for c in reached.values()) for k in range(len(steps))]
     out: dict[str, Any] = {**scope.echo(), "window": window_text,
                            "steps": _funnel_steps(steps, total)}  # fmt: skip
@@ -269,6 +254,39 @@ async def funnel(
         out["breakdown"] = breakdown
         out["results"] = [{"value": v, "steps": _funnel_steps(steps, c)} for v, c in ranked if c[0]]
     return out
+
+
+def _funnel_column(breakdown: str | None) -> str | None:
+    if breakdown is None:
+        return None
+    column = FUNNEL_BREAKDOWNS.get(breakdown)
+    if column is None:
+        raise invalid_parameter("breakdown", f"one of {', '.join(FUNNEL_BREAKDOWNS)}")
+    return column
+
+
+def _move(reached: dict[Any, list[int]], first: Any, value: Any, depth: int, users: int) -> None:
+    """``users`` counted at step 1 under ``first`` (their first start's value) reach
+    ``depth`` on a try begun under ``value``: counted there at each step up to it."""
+    reached[first][0] -= users
+    counts = reached[value]
+    for k in range(depth):
+        counts[k] += users
+
+
+def _try_user(reached: dict[Any, list[int]], rows: Rows, n: int, window: timedelta) -> None:
+    """One user's events (reports/funnel.py tries them): how far their best try goes."""
+    hits: list[Hit] = []
+    values: dict[int, Any] = {}
+    for _, ts, event_id, mask, starts, value, *_ in rows:
+        hit = Hit(ts, event_id, int(mask), bool(starts))
+        hits.append(hit)
+        if hit.starts and hit.mask & 1:
+            values[id(hit)] = value
+    depth, begun = furthest(n, hits, window)
+    if begun is not None:
+        earliest = next(h for h in hits if h.starts and h.mask & 1)
+        _move(reached, values[id(earliest)], values[id(begun)], depth, 1)
 
 
 _EPOCH, _MONDAY = date(1970, 1, 1), date(1970, 1, 5)

@@ -21,7 +21,7 @@ import duckdb
 import duckdb_extension_icu
 import pyarrow as pa
 
-from tapioca.errors import QueryTimeout
+from tapioca.errors import AnswerTooLarge, QueryTimeout
 from tapioca.logging import get_logger
 from tapioca.model.event import COLUMNS, Kind
 from tapioca.storage.answers import AnswerCache
@@ -227,13 +227,17 @@ class DuckDBStore:
         params: Params,
     ) -> Rows:
         """Run ``sql`` on a reader thread with the cursor ``cursor()`` gives there, within
-        the query time limit (then interrupted)."""
+        the query time limit (then interrupted), and at most ``max_rows`` rows (else
+        AnswerTooLarge)."""
         holder: dict[str, Any] = {}
 
         def run() -> list[tuple[Any, ...]]:
             holder["cursor"] = use = cursor()
             use.execute(sql, list(params))
-            return use.fetchmany(self._max_rows)
+            rows = use.fetchmany(self._max_rows + 1)
+            if len(rows) > self._max_rows:
+                raise AnswerTooLarge(f"more than {self._max_rows} rows")
+            return rows
 
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._readers, run)

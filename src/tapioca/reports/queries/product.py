@@ -3,7 +3,8 @@ events, from the derive job's state (derive/product.py) or from the events."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import re
+from datetime import date, datetime, timedelta
 
 from tapioca.kit.timerange import Interval
 from tapioca.model.derived import LONGEST_WINDOW as LONGEST
@@ -128,30 +129,106 @@ def build_starters(
     return Query(sql, p.values)
 
 
-def build_hits(
-    site_id: str, conditions: list[str], start: datetime, end: datetime, last: datetime,
+def _value_of(column: str, alias: str) -> str:
+    """``_session_value`` of the row ``alias`` (site_id, session_id, visitor_id, ts)."""
+    return re.sub(r"\be\.", f"{alias}.", _session_value(column))
+
+
+def build_funnel(
+    site_id: str, conditions: list[str], start: datetime, end: datetime, window: timedelta,
     upto: int | None, breakdown: str | None, p: Params,
 ) -> Query:  # fmt: skip
-    """The events that match a step (``conditions``, by step), in time order per user, of
-    the users with a step-1 event in [start, end) and a step-2 event in [start, last]:
-    the steps each matches (bit k: step k), whether it may start a try, and
-    (``breakdown``) its session's value when it may."""
-    first, second = conditions[0], conditions[1]
+    """How far the users with a step-1 event in [start, end) and a step-2 event in [start,
+    end + window] go (reports/funnel.py), in two kinds of rows.
+
+    A user with no moment of several matching events, unless they all match one and the
+    same step, is counted here: along their events
+    in time order, the latest start a step-k event can follow is the latest one its
+    step-(k-1) events before it can (a later start leaves the most of its window), so
+    one pass per step finds each user's furthest step (``depth``). With ``breakdown``, the
+    user's first start gives the value step 1 was counted under (``first_value``), and the
+    earliest start of a deepest try (``value``: the earliest start within the window before
+    the earliest deepest step) the value they count under. These rows have ``users``.
+
+    The events of the other users (events at one moment may go in any order, and an event
+    that matches two steps is one of them only) come as rows for reports/funnel.py to try:
+    the user, time, id, the steps each matches (bit k: step k), whether it may start a
+    try, and its session's value when it may."""
+    first, second, n = conditions[0], conditions[1], len(conditions)
     starts = event_where(site_id, start, end, [], p, upto)
-    follows = event_where(site_id, start, None, [], p, upto) + f" AND e.ts <= {p.add(last)}"
+    last = p.add(end + window)
+    follows = event_where(site_id, start, None, [], p, upto) + f" AND e.ts <= {last}"
     in_range = f"(e.ts >= {p.add(start)} AND e.ts < {p.add(end)} AND {first})"
-    value = f"CASE WHEN {in_range} THEN {_session_value(breakdown)} END" if breakdown else "NULL"
     mask = " + ".join(f"CASE WHEN {c} THEN {1 << k} ELSE 0 END" for k, c in enumerate(conditions))
+    within = p.add(window)
+    steps = [
+        f"""c{k + 1} AS (
+        SELECT visitor_id, ts, c FROM (
+            SELECT visitor_id, ts, candidate, max(c) OVER (
+                PARTITION BY visitor_id ORDER BY ts, candidate DESC
+                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS c
+            FROM (SELECT visitor_id, ts, c, 0 AS candidate FROM c{k}
+                  UNION ALL
+                  SELECT visitor_id, ts, NULL, 1 FROM one WHERE mask & {1 << k} <> 0) AS x
+        ) AS y WHERE candidate = 1 AND ts <= c + {within})"""
+        for k in range(1, n)
+    ]
+    ends = " UNION ALL ".join(f"SELECT visitor_id, ts, {k + 1} AS k FROM c{k + 1}"
+                              for k in range(1, n))  # fmt: skip
+    firsts = ""
+    if breakdown is None:
+        counted = "SELECT NULL AS value, NULL AS first_value, d FROM deep"
+    else:  # of starts at one moment, the first by id (as reports/funnel.py tries them)
+        firsts = """,
+    firsts AS (
+        SELECT site_id, visitor_id, ts, session_id,
+               row_number() OVER (PARTITION BY visitor_id, ts ORDER BY event_id) AS r
+        FROM one WHERE starts
+    )"""
+        counted = f"""
+        SELECT {_value_of(breakdown, "b")} AS value, {_value_of(breakdown, "f")} AS first_value, d
+        FROM (
+            SELECT r.visitor_id, r.d, min(CASE WHEN c.ts >= r.m THEN c.ts END) AS best,
+                   min(c.ts) AS earliest
+            FROM (
+                SELECT n.visitor_id, dd.d, min(n.ts) - {within} AS m
+                FROM ends n JOIN deep dd ON dd.visitor_id = n.visitor_id AND n.k = dd.d
+                GROUP BY n.visitor_id, dd.d
+            ) AS r JOIN c1 c ON c.visitor_id = r.visitor_id
+            GROUP BY r.visitor_id, r.d
+        ) AS x
+        JOIN firsts b ON b.visitor_id = x.visitor_id AND b.ts = x.best AND b.r = 1
+        JOIN firsts f ON f.visitor_id = x.visitor_id AND f.ts = x.earliest AND f.r = 1"""
+    value = f"CASE WHEN e.starts THEN {_session_value(breakdown)} END" if breakdown else "NULL"
     sql = f"""
     WITH movers AS (
         SELECT e.visitor_id FROM event e WHERE {starts} AND {first}
         INTERSECT
         SELECT e.visitor_id FROM event e WHERE {follows} AND {second}
-    )
-    SELECT e.visitor_id, e.ts, e.event_id, {mask} AS mask, {in_range} AS starts, {value}
-    FROM event e JOIN movers m ON m.visitor_id = e.visitor_id
-    WHERE {follows} AND ({" OR ".join(conditions)})
-    ORDER BY e.visitor_id, e.ts, e.event_id"""
+    ),
+    h AS (
+        SELECT e.site_id, e.visitor_id, e.ts, e.event_id, e.session_id, {mask} AS mask,
+               {in_range} AS starts
+        FROM event e JOIN movers m ON m.visitor_id = e.visitor_id
+        WHERE {follows} AND ({" OR ".join(conditions)})
+    ),
+    tied AS (
+        SELECT DISTINCT visitor_id FROM h GROUP BY visitor_id, ts
+        HAVING count(*) > 1 AND (min(mask) <> max(mask) OR max(mask) & (max(mask) - 1) <> 0)
+    ),
+    one AS (SELECT * FROM h WHERE NOT EXISTS (
+        SELECT 1 FROM tied t WHERE t.visitor_id = h.visitor_id)),
+    c1 AS (SELECT visitor_id, ts, ts AS c FROM one WHERE starts),
+    {", ".join(steps)},
+    ends AS ({ends}),
+    deep AS (SELECT visitor_id, max(k) AS d FROM ends GROUP BY visitor_id){firsts}
+    SELECT e.visitor_id, e.ts, e.event_id, e.mask, e.starts, {value} AS value,
+           NULL AS first_value, NULL AS depth, NULL AS users
+    FROM h e JOIN tied t ON t.visitor_id = e.visitor_id
+    UNION ALL
+    SELECT NULL, NULL, NULL, NULL, NULL, value, first_value, d, count(*)
+    FROM ({counted}) AS z GROUP BY value, first_value, d
+    ORDER BY 1, 2, 3"""
     return Query(sql, p.values)
 
 
