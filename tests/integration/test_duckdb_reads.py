@@ -1,6 +1,8 @@
 """The embedded store's reads: past their time limit the statement is interrupted, the
 caller gets QueryTimeout (a 503 to an HTTP client), and the reader threads are free
-again; report statements run on one thread each, derive sessions on every core."""
+again; a read of more rows than one answer may hold is refused whole (AnswerTooLarge),
+never cut short; report statements run on one thread each, derive sessions on every
+core."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tapioca.errors import QueryTimeout
+from tapioca.errors import AnswerTooLarge, QueryTimeout
 from tapioca.storage.base import Lock
 from tapioca.storage.duckdb_store import DuckDBStore
 
@@ -35,6 +37,23 @@ async def test_a_read_past_its_time_limit_is_interrupted_and_the_store_reads_on(
             with pytest.raises(QueryTimeout):
                 await snap.fetch(_LONG)
         assert await store.fetch("SELECT 43") == [(43,)]
+    finally:
+        await store.close()
+
+
+async def test_a_read_of_more_rows_than_an_answer_holds_is_refused_not_cut(
+    tmp_path: Path,
+) -> None:
+    store = DuckDBStore(tmp_path / "t.duckdb", max_rows=100)
+    try:
+        rows = await store.fetch("SELECT * FROM range(100)")
+        assert [n for (n,) in rows] == list(range(100))
+        with pytest.raises(AnswerTooLarge):
+            await store.fetch("SELECT * FROM range(101)")
+        async with store.snapshot() as snap:
+            with pytest.raises(AnswerTooLarge):
+                await snap.fetch("SELECT * FROM range(1000)")
+        assert await store.fetch("SELECT 45") == [(45,)]
     finally:
         await store.close()
 

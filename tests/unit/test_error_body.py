@@ -67,3 +67,40 @@ def test_exactly_20_details_are_all_listed() -> None:
     details = [ErrorDetail(str(n), "must be a JSON object") for n in range(20)]
     error = error_body("r", "validation_error", "20 event(s) are invalid.", details)["error"]
     assert (error["message"], len(error["details"])) == ("20 event(s) are invalid.", 20)
+
+
+def test_store_limits_answer_503_in_the_one_shape() -> None:
+    """A read past the statement timeout may be retried (Retry-After); one that would
+    return more rows than an answer holds may not: narrow the range."""
+    import asyncio
+    from types import SimpleNamespace
+
+    import httpx
+    from fastapi import FastAPI
+
+    from tapioca.api.errors import install_error_handlers
+    from tapioca.errors import AnswerTooLarge, QueryTimeout
+
+    app = FastAPI()
+    app.state.settings = SimpleNamespace(retry_after_seconds=7)
+    install_error_handlers(app)
+
+    @app.get("/large")
+    async def large() -> None:
+        raise AnswerTooLarge("more than 100000 rows")
+
+    @app.get("/slow")
+    async def slow() -> None:
+        raise QueryTimeout("cancelled")
+
+    async def ask() -> tuple[httpx.Response, httpx.Response]:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return await client.get("/large"), await client.get("/slow")
+
+    large_answer, slow_answer = asyncio.run(ask())
+    assert large_answer.status_code == 503 and "retry-after" not in large_answer.headers
+    assert large_answer.json()["error"]["code"] == "answer_too_large"
+    assert "narrow the range" in large_answer.json()["error"]["message"]
+    assert slow_answer.status_code == 503 and slow_answer.headers["retry-after"] == "7"
+    assert slow_answer.json()["error"]["code"] == "query_timeout"
