@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -24,8 +24,9 @@ from typing import Any
 import asyncpg
 import httpx
 
-from bench.bench_reports import SITE, ZONE, load_duckdb, load_postgres, parquet_for
+from bench.bench_reports import SITE, ZONE, load_duckdb, load_postgres, parquet_for, worker_rows
 from bench.figures import Figure, ModeResult, finish
+from bench.generator import generate
 from bench.procs import Proc, base_env, bench_servers, credential, production_env, wait_ready
 from bench.run import OUT, wrk
 from support.servers import free_port
@@ -144,6 +145,41 @@ async def check(url: str, fetch: Fetch, result: ModeResult) -> None:
         result.add(Figure(f"exact: {name}", 0.0 if ok else 1.0, "differ", "= 0", ok))
 
 
+async def time_kept_funnel(store: Any, result: ModeResult) -> None:
+    """The funnel of the table below as one API process answers it in turn: its first
+    answer (every step event of the 30 days), the same again (kept, no new events), and
+    after 1,000 new events inside the range are written and derived (the kept counts
+    moved by the users with new events), which is checked against plain Python."""
+    from tapioca.derive.jobs import derive_once
+    from tapioca.reports import product
+    from tapioca.reports.executor import Executor
+    from tapioca.reports.funnel import parse_steps, parse_window
+    from tapioca.reports.scope import resolve_scope
+
+    ex = Executor(store)
+
+    async def ask() -> tuple[float, list[int]]:
+        scope = await resolve_scope(store, SITE, None, "2025-11-15", "2025-12-14", None, None,
+                                    datetime.now(UTC))  # fmt: skip
+        began = time.perf_counter()
+        got = await product.funnel(ex, scope, parse_steps(STEPS), parse_window("7d"), "7d")
+        return (time.perf_counter() - began) * 1000, [s["users"] for s in got["steps"]]
+
+    first, _ = await ask()
+    again, _ = await ask()
+    new = generate(92, 1_000, site=SITE, start=datetime(2025, 12, 1, 12, tzinfo=UTC), days=1)
+    await store.write_events(worker_rows(list(new)))
+    await derive_once(store)
+    moved, users = await ask()
+    want = funnel_of(await store.fetch(STEP_ROWS_SQL), timedelta(days=7))
+    result.add(Figure("funnel of 4 steps, 30 days: first answer, one request", first, "ms"))
+    result.add(Figure("funnel: the kept answer, no new events", again, "ms"))
+    result.add(Figure("funnel after 1,000 new events: the kept answer moved", moved, "ms",
+                      "≤ 250", moved <= 250))  # fmt: skip
+    ok = users == want
+    result.add(Figure("exact: funnel after new events", 0.0 if ok else 1.0, "differ", "= 0", ok))
+
+
 def measure(url: str, result: ModeResult, seconds: int) -> None:
     headers = credential(url)
     for name, (path, target) in REPORTS.items():
@@ -172,6 +208,13 @@ async def run_embedded(work: Path, parquet: Path, count: int, seconds: int) -> M
     data.mkdir(parents=True)
     _, derived, _ = await load_duckdb(data / "tapioca.duckdb", parquet)
     result.add(Figure("derive from scratch (sessions, rollups, product state)", derived, "s"))
+    from tapioca.storage.duckdb_store import DuckDBStore
+
+    store = DuckDBStore(data / "tapioca.duckdb", max_rows=100_000_000)  # the check reads rows
+    try:
+        await time_kept_funnel(store, result)
+    finally:
+        await store.close()
     fetch = _duckdb_rows(data / "tapioca.duckdb")  # while no server holds the file
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -210,6 +253,13 @@ async def run_production(work: Path, parquet: Path, count: int, seconds: int) ->
             result.add(
                 Figure("derive from scratch (sessions, rollups, product state)", derived, "s")
             )
+            from tapioca.storage.postgres_store import PostgresStore
+
+            store = PostgresStore(dsn)
+            try:
+                await time_kept_funnel(store, result)
+            finally:
+                await store.close()
             port = free_port()
             url = f"http://127.0.0.1:{port}"
             env = production_env(dsn, redis.url, port, {"TAPIOCA_API_WORKERS": "1"})

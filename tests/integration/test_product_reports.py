@@ -13,6 +13,7 @@ while its days are redone and after.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -34,9 +35,9 @@ from support.product_reference import (
     stickiness,
     top_events,
 )
-from support.reference import counted
+from support.reference import Event, counted
 from tapioca.derive import rollups
-from tapioca.derive.jobs import WEB, derive_once, web_steps
+from tapioca.derive.jobs import WEB, derive_once, rebuild, web_steps
 from tapioca.derive.product import TABLES
 from tapioca.derive.runner import run_derive
 from tapioca.errors import TapiocaError
@@ -302,6 +303,69 @@ async def test_funnel(
         ranked = sorted(want.items(), key=lambda kv: (-kv[1][0], kv[0] is None, kv[0] or ""))
         assert got["results"] == [{"value": v, "steps": _conversions(c, names)} for v, c in ranked]
         assert len(got["results"]) > 1
+
+
+async def test_a_kept_funnel_moves_with_new_events_and_starts_over_after_a_rebuild(
+    migrated_store: Store,
+) -> None:
+    """One process keeps a funnel's counts and brings them up to date by the users with
+    events since (shuffled waves: later events of known users, first events written
+    last); after a person's events are deleted and everything is derived again (the
+    same seqs, other events), it counts anew."""
+    store = migrated_store
+    for site, zone in ((APP, APP_ZONE), (OTHER, "UTC")):
+        await store.execute(
+            "INSERT INTO site (id, timezone, currency) VALUES ($1, $2, 'EUR')", [site, zone]
+        )
+    ex = Executor(store)  # as the API's: its kept answers live across requests
+    steps, window = "page_view,add_to_cart,purchase", "7d"
+    names = steps.split(",")
+
+    async def check(events: list[Any]) -> list[int]:
+        scope = await scope_of(store, "2025-10-01", "2025-10-31")
+        assert scope.span.start_utc is not None and scope.span.end_utc is not None
+        got = await product.funnel(ex, scope, parse_steps(steps), parse_window(window), window)
+        want = funnel(events, APP, names, _window(window), scope.span.start_utc,
+                      scope.span.end_utc)  # fmt: skip
+        total = [sum(c[k] for c in want.values()) for k in range(len(names))]
+        assert got["steps"] == _conversions(total, names)
+        return total
+
+    written: list[Any] = []
+    for wave in TRAFFIC.waves:
+        for at in range(0, len(wave), 300):
+            chunk = wave[at : at + 300]
+            await store.write_events([event_row(e) for e in chunk])
+            await derive_once(store)
+            written += chunk
+            await check(written)
+    assert ex.kept.moved >= 5
+    # one event alone, of a new user: the only one with an event since
+    late = Event(site_id=APP, event_id="late-1", event_type="page_view", user="u-late",
+                 ts=datetime(2025, 10, 10, 12, tzinfo=UTC))  # fmt: skip
+    await store.write_events([event_row(late)])
+    await derive_once(store)
+    written.append(late)
+    await check(written)
+    # and the next event of that user alone: the one before it is the last counted
+    then = replace(late, event_id="late-2", event_type="add_to_cart",
+                   ts=late.ts + timedelta(minutes=5))  # fmt: skip
+    await store.write_events([event_row(then)])
+    await derive_once(store)
+    written.append(then)
+    total = await check(written)
+    # a user who reached the last step: their events deleted, everything derived again
+    scope = await scope_of(store, "2025-10-01", "2025-10-31")
+    assert scope.span.start_utc is not None and scope.span.end_utc is not None
+    gone = next(
+        user for user in sorted({e.user for e in written if e.site_id == APP})
+        if funnel([e for e in written if e.user == user], APP, names, _window(window),
+                  scope.span.start_utc, scope.span.end_utc)[None][-1]
+    )  # fmt: skip
+    await store.execute("DELETE FROM event WHERE site_id = $1 AND visitor_id = $2", [APP, gone])
+    await rebuild(store)
+    left = await check([e for e in written if not (e.site_id == APP and e.user == gone)])
+    assert left[-1] == total[-1] - 1
 
 
 async def test_a_funnel_takes_no_filters(db: Store) -> None:

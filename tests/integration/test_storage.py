@@ -36,7 +36,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 
 
 async def test_migrations_apply_once_from_empty(store: Store) -> None:
-    assert await store.migrate() == list(range(1, 18))
+    assert await store.migrate() == list(range(1, 19))
     assert await store.migrate() == []
     rows = await store.fetch("SELECT version, name FROM schema_migration ORDER BY version")
     assert rows == [
@@ -57,6 +57,7 @@ async def test_migrations_apply_once_from_empty(store: Store) -> None:
         (15, "commerce_lookup"),
         (16, "fact_session_lookup"),
         (17, "product"),
+        (18, "derive_began"),
     ]
     assert await store.fetch("SELECT count(*) FROM event") == [(0,)]
 

@@ -73,7 +73,7 @@ def temp_table(name: str, select: str, args: list[Any]) -> list[Step]:
 
 _LAST_SEQ = "SELECT last_seq FROM derive_state WHERE name = $1"
 _SAVE_SEQ = (
-    "INSERT INTO derive_state (name, last_seq) VALUES ($1, $2) "
+    "INSERT INTO derive_state (name, last_seq, began_at) VALUES ($1, $2, now()) "
     "ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq, updated_at = now()"
 )
 

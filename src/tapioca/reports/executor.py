@@ -3,7 +3,8 @@ router in production), with the visitor sketches it has read kept by id."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
 from tapioca.errors import ReadsMoved
@@ -21,11 +22,39 @@ class SketchGone(Exception):
     """A sketch read a moment ago was replaced since (its day or week redone)."""
 
 
+class KeptAnswers:
+    """Answers a report can bring up to date from the events it counted (a funnel, by the
+    users with events since): report key → (what it counted, the answer), the last
+    ``slots`` used. ``moved`` counts the answers brought up to date."""
+
+    def __init__(self, slots: int = 128) -> None:
+        self._slots = slots
+        self._items: OrderedDict[Hashable, tuple[Hashable, Any]] = OrderedDict()
+        self.moved = 0
+
+    def get(self, key: Hashable) -> tuple[Hashable, Any] | None:
+        item = self._items.get(key)
+        if item is not None:
+            self._items.move_to_end(key)
+        return item
+
+    def put(self, key: Hashable, counted: Hashable, answer: Any) -> None:
+        self._items[key] = (counted, answer)
+        self._items.move_to_end(key)
+        while len(self._items) > self._slots:
+            self._items.popitem(last=False)
+
+
 class Executor:
     def __init__(
-        self, db: ReadStore, sketches: SketchCache | None = None, answers: AnswerCache | None = None
+        self,
+        db: ReadStore,
+        sketches: SketchCache | None = None,
+        answers: AnswerCache | None = None,
+        kept: KeptAnswers | None = None,
     ) -> None:
         self.db = db
+        self.kept = kept if kept is not None else KeptAnswers()
         self._sketches = sketches if sketches is not None else SketchCache(SKETCH_BUDGET)
         # the embedded store's answers, kept until its next write (storage/answers.py)
         if answers is None and isinstance(db, KeepsAnswers):
@@ -38,7 +67,7 @@ class Executor:
         for attempt in range(2):
             try:
                 async with self.db.snapshot() as snap:
-                    return await report(Executor(snap, self._sketches, self.answers))
+                    return await report(Executor(snap, self._sketches, self.answers, self.kept))
             except ReadsMoved:
                 if attempt:
                     raise

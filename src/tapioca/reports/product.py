@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 from itertools import groupby
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
 
-from tapioca.errors import invalid_parameter
+from tapioca.errors import AnswerTooLarge, invalid_parameter
 from tapioca.kit.timerange import Interval, TooManyBuckets
 from tapioca.model.commerce import ratio
 from tapioca.model.derived import LONGEST_WINDOW as LONGEST
@@ -32,11 +32,13 @@ from tapioca.reports.queries.product import (
     build_funnel,
     build_gaps,
     build_lifecycle,
+    build_since,
     build_starters,
     build_stickiness,
     build_stored_cohorts,
     build_stored_gaps,
     build_stored_lifecycle,
+    build_user_hits,
     event_days,
     step_condition,
     stored_days,
@@ -224,28 +226,10 @@ async def funnel(
     if scope.filters:
         raise invalid_parameter("filters", "a funnel takes no filters; use breakdown")
     column = _funnel_column(breakdown)
-    span = scope.span
-    start, end = span.start_utc, span.end_utc
-    assert start is not None and end is not None
-    p = Params()
-    first = step_condition(steps[0].path, steps[0].text, p)
-    starters = await ex.rows(build_starters(scope.site.id, first, start, end, scope.upto,
-                                            column, p))  # fmt: skip
-    # per value: users at each step; step 1 from the starters, moved to the value of the
-    # best try's start for those who went further
-    reached: dict[Any, list[int]] = defaultdict(lambda: [0] * len(steps))
-    for value, n in starters:
-        reached[value][0] += int(n)
-    p = Params()
-    conditions = [step_condition(s.path, s.text, p) for s in steps]
-    rows = await ex.rows(build_funnel(scope.site.id, conditions, start, end, window, scope.upto,
-                                      column, p))  # fmt: skip
-    for user, group in groupby(rows, key=lambda row: row[0]):
-        if user is None:  # counted in SQL: (value, value of step 1, depth, users)
-            for *_, value, first_value, depth, users in group:
-                _move(reached, first_value, value, int(depth), int(users))
-        else:
-            _try_user(reached, list(group), len(steps), window)
+    if column is None and scope.upto is not None:
+        reached = {None: await _kept_funnel(ex, scope, steps, window)}
+    else:
+        reached = await _reached(ex, scope, steps, window, column, scope.upto)
     total = [sum(c[k] for c in reached.values()) for k in range(len(steps))]
     out: dict[str, Any] = {**scope.echo(), "window": window_text,
                            "steps": _funnel_steps(steps, total)}  # fmt: skip
@@ -254,6 +238,104 @@ async def funnel(
         out["breakdown"] = breakdown
         out["results"] = [{"value": v, "steps": _funnel_steps(steps, c)} for v, c in ranked if c[0]]
     return out
+
+
+async def _kept_funnel(
+    ex: Executor, scope: Scope, steps: list[Step], window: timedelta
+) -> list[int]:
+    """Users per step, from the answer kept for the same funnel over fewer events when
+    there is one: each user's furthest step depends on their own events only, so the
+    users with events since (by seq) are counted again, without and with them, and the
+    kept counts move by the difference. A rebuild (another ``since``) starts over."""
+    span, upto = scope.span, scope.upto
+    assert upto is not None
+    key = ("funnel", scope.site.id, tuple(s.text for s in steps), window, span.start_utc,
+           span.end_utc)  # fmt: skip
+    kept = ex.kept.get(key)
+    if kept is not None:
+        counted, counts = kept
+        since, before = cast(tuple[datetime | None, int], counted)
+        if since == scope.since and before <= upto:
+            moved = await _moved(ex, scope, steps, window, before)
+            if moved is not None:
+                counts = [n + moved[k] for k, n in enumerate(counts)]
+                ex.kept.put(key, (scope.since, upto), counts)
+                return list(counts)
+    counts = (await _reached(ex, scope, steps, window, None, upto))[None]
+    ex.kept.put(key, (scope.since, upto), counts)
+    return list(counts)
+
+
+# Past this many users with new events, a funnel is counted again from all of them.
+MOVED_USERS = 1_000
+
+
+async def _moved(
+    ex: Executor, scope: Scope, steps: list[Step], window: timedelta, before: int
+) -> list[int] | None:
+    """How the users at each step moved from the events up to seq ``before`` to those up
+    to ``scope.upto``: the users with events since tried on their events without and
+    with them. None when there are too many of them, or of their events, to read."""
+    upto, site = scope.upto, scope.site.id
+    assert upto is not None
+    moved = [0] * len(steps)
+    if before == upto:
+        return moved
+    users = [user for (user,) in await ex.rows(build_since(site, before, upto, MOVED_USERS))]
+    if len(users) > MOVED_USERS:
+        return None
+    if not users:
+        return moved
+    start, end = scope.span.start_utc, scope.span.end_utc
+    assert start is not None and end is not None
+    p = Params()
+    conditions = [step_condition(s.path, s.text, p) for s in steps]
+    query = build_user_hits(site, conditions, start, end, end + window, upto, users, p)
+    try:
+        rows = await ex.rows(query)
+    except AnswerTooLarge:
+        return None
+    ex.kept.moved += 1
+    for _user, group in groupby(rows, key=lambda row: row[0]):
+        hits = [(Hit(ts, event_id, int(mask), bool(starts)), seq)
+                for _, ts, event_id, mask, starts, seq in group]  # fmt: skip
+        then, _ = furthest(len(steps), [h for h, seq in hits if seq <= before], window)
+        now, _ = furthest(len(steps), [h for h, _ in hits], window)
+        for k in range(now):
+            moved[k] += 1
+        for k in range(then):
+            moved[k] -= 1
+    return moved
+
+
+async def _reached(
+    ex: Executor, scope: Scope, steps: list[Step], window: timedelta, column: str | None,
+    upto: int | None,
+) -> dict[Any, list[int]]:  # fmt: skip
+    """Per value of ``column`` (None: one), the users at each step, of the events up to
+    seq ``upto``."""
+    start, end = scope.span.start_utc, scope.span.end_utc
+    assert start is not None and end is not None
+    site, n = scope.site.id, len(steps)
+    p = Params()
+    first = step_condition(steps[0].path, steps[0].text, p)
+    starters = await ex.rows(build_starters(site, first, start, end, upto, column, p))
+    # step 1 from the starters, moved to the value of the best try's start for those who
+    # went further
+    reached: dict[Any, list[int]] = defaultdict(lambda: [0] * n)
+    reached[None] = [0] * n
+    for value, users in starters:
+        reached[value][0] += int(users)
+    p = Params()
+    conditions = [step_condition(s.path, s.text, p) for s in steps]
+    rows = await ex.rows(build_funnel(site, conditions, start, end, window, upto, column, p))
+    for user, group in groupby(rows, key=lambda row: row[0]):
+        if user is None:  # counted in SQL: (value, value of step 1, depth, users)
+            for *_, value, first_value, depth, users in group:
+                _move(reached, first_value, value, int(depth), int(users))
+        else:
+            _try_user(reached, list(group), n, window)
+    return reached
 
 
 def _funnel_column(breakdown: str | None) -> str | None:

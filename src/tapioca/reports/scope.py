@@ -25,6 +25,7 @@ class Scope:
     # The events a report counts: those up to this seq, which sessions and rollups hold
     # (None: every stored event).
     upto: int | None = None
+    since: datetime | None = None  # when the derive job began that count (a rebuild: anew)
 
     def echo(self) -> dict[str, Any]:
         return {
@@ -107,9 +108,9 @@ async def resolve_scope(
     """The scope of a report: its bounds default to the 30 days up to today (in the
     report's zone), or (``open_ends``) a missing bound is open; it counts the events the
     derived tables hold."""
-    site, redoing, derived = await resolve_site(db, site_id)
+    site, redoing, derived, since = await resolve_site(db, site_id)
     zone = parse_zone(tz) if tz else site.timezone
     span = build_range(date_=date_, start_date=start_date, end_date=end_date, tz=zone)
     today = now.astimezone(zone).date()
     span = await open_span(db, site, span, today) if open_ends else default_span(span, today)
-    return Scope(site, span, parse_filters(filters), redoing, derived)
+    return Scope(site, span, parse_filters(filters), redoing, derived, since)

@@ -4,6 +4,7 @@ events, from the derive job's state (derive/product.py) or from the events."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 from tapioca.kit.timerange import Interval
@@ -108,6 +109,35 @@ def step_condition(path: str | None, event_type: str, p: Params) -> str:
 def _session_value(column: str) -> str:
     """The ``column`` (channel, device) of the session that holds event e."""
     return f"(SELECT s.{column} FROM session s WHERE {SESSION_OF_EVENT} LIMIT 1)"
+
+
+def build_user_hits(
+    site_id: str, conditions: list[str], start: datetime, end: datetime, last: datetime,
+    upto: int, users: Sequence[str], p: Params,
+) -> Query:  # fmt: skip
+    """The events of ``users`` up to seq ``upto`` in [start, last] that match a step, in
+    time order per user (reports/funnel.py tries them): the steps each matches (bit k:
+    step k), whether it may start a try (a step-1 event in [start, end)), its seq."""
+    where = event_where(site_id, start, None, [], p, upto)
+    mask = " + ".join(f"CASE WHEN {c} THEN {1 << k} ELSE 0 END" for k, c in enumerate(conditions))
+    # one parameter per user: DuckDB filters its scan by such a list, not by an array's
+    listed = ", ".join(p.add(user) for user in users)
+    sql = f"""
+    SELECT e.visitor_id, e.ts, e.event_id, {mask} AS mask,
+           (e.ts < {p.add(end)} AND {conditions[0]}) AS starts, e.seq
+    FROM event e
+    WHERE {where} AND e.ts <= {p.add(last)} AND e.visitor_id IN ({listed})
+      AND ({" OR ".join(conditions)})
+    ORDER BY e.visitor_id, e.ts, e.event_id"""
+    return Query(sql, p.values)
+
+
+def build_since(site_id: str, lo: int, hi: int, limit: int) -> Query:
+    """The users with an event of seq in (lo, hi]: up to ``limit`` + 1 of them."""
+    p = Params()
+    sql = (f"SELECT DISTINCT visitor_id FROM event WHERE site_id = {p.add(site_id)} "
+           f"AND seq > {p.add(lo)} AND seq <= {p.add(hi)} LIMIT {p.add(limit + 1)}")  # fmt: skip
+    return Query(sql, p.values)
 
 
 def build_starters(
