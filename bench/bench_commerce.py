@@ -39,10 +39,10 @@ from bench.bench_reports import worker_rows
 from bench.figures import Figure, ModeResult, finish
 from bench.generator import SHOP_CURRENCY, generate_shop
 from bench.loading import load_events, vacuum_analyze
-from bench.procs import Proc, base_env, bench_servers, credential, production_env, wait_ready
+from bench.procs import Proc, bench_servers, credential, start_api, start_serve
 from bench.run import OUT, wrk
 from bench.shop_ledger import ShopLedger, cents
-from support.servers import PostgresServer, free_port
+from support.servers import PostgresServer
 
 SITE = "bobashop"
 ZONE = "Europe/Berlin"
@@ -453,16 +453,8 @@ async def run_embedded(
     result.add(Figure("load the events (INSERT from Parquet)", loaded, "s"))
     result.add(Figure("derive sessions, rollups and commerce tables from scratch", derived, "s"))
     result.add(Figure(LIVE, live, "s"))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    serve = Proc(
-        "serve",
-        ["serve"],
-        base_env({"TAPIOCA_DATA_DIR": str(data), "TAPIOCA_PORT": str(port)}),
-        data,
-    )
+    url, serve = start_serve(data)
     try:
-        wait_ready(url, serve)
         measure(url, prepare(url, ledger, result), result, seconds)
         result.add(Figure("peak RSS of serve", serve.peak_rss_mb(), "MB"))
     finally:
@@ -527,11 +519,8 @@ async def run_production(work: Path, parquet: Path, ledger: ShopLedger, seconds:
                 Figure("derive sessions, rollups and commerce tables from scratch", derived, "s")
             )
             result.add(Figure(LIVE, live, "s"))
-            port = free_port()
-            url = f"http://127.0.0.1:{port}"
-            env = production_env(dsn, redis.url, port, {"TAPIOCA_API_WORKERS": "1"})
-            procs.append(Proc("api", ["api"], env, work))
-            wait_ready(url, procs[0])
+            url, api = start_api(dsn, redis.url, work)
+            procs.append(api)
             paths = prepare(url, ledger, result)
             missed = measure(url, paths, result, seconds)
             result.add(Figure("peak RSS of api", procs[0].peak_rss_mb(), "MB"))

@@ -27,9 +27,8 @@ import httpx
 from bench.bench_reports import SITE, ZONE, load_duckdb, load_postgres, parquet_for, worker_rows
 from bench.figures import Figure, ModeResult, finish
 from bench.generator import generate
-from bench.procs import Proc, base_env, bench_servers, credential, production_env, wait_ready
+from bench.procs import Proc, bench_servers, credential, start_api, start_serve
 from bench.run import OUT, wrk
-from support.servers import free_port
 
 DAYS = "start_date=2025-10-01&end_date=2025-12-29"  # the site's 90 days
 WEEKS = "start_date=2025-10-06&end_date=2025-12-28"  # 12 whole weeks
@@ -216,12 +215,8 @@ async def run_embedded(work: Path, parquet: Path, count: int, seconds: int) -> M
     finally:
         await store.close()
     fetch = _duckdb_rows(data / "tapioca.duckdb")  # while no server holds the file
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    serve = Proc("serve", ["serve"], base_env({"TAPIOCA_DATA_DIR": str(data),
-                                               "TAPIOCA_PORT": str(port)}), data)  # fmt: skip
+    url, serve = start_serve(data)
     try:
-        wait_ready(url, serve)
         await check(url, fetch, result)
         measure(url, result, seconds)
     finally:
@@ -260,11 +255,8 @@ async def run_production(work: Path, parquet: Path, count: int, seconds: int) ->
                 await time_kept_funnel(store, result)
             finally:
                 await store.close()
-            port = free_port()
-            url = f"http://127.0.0.1:{port}"
-            env = production_env(dsn, redis.url, port, {"TAPIOCA_API_WORKERS": "1"})
-            procs.append(Proc("api", ["api"], env, work))
-            wait_ready(url, procs[0])
+            url, api = start_api(dsn, redis.url, work)
+            procs.append(api)
             con = await asyncpg.connect(dsn)
             try:
 

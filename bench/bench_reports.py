@@ -24,9 +24,8 @@ import httpx
 from bench.figures import Figure, ModeResult, finish
 from bench.generator import generate
 from bench.loading import load_events, vacuum_analyze
-from bench.procs import Proc, base_env, bench_servers, credential, production_env, wait_ready
+from bench.procs import Proc, bench_servers, credential, start_api, start_serve
 from bench.run import OUT, wrk
-from support.servers import free_port
 
 SITE = "big90"
 ZONE = "Europe/Berlin"
@@ -250,12 +249,8 @@ async def run_embedded(work: Path, parquet: Path, count: int, seconds: int) -> M
     lo, hi = _bounds()
     exact = con.execute(EXACT_VISITORS, [SITE, lo, hi]).fetchone()[0]  # type: ignore[index]
     con.close()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    serve = Proc("serve", ["serve"], base_env({"TAPIOCA_DATA_DIR": str(data),
-                                               "TAPIOCA_PORT": str(port)}), data)  # fmt: skip
+    url, serve = start_serve(data)
     try:
-        wait_ready(url, serve)
         await check_visitors(url, int(exact), result)
         measure(url, result, seconds)
         result.add(Figure("peak RSS of serve", serve.peak_rss_mb(), "MB"))
@@ -278,11 +273,8 @@ async def run_production(work: Path, parquet: Path, count: int, seconds: int) ->
             lo, hi = _bounds()
             exact = await con.fetchval(EXACT_VISITORS, SITE, lo, hi)
             await con.close()
-            port = free_port()
-            url = f"http://127.0.0.1:{port}"
-            env = production_env(dsn, redis.url, port, {"TAPIOCA_API_WORKERS": "1"})
-            procs.append(Proc("api", ["api"], env, work))
-            wait_ready(url, procs[0])
+            url, api = start_api(dsn, redis.url, work)
+            procs.append(api)
             await check_visitors(url, int(exact), result)
             measure(url, result, seconds)
         finally:

@@ -16,7 +16,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # test helpers
 from support import credentials
 from support.processes import child_pids
-from support.servers import PostgresServer, RedisServer
+from support.servers import PostgresServer, RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -94,6 +94,32 @@ def production_env(dsn: str, redis_url: str, port: int, settings: dict[str, str]
             **settings,
         }
     )
+
+
+def start_serve(data: Path) -> tuple[str, Proc]:
+    """``tapioca serve`` on the embedded store in ``data``: see ``_started``."""
+    port = free_port()
+    env = base_env({"TAPIOCA_DATA_DIR": str(data), "TAPIOCA_PORT": str(port)})
+    return _started(port, Proc("serve", ["serve"], env, data))
+
+
+def start_api(dsn: str, redis_url: str, work: Path) -> tuple[str, Proc]:
+    """One API process (one worker) of the production stores: see ``_started``."""
+    port = free_port()
+    env = production_env(dsn, redis_url, port, {"TAPIOCA_API_WORKERS": "1"})
+    return _started(port, Proc("api", ["api"], env, work))
+
+
+def _started(port: int, proc: Proc) -> tuple[str, Proc]:
+    """The URL of ``proc``, listening on ``port``, once it is ready and its owner signed
+    in; the process is stopped again when it does not get ready."""
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, proc)
+    except BaseException:
+        proc.stop()
+        raise
+    return url, proc
 
 
 def wait_ready(url: str, proc: Proc, timeout: float = 60) -> None:

@@ -420,9 +420,11 @@ async def test_an_upgrade_counts_the_events_derived_before_it(migrated_store: St
     assert first[0][0] == len({e.user for e in counted(derived) if e.site_id == APP})
     await derive_once(store)
     scope = await scope_of(store, "2025-09-01", "2025-11-27")
-    got = await product.retention(Executor(store), scope, Interval.WEEK, 8, TODAY)
-    want = retention(EVENTS, APP, APP_ZONE, "week", 8, date(2025, 9, 1), date(2025, 11, 27), TODAY)
-    assert got["results"] == want
+    for cohort in ("day", "week"):
+        got = await product.retention(Executor(store), scope, Interval(cohort), 8, TODAY)
+        want = retention(EVENTS, APP, APP_ZONE, cohort, 8, date(2025, 9, 1), date(2025, 11, 27),
+                         TODAY)  # fmt: skip
+        assert got["results"] == want
     got = await product.active_users(Executor(store), scope, Interval.DAY)
     assert got["results"] == active_users(EVENTS, APP, APP_ZONE, "day", date(2025, 9, 1),
                                           date(2025, 11, 27))  # fmt: skip

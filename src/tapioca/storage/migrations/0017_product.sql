@@ -86,84 +86,40 @@ FROM (
 ) AS d;
 INSERT INTO active_gap (site_id, day, gap, users)
 SELECT site_id, day, gap, count(*) FROM user_day GROUP BY site_id, day, gap;
+-- The counts of every user, as derive/product.py moves them for the users of a run: the
+-- cohort periods by day 'd' and week 'w', the lifecycle by day, week and month 'm'.
 INSERT INTO cohort_period (site_id, unit, cohort, period, users)
-SELECT u.site_id, 'd', CAST(f.ts AT TIME ZONE s.timezone AS DATE), u.day, count(*)
+SELECT u.site_id, t.unit,
+       CAST(date_trunc(t.part, CAST(f.ts AT TIME ZONE s.timezone AS DATE)) AS DATE),
+       CAST(date_trunc(t.part, u.day) AS DATE), count(DISTINCT u.visitor_id)
 FROM user_day u JOIN user_first f ON f.site_id = u.site_id AND f.visitor_id = u.visitor_id
 JOIN site s ON s.id = u.site_id
-GROUP BY u.site_id, CAST(f.ts AT TIME ZONE s.timezone AS DATE), u.day;
-INSERT INTO cohort_period (site_id, unit, cohort, period, users)
-SELECT site_id, 'w', cohort, period, count(DISTINCT visitor_id) FROM (
-    SELECT u.site_id, u.visitor_id,
-           CAST(date_trunc('week', CAST(f.ts AT TIME ZONE s.timezone AS DATE)) AS DATE) AS cohort,
-           CAST(date_trunc('week', u.day) AS DATE) AS period
-    FROM user_day u JOIN user_first f ON f.site_id = u.site_id AND f.visitor_id = u.visitor_id
-    JOIN site s ON s.id = u.site_id
-) AS c GROUP BY site_id, cohort, period;
--- (the lifecycle of every user, as derive/product.py counts it for the users of a run)
+CROSS JOIN (VALUES ('d', 'day'), ('w', 'week')) AS t (unit, part)
+GROUP BY 1, 2, 3, 4;
 INSERT INTO lifecycle_period (site_id, unit, period, kind, users)
-SELECT * FROM (
+SELECT site_id, unit, period, kind, count(*) FROM (
     WITH b AS (
-SELECT site_id, 'd' AS unit, period, first_period, INTERVAL '1 day' AS step,
-       lag(period) OVER w AS prev, lead(period) OVER w AS next
-FROM (
-    SELECT DISTINCT u.site_id, u.visitor_id, u.day AS period, CAST(f.ts AT TIME ZONE s.timezone AS DATE) AS first_period
-    FROM user_day u
-    JOIN user_first f ON f.site_id = u.site_id AND f.visitor_id = u.visitor_id
-    JOIN site s ON s.id = u.site_id
-) AS x
-WINDOW w AS (PARTITION BY site_id, visitor_id ORDER BY period))
-    SELECT site_id, unit, period, kind, count(*) AS users FROM (
-        SELECT site_id, unit, period,
-               CASE WHEN period = first_period THEN 'new'
-                    WHEN prev = CAST(period - step AS DATE) THEN 'returning'
-                    ELSE 'resurrecting' END AS kind
-        FROM b
-        UNION ALL
-        SELECT site_id, unit, CAST(period + step AS DATE), 'dormant' FROM b
-        WHERE next IS NULL OR next <> CAST(period + step AS DATE)
-    ) AS k GROUP BY site_id, unit, period, kind
-) AS l UNION ALL 
-SELECT * FROM (
-    WITH b AS (
-SELECT site_id, 'w' AS unit, period, first_period, INTERVAL '7 days' AS step,
-       lag(period) OVER w AS prev, lead(period) OVER w AS next
-FROM (
-    SELECT DISTINCT u.site_id, u.visitor_id, CAST(date_trunc('week', u.day) AS DATE) AS period, CAST(date_trunc('week', CAST(f.ts AT TIME ZONE s.timezone AS DATE)) AS DATE) AS first_period
-    FROM user_day u
-    JOIN user_first f ON f.site_id = u.site_id AND f.visitor_id = u.visitor_id
-    JOIN site s ON s.id = u.site_id
-) AS x
-WINDOW w AS (PARTITION BY site_id, visitor_id ORDER BY period))
-    SELECT site_id, unit, period, kind, count(*) AS users FROM (
-        SELECT site_id, unit, period,
-               CASE WHEN period = first_period THEN 'new'
-                    WHEN prev = CAST(period - step AS DATE) THEN 'returning'
-                    ELSE 'resurrecting' END AS kind
-        FROM b
-        UNION ALL
-        SELECT site_id, unit, CAST(period + step AS DATE), 'dormant' FROM b
-        WHERE next IS NULL OR next <> CAST(period + step AS DATE)
-    ) AS k GROUP BY site_id, unit, period, kind
-) AS l UNION ALL 
-SELECT * FROM (
-    WITH b AS (
-SELECT site_id, 'm' AS unit, period, first_period, INTERVAL '1 month' AS step,
-       lag(period) OVER w AS prev, lead(period) OVER w AS next
-FROM (
-    SELECT DISTINCT u.site_id, u.visitor_id, CAST(date_trunc('month', u.day) AS DATE) AS period, CAST(date_trunc('month', CAST(f.ts AT TIME ZONE s.timezone AS DATE)) AS DATE) AS first_period
-    FROM user_day u
-    JOIN user_first f ON f.site_id = u.site_id AND f.visitor_id = u.visitor_id
-    JOIN site s ON s.id = u.site_id
-) AS x
-WINDOW w AS (PARTITION BY site_id, visitor_id ORDER BY period))
-    SELECT site_id, unit, period, kind, count(*) AS users FROM (
-        SELECT site_id, unit, period,
-               CASE WHEN period = first_period THEN 'new'
-                    WHEN prev = CAST(period - step AS DATE) THEN 'returning'
-                    ELSE 'resurrecting' END AS kind
-        FROM b
-        UNION ALL
-        SELECT site_id, unit, CAST(period + step AS DATE), 'dormant' FROM b
-        WHERE next IS NULL OR next <> CAST(period + step AS DATE)
-    ) AS k GROUP BY site_id, unit, period, kind
-) AS l;
+        SELECT site_id, unit, period, first_period, step,
+               lag(period) OVER w AS prev, lead(period) OVER w AS next
+        FROM (
+            SELECT DISTINCT u.site_id, u.visitor_id, t.unit, t.step,
+                   CAST(date_trunc(t.part, u.day) AS DATE) AS period,
+                   CAST(date_trunc(t.part, CAST(f.ts AT TIME ZONE s.timezone AS DATE)) AS DATE)
+                       AS first_period
+            FROM user_day u
+            JOIN user_first f ON f.site_id = u.site_id AND f.visitor_id = u.visitor_id
+            JOIN site s ON s.id = u.site_id
+            CROSS JOIN (VALUES ('d', 'day', INTERVAL '1 day'), ('w', 'week', INTERVAL '7 days'),
+                               ('m', 'month', INTERVAL '1 month')) AS t (unit, part, step)
+        ) AS x
+        WINDOW w AS (PARTITION BY site_id, visitor_id, unit ORDER BY period)
+    )
+    SELECT site_id, unit, period,
+           CASE WHEN period = first_period THEN 'new'
+                WHEN prev = CAST(period - step AS DATE) THEN 'returning'
+                ELSE 'resurrecting' END AS kind
+    FROM b
+    UNION ALL
+    SELECT site_id, unit, CAST(period + step AS DATE), 'dormant' FROM b
+    WHERE next IS NULL OR next <> CAST(period + step AS DATE)
+) AS k GROUP BY site_id, unit, period, kind;
