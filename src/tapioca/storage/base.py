@@ -30,6 +30,7 @@ class Lock(StrEnum):
 
     MIGRATE = "migrate"
     DERIVE = "derive"
+    ORDERS = "orders"  # the order-analytics batch (orders/batch.py)
 
 
 class Session(Protocol):

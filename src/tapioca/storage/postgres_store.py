@@ -23,7 +23,7 @@ log = get_logger(__name__)
 
 # pg_advisory_lock keys: of the work one process does at a time, and the write fence
 # (writers hold it shared; a derive run takes it to wait them out).
-_LOCKS = {Lock.MIGRATE: 0x7A91_0CA0, Lock.DERIVE: 0x7A91_0CA2}
+_LOCKS = {Lock.MIGRATE: 0x7A91_0CA0, Lock.DERIVE: 0x7A91_0CA2, Lock.ORDERS: 0x7A91_0CA3}
 _WRITE_FENCE = 0x7A91_0CA1
 _COLUMN_LIST = ", ".join(COLUMNS)
 _CREATE_INCOMING = (
