@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs the servers the integration and end-to-end tests start (their own throw-away
-# instances, on free ports): PostgreSQL and Redis; and the headless browser the end-to-end
-# tests send events from (Chromium, driven through chromedriver). Does nothing when they
-# are present.
+# instances, on free ports): PostgreSQL, Redis and MariaDB (a shop's order database); and
+# the headless browser the end-to-end tests send events from (Chromium, driven through
+# chromedriver). Does nothing when they are present.
 set -euo pipefail
 
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || need+=(postgresql)
 ls /usr/lib/postgresql/*/bin/pg_basebackup >/dev/null 2>&1 || command -v pg_basebackup >/dev/null 2>&1 || need+=(postgresql-client)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+{ [ -x /usr/sbin/mariadbd ] && command -v mariadb-install-db >/dev/null 2>&1; } || need+=(mariadb-server)
+command -v mariadb >/dev/null 2>&1 || need+=(mariadb-client)
 id postgres >/dev/null 2>&1 || need+=(postgresql)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
