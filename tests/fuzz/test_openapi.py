@@ -181,7 +181,7 @@ INEXPRESSIBLE: list[tuple[str, str, str]] = [
     ("date", "give either date or start_date/end_date, not both", "parameters that exclude"),
     ("start_date", "start_date is after end_date", "an order between two parameters"),
     ("from_date", "from_date is after to_date", "an order between two parameters"),
-    ("date|start_date|end_date", "must be between 0001-01-02 and 9999-12-30", "zones at the ends"),
+    (r"(\w+_)?date", "must be between 0001-01-02 and 9999-12-30", "zones at the ends"),
     ("filters", "a filter value is longer than 2048 characters", "a length inside a pattern"),
     (
         "interval|cohort|start_date|from_date",

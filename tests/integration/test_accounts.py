@@ -426,6 +426,7 @@ async def test_every_report_of_a_site_that_does_not_exist_is_404_for_an_owner_an
         needs = {  # or a 422 comes first
             "/api/v1/stats/breakdown": {"dimension": "path"},
             "/api/v1/product/funnel": {"steps": "page_view,purchase"},
+            "/api/v1/forecast": {"metric": "revenue"},
         }
         for path in paths:
             params = {"site_id": "nowhere", **needs.get(path, {})}

@@ -576,8 +576,21 @@ TABLE: dict[tuple[str, str], Row] = {
             "/api/stats/dau",
             "/api/stats/top-events",
             "/api/stats/retention",
+            "/api/admin/analytics/summary",
+            "/api/admin/analytics/top-items",
+            "/api/admin/analytics/hourly",
+            "/api/admin/analytics/forecast/daily",
+            "/api/admin/analytics/forecast/hourly",
         )
     },
+    ("GET", "/api/v1/forecast"): row(
+        Access.READ,
+        Case(
+            "no run yet",
+            report("/api/v1/forecast", metric="revenue"),
+            Expect(404, "forecast_not_found"),
+        ),
+    ),
     ("GET", "/api/v1/product/funnel"): row(
         Access.READ, Case("two steps", report("/api/v1/product/funnel", steps="page_view,signup"))
     ),

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from tapioca import __version__
-from tapioca.api import auth, commerce, ops, product, reports, sites
+from tapioca.api import auth, commerce, ops, orders, product, reports, sites
 from tapioca.api.access import undeclared
 from tapioca.api.docs import install_docs
 from tapioca.api.errors import (
@@ -103,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reports.router)
     app.include_router(commerce.router)
     app.include_router(product.router)
+    app.include_router(orders.router)
     app.include_router(auth.router)
     app.include_router(sites.router)
     app.include_router(ops.router)
