@@ -3,17 +3,22 @@ and the rule that each suite folder's tests carry that suite's marker, and only 
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from support.mariadb import MariaDBServer
+from support.order_db import running_mariadb
 from support.procs import Launcher, PsqlRunner
 from support.servers import PostgresServer, RedisServer
 
 TESTS = Path(__file__).parent
 SUITE_MARKERS = ("integration", "e2e", "faults", "fuzz")  # tests/unit has none
+# apps built in tests run no scheduler unless a test asks (support/procs.py says why)
+os.environ.setdefault("TAPIOCA_SCHEDULER_IN_SERVE", "false")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -84,3 +89,10 @@ def launcher(tmp_path: Path) -> Iterator[Launcher]:
 def psql(pg_server: PostgresServer, pg_dsn: str) -> PsqlRunner:
     """Reads the test's database on the session PostgreSQL directly."""
     return PsqlRunner(pg_server, pg_dsn.rsplit("/", 1)[1])
+
+
+@pytest.fixture(scope="session")
+def mariadb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDBServer]:
+    """A throw-away MariaDB server for the session (order databases of shops)."""
+    with running_mariadb(tmp_path_factory.mktemp("mariadb")) as server:
+        yield server

@@ -169,6 +169,22 @@ class Settings(BaseSettings):
         default=1.0, gt=0, description="how often sessions and rollups are brought up to date"
     )
 
+    # the scheduler (scheduler/): cron per job, in each site's zone
+    orders_cron: str = Field(
+        default="5 0 * * *", description="when the order batch runs (cron, the site's zone)"
+    )
+    forecast_cron: str = Field(
+        default="15 0 * * *", description="when forecasts are made again (cron, the site's zone)"
+    )
+    scheduler_in_serve: bool = Field(
+        default=True, description="`serve` runs the scheduler too (embedded mode)"
+    )
+    scheduler_tick_s: float = Field(default=15.0, gt=0, description="how often it looks")
+    catch_up_days: int = Field(
+        default=7, ge=0, le=366, description="missed runs this far back are caught up at start"
+    )
+    forecast_deadline_s: float = Field(default=20.0, gt=0, description="per series")
+
     # PostgreSQL pools
     pg_pool_min: int = Field(default=1, ge=0)
     pg_pool_max: int = Field(default=10, ge=1)

@@ -468,6 +468,22 @@ async def delete_key(world: World, site: str) -> Call:
     return Call("DELETE", f"/api/v1/sites/{site}/keys/{await world.key_id(site)}")
 
 
+# an order database nobody listens on: a sync fails at once (and its run says why)
+DEAD_SOURCE = {"url": "mysql://reader:pw@127.0.0.1:1/shop", "timezone": "UTC"}
+
+
+def with_source(method: str, suffix: str = "") -> Build:
+    """A call of the site's order-source routes, the site having a source (set by root)."""
+
+    async def build(world: World, site: str) -> Call:
+        path = f"/api/v1/sites/{site}/order-source"
+        made = await world.client.put(path, json=DEAD_SOURCE, headers=world.root)
+        assert made.status_code in (200, 404), made.text  # 404: a site that is not there
+        return Call(method, path + suffix)
+
+    return build
+
+
 async def create_user(_world: World, _site: str) -> Call:
     body = {"email": unique_email("user"), "password": PASSWORD}
     return Call("POST", "/api/v1/users", json=body)
@@ -653,6 +669,15 @@ TABLE: dict[tuple[str, str], Row] = {
     ),
     ("GET", SITE + "/keys"): row(Access.ADMIN, Case("list", plain("GET", SITE + "/keys"))),
     ("DELETE", SITE + "/keys/{key_id}"): row(Access.ADMIN, Case("a key", delete_key)),
+    ("PUT", SITE + "/order-source"): row(
+        Access.ADMIN, Case("connect", plain("PUT", SITE + "/order-source", **DEAD_SOURCE))
+    ),
+    ("GET", SITE + "/order-source"): row(Access.ADMIN, Case("show", with_source("GET"))),
+    ("DELETE", SITE + "/order-source"): row(Access.ADMIN, Case("forget", with_source("DELETE"))),
+    ("POST", SITE + "/order-source/sync"): row(
+        Access.ADMIN, Case("sync (fails: nobody listens)", with_source("POST", "/sync"))
+    ),
+    ("GET", SITE + "/runs"): row(Access.ADMIN, Case("list", plain("GET", SITE + "/runs"))),
     ("GET", "/api/v1/users"): row(
         Access.INSTANCE_OWNER, Case("list", plain("GET", "/api/v1/users"))
     ),

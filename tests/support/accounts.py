@@ -189,7 +189,7 @@ def tampered_token(token: str, **changes: Any) -> str:
 
 def unsigned_token(account_id: str) -> str:
     """alg "none": no signature at all."""
-    return jwt.encode(claims_of(account_id), None, algorithm="none")
+    return jwt.encode(claims_of(account_id), "", algorithm="none")
 
 
 def wrongly_signed_token(account_id: str) -> str:

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from tapioca import __version__
-from tapioca.api import auth, commerce, ops, orders, product, reports, sites
+from tapioca.api import auth, commerce, ops, order_source, orders, product, reports, sites
 from tapioca.api.access import undeclared
 from tapioca.api.docs import install_docs
 from tapioca.api.errors import (
@@ -21,19 +21,36 @@ from tapioca.api.errors import (
 )
 from tapioca.api.ingest import IngestRoutes
 from tapioca.api.openapi import complete as complete_openapi
-from tapioca.api.runtime import build_runtime
+from tapioca.api.runtime import Runtime, build_runtime
 from tapioca.auth.bootstrap import first_owner, remove_local_credential, write_local_credential
 from tapioca.config import Mode, Settings
 from tapioca.derive.jobs import derive_forever
 from tapioca.errors import StoreUnavailable
 from tapioca.logging import get_logger
 from tapioca.queue.inprocess import GroupCommitQueue
+from tapioca.scheduler.loop import scheduler_of
 
 log = get_logger(__name__)
 
 DESCRIPTION = """Tapioca keeps every event a site sends, without loss or double counting,
 and answers web-analytics reports. Errors always have the shape
 `{"error": {"code", "message", "details": [{"field", "message"}]}, "request_id"}`."""
+
+
+def _background(runtime: Runtime, stop: asyncio.Event) -> list[asyncio.Task[None]]:
+    """Embedded mode: this process owns the store, so it derives what the events give,
+    and (unless told not to) runs the scheduler."""
+    tasks = []
+    settings = runtime.settings
+    if isinstance(runtime.queue, GroupCommitQueue):
+        runtime.queue.start()
+        tasks.append(
+            asyncio.create_task(derive_forever(runtime.store, settings.derive_interval_s, stop))
+        )
+    if settings.mode is Mode.EMBEDDED and settings.scheduler_in_serve:
+        scheduler = scheduler_of(runtime.jobs(), settings)
+        tasks.append(asyncio.create_task(scheduler.run_forever(stop)))
+    return tasks
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -49,12 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 raise
             log.warning("migrations_deferred", reason="store unavailable at start")
         stop_derive = asyncio.Event()
-        derive_task = None
-        if isinstance(runtime.queue, GroupCommitQueue):
-            runtime.queue.start()
-            derive_task = asyncio.create_task(  # embedded: this process owns the store
-                derive_forever(runtime.store, settings.derive_interval_s, stop_derive)
-            )
+        tasks = _background(runtime, stop_derive)
         if runtime.router is not None:
             runtime.router.start()
         try:
@@ -82,8 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stop_derive.set()
             if local_token is not None:
                 remove_local_credential(settings, local_token)
-            if derive_task is not None:
-                await derive_task
+            for task in tasks:
+                await task
             await runtime.close()
             log.info("api_stopped")
 
@@ -104,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(commerce.router)
     app.include_router(product.router)
     app.include_router(orders.router)
+    app.include_router(order_source.router)
     app.include_router(auth.router)
     app.include_router(sites.router)
     app.include_router(ops.router)

@@ -18,6 +18,7 @@ from tapioca.api.runtime import Runtime
 from tapioca.errors import ErrorDetail
 from tapioca.model.derived import DERIVED_SEQ
 from tapioca.queue.redis_stream import STATS_KEY, StreamProducer
+from tapioca.scheduler.runs import scheduler_status
 
 router = APIRouter(tags=["operations"])
 
@@ -59,6 +60,9 @@ async def _status(runtime: Runtime) -> dict[str, Any]:
     with contextlib.suppress(Exception):
         rows = await asyncio.wait_for(runtime.store.fetch(_DERIVE_LAG), 2.0)
         derive = {"lag": int(rows[0][0]), "days_pending": bool(rows[0][1])}
+    scheduler: dict[str, Any] | None = None  # unknown: store down
+    with contextlib.suppress(Exception):
+        scheduler = await asyncio.wait_for(scheduler_status(runtime.store), 2.0)
     router = runtime.router
     replicas = router.describe() if router else []
     healthy = store == reading == queue == "ok" and all(r["state"] == "healthy" for r in replicas)
@@ -67,6 +71,7 @@ async def _status(runtime: Runtime) -> dict[str, Any]:
         "reading_from": router.reading_from if router else "primary",
         "queue_lag": lag,
         "derive": derive,
+        "scheduler": scheduler,
         "mode": runtime.settings.mode.value,
         "store": store,
         "reads": reading,

@@ -18,10 +18,12 @@ from tapioca.enrich.device import warm_up
 from tapioca.ingest.origins import OriginCheck
 from tapioca.ingest.salt import SaltProvider
 from tapioca.ingest.service import IngestRequest, IngestService, Limit
+from tapioca.orders.source import Sealer
 from tapioca.queue.base import EventQueue
 from tapioca.queue.inprocess import GroupCommitQueue
 from tapioca.queue.redis_stream import SALT_KEY, StreamProducer, connect
 from tapioca.reports.executor import Executor
+from tapioca.scheduler.jobs import Context
 from tapioca.sites.catalog import SiteCatalog
 from tapioca.sites.limits import LocalAllowance, NewSiteLimits, RedisAllowance, SiteAllowance
 from tapioca.sites.service import SiteMaker
@@ -48,6 +50,12 @@ class Runtime:
     limits: RateLimits
     router: ReadRouter | None = None
     refresh_ttl: timedelta = field(default=timedelta(days=30))
+    sealer: Sealer | None = None  # order sources' credentials
+
+    def jobs(self) -> Context:
+        """What the scheduled jobs (the order batch, forecasts) work with."""
+        assert self.sealer is not None
+        return Context(self.store, self.reader, self.sealer, self.settings.forecast_deadline_s)
 
     async def close(self) -> None:
         await self.gate.keys.close()
@@ -121,7 +129,7 @@ def build_runtime(settings: Settings) -> Runtime:
     )
     runtime = Runtime(
         settings, store, queue, ingest, reader, Executor(reader), signer, gate, rate_limits,
-        router, refresh_ttl=timedelta(days=settings.refresh_token_days),
+        router, refresh_ttl=timedelta(days=settings.refresh_token_days), sealer=Sealer(secret),
     )  # fmt: skip
     return runtime
 

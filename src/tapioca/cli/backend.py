@@ -16,6 +16,7 @@ import asyncio
 import http.client
 import re
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any, NoReturn, Protocol, TypeVar
 from urllib.parse import quote, urlsplit
@@ -25,10 +26,13 @@ import orjson
 from tapioca.auth import accounts, keys
 from tapioca.auth.bootstrap import LOCAL_FILE, read_local_credential
 from tapioca.auth.roles import Role, Scope
+from tapioca.auth.secret import instance_secret
 from tapioca.cli.common import error_line, fail
 from tapioca.cli.importer import check_file, event_batches, import_file
 from tapioca.config import Mode, Settings
 from tapioca.errors import ErrorDetail, StoreUnavailable, TapiocaError
+from tapioca.orders.source import Sealer, make_source, save_source
+from tapioca.scheduler.jobs import Context, sync_site
 from tapioca.sites.catalog import load_sites
 from tapioca.sites.service import SiteChanges, create_site, get_site, update_site
 from tapioca.storage import open_store
@@ -56,12 +60,29 @@ class Backend(Protocol):
         """Import a CSV or NDJSON file (all of it checked first); the line that says so."""
         ...
 
+    async def connect_orders(self, site_id: str, body: JSON) -> JSON:
+        """Set the site's order source (the body of PUT .../order-source)."""
+        ...
+
+    async def sync_orders(self, site_id: str, span: tuple[date, date] | None) -> JSON:
+        """Run the site's order batch now, and its forecasts after."""
+        ...
+
+    async def order_sites(self) -> list[str]:
+        """The sites with an order source."""
+        ...
+
 
 class StoreBackend:
     """On the store, with the checks of the HTTP routes an instance owner passes."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, settings: Settings | None = None) -> None:
         self._store = store
+        self._settings = settings or Settings()
+
+    def _jobs(self) -> Context:
+        sealer = Sealer(instance_secret(self._settings))
+        return Context(self._store, self._store, sealer, self._settings.forecast_deadline_s)
 
     async def sites(self) -> list[JSON]:
         return [site.as_dict() for site in (await load_sites(self._store)).values()]
@@ -120,6 +141,23 @@ class StoreBackend:
             path, self._store, site_id=site_id, batch_size=batch_size
         )
         return f"imported {inserted} new events ({received - inserted} already stored)"
+
+    async def connect_orders(self, site_id: str, body: JSON) -> JSON:
+        site = await get_site(self._store, site_id)
+        source = make_source(
+            site_id, body["url"], body.get("timezone") or site.timezone.key,
+            body.get("counted_statuses"), body.get("mapping"), body.get("lookback_days"),
+        )  # fmt: skip
+        ctx = self._jobs()
+        return (await save_source(self._store, ctx.sealer, source)).public()
+
+    async def sync_orders(self, site_id: str, span: tuple[date, date] | None) -> JSON:
+        await get_site(self._store, site_id)
+        return await sync_site(self._jobs(), site_id, "cli", span)
+
+    async def order_sites(self) -> list[str]:
+        rows = await self._store.fetch("SELECT site_id FROM order_source ORDER BY site_id")
+        return [row[0] for row in rows]
 
 
 class Unreachable(Exception):
@@ -181,6 +219,9 @@ def _error_of(status: int, payload: bytes) -> TapiocaError:
         return TapiocaError(status, str(error["code"]), str(error["message"]), details)
     except (ValueError, KeyError, TypeError):
         return TapiocaError(status, "http_error", f"The server answered HTTP {status}.")
+
+
+SYNC_TIMEOUT_S = 3600.0  # a backfill of a large order database
 
 
 class HttpBackend:
@@ -292,6 +333,31 @@ class HttpBackend:
             "(an event stored before is stored once)"
         )
 
+    async def connect_orders(self, site_id: str, body: JSON) -> JSON:
+        answer: JSON = await self._call(
+            "PUT", f"/api/v1/sites/{_segment(site_id)}/order-source", body
+        )
+        return answer
+
+    async def sync_orders(self, site_id: str, span: tuple[date, date] | None) -> JSON:
+        query = f"?start_date={span[0]}&end_date={span[1]}" if span else ""
+        path = f"/api/v1/sites/{_segment(site_id)}/order-source/sync{query}"
+        self._timeout = max(self._timeout, SYNC_TIMEOUT_S)
+        answer: JSON = await self._call("POST", path)
+        return answer
+
+    async def order_sites(self) -> list[str]:
+        found = []
+        for site in await self.sites():
+            try:
+                await self._call("GET", f"/api/v1/sites/{_segment(site['id'])}/order-source")
+            except TapiocaError as exc:
+                if exc.status == 404:
+                    continue
+                raise
+            found.append(site["id"])
+        return found
+
 
 # -- choosing -----------------------------------------------------------------------
 
@@ -369,7 +435,9 @@ def with_backend(settings: Settings, job: Callable[[Backend], Awaitable[T]]) -> 
     and exit status 1."""
     try:
         try:
-            return asyncio.run(_on_store(settings, lambda store: job(StoreBackend(store)), True))
+            return asyncio.run(
+                _on_store(settings, lambda store: job(StoreBackend(store, settings)), True)
+            )
         except StoreLocked as locked:
             server = read_local_credential(settings.data_dir)
             if server is None:

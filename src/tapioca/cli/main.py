@@ -15,7 +15,7 @@ import typer
 
 from tapioca import __version__
 from tapioca.api.processes import APP_FACTORY, run_processes, run_server
-from tapioca.cli import accounts
+from tapioca.cli import accounts, orders
 from tapioca.cli.backend import Backend, on_store, with_backend
 from tapioca.cli.common import env_name, fail, load_settings
 from tapioca.cli.importer import ImportFailed
@@ -144,6 +144,9 @@ sites_app.command("grant")(accounts.sites_grant)
 sites_app.command("revoke")(accounts.sites_revoke)
 app.add_typer(accounts.users_app, name="users")
 app.add_typer(accounts.keys_app, name="keys")
+app.add_typer(orders.orders_app, name="orders")
+app.add_typer(orders.batch_app, name="batch")
+app.command("scheduler")(orders.scheduler)
 
 SiteIdArg = accounts.SiteIdArg
 # option, metavar, help

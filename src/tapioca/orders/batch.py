@@ -32,10 +32,10 @@ from tapioca.logging import get_logger
 from tapioca.orders.connectors import DayCheck, OrderReader, open_reader
 from tapioca.orders.source import OrderSource
 from tapioca.storage.base import Lock, Session, Store
+from tapioca.storage.statements import insert_values
 
 log = get_logger(__name__)
 
-_ROWS_PER_STATEMENT = 1_000
 # updated_at values read again at the edge of the last run: a clock a little behind, a
 # transaction that committed late
 UPDATED_OVERLAP = timedelta(minutes=5)
@@ -104,8 +104,10 @@ class Zones:
 
     def source_start(self, day: date) -> datetime:
         """The site day's first moment as a naive source-local timestamp."""
+        if self.same:
+            return datetime.combine(day, time())
         start = datetime.combine(day, time(), self.site)
-        return start if self.same else start.astimezone(self.source).replace(tzinfo=None)
+        return start.astimezone(self.source).replace(tzinfo=None)
 
     def site_days_of(self, source_day: date) -> set[date]:
         """The site days a day of the source's calendar overlaps."""
@@ -226,21 +228,6 @@ async def count_days(
     return days, items, read
 
 
-def _insert(table: str, columns: str, rows: list[tuple[Any, ...]]) -> list[tuple[str, list[Any]]]:
-    """Multi-row INSERT statements for ``rows``, at most _ROWS_PER_STATEMENT each."""
-    statements = []
-    width = len(rows[0]) if rows else 0
-    for start in range(0, len(rows), _ROWS_PER_STATEMENT):
-        chunk = rows[start : start + _ROWS_PER_STATEMENT]
-        marks = ", ".join(
-            "(" + ", ".join(f"${n * width + k + 1}" for k in range(width)) + ")"
-            for n in range(len(chunk))
-        )
-        args = [value for row in chunk for value in row]
-        statements.append((f"INSERT INTO {table} ({columns}) VALUES {marks}", args))
-    return statements
-
-
 def write_statements(
     site_id: str,
     plan: Plan,
@@ -269,14 +256,16 @@ def write_statements(
         (site_id, day, item_id, item.name, item.quantity, item.revenue)
         for (day, item_id), item in sorted(items.items())
     ]
-    statements += _insert("order_day", "site_id, day, orders, revenue", day_rows)
-    statements += _insert("order_hour", "site_id, day, hour, orders", hour_rows)
-    statements += _insert(
+    statements += insert_values("order_day", "site_id, day, orders, revenue", day_rows)
+    statements += insert_values("order_hour", "site_id, day, hour, orders", hour_rows)
+    statements += insert_values(
         "order_item_day", "site_id, day, item_id, item_name, quantity, revenue", item_rows
     )
     statements.append(("DELETE FROM order_check WHERE site_id = $1", [site_id]))
     check_rows = [(site_id, d, c.orders, c.amount, c.ids) for d, c in sorted(checks.items())]
-    statements += _insert("order_check", "site_id, source_day, orders, amount, ids", check_rows)
+    statements += insert_values(
+        "order_check", "site_id, source_day, orders, amount, ids", check_rows
+    )
     statements.append(
         (
             "INSERT INTO order_sync (site_id, synced_at, through_day, seen_updated, first_day) "

@@ -116,7 +116,7 @@ class OrderReader:
         return self.local(rows[0][0]) if rows and rows[0][0] is not None else None
 
     async def orders(
-        self, lo: datetime, hi: datetime, page: int = PAGE_ORDERS
+        self, lo: datetime, hi: datetime, page: int | None = None
     ) -> AsyncIterator[list[tuple[Any, datetime, Decimal]]]:
         """The counted orders created in [lo, hi) (source-local), as (id, created_at,
         total_amount), page by page in (created_at, id) order."""
@@ -124,11 +124,12 @@ class OrderReader:
             f"SELECT {self._id}, {self._created}, {self._total} FROM {self._orders} "
             f"WHERE {self._created} >= %s AND {self._created} < %s AND {self._counted} "
             f"AND ({self._created} > %s OR ({self._created} = %s AND {self._id} > %s)) "
-            f"ORDER BY {self._created}, {self._id} LIMIT {int(page)}"
+            f"ORDER BY {self._created}, {self._id} LIMIT %s"
         )
+        page = page or PAGE_ORDERS
         after: tuple[datetime, Any] = (lo, _MIN_ID)
         while True:
-            rows = await self.con.fetch(sql, [lo, hi, *self._statuses, after[0], *after])
+            rows = await self.con.fetch(sql, [lo, hi, *self._statuses, after[0], *after, page])
             if not rows:
                 return
             batch = [(r[0], self.local(r[1]), r[2]) for r in rows]
