@@ -5,13 +5,23 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
 from support.mariadb import MariaDBServer
-from support.order_db import running_mariadb
+from support.order_db import (
+    Order,
+    OrderItem,
+    load_mariadb,
+    load_postgres,
+    mariadb_database,
+    postgres_database,
+    retail_orders,
+    running_mariadb,
+)
 from support.procs import Launcher, PsqlRunner
 from support.servers import PostgresServer, RedisServer
 
@@ -96,3 +106,29 @@ def mariadb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDB
     """A throw-away MariaDB server for the session (order databases of shops)."""
     with running_mariadb(tmp_path_factory.mktemp("mariadb")) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def retail_data() -> tuple[list[Order], list[OrderItem]]:
+    """The UCI Online Retail data as seed 004's orders and items (support/order_db.py)."""
+    return retail_orders()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def retail_mariadb(
+    mariadb_server: MariaDBServer, retail_data: tuple[list[Order], list[OrderItem]]
+) -> AsyncIterator[str]:
+    """The database name of the retail data on the session MariaDB, loaded once."""
+    with mariadb_database(mariadb_server) as db:
+        await load_mariadb(mariadb_server, db, *retail_data)
+        yield db
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def retail_pg(
+    pg_server: PostgresServer, retail_data: tuple[list[Order], list[OrderItem]]
+) -> AsyncIterator[str]:
+    """Superuser DSN of the retail data on the session PostgreSQL, loaded once."""
+    with postgres_database(pg_server) as dsn:
+        await load_postgres(dsn, *retail_data)
+        yield dsn

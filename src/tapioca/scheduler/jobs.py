@@ -16,6 +16,7 @@ from tapioca.logging import get_logger
 from tapioca.orders.batch import run_batch
 from tapioca.orders.connectors import SourceUnavailable
 from tapioca.orders.source import Sealer, load_source
+from tapioca.reports.web import utc_now
 from tapioca.scheduler import runs
 from tapioca.scheduler.runs import Run
 from tapioca.sites.lookup import resolve_site
@@ -34,7 +35,7 @@ class Context:
     reader: ReadStore
     sealer: Sealer
     forecast_deadline_s: float = 20.0
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    clock: Callable[[], datetime] = lambda: utc_now()  # looked up when called
 
 
 Work = Callable[[Context, str, date | None, date | None], Awaitable[dict[str, Any]]]
