@@ -33,6 +33,10 @@ COMMANDS = [
     ["keys", "revoke"],
     ["derive", "run"],
     ["derive", "rebuild"],
+    ["orders", "connect"],
+    ["batch", "run"],
+    ["scheduler"],
+    ["forecast"],
 ]
 # the options that are settings, and the defaults of docs/configuration.md
 SETTINGS = {
@@ -72,7 +76,21 @@ def test_the_top_level_help_names_every_command(launcher: Launcher) -> None:
     assert done.returncode == 0
     commands = help_entries(done.stdout, "Commands")
     assert sorted(commands) == sorted(
-        ["serve", "api", "worker", "migrate", "import", "sites", "users", "keys", "derive"]
+        [
+            "serve",
+            "api",
+            "worker",
+            "migrate",
+            "import",
+            "sites",
+            "users",
+            "keys",
+            "derive",
+            "orders",
+            "batch",
+            "scheduler",
+            "forecast",
+        ]
     )
     assert all(commands.values())
     assert help_entries(done.stdout, "Options") == {

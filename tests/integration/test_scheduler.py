@@ -8,7 +8,6 @@ import asyncio
 import random
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +15,11 @@ import pytest
 
 from support.mariadb import MariaDBServer
 from support.order_db import (
-    Order,
-    OrderItem,
     create_reader_mariadb,
     load_mariadb,
     mariadb_database,
     running_mariadb,
+    sample_orders,
 )
 from tapioca.orders import connectors
 from tapioca.orders.source import Sealer, make_source, save_source
@@ -40,18 +38,6 @@ ZONE = "Europe/Paris"
 SEALER = Sealer(b"s" * 48)
 
 
-def orders_of(count: int, seed: int = 3) -> tuple[list[Order], list[OrderItem]]:
-    rng = random.Random(seed)
-    start = datetime(2026, 3, 1, 8)
-    orders, items = [], []
-    for n in range(1, count + 1):
-        created = start + timedelta(minutes=rng.randint(0, 60 * 24 * 30))
-        price = Decimal(rng.randint(100, 2000)) / 100
-        orders.append(Order(n, created, "SERVED", None, price, None, created))
-        items.append(OrderItem(n, f"I{n % 40}", f"Item {n % 40}", 1, price, n))
-    return orders, items
-
-
 class Clock:
     def __init__(self, now: datetime) -> None:
         self.now = now
@@ -62,7 +48,7 @@ class Clock:
 
 @pytest.fixture
 async def source_url(mariadb_server: MariaDBServer) -> AsyncIterator[str]:
-    orders, items = orders_of(500)
+    orders, items = sample_orders(500)
     with mariadb_database(mariadb_server) as db:
         await load_mariadb(mariadb_server, db, orders, items)
         yield await create_reader_mariadb(mariadb_server, db, f"r{random.randrange(10**8)}", "pw")
@@ -169,7 +155,7 @@ def own_mariadb(tmp_path: Path) -> Iterator[MariaDBServer]:
 async def test_a_source_that_dies_mid_run_leaves_every_day_as_it_was(
     store: Store, own_mariadb: MariaDBServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    orders, items = orders_of(30_000)
+    orders, items = sample_orders(30_000)
     with mariadb_database(own_mariadb) as db:
         await load_mariadb(own_mariadb, db, orders[:20_000], items[:20_000])
         url = await create_reader_mariadb(own_mariadb, db, "reader", "pw")

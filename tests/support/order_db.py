@@ -37,12 +37,13 @@ from __future__ import annotations
 import asyncio
 import csv
 import gzip
+import random
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -526,3 +527,22 @@ def postgres_database(server: PostgresServer, name: str | None = None) -> Iterat
         yield server.dsn(db)
     finally:
         server.drop_database(db, force=True)
+
+
+# -- a small shop ------------------------------------------------------------------------
+
+
+def sample_orders(
+    count: int, start: datetime = datetime(2026, 3, 1, 8), days: int = 30, seed: int = 3
+) -> tuple[list[Order], list[OrderItem]]:
+    """``count`` SERVED orders of one line each, spread over ``days`` days from ``start``
+    (naive, the shop's local time), deterministic for ``seed``."""
+    rng = random.Random(seed)
+    orders: list[Order] = []
+    items: list[OrderItem] = []
+    for n in range(1, count + 1):
+        created = start + timedelta(minutes=rng.randint(0, 60 * 24 * days))
+        price = Decimal(rng.randint(100, 2000)) / 100
+        orders.append(Order(n, created, SERVED, None, price, None, created))
+        items.append(OrderItem(n, f"I{n % 40}", f"Item {n % 40}", 1, price, n))
+    return orders, items

@@ -43,7 +43,14 @@ def connect(
         typer.Option(metavar="STATUS", help="A counted status (repeat).", show_default="SERVED"),
     ] = None,
     lookback_days: Annotated[
-        int | None, typer.Option(min=0, max=366, metavar="N", show_default="14")
+        int | None,
+        typer.Option(
+            min=0,
+            max=366,
+            metavar="N",
+            help="Days counted again before the last run's (no updated_at mapped).",
+            show_default="14",
+        ),
     ] = None,
     map_: Annotated[
         list[str] | None,
@@ -51,6 +58,7 @@ def connect(
             "--map",
             metavar="NAME=COLUMN",
             help="A table or column name other than seed 004's, e.g. updated_at=modified_at.",
+            show_default="seed 004's names",
         ),
     ] = None,
 ) -> None:
@@ -78,13 +86,30 @@ def connect(
 def batch_run(
     site: Annotated[
         str | None,
-        typer.Option("--site", metavar="SITE_ID", show_default="every site with a source"),
+        typer.Option(
+            "--site",
+            metavar="SITE_ID",
+            help="The site whose batch runs.",
+            show_default="every site with an order source",
+        ),
     ] = None,
     from_: Annotated[
-        str | None, typer.Option("--from", metavar="YYYY-MM-DD", help="Backfill from this day.")
+        str | None,
+        typer.Option(
+            "--from",
+            metavar="YYYY-MM-DD",
+            help="A backfill: count the days from this one again.",
+            show_default="the days since the last run",
+        ),
     ] = None,
     to: Annotated[
-        str | None, typer.Option("--to", metavar="YYYY-MM-DD", help="… to this day.")
+        str | None,
+        typer.Option(
+            "--to",
+            metavar="YYYY-MM-DD",
+            help="The backfill's last day.",
+            show_default="the days since the last run",
+        ),
     ] = None,
 ) -> None:
     """Bring the order analytics up to date now (or count the days --from … --to again),
