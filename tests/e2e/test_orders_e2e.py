@@ -23,6 +23,7 @@ pytestmark = pytest.mark.e2e
 
 SITE = "bistro"
 ZONE = "Europe/Paris"
+PASSWORD = "order-db-s3cret-2f9a"  # nowhere in an answer or a log line
 FAST = {"TAPIOCA_SCHEDULER_IN_SERVE": "true", "TAPIOCA_SCHEDULER_TICK_S": "0.5"}
 ORDERS, ITEMS = sample_orders(800)
 
@@ -31,7 +32,8 @@ ORDERS, ITEMS = sample_orders(800)
 async def source_url(mariadb_server: MariaDBServer) -> AsyncIterator[str]:
     with mariadb_database(mariadb_server) as db:
         await load_mariadb(mariadb_server, db, ORDERS, ITEMS)
-        yield await create_reader_mariadb(mariadb_server, db, f"r{random.randrange(10**8)}", "pw")
+        user = f"r{random.randrange(10**8)}"
+        yield await create_reader_mariadb(mariadb_server, db, user, PASSWORD)
 
 
 def cli(launcher: Launcher, server: Server, *args: str) -> Any:
@@ -43,7 +45,7 @@ def cli(launcher: Launcher, server: Server, *args: str) -> Any:
 def connect(launcher: Launcher, server: Server, url: str) -> None:
     cli(launcher, server, "sites", "create", SITE, "--timezone", ZONE)
     source = cli(launcher, server, "orders", "connect", SITE, url, "--timezone", ZONE)
-    assert source["url"].startswith("mysql://r") and ":pw@" not in source["url"]
+    assert source["url"].startswith("mysql://r") and PASSWORD not in json.dumps(source)
     assert source["counted_statuses"] == ["SERVED"]
 
 
@@ -101,6 +103,9 @@ def test_serve_catches_up_a_new_source_and_batch_run_goes_through_it(
     )  # fmt: skip
     assert march_revenue(server) == EXPECTED
 
+    shown = server.client.get(f"/api/v1/sites/{SITE}/order-source")
+    assert shown.status_code == 200 and PASSWORD not in shown.text
+    assert PASSWORD not in json.dumps(runs_of(server)) + server.output()
     health = server.client.get("/health").json()
     [beat] = health["scheduler"]["schedulers"]
     assert beat["seconds_since_beat"] < 10
@@ -135,3 +140,5 @@ def test_two_schedulers_in_production_run_each_scheduled_run_once(
     assert march_revenue(server) == EXPECTED
     for proc in schedulers:
         assert proc.stop() == 0, proc.output()
+        assert PASSWORD not in proc.output()
+    assert PASSWORD not in server.output()

@@ -111,8 +111,9 @@ def complete(schema: dict[str, Any], max_events: int, errors: dict[str, Any]) ->
         "description": "an IANA time zone; empty: the site's own",
         "enum": ["", *sorted(iana_zones())],
     }
-    # a site's own time zone is one of those zones (sites/service.py)
-    for model in ("SiteFields", "SiteIn"):
+    # a site's own time zone is one of those zones (sites/service.py), as is an order
+    # source's (orders/source.py)
+    for model in ("SiteFields", "SiteIn", "SourceIn"):
         if model in components:
             components[model]["properties"]["timezone"] = {
                 "anyOf": [{"allOf": [{"$ref": _REF.format(model="TimeZone")}, {"minLength": 1}]},

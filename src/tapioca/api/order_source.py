@@ -19,6 +19,7 @@ from tapioca.orders.source import (
     DEFAULT_MAPPING,
     MAX_LOOKBACK_DAYS,
     STATUS_PATTERN,
+    URL_PATTERN,
     delete_source,
     load_source,
     make_source,
@@ -30,21 +31,24 @@ from tapioca.sites.service import get_site
 
 router = APIRouter(tags=["orders"])
 
-IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$"
-Name = Annotated[str, Field(pattern=IDENTIFIER)]
+# a column: a plain name; a table: a name, or schema.name (orders/source.py checks the same)
+COLUMN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
+TABLE = r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$"
+Name = Annotated[str, Field(pattern=COLUMN)]
+Table = Annotated[str, Field(pattern=TABLE)]
 
 
 class Mapping(BaseModel):
     """Table and column names of the order database (defaults: seed 004's schema)."""
 
     model_config = ConfigDict(extra="forbid")
-    orders: Name | None = None
+    orders: Table | None = None
     order_id: Name | None = None
     created_at: Name | None = None
     status: Name | None = None
     total_amount: Name | None = None
     updated_at: Name | None = None
-    order_items: Name | None = None
+    order_items: Table | None = None
     item_order_id: Name | None = None
     item_id: Name | None = None
     item_name: Name | None = None
@@ -57,9 +61,7 @@ assert set(Mapping.model_fields) == set(DEFAULT_MAPPING)
 
 class SourceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    url: str = Field(
-        min_length=1, max_length=2000, pattern=r"^(mysql|mariadb|postgresql|postgres)://[^\x00]+$"
-    )
+    url: str = Field(min_length=1, max_length=2000, pattern=URL_PATTERN)
     timezone: str | None = Field(default=None, max_length=64)
     counted_statuses: list[Annotated[str, Field(pattern=STATUS_PATTERN)]] | None = Field(
         default=None, min_length=1, max_length=50

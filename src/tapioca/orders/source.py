@@ -29,6 +29,15 @@ MAX_LOOKBACK_DAYS = 366
 # a table or column name: letters, digits and _ (a table may be schema.table)
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 STATUS_PATTERN = r"^[^\x00]{1,100}$"
+# kind://user[:password]@host[:port]/database: what parse_url takes (and /openapi.json says)
+_PORT = (
+    r"(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|"
+    r"6553[0-5]))?"
+)
+URL_PATTERN = (
+    r"^(mysql|mariadb|postgresql|postgres)://[^:@/?#\s\x00]+(:[^@/?#\s\x00]*)?"
+    r"@[A-Za-z0-9][A-Za-z0-9.-]*" + _PORT + r"/[^/?#\s\x00]+$"
+)
 
 # Seed 004's schema: orders(id, created_at, status, table_id, total_amount, user_id) and
 # order_items(id, item_id, item_name, quantity, unit_price, order_id).
@@ -104,6 +113,9 @@ def _iso(moment: datetime | None) -> str | None:
 def parse_url(url: str) -> Address:
     """``mysql://user:password@host:port/db`` (or mariadb://, postgresql://); 422 naming
     ``url`` otherwise. The message never holds the password."""
+    if not re.match(URL_PATTERN, url):
+        raise _bad("url", "is not kind://user[:password]@host[:port]/database (kind: mysql, "
+                   "mariadb, postgresql)")  # fmt: skip
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -115,7 +127,7 @@ def parse_url(url: str) -> Address:
     if kind is None:
         raise _bad("url", "must start with mysql://, mariadb:// or postgresql://")
     database = unquote(parts.path.lstrip("/"))
-    if not parts.hostname or not database or "/" in database:
+    if not parts.hostname or not database:
         raise _bad("url", "needs a host and a database: kind://user:password@host:port/database")
     if not parts.username:
         raise _bad("url", "needs a user (a read-only one): kind://user:password@host/database")
