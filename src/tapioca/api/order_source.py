@@ -42,21 +42,21 @@ class Mapping(BaseModel):
     """Table and column names of the order database (defaults: seed 004's schema)."""
 
     model_config = ConfigDict(extra="forbid")
-    orders: Table | None = None
-    order_id: Name | None = None
-    created_at: Name | None = None
-    status: Name | None = None
-    total_amount: Name | None = None
-    updated_at: Name | None = None
-    order_items: Table | None = None
-    item_order_id: Name | None = None
-    item_id: Name | None = None
-    item_name: Name | None = None
-    quantity: Name | None = None
-    unit_price: Name | None = None
+    orders: Table = "orders"
+    order_id: Name = "id"
+    created_at: Name = "created_at"
+    status: Name = "status"
+    total_amount: Name = "total_amount"
+    updated_at: Name | None = None  # none: changes are found by the lookback and checks
+    order_items: Table = "order_items"
+    item_order_id: Name = "order_id"
+    item_id: Name = "item_id"
+    item_name: Name = "item_name"
+    quantity: Name = "quantity"
+    unit_price: Name = "unit_price"
 
 
-assert set(Mapping.model_fields) == set(DEFAULT_MAPPING)
+assert Mapping().model_dump() == DEFAULT_MAPPING
 
 
 class SourceIn(BaseModel):
@@ -84,7 +84,8 @@ async def put_source(request: Request, site_id: str, body: SourceIn) -> JSONBody
     site = await get_site(runtime.store, site_id)
     mapping = body.mapping.model_dump(exclude_unset=True) if body.mapping else None
     source = make_source(
-        site_id, body.url, body.timezone or site.timezone.key, body.counted_statuses, mapping,
+        site_id, body.url, site.timezone.key if body.timezone is None else body.timezone,
+        body.counted_statuses, mapping,
         body.lookback_days,
     )  # fmt: skip
     assert runtime.sealer is not None
