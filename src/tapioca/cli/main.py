@@ -18,6 +18,7 @@ from tapioca.api.processes import APP_FACTORY, run_processes, run_server
 from tapioca.cli import accounts, orders
 from tapioca.cli.backend import Backend, on_store, with_backend
 from tapioca.cli.common import env_name, fail, load_settings
+from tapioca.cli.forecast import forecast_command
 from tapioca.cli.importer import ImportFailed
 from tapioca.config import Mode, Settings
 from tapioca.sites.service import SiteChanges
@@ -144,6 +145,7 @@ sites_app.command("grant")(accounts.sites_grant)
 sites_app.command("revoke")(accounts.sites_revoke)
 app.add_typer(accounts.users_app, name="users")
 app.add_typer(accounts.keys_app, name="keys")
+app.command("forecast", help="Forecast a daily or hourly series in a CSV file.")(forecast_command)
 app.add_typer(orders.orders_app, name="orders")
 app.add_typer(orders.batch_app, name="batch")
 app.command("scheduler")(orders.scheduler)

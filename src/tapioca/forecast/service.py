@@ -1,0 +1,154 @@
+"""A series' forecast: the model that did best in a rolling-origin backtest on the
+series' own history, if it beats the seasonal-naive forecast, with intervals sized by
+the errors it made there."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from functools import partial
+
+import numpy as np
+
+from tapioca.forecast import backtest
+from tapioca.forecast.backtest import Plan, Trial
+from tapioca.forecast.models import FloatArray, candidates, load, seasonal_naive
+from tapioca.forecast.schemas import Backtest, Forecast, Freq, Point
+
+NAIVE = "seasonal_naive"
+MIN_SEASONS = 3  # of history before any model is tried
+MIN_ORIGINS = 4  # backtest cuts before a model is chosen by them
+WINDOW = {Freq.DAY: 3 * 365, Freq.HOUR: 8 * 7 * 24}  # values fitted at most (the latest)
+COMBINED = (2, 3)  # means of the best two and three models are tried too
+
+
+def forecast(
+    values: Sequence[float],
+    start: datetime,
+    freq: Freq,
+    horizon: int,
+    *,
+    level: int = 80,
+    deadline_s: float = 20.0,
+) -> Forecast:
+    """The next ``horizon`` values after ``values`` (``values[i]`` at ``start + i`` steps),
+    with ``level``% intervals. Models are tried until ``deadline_s`` has passed; the
+    seasonal-naive forecast is always there to fall back on."""
+    until = time.monotonic() + deadline_s
+    history = _checked(values, horizon, level)
+    period = freq.season
+    plan = backtest.plan(history, horizon, period, MIN_SEASONS * period, WINDOW[freq])
+    naive = _run_naive(plan)
+    if len(history) < MIN_SEASONS * period:
+        return _made(f"{NAIVE} (history too short)", naive, naive, plan, start, freq, level)
+    if len(plan.origins) < MIN_ORIGINS:
+        short = backtest.plan(history, horizon, period, period, WINDOW[freq])
+        naive = _run_naive(short)
+        why = f"{NAIVE} (history too short for a backtest)"
+        return _made(why, naive, naive, short, start, freq, level)
+    trials = _trials(plan, freq, naive, until)
+    chosen = min(trials, key=lambda t: _score(t, naive, plan))
+    if _score(chosen, naive, plan) >= 1.0:
+        chosen = naive
+    scores = {t.name: _score(t, naive, plan) for t in trials}
+    return _made(chosen.name, chosen, naive, plan, start, freq, level, scores)
+
+
+def _checked(values: Sequence[float], horizon: int, level: int) -> FloatArray:
+    history = np.asarray(values, dtype=np.float64)
+    if history.ndim != 1 or len(history) == 0:
+        raise ValueError("a forecast needs at least one value")
+    if not np.isfinite(history).all():
+        raise ValueError("every value must be a finite number")
+    if horizon < 1:
+        raise ValueError("the horizon must be at least 1 step")
+    if not 1 <= level <= 99:
+        raise ValueError("the level must be a percentage from 1 to 99")
+    return history
+
+
+def _run_naive(plan: Plan) -> Trial:
+    trial = backtest.run(plan, NAIVE, partial(seasonal_naive, period=plan.period))
+    assert trial is not None  # indexing only: it cannot fail
+    return trial
+
+
+def _trials(plan: Plan, freq: Freq, naive: Trial, until: float) -> list[Trial]:
+    """Seasonal-naive, then every model that fits in time, then means of the best ones."""
+    trials = [naive]
+    if naive.mae(plan.actuals()) == 0.0:
+        return trials  # nothing beats a perfect forecast
+    shortest = len(plan.train(plan.origins[0]))
+    load()
+    for candidate in candidates(freq):
+        if time.monotonic() >= until:
+            break
+        if candidate.min_history > shortest or (
+            candidate.nonnegative_only and not plan.nonnegative
+        ):
+            continue
+        trial = backtest.run_candidate(plan, candidate, until)
+        if trial is not None:
+            trials.append(trial)
+    ranked = sorted(trials, key=lambda t: _score(t, naive, plan))
+    for size in COMBINED:
+        if len(ranked) >= size:
+            best = ranked[:size]
+            trials.append(backtest.combine(f"mean({' + '.join(t.name for t in best)})", best))
+    return trials
+
+
+def _score(trial: Trial, naive: Trial, plan: Plan) -> float:
+    actuals = plan.actuals()
+    naive_mae = naive.mae(actuals)
+    return trial.mae(actuals) / naive_mae if naive_mae > 0 else 1.0
+
+
+def _made(
+    model: str,
+    chosen: Trial,
+    naive: Trial,
+    plan: Plan,
+    start: datetime,
+    freq: Freq,
+    level: int,
+    scores: dict[str, float] | None = None,
+) -> Forecast:
+    scales = plan.scales()
+    band = backtest.band(chosen, plan, scales, level)
+    if not plan.origins:
+        # no held-out values: the seasonal differences of the history size the intervals
+        band = _differences_band(plan, level)
+    actuals = plan.actuals()
+    model_mae = chosen.mae(actuals) if plan.origins else math.nan
+    naive_mae = naive.mae(actuals) if plan.origins else math.nan
+    score = _score(chosen, naive, plan) if plan.origins else math.nan
+    result = Backtest(
+        model_mae, naive_mae, score, len(plan.origins), plan.horizon, band.coverage,
+        scores if scores is not None else {NAIVE: score},
+    )  # fmt: skip
+    lower, upper = backtest.bounds(
+        chosen.forecasts[-1], scales[-1], band.low, band.high, plan.nonnegative
+    )
+    first = len(plan.history)
+    points = [
+        Point(start + (first + i) * freq.step, float(v), float(lo), float(hi))
+        for i, (v, lo, hi) in enumerate(zip(chosen.forecasts[-1], lower, upper, strict=True))
+    ]
+    return Forecast(model, result, points, level)
+
+
+def _differences_band(plan: Plan, level: int) -> backtest.Band:
+    """Intervals of a history too short to backtest: quantiles of its seasonal (or, under
+    two seasons, step-to-step) differences per unit of scale."""
+    history, period = plan.history, plan.period
+    lag = period if len(history) > period else 1
+    if len(history) <= lag:
+        return backtest.Band(0.0, 0.0, None)
+    diffs = history[lag:] - history[:-lag]
+    scale = backtest.step_scale(history, 1, period)[0]
+    tail = (1.0 - level / 100.0) / 2.0
+    low, high = np.quantile(diffs / scale, [tail, 1.0 - tail])
+    return backtest.Band(float(low), float(high), None)
