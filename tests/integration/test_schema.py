@@ -19,13 +19,13 @@ pytestmark = pytest.mark.integration
 POSTGRES_TYPES = {
     "text": "text", "timestamp with time zone": "timestamptz", "integer": "integer",
     "bigint": "bigint", "jsonb": "json", "boolean": "boolean", "bytea": "blob",
-    "double precision": "double", "date": "date",
+    "double precision": "double", "date": "date", "timestamp without time zone": "timestamp",
 }  # fmt: skip
 DUCKDB_TYPES = {
     "VARCHAR": "text", "TIMESTAMP WITH TIME ZONE": "timestamptz", "INTEGER": "integer",
     "BIGINT": "bigint", "JSON": "json", "BOOLEAN": "boolean", "BLOB": "blob",
     "DOUBLE": "double", "DATE": "date", "DECIMAL(18,4)": "numeric(18,4)",
-    "DECIMAL(38,4)": "numeric(38,4)",
+    "DECIMAL(38,4)": "numeric(38,4)", "TIMESTAMP": "timestamp", "DECIMAL(38,0)": "numeric(38,0)",
 }  # fmt: skip
 KIND_TYPES = {
     Kind.TEXT: "text", Kind.ID: "text", Kind.INT: "integer", Kind.TIME: "timestamptz",

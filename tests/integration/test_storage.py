@@ -58,6 +58,7 @@ async def test_migrations_apply_once_from_empty(store: Store) -> None:
         (16, "fact_session_lookup"),
         (17, "product"),
         (18, "derive_began"),
+        (19, "orders"),
     ]
     assert await store.fetch("SELECT count(*) FROM event") == [(0,)]
 
