@@ -15,10 +15,15 @@ import asyncpg
 import pytest
 
 from support.factories import make_row
+from support.mariadb import MariaDBServer
+from support.order_db import create_reader_mariadb, load_mariadb, mariadb_database, sample_orders
 from support.servers import PostgresServer
 from tapioca.auth import accounts, keys
 from tapioca.auth.roles import Role, Scope
 from tapioca.derive.jobs import derive_once, rebuild
+from tapioca.orders.source import Sealer, make_source, save_source
+from tapioca.scheduler.jobs import ORDERS, Context, job_named, jobs, run_job
+from tapioca.scheduler.loop import Scheduler
 from tapioca.sites.service import SiteChanges, update_site
 from tapioca.sites.spellings import SourceSpellings
 from tapioca.storage.migrations import load_migrations
@@ -159,6 +164,39 @@ async def test_each_process_works_with_its_role_and_no_more(instance: Instance) 
             await worker.execute("DELETE FROM schema_migration")
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await worker.execute("ALTER TABLE event ADD COLUMN extra text")
+    finally:
+        await worker.close()
+        await api.close()
+
+
+async def test_order_sources_work_with_the_guides_roles(
+    instance: Instance, mariadb_server: MariaDBServer
+) -> None:
+    """The API connects a source and syncs it (an admin asked); the scheduler runs as the
+    worker; neither may do more."""
+    await migrated(instance)
+    worker = PostgresStore(instance.dsn("tapioca_worker"), max_size=2)
+    api = PostgresStore(instance.dsn("tapioca_api"), max_size=2)
+    sealer = Sealer(b"k" * 48)
+    orders, items = sample_orders(300)
+    try:
+        with mariadb_database(mariadb_server) as db:
+            await load_mariadb(mariadb_server, db, orders, items)
+            url = await create_reader_mariadb(mariadb_server, db, f"g{instance.suffix}", "pw")
+            await api.execute(INSERT_SITES, [["cafe"]])
+            await save_source(api, sealer, make_source("cafe", url, "UTC"))
+            by_api = await run_job(
+                Context(api, api, sealer), job_named(ORDERS), "cafe", cause="http"
+            )
+            assert by_api is not None and by_api.status == "succeeded", by_api
+            scheduler = Scheduler(Context(worker, worker, sealer), jobs("5 0 * * *", "15 0 * * *"))
+            ran = await scheduler.tick()
+            assert sorted((run.job, run.status) for run in ran) == [
+                ("forecast", "succeeded"), ("orders", "succeeded"),
+            ]  # fmt: skip
+        assert await api.fetch("SELECT sum(orders) FROM order_day") == [(len(orders),)]
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await api.execute("DELETE FROM scheduler_beat")
     finally:
         await worker.close()
         await api.close()
