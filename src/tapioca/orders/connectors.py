@@ -38,6 +38,10 @@ class SourceUnavailable(Exception):
 class Connection(Protocol):
     async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
 
+    def any_of(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        """``column`` is one of ``values``: the condition and its arguments."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class DayCheck:
@@ -120,16 +124,19 @@ class OrderReader:
     ) -> AsyncIterator[list[tuple[Any, datetime, Decimal]]]:
         """The counted orders created in [lo, hi) (source-local), as (id, created_at,
         total_amount), page by page in (created_at, id) order."""
+        # the cursor's created_at bounds the range too, so that every page starts reading
+        # the index where the last one stopped (not at ``lo``)
         sql = (
             f"SELECT {self._id}, {self._created}, {self._total} FROM {self._orders} "
             f"WHERE {self._created} >= %s AND {self._created} < %s AND {self._counted} "
-            f"AND ({self._created} > %s OR ({self._created} = %s AND {self._id} > %s)) "
+            f"AND ({self._created} > %s OR {self._id} > %s) "
             f"ORDER BY {self._created}, {self._id} LIMIT %s"
         )
         page = page or PAGE_ORDERS
         after: tuple[datetime, Any] = (lo, _MIN_ID)
         while True:
-            rows = await self.con.fetch(sql, [lo, hi, *self._statuses, after[0], *after, page])
+            at, last_id = after
+            rows = await self.con.fetch(sql, [at, hi, *self._statuses, at, last_id, page])
             if not rows:
                 return
             batch = [(r[0], self.local(r[1]), r[2]) for r in rows]
@@ -147,12 +154,8 @@ class OrderReader:
             _name(str(m[key]))
             for key in ("item_order_id", "item_id", "item_name", "quantity", "unit_price")
         )
-        marks = ", ".join(["%s"] * len(order_ids))
-        return await self.con.fetch(
-            f"SELECT {columns} FROM {self._items} "
-            f"WHERE {_name(str(m['item_order_id']))} IN ({marks})",
-            list(order_ids),
-        )
+        member, args = self.con.any_of(_name(str(m["item_order_id"])), order_ids)
+        return await self.con.fetch(f"SELECT {columns} FROM {self._items} WHERE {member}", args)
 
 
 def _name(identifier: str) -> str:
@@ -174,8 +177,12 @@ class _Postgres:
     async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         counter = iter(range(1, len(args) + 1))
         numbered = _MARK.sub(lambda _m: f"${next(counter)}", sql)
-        rows = await self._con.fetch(numbered, *args)
-        return [tuple(row) for row in rows]
+        rows: list[tuple[Any, ...]] = await self._con.fetch(numbered, *args)
+        return rows  # asyncpg's records index and unpack as tuples do
+
+    def any_of(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        # one array parameter: one statement, prepared once, whatever the page's size
+        return f"{column} = ANY(%s)", [list(values)]
 
 
 class _MySQL:
@@ -185,7 +192,11 @@ class _MySQL:
     async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         async with self._con.cursor() as cursor:
             await cursor.execute(sql, list(args))
-            return [tuple(row) for row in await cursor.fetchall()]
+            rows: list[tuple[Any, ...]] = await cursor.fetchall()
+            return rows
+
+    def any_of(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        return f"{column} IN ({', '.join(['%s'] * len(values))})", list(values)
 
 
 @asynccontextmanager
