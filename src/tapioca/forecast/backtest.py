@@ -4,6 +4,7 @@ used then. The same errors size the prediction intervals."""
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from dataclasses import dataclass
@@ -115,9 +116,9 @@ def _predict(predict: Predict, train: FloatArray, horizon: int) -> FloatArray | 
     return ahead
 
 
-def combine(name: str, trials: list[Trial]) -> Trial:
-    """The mean of several models' forecasts, at every cut."""
-    return Trial(name, np.mean([t.forecasts for t in trials], axis=0))
+def median(name: str, trials: list[Trial]) -> Trial:
+    """The median of several models' forecasts, step by step, at every cut."""
+    return Trial(name, np.median([t.forecasts for t in trials], axis=0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,17 +137,26 @@ def band(trial: Trial, plan: Plan, scales: FloatArray, level: int) -> Band:
     if not plan.origins:
         return Band(0.0, 0.0, None)
     normed = trial.errors(actuals) / scales[:-1]
-    tail = (1.0 - level / 100.0) / 2.0
-    low, high = np.quantile(normed, [tail, 1.0 - tail])
+    low, high = error_quantiles(normed, level)
     if len(plan.origins) < 2:
-        return Band(float(low), float(high), None)
+        return Band(low, high, None)
     inside = []
     for k in range(len(plan.origins)):
-        rest = np.delete(normed, k, axis=0)
-        lo, hi = np.quantile(rest, [tail, 1.0 - tail])
+        lo, hi = error_quantiles(np.delete(normed, k, axis=0), level)
         lower, upper = bounds(trial.forecasts[k], scales[k], lo, hi, plan.nonnegative)
         inside.append((lower <= actuals[k]) & (actuals[k] <= upper))
-    return Band(float(low), float(high), float(np.mean(inside)))
+    return Band(low, high, float(np.mean(inside)))
+
+
+def error_quantiles(errors: FloatArray, level: int) -> tuple[float, float]:
+    """The errors that ``level``% of new ones should fall between: of n errors, the
+    ⌊(n+1)·tail⌋-th smallest and the ⌈(n+1)·(1-tail)⌉-th (split-conformal ranks, a bit
+    wider than the plain quantiles when there are few errors)."""
+    ordered = np.sort(errors, axis=None)
+    n, tail = len(ordered), (1.0 - level / 100.0) / 2.0
+    low = min(max(math.floor((n + 1) * tail), 1), n)
+    high = min(max(math.ceil((n + 1) * (1.0 - tail)), 1), n)
+    return float(ordered[low - 1]), float(ordered[high - 1])
 
 
 def bounds(

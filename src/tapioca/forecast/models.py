@@ -4,6 +4,8 @@ seasonal averages are plain means and medians of the same weekday or hour."""
 
 from __future__ import annotations
 
+import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -24,6 +26,7 @@ class Candidate:
     predict: Predict
     min_history: int  # values the model needs to be fitted
     nonnegative_only: bool = False  # fitted on the square root: for counts and amounts
+    statsmodels: bool = True  # False: plain arithmetic, no import to wait for
 
 
 def seasonal_naive(history: FloatArray, horizon: int, period: int) -> FloatArray:
@@ -43,16 +46,11 @@ def _seasonal_average(
     return np.asarray(profile[np.arange(horizon) % period], dtype=np.float64)
 
 
-def _holt_winters(history: FloatArray, horizon: int, period: int, damped: bool) -> FloatArray:
+def _holt_winters(history: FloatArray, horizon: int, period: int) -> FloatArray:
     from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
     model = ExponentialSmoothing(
-        history,
-        trend="add" if damped else None,
-        damped_trend=damped,
-        seasonal="add",
-        seasonal_periods=period,
-        initialization_method="estimated",
+        history, seasonal="add", seasonal_periods=period, initialization_method="estimated"
     )
     return np.asarray(model.fit().forecast(horizon), dtype=np.float64)
 
@@ -99,6 +97,45 @@ def _airline(history: FloatArray, horizon: int, period: int) -> FloatArray:
     return np.asarray(model.fit(disp=False).forecast(horizon), dtype=np.float64)
 
 
+def _blocks(history: FloatArray, size: int, count: int) -> FloatArray:
+    """The last ``count`` whole blocks of ``size`` values (as many as there are), a row each."""
+    count = min(count, len(history) // size)
+    return history[len(history) - count * size :].reshape(count, size)
+
+
+def _weekly_total_shares(history: FloatArray, horizon: int) -> FloatArray:
+    """Next weeks' totals by damped-trend exponential smoothing of the weekly totals, split
+    among the days as the last 6 weeks split theirs."""
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    weeks = _blocks(history, 7, 104)
+    model = ExponentialSmoothing(
+        weeks.sum(axis=1), trend="add", damped_trend=True, initialization_method="estimated"
+    )
+    totals = np.maximum(model.fit().forecast(-(-horizon // 7)), 0.0)
+    recent = weeks[-6:]
+    shares = recent.sum(axis=0) / max(float(recent.sum()), 1e-12)
+    step = np.arange(horizon)
+    return np.asarray(totals[step // 7] * shares[step % 7], dtype=np.float64)
+
+
+def _daily_total_shares(history: FloatArray, horizon: int) -> FloatArray:
+    """Next days' totals by Holt-Winters on the daily totals (weekly pattern), split among
+    the hours as the same weekday's hours were over the last 4 weeks."""
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    days = _blocks(history, 24, 8 * 7)
+    model = ExponentialSmoothing(
+        days.sum(axis=1), seasonal="add", seasonal_periods=7, initialization_method="estimated"
+    )
+    totals = np.maximum(model.fit().forecast(-(-horizon // 24)), 0.0)
+    weeks = _blocks(history, WEEK_OF_HOURS, 4)
+    by_day = weeks.reshape(len(weeks), 7, 24).sum(axis=0)  # rows: the days after the end, in turn
+    shares = by_day / np.maximum(by_day.sum(axis=1, keepdims=True), 1e-12)
+    step = np.arange(horizon)
+    return np.asarray(totals[step // 24] * shares[(step // 24) % 7, step % 24], dtype=np.float64)
+
+
 def _mstl_ets(history: FloatArray, horizon: int) -> FloatArray:
     """Daily and weekly patterns taken out by MSTL, each carried on from its last cycle; the
     rest forecast by damped-trend exponential smoothing."""
@@ -128,30 +165,22 @@ def on_square_root(predict: Predict) -> Predict:
     return rooted
 
 
+def _average(period: int, seasons: int, median: bool) -> Predict:
+    return partial(_seasonal_average, period=period, seasons=seasons, median=median)
+
+
 def candidates(freq: Freq) -> list[Candidate]:
     """The models tried on a series of ``freq``, the quickest first."""
     return _daily() if freq is Freq.DAY else _hourly()
 
 
-def load() -> None:
-    """Import statsmodels' models now (seconds, once per process), so that the first fit's
-    time says how long the next ones take."""
-    import statsmodels.tsa.api  # noqa: F401
-
-
 def _daily() -> list[Candidate]:
     m = 7
     return [
-        Candidate(
-            "seasonal_median", partial(_seasonal_average, period=m, seasons=5, median=True), 2 * m
-        ),
-        Candidate(
-            "seasonal_median_10w",
-            partial(_seasonal_average, period=m, seasons=10, median=True),
-            4 * m,
-        ),
-        Candidate("holt_winters", partial(_holt_winters, period=m, damped=False), 3 * m),
-        Candidate("holt_winters_damped", partial(_holt_winters, period=m, damped=True), 3 * m),
+        Candidate("seasonal_median_5w", _average(m, 5, median=True), 2 * m, statsmodels=False),
+        Candidate("seasonal_median_3w", _average(m, 3, median=True), 2 * m, statsmodels=False),
+        Candidate("weekly_total_shares", _weekly_total_shares, 8 * m, nonnegative_only=True),
+        Candidate("holt_winters", partial(_holt_winters, period=m), 3 * m),
         Candidate("ets", partial(_ets, period=m), 3 * m),
         Candidate("stl_ets", partial(_stl_ets, period=m), 3 * m),
         Candidate("ucm", partial(_ucm, period=m), 3 * m),
@@ -159,32 +188,34 @@ def _daily() -> list[Candidate]:
         Candidate("ucm_sqrt", on_square_root(partial(_ucm, period=m)), 3 * m, True),
         Candidate(
             "holt_winters_sqrt",
-            on_square_root(partial(_holt_winters, period=m, damped=False)),
+            on_square_root(partial(_holt_winters, period=m)),
             3 * m,
-            True,
+            nonnegative_only=True,
         ),
-        Candidate("sarima_airline", partial(_airline, period=m), 5 * m),
+        Candidate("sarima_airline_sqrt", on_square_root(partial(_airline, period=m)), 5 * m, True),
     ]
 
 
 def _hourly() -> list[Candidate]:
-    m, w = 24, WEEK_OF_HOURS
+    w = WEEK_OF_HOURS
     return [
-        Candidate("weekly_naive", partial(seasonal_naive, period=w), w),
-        Candidate(
-            "hour_of_day_mean", partial(_seasonal_average, period=m, seasons=7, median=False), 3 * m
-        ),
-        Candidate(
-            "hour_of_week_mean",
-            partial(_seasonal_average, period=w, seasons=3, median=False),
-            2 * w,
-        ),
-        Candidate(
-            "hour_of_week_median",
-            partial(_seasonal_average, period=w, seasons=5, median=True),
-            3 * w,
-        ),
-        Candidate("holt_winters", partial(_holt_winters, period=m, damped=False), 3 * m),
+        Candidate("weekly_naive", partial(seasonal_naive, period=w), w, statsmodels=False),
+        Candidate("hour_of_week_mean_2w", _average(w, 2, median=False), 2 * w, statsmodels=False),
+        Candidate("hour_of_week_mean_3w", _average(w, 3, median=False), 2 * w, statsmodels=False),
+        Candidate("hour_of_week_median_5w", _average(w, 5, median=True), 3 * w, statsmodels=False),
+        Candidate("daily_total_shares", _daily_total_shares, 3 * w, nonnegative_only=True),
         Candidate("mstl_ets", _mstl_ets, 3 * w),
-        Candidate("stl_ets", partial(_stl_ets, period=m), 3 * m),
+        Candidate("mstl_ets_sqrt", on_square_root(_mstl_ets), 3 * w, nonnegative_only=True),
     ]
+
+
+def load() -> None:
+    """Import statsmodels' models now (seconds, once per process), so that the first fit's
+    time says how long the next ones take."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # notices of the libraries it imports
+        import statsmodels.tsa.api  # noqa: F401
+
+
+def loaded() -> bool:
+    return "statsmodels.tsa.api" in sys.modules
