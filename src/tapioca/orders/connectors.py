@@ -139,8 +139,10 @@ class OrderReader:
             rows = await self.con.fetch(sql, [at, hi, *self._statuses, at, last_id, page])
             if not rows:
                 return
-            batch = [(r[0], self.local(r[1]), r[2]) for r in rows]
-            yield batch
+            if rows[0][1].tzinfo is None:  # naive: the source's local time already
+                yield rows
+            else:
+                yield [(r[0], self.local(r[1]), r[2]) for r in rows]
             if len(rows) < page:
                 return
             after = (rows[-1][1], rows[-1][0])
