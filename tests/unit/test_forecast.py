@@ -4,6 +4,7 @@ does, short histories, real zeros, the deadline, intervals, and CSV files refuse
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -40,15 +41,17 @@ def test_seasonal_naive_is_last_seasons_value() -> None:
 
 
 def test_short_daily_history_gets_seasonal_naive() -> None:
-    values = [float(v) for v in range(1, 15)]  # two weeks: under 3 seasons
-    made = forecast(values, START, Freq.DAY, 7)
+    values = [float(v) for v in range(1, 18)]  # under 3 weeks
+    made = forecast(values, START, Freq.DAY, 3)
     assert made.model == "seasonal_naive (history too short)"
-    assert [p.value for p in made.points] == [8, 9, 10, 11, 12, 13, 14]
-    assert [p.ts for p in made.points] == [START + timedelta(days=14 + i) for i in range(7)]
+    assert [p.value for p in made.points] == [11.0, 12.0, 13.0]
+    assert [p.ts for p in made.points] == [START + timedelta(days=17 + i) for i in range(3)]
     assert made.level == 80
-    assert made.backtest.origins == 1  # one week held out: a week of history before it
-    assert made.backtest.score == 1.0
+    # measured on the last 3 days, from 2 weeks before them
+    assert made.backtest.origins == 1
     assert made.backtest.naive_mae == 7.0  # every day is 7 more than a week before
+    assert made.backtest.score == 1.0
+    assert made.backtest.candidates == {"seasonal_naive": 1.0}
     assert all(p.lower <= p.value <= p.upper for p in made.points)
 
 
@@ -63,7 +66,8 @@ def test_hourly_naive_is_same_hour_yesterday() -> None:
 def test_history_too_short_for_a_backtest_is_said() -> None:
     made = forecast(weekly_series(4).tolist(), START, Freq.DAY, 7)  # 28 days: 1 cut
     assert made.model == "seasonal_naive (history too short for a backtest)"
-    assert made.backtest.origins == 3  # naive is still measured, from one week of history
+    assert made.backtest.origins == 2  # seasonal-naive is still measured, from 2 weeks on
+    assert made.backtest.coverage is not None
 
 
 def test_weekly_pattern_beats_seasonal_naive(weekly: Forecast) -> None:
@@ -113,6 +117,8 @@ def test_negative_series_keeps_negative_bounds() -> None:
     values = [-10.0, -20.0, -30.0, -5.0, -15.0, -25.0, -35.0, -12.0, -22.0, -31.0]
     made = forecast(values, START, Freq.DAY, 3)
     assert [p.value for p in made.points] == [-5.0, -15.0, -25.0]
+    assert made.backtest.origins == 0 and made.backtest.coverage is None
+    assert math.isnan(made.backtest.score) and math.isnan(made.backtest.naive_mae)
     assert min(p.lower for p in made.points) < -25.0
     assert all(p.lower <= p.value <= p.upper <= 0.0 for p in made.points)
 

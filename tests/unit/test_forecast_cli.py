@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
+import numpy as np
 import orjson
 from typer.testing import CliRunner
 
@@ -40,8 +41,9 @@ def test_prints_the_forecast_as_json(tmp_path: Path) -> None:
 
 
 def test_a_wider_level_gives_wider_intervals(tmp_path: Path) -> None:
-    week = [120.0, 110.0, 100.0, 95.0, 115.0, 60.0, 50.0]
-    path = series_file(tmp_path, [v + (i * i * 7 % 13) for i, v in enumerate(week * 2)])
+    noise = np.random.default_rng(5).normal(0.0, 5.0, 14)
+    week = np.array([120.0, 110.0, 100.0, 95.0, 115.0, 60.0, 50.0])
+    path = series_file(tmp_path, (np.tile(week, 2) + noise).tolist())
     widths = {}
     for level in ("50", "95"):
         args = ["forecast", str(path), "--freq", "day", "--horizon", "7", "--level", level]

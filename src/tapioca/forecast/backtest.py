@@ -46,8 +46,8 @@ class Plan:
 
 
 def plan(history: FloatArray, horizon: int, period: int, min_train: int, window: int) -> Plan:
-    """Up to MAX_ORIGINS cuts, ``min(horizon, period)`` apart, the last ``horizon`` values
-    before the end, each with at least ``min_train`` values before it."""
+    """Up to MAX_ORIGINS cuts, ``min(horizon, period)`` apart, the last one ``horizon``
+    values before the end, each with at least ``min_train`` values before it."""
     spacing = min(horizon, period)
     last = len(history) - horizon
     count = 0 if last < min_train else min(MAX_ORIGINS, (last - min_train) // spacing + 1)

@@ -45,15 +45,15 @@ def forecast(
     period = freq.season
     plan = backtest.plan(history, horizon, period, MIN_SEASONS * period, WINDOW[freq])
     if len(history) < MIN_SEASONS * period or len(plan.origins) < MIN_ORIGINS:
-        # seasonal-naive, measured on the cuts that leave it a season of history
-        short = backtest.plan(history, horizon, period, period, WINDOW[freq])
-        naive = _run_naive(short)
+        # seasonal-naive, measured on the cuts that leave two seasons (one to compare with)
+        short = backtest.plan(history, horizon, period, 2 * period, WINDOW[freq])
+        naive = run_naive(short)
         why = "history too short" + (
             "" if len(history) < MIN_SEASONS * period else " for a backtest"
         )
         return _made(f"{NAIVE} ({why})", naive, naive, short, start, freq, level)
-    naive = _run_naive(plan)
-    trials = _trials(plan, freq, naive, until)
+    naive = run_naive(plan)
+    trials = fit_models(plan, freq, naive, until)
     scores = {t.name: _score(t, naive, plan) for t in [naive, *trials]}
     chosen = naive
     if trials:
@@ -78,13 +78,13 @@ def _checked(values: Sequence[float], horizon: int, level: int) -> FloatArray:
     return history
 
 
-def _run_naive(plan: Plan) -> Trial:
+def run_naive(plan: Plan) -> Trial:
     trial = backtest.run(plan, NAIVE, partial(seasonal_naive, period=plan.period))
     assert trial is not None  # indexing only: it cannot fail
     return trial
 
 
-def _trials(plan: Plan, freq: Freq, naive: Trial, until: float) -> list[Trial]:
+def fit_models(plan: Plan, freq: Freq, naive: Trial, until: float) -> list[Trial]:
     """Every model that could be fitted in time at every cut."""
     trials: list[Trial] = []
     if naive.mae(plan.actuals()) == 0.0:
@@ -127,8 +127,8 @@ def _made(
     scales = plan.scales()
     band = backtest.band(chosen, plan, scales, level)
     if not plan.origins:
-        # no held-out values: the seasonal differences of the history size the intervals
-        band = _differences_band(plan, level)
+        # no held-out values: the history's own seasonal changes size the intervals
+        band, scales = _differences_band(plan, level), np.ones_like(scales)
     actuals = plan.actuals()
     model_mae = chosen.mae(actuals) if plan.origins else math.nan
     naive_mae = naive.mae(actuals) if plan.origins else math.nan
@@ -149,13 +149,11 @@ def _made(
 
 
 def _differences_band(plan: Plan, level: int) -> backtest.Band:
-    """Intervals of a history too short to backtest: quantiles of its seasonal (or, under
-    two seasons, step-to-step) differences per unit of scale."""
+    """Intervals of a history too short to backtest, in the series' units: quantiles of
+    its changes from one season to the next (under two seasons: from step to step)."""
     history, period = plan.history, plan.period
     lag = period if len(history) > period else 1
     if len(history) <= lag:
         return backtest.Band(0.0, 0.0, None)
-    diffs = history[lag:] - history[:-lag]
-    scale = backtest.step_scale(history, 1, period)[0]
-    low, high = backtest.error_quantiles(diffs / scale, level)
+    low, high = backtest.error_quantiles(history[lag:] - history[:-lag], level)
     return backtest.Band(low, high, None)
