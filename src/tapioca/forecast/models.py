@@ -1,4 +1,4 @@
-"""The models a series' forecast is chosen from, each a function of the history and the
+"""The models whose median is a series' forecast, each a function of the history and the
 horizon that returns the next ``horizon`` values. Statsmodels does the fitting; the
 seasonal averages are plain means and medians of the same weekday or hour."""
 
@@ -25,7 +25,7 @@ class Candidate:
     name: str
     predict: Predict
     min_history: int  # values the model needs to be fitted
-    nonnegative_only: bool = False  # fitted on the square root: for counts and amounts
+    nonnegative_only: bool = False  # square roots, shares of totals: for counts and amounts
     statsmodels: bool = True  # False: plain arithmetic, no import to wait for
 
 
