@@ -82,6 +82,7 @@ bench: venv system-deps ## measure both stores (long; needs an idle machine) int
 	$(BIN)/python -m bench.bench_commerce
 	$(BIN)/python -m bench.freshness
 	$(BIN)/python -m bench.bench_orders
+	$(BIN)/python -m bench.bench_forecast
 	@echo "results: bench/results/latest.json and bench/results/latest.md"
 
 clean: ## remove .venv and the tools' caches
