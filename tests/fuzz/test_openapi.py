@@ -185,7 +185,7 @@ INEXPRESSIBLE: list[tuple[str, str, str]] = [
     ("filters", "a filter value is longer than 2048 characters", "a length inside a pattern"),
     (
         "interval|cohort|start_date|from_date",
-        r"more than \d+ buckets; widen it or shorten the range",
+        r"more than \d+ buckets; widen it( or shorten the range)?",
         "the range over the interval",
     ),
     ("metrics", r".* are session metrics; '.*' is an event dimension", "metrics that fit"),

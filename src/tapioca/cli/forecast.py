@@ -20,7 +20,7 @@ def forecast_command(
             metavar="FILE", exists=True, dir_okay=False, help="A CSV file with a ts,value header."
         ),
     ],
-    freq: Annotated[Freq, typer.Option(help="How far apart the values are.")],
+    freq: Annotated[Freq, typer.Option(metavar="day|hour", help="How far apart the values are.")],
     horizon: Annotated[
         int, typer.Option(min=1, max=10_000, metavar="N", help="Steps to forecast.")
     ],
