@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from tapioca.forecast import Forecast, Freq, backtest, forecast, service
-from tapioca.forecast.models import seasonal_naive
+from tapioca.forecast.models import FloatArray, seasonal_naive
 
 RETAIL = Path(__file__).resolve().parents[2] / "shared" / "data" / "online_retail.csv.gz"
 OUTER = {Freq.DAY: 16, Freq.HOUR: 14}  # held-out origins, one horizon apart
@@ -114,10 +114,11 @@ def best_single(history: np.ndarray, freq: Freq, horizon: int) -> np.ndarray:
     )
     naive = service.run_naive(plan)
     if len(plan.origins) < service.MIN_ORIGINS:
-        return naive.forecasts[-1]
+        last: FloatArray = naive.forecasts[-1]
+        return last
     trials = [naive, *service.fit_models(plan, freq, naive, float("inf"))]
     best = min(trials, key=lambda t: t.mae(plan.actuals()))
-    ahead = best.forecasts[-1]
+    ahead: FloatArray = best.forecasts[-1]
     return np.maximum(ahead, 0.0) if plan.nonnegative else ahead
 
 

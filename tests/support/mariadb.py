@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from support.servers import ServerError, free_port
+from support.servers import ServerError, free_port, signal_and_wait, tail
 
 __all__ = ["MARIADB_CLIENT", "MARIADB_INSTALL_DB", "MARIADB_SERVER", "MariaDBServer"]
 
@@ -50,14 +50,6 @@ def _binary(path: str) -> str:
             "installs mariadb-server and mariadb-client)"
         )
     return found
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError as exc:
-        return f"<cannot read {path}: {exc}>"
-    return "\n".join(text.splitlines()[-lines:])
 
 
 def _quote_ident(name: str) -> str:
@@ -253,28 +245,17 @@ class MariaDBServer:
         status = self._proc.poll()
         raise ServerError(
             f"mariadbd on port {self._port} not ready (exit status {status}, last error "
-            f"{last_error})\nstderr:\n{_tail(self._root / 'mariadb.stderr')}\n"
-            f"log tail ({self.log_path}):\n{_tail(self.log_path)}"
+            f"{last_error})\nstderr:\n{tail(self._root / 'mariadb.stderr')}\n"
+            f"log tail ({self.log_path}):\n{tail(self.log_path)}"
         )
-
-    def _signal_and_wait(self, sig: signal.Signals, timeout: float) -> None:
-        proc = self._proc
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(sig)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
     def stop(self) -> None:
         """Graceful shutdown (SIGTERM), waiting for the process to exit."""
-        self._signal_and_wait(signal.SIGTERM, timeout=MARIADB_STOP_TIMEOUT)
+        signal_and_wait(self._proc, signal.SIGTERM, timeout=MARIADB_STOP_TIMEOUT)
 
     def kill(self) -> None:
         """Hard crash (SIGKILL), waiting for the process to exit."""
-        self._signal_and_wait(signal.SIGKILL, timeout=10)
+        signal_and_wait(self._proc, signal.SIGKILL, timeout=10)
 
     def restart(self) -> None:
         self.stop()

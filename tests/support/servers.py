@@ -74,12 +74,28 @@ def pg_bin_dir() -> Path:
     return Path(pg_ctl).resolve().parent
 
 
-def _tail(path: Path, lines: int = 40) -> str:
+def tail(path: Path, lines: int = 40) -> str:
+    """The last lines of a server's log or output (for a failure's message)."""
     try:
         text = path.read_text(errors="replace")
     except OSError as exc:
         return f"<cannot read {path}: {exc}>"
     return "\n".join(text.splitlines()[-lines:])
+
+
+def signal_and_wait(
+    proc: subprocess.Popen[bytes] | None, sig: signal.Signals, timeout: float
+) -> None:
+    """Send ``sig`` to a server process we started and wait for it to exit (SIGKILL after
+    ``timeout``); nothing when it is not running."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
 
 
 def _quote_ident(name: str) -> str:
@@ -224,7 +240,7 @@ class PostgresServer:
             raise ServerError(
                 f"PostgreSQL on port {self._port} failed to start (pg_ctl exit "
                 f"{result.returncode})\npg_ctl output:\n{result.stdout}{result.stderr}\n"
-                f"log tail ({self.log_path}):\n{_tail(self.log_path)}"
+                f"log tail ({self.log_path}):\n{tail(self.log_path)}"
             )
 
     def stop(self, mode: str = "fast") -> None:
@@ -431,28 +447,17 @@ class RedisServer:
         status = self._proc.poll()
         raise ServerError(
             f"redis-server on port {self._port} not ready (exit status {status}, "
-            f"last error {last_error})\nstderr:\n{_tail(self._dir / 'redis.stderr')}\n"
-            f"log tail ({self.log_path}):\n{_tail(self.log_path)}"
+            f"last error {last_error})\nstderr:\n{tail(self._dir / 'redis.stderr')}\n"
+            f"log tail ({self.log_path}):\n{tail(self.log_path)}"
         )
-
-    def _signal_and_wait(self, sig: signal.Signals, timeout: float) -> None:
-        proc = self._proc
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(sig)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
     def stop(self) -> None:
         """Graceful shutdown (SIGTERM), waiting for the process to exit."""
-        self._signal_and_wait(signal.SIGTERM, timeout=20)
+        signal_and_wait(self._proc, signal.SIGTERM, timeout=20)
 
     def kill(self) -> None:
         """Hard crash (SIGKILL), waiting for the process to exit."""
-        self._signal_and_wait(signal.SIGKILL, timeout=10)
+        signal_and_wait(self._proc, signal.SIGKILL, timeout=10)
 
     def restart(self) -> None:
         self.stop()

@@ -6,7 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from tapioca.scheduler.cron import due_times, valid
+import pytest
+from pydantic import ValidationError
+
+from tapioca.config import Settings
+from tapioca.scheduler.cron import due_times
 from tapioca.scheduler.runs import backoff
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -43,9 +47,14 @@ def test_a_daily_time_follows_daylight_saving() -> None:
     ]
 
 
-def test_cron_expressions_are_checked() -> None:
-    assert valid("5 0 * * *") and valid("*/15 * * * *")
-    assert not valid("61 0 * * *") and not valid("every day")
+def test_cron_settings_are_checked() -> None:
+    assert Settings(orders_cron="*/15 * * * *").orders_cron == "*/15 * * * *"
+    with pytest.raises(ValidationError) as caught:
+        Settings(orders_cron="61 0 * * *")
+    assert caught.value.errors()[0]["loc"] == ("orders_cron",)
+    with pytest.raises(ValidationError) as caught:
+        Settings(forecast_cron="every day")
+    assert caught.value.errors()[0]["loc"] == ("forecast_cron",)
 
 
 def test_retries_back_off_from_a_minute_to_an_hour() -> None:

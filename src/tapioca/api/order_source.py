@@ -20,10 +20,9 @@ from tapioca.orders.source import (
     MAX_LOOKBACK_DAYS,
     STATUS_PATTERN,
     URL_PATTERN,
+    connect_source,
     delete_source,
     load_source,
-    make_source,
-    save_source,
 )
 from tapioca.scheduler import runs
 from tapioca.scheduler.jobs import run_answer, sync_site
@@ -81,15 +80,12 @@ _PATH = "/api/v1/sites/{site_id}/order-source"
 @router.put(_PATH, summary="Connect the site's order database", **access(Access.ADMIN))
 async def put_source(request: Request, site_id: str, body: SourceIn) -> JSONBody:
     runtime = _runtime(request)
-    site = await get_site(runtime.store, site_id)
     mapping = body.mapping.model_dump(exclude_unset=True) if body.mapping else None
-    source = make_source(
-        site_id, body.url, site.timezone.key if body.timezone is None else body.timezone,
-        body.counted_statuses, mapping,
-        body.lookback_days,
-    )  # fmt: skip
     assert runtime.sealer is not None
-    saved = await save_source(runtime.store, runtime.sealer, source)
+    saved = await connect_source(
+        runtime.store, runtime.sealer, site_id, body.url, body.timezone,
+        body.counted_statuses, mapping, body.lookback_days,
+    )  # fmt: skip
     return JSONBody(saved.public())
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from tapioca.auth.roles import Scope
 from tapioca.auth.tokens import digest, new_id, new_secret
 from tapioca.errors import TapiocaError, not_found
+from tapioca.kit.clock import utc_text
 from tapioca.logging import get_logger
 from tapioca.storage.base import ReadStore, Store
 
@@ -35,10 +36,6 @@ class ApiKey:
 
 def is_key(text: str) -> bool:
     return text.startswith(KEY_PREFIX) and 20 <= len(text) <= 200
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 async def create_key(
@@ -61,7 +58,7 @@ async def create_key(
         "scope": scope.value,
         "name": name,
         "site_id": site_id,
-        "created_at": _iso(now),
+        "created_at": utc_text(now),
     }
 
 
@@ -77,9 +74,9 @@ async def list_keys(store: Store, site_id: str) -> list[dict[str, Any]]:
             "scope": r[1],
             "name": r[2],
             "starts_with": r[3],
-            "created_at": _iso(r[4]),
-            "last_used_at": _iso(r[5]),
-            "revoked_at": _iso(r[6]),
+            "created_at": utc_text(r[4]),
+            "last_used_at": utc_text(r[5]),
+            "revoked_at": utc_text(r[6]),
         }
         for r in rows
     ]

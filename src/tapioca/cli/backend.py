@@ -31,7 +31,7 @@ from tapioca.cli.common import error_line, fail
 from tapioca.cli.importer import check_file, event_batches, import_file
 from tapioca.config import Mode, Settings
 from tapioca.errors import ErrorDetail, StoreUnavailable, TapiocaError
-from tapioca.orders.source import Sealer, make_source, save_source
+from tapioca.orders.source import Sealer, connect_source
 from tapioca.scheduler.jobs import Context, sync_site
 from tapioca.sites.catalog import load_sites
 from tapioca.sites.service import SiteChanges, create_site, get_site, update_site
@@ -143,13 +143,11 @@ class StoreBackend:
         return f"imported {inserted} new events ({received - inserted} already stored)"
 
     async def connect_orders(self, site_id: str, body: JSON) -> JSON:
-        site = await get_site(self._store, site_id)
-        source = make_source(
-            site_id, body["url"], body.get("timezone") or site.timezone.key,
+        source = await connect_source(
+            self._store, self._jobs().sealer, site_id, body["url"], body.get("timezone"),
             body.get("counted_statuses"), body.get("mapping"), body.get("lookback_days"),
         )  # fmt: skip
-        ctx = self._jobs()
-        return (await save_source(self._store, ctx.sealer, source)).public()
+        return source.public()
 
     async def sync_orders(self, site_id: str, span: tuple[date, date] | None) -> JSON:
         await get_site(self._store, site_id)

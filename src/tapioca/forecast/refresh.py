@@ -85,12 +85,10 @@ async def web_series(db: ReadStore, site_id: str, now: datetime) -> list[Series]
     executor = Executor(db)
 
     async def report(ex: Executor) -> dict[str, Any]:
-        scope = await resolve_scope(ex.db, site_id, None, None, None, None, None, now)
-        zone = scope.span.tz
+        zone = (await resolve_site(ex.db, site_id)).site.timezone
         today = now.astimezone(zone).date()
-        start = max(
-            first_rows[0][0].astimezone(zone).date(), today - timedelta(days=WEB_HISTORY_DAYS)
-        )
+        first = first_rows[0][0].astimezone(zone).date()
+        start = max(first, today - timedelta(days=WEB_HISTORY_DAYS))
         if start >= today:
             return {"results": []}
         scope = await resolve_scope(

@@ -1,10 +1,12 @@
-"""Time for the loops that wait: the system's, or one a test moves by hand."""
+"""Time for the loops that wait: the system's, or one a test moves by hand; and moments
+as answers write them."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
+from datetime import UTC, datetime
 from typing import Protocol
 
 
@@ -26,3 +28,8 @@ class SystemClock:
 
 
 SYSTEM_CLOCK = SystemClock()
+
+
+def utc_text(moment: datetime | None) -> str | None:
+    """An aware moment as answers write it: ISO 8601 in UTC with a Z (None stays None)."""
+    return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import re
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
@@ -18,7 +18,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from tapioca.errors import ErrorDetail, TapiocaError, not_found, validation_error
+from tapioca.kit.clock import utc_text
 from tapioca.kit.timerange import zone_named
+from tapioca.sites.service import get_site
 from tapioca.storage.base import ReadStore, Store
 
 KINDS = {"mysql": "mysql", "mariadb": "mysql", "postgresql": "postgresql", "postgres": "postgresql"}
@@ -101,13 +103,9 @@ class OrderSource:
             "counted_statuses": list(self.counted_statuses),
             "mapping": dict(self.mapping),
             "lookback_days": self.lookback_days,
-            "created_at": _iso(self.created_at),
-            "updated_at": _iso(self.updated_at),
+            "created_at": utc_text(self.created_at),
+            "updated_at": utc_text(self.updated_at),
         }
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
 
 
 def parse_url(url: str) -> Address:
@@ -241,6 +239,24 @@ async def save_source(store: Store, sealer: Sealer, source: OrderSource) -> Orde
     saved = await load_source(store, sealer, source.site_id)
     assert saved is not None
     return saved
+
+
+async def connect_source(
+    store: Store,
+    sealer: Sealer,
+    site_id: str,
+    url: str,
+    timezone: str | None = None,
+    counted_statuses: list[str] | None = None,
+    mapping: dict[str, Any] | None = None,
+    lookback_days: int | None = None,
+) -> OrderSource:
+    """Set the site's order source (the site's own zone unless ``timezone``): the route
+    and the CLI's."""
+    site = await get_site(store, site_id)
+    zone = site.timezone.key if timezone is None else timezone
+    source = make_source(site_id, url, zone, counted_statuses, mapping, lookback_days)
+    return await save_source(store, sealer, source)
 
 
 async def load_source(db: ReadStore, sealer: Sealer, site_id: str) -> OrderSource | None:

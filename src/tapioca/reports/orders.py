@@ -8,12 +8,13 @@ Every answer says how old its data is: ``as_of``, when the batch last finished a
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
 from tapioca.errors import invalid_parameter, not_found
+from tapioca.kit.clock import utc_text
 from tapioca.model.commerce import money, money_ratio
 from tapioca.reports.executor import Executor
 from tapioca.reports.queries import Params, Query
@@ -82,11 +83,6 @@ def report_days(start: date | None, end: date | None, today: date) -> tuple[date
 
 def local_today(site: Site, now: datetime) -> date:
     return now.astimezone(site.timezone).date()
-
-
-def _utc(moment: datetime | None) -> str | None:
-    """RFC 3339 in UTC, with a Z."""
-    return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 # -- queries ----------------------------------------------------------------------------
@@ -175,7 +171,7 @@ def build_points(
 async def synced_at(ex: Executor, site: Site) -> str | None:
     """When the order batch last finished a run for the site (None: never)."""
     rows = await ex.rows(build_synced(site.id))
-    return _utc(rows[0][0]) if rows else None
+    return utc_text(rows[0][0]) if rows else None
 
 
 def _quantity(value: Decimal) -> int | Decimal:
@@ -269,7 +265,7 @@ def _values(point: dict[str, Any]) -> dict[str, float]:
 
 
 def _about(run: dict[str, Any]) -> dict[str, Any]:
-    return {"model": run["model"], "generated_at": _utc(run["generated_at"]),
+    return {"model": run["model"], "generated_at": utc_text(run["generated_at"]),
             "score": run["score"]}  # fmt: skip
 
 
@@ -300,7 +296,7 @@ async def forecast(
         message = f"Site '{site.id}' has no forecast of {metric.value} yet."
         raise not_found("forecast_not_found", message, "metric")
     points = await ex.dicts(build_points(site.id, series, _since(series, site, now), None, horizon))
-    made = _utc(run["generated_at"])
+    made = utc_text(run["generated_at"])
     return {
         "site_id": site.id, "metric": metric.value, "series": series.value,
         "model": run["model"], "generated_at": made, "level": int(run["level"]),

@@ -11,10 +11,6 @@ from croniter import croniter
 MOST_DUE = 20_000
 
 
-def valid(expression: str) -> bool:
-    return bool(croniter.is_valid(expression))
-
-
 def due_times(
     expression: str,
     zone: ZoneInfo,

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from tapioca.kit.clock import utc_text
 from tapioca.storage.base import ReadStore, Store
 
 RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
@@ -50,19 +51,15 @@ class Run:
             "run_id": self.run_id,
             "job": self.job,
             "site_id": self.site_id,
-            "scheduled_for": _iso(self.scheduled_for),
+            "scheduled_for": utc_text(self.scheduled_for),
             "cause": self.cause,
             "status": self.status,
             "attempts": self.attempts,
-            "started_at": _iso(self.started_at),
-            "finished_at": _iso(self.finished_at),
+            "started_at": utc_text(self.started_at),
+            "finished_at": utc_text(self.finished_at),
             "error": self.error,
             **details,
         }
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
 
 
 _COLUMNS = (
@@ -193,18 +190,15 @@ async def list_runs(db: ReadStore, site_id: str, job: str | None, limit: int) ->
 async def last_runs(db: ReadStore) -> list[dict[str, Any]]:
     """The last run of each job (any site): /health."""
     rows = await db.fetch(
-        "SELECT job, max(started_at), count(*) FILTER (WHERE status = 'failed' AND "
-        "next_try_at IS NOT NULL) FROM job_run GROUP BY job ORDER BY job"
+        f"SELECT {_COLUMNS}, waiting FROM (SELECT {_COLUMNS}, row_number() OVER ("
+        "PARTITION BY job ORDER BY started_at DESC, run_id) AS n, count(*) FILTER (WHERE "
+        "status = 'failed' AND next_try_at IS NOT NULL) OVER (PARTITION BY job) AS waiting "
+        "FROM job_run) AS runs WHERE n = 1 ORDER BY job"
     )
-    latest = []
-    for job, started, failing in rows:
-        found = await db.fetch(
-            f"SELECT {_COLUMNS} FROM job_run WHERE job = $1 AND started_at = $2 LIMIT 1",
-            (job, started),
-        )
-        run = _run(found[0]).public() if found else {}
-        latest.append({"job": job, "waiting_retries": int(failing), "last": run})
-    return latest
+    return [
+        {"job": row[0], "waiting_retries": int(row[-1]), "last": _run(row[:-1]).public()}
+        for row in rows
+    ]
 
 
 async def scheduler_status(db: ReadStore) -> dict[str, Any]:
@@ -215,8 +209,8 @@ async def scheduler_status(db: ReadStore) -> dict[str, Any]:
         "ORDER BY beat_at DESC"
     )
     beats = [
-        {"scheduler_id": r[0], "host": r[1], "pid": int(r[2]), "started_at": _iso(r[3]),
-         "beat_at": _iso(r[4]), "seconds_since_beat": round((now - r[4]).total_seconds(), 1)}
+        {"scheduler_id": r[0], "host": r[1], "pid": int(r[2]), "started_at": utc_text(r[3]),
+         "beat_at": utc_text(r[4]), "seconds_since_beat": round((now - r[4]).total_seconds(), 1)}
         for r in rows
     ]  # fmt: skip
     return {"schedulers": beats, "jobs": await last_runs(db)}
