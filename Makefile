@@ -81,6 +81,7 @@ bench: venv system-deps ## measure both stores (long; needs an idle machine) int
 	$(BIN)/python -m bench.bench_reports
 	$(BIN)/python -m bench.bench_commerce
 	$(BIN)/python -m bench.freshness
+	$(BIN)/python -m bench.e2e_ab
 	$(BIN)/python -m bench.bench_orders
 	$(BIN)/python -m bench.bench_forecast
 	@echo "results: bench/results/latest.json and bench/results/latest.md"
