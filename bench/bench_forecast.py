@@ -13,6 +13,12 @@ hourly electricity demand as shipped with statsmodels' tests (hourly, and summed
 
 --best-single also scores, on the same values, the one model that did best in each
 backtest: what choosing it instead of the median would have given.
+
+    .venv/bin/python -m bench.bench_forecast --hindsight
+
+scores instead, on the same held-out values, a forecast no forecaster can make: the mean
+of the same step of the week in the 3 weeks before and the 3 weeks after (what the
+weekly pattern and the level were, known in hindsight; in seconds).
 """
 
 from __future__ import annotations
@@ -110,7 +116,7 @@ def best_single(history: np.ndarray, freq: Freq, horizon: int) -> np.ndarray:
     forecaster's backtest: what choosing it, instead of the median, would have given."""
     period = freq.season
     plan = backtest.plan(
-        history, horizon, period, service.MIN_SEASONS * period, service.WINDOW[freq]
+        history, horizon, period, service.MIN_SEASONS * period, service.WINDOW[freq], freq.week
     )
     naive = service.run_naive(plan)
     if len(plan.origins) < service.MIN_ORIGINS:
@@ -151,6 +157,25 @@ def evaluate(series: Series, outer: int, compare: bool) -> Result:
     )  # fmt: skip
 
 
+HINDSIGHT_WEEKS = (-3, -2, -1, 1, 2, 3)
+
+
+def hindsight(series: Series, outer: int) -> float:
+    """The held-out score of the mean of the same step of the week in the weeks around
+    each value (HINDSIGHT_WEEKS, those inside the series), against seasonal-naive."""
+    y = np.asarray(series.values)
+    h, week = series.horizon, series.freq.week
+    errors, naive_errors = [], []
+    for k in reversed(range(outer)):
+        cut = len(y) - h * (k + 1)
+        around = [cut + week * j for j in HINDSIGHT_WEEKS if 0 <= cut + week * j <= len(y) - h]
+        known = np.mean([y[i : i + h] for i in around], axis=0)
+        actual = y[cut : cut + h]
+        errors.append(np.abs(known - actual))
+        naive_errors.append(np.abs(seasonal_naive(y[:cut], h, series.freq.season) - actual))
+    return float(np.mean(errors) / np.mean(naive_errors))
+
+
 def table(results: list[Result]) -> str:
     rows = [
         "| series | freq | horizon | held-out origins | score vs seasonal-naive | coverage "
@@ -179,8 +204,21 @@ def main() -> None:
         action="store_true",
         help="also score the backtest's best single model on the same held-out values",
     )
+    parser.add_argument(
+        "--hindsight",
+        action="store_true",
+        help="only score the mean of the same step of the weeks around each value",
+    )
     args = parser.parse_args()
     results = []
+    if args.hindsight:
+        print("| series | held-out origins | hindsight average's score vs seasonal-naive |")
+        print("|---|---|---|")
+        for source in SOURCES.values():
+            for series in source():
+                outer = OUTER[series.freq]
+                print(f"| {series.name} | {outer} | {hindsight(series, outer):.3f} |")
+        return
     for source in SOURCES.values():
         for series in source():
             if args.series and not any(part in series.name for part in args.series):

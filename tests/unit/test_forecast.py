@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tapioca.forecast import Forecast, Freq, forecast, read_series_csv
+from tapioca.forecast import Forecast, Freq, backtest, forecast, read_series_csv
 from tapioca.forecast.models import seasonal_naive
 
 START = datetime(2025, 1, 6)  # a Monday
@@ -107,10 +107,49 @@ def test_zeros_are_kept_and_nothing_goes_below_zero() -> None:
     made = forecast(closed_sundays.tolist(), START, Freq.DAY, 14)
     sundays = [p for p in made.points if p.ts.weekday() == 6]
     assert len(sundays) == 2
-    assert all(p.value < 5.0 and p.lower == 0.0 for p in sundays)
+    # closed on every one of the last 4 Sundays: closed on the next ones too
+    assert all(p.value == p.lower == p.upper == 0.0 for p in sundays)
     assert all(0.0 <= p.lower <= p.value <= p.upper for p in made.points)
     weekdays = [p.value for p in made.points if p.ts.weekday() == 0]
     assert all(v > 100.0 for v in weekdays)
+
+
+def test_one_zero_among_values_is_a_holiday_not_a_closed_day() -> None:
+    series = np.clip(weekly_series(WEEKS, seed=3), 0, None)
+    series[-7] = 0.0  # last Monday: a holiday
+    made = forecast(series.tolist(), START, Freq.DAY, 7)
+    assert made.model.startswith("median of ")
+    assert made.points[0].ts.weekday() == 0 and made.points[0].value > 60.0
+
+
+def test_closed_steps() -> None:
+    week = 7
+    history = np.tile([5.0, 0.0, 3.0, 0.0, 1.0, 2.0, 0.0], 4)
+    history[-4] = 4.0  # the fourth step of the week was open last week
+    assert backtest.closed(history, 9, week).tolist() == [
+        False, True, False, False, False, False, True, False, True
+    ]  # fmt: skip
+    assert not backtest.closed(history[1:], 7, week).any()  # under 4 weeks: none
+    # hours: closed at night and on the 6th day, every week
+    hours = np.tile(np.r_[np.zeros(8), np.ones(16)], 7 * 4)
+    hours[5 * 24 + 168 * np.arange(4)[:, None] + np.arange(24)] = 0.0
+    shut = backtest.closed(hours, 168, 168)
+    assert shut.sum() == 6 * 8 + 24 and shut[5 * 24 : 6 * 24].all() and not shut[8:24].any()
+
+
+def test_closed_hours_are_forecast_zero() -> None:
+    rng = np.random.default_rng(5)
+    days = 7 * 4 + 5  # from a Monday: the next two days are a Saturday and a Sunday
+    hours = np.zeros(days * 24)
+    for d in range(days):
+        if d % 7 != 5:  # a Saturday closed all day; every day closed before 09:00
+            hours[d * 24 + 9 : d * 24 + 18] = rng.poisson(20, 9)
+    made = forecast(hours.tolist(), START, Freq.HOUR, 48)
+    assert made.model.startswith("median of ")
+    assert made.points[0].ts.weekday() == 5
+    for p in made.points:
+        closed_now = p.ts.weekday() == 5 or p.ts.hour < 9 or p.ts.hour >= 18
+        assert (p.value == p.upper == 0.0) == closed_now, p
 
 
 def test_negative_series_keeps_negative_bounds() -> None:

@@ -8,12 +8,15 @@ import math
 import time
 import warnings
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
+import numpy.typing as npt
 
 from tapioca.forecast.models import Candidate, FloatArray, Predict
 
 MAX_ORIGINS = 8
+CLOSED_WEEKS = 4  # a step of the week that was 0 in each of the last so many weeks is closed
 SCALE_SEASONS = 8
 SCALE_FLOOR = 0.1  # of the mean scale: a phase that never moved still gets some width
 
@@ -28,6 +31,7 @@ class Plan:
     window: int  # at most this many values are fitted at once (the latest)
     origins: list[int]  # index of the first held-out value of each cut
     nonnegative: bool
+    week: int  # steps in a week: where closed days and hours repeat
 
     def train(self, end: int) -> FloatArray:
         return self.history[max(0, end - self.window) : end]
@@ -45,14 +49,16 @@ class Plan:
         return np.array([step_scale(self.train(e), self.horizon, self.period) for e in self.ends])
 
 
-def plan(history: FloatArray, horizon: int, period: int, min_train: int, window: int) -> Plan:
+def plan(
+    history: FloatArray, horizon: int, period: int, min_train: int, window: int, week: int
+) -> Plan:
     """Up to MAX_ORIGINS cuts, ``min(horizon, period)`` apart, the last one ``horizon``
     values before the end, each with at least ``min_train`` values before it."""
     spacing = min(horizon, period)
     last = len(history) - horizon
     count = 0 if last < min_train else min(MAX_ORIGINS, (last - min_train) // spacing + 1)
     origins = [last - spacing * k for k in reversed(range(count))]
-    return Plan(history, horizon, period, window, origins, bool(history.min() >= 0))
+    return Plan(history, horizon, period, window, origins, bool(history.min() >= 0), week)
 
 
 def step_scale(train: FloatArray, horizon: int, period: int) -> FloatArray:
@@ -100,8 +106,29 @@ def run(plan: Plan, name: str, predict: Predict, until: float = float("inf")) ->
     return Trial(name, np.array(rows[::-1]))
 
 
+def closed(train: FloatArray, horizon: int, week: int) -> npt.NDArray[np.bool_]:
+    """For each step ahead, whether the same step of the week was 0 in each of the last
+    CLOSED_WEEKS weeks: a day or an hour the shop is closed, forecast 0 by every model
+    (a model fitted on a weekly pattern puts a little there, and a little is an error).
+    One zero among other values (a holiday) does not close a step."""
+    if len(train) < CLOSED_WEEKS * week:
+        return np.zeros(horizon, dtype=np.bool_)
+    weeks = train[len(train) - CLOSED_WEEKS * week :].reshape(CLOSED_WEEKS, week)
+    shut = (weeks == 0.0).all(axis=0)
+    return np.asarray(shut[np.arange(horizon) % week], dtype=np.bool_)
+
+
 def run_candidate(plan: Plan, candidate: Candidate, until: float) -> Trial | None:
-    return run(plan, candidate.name, candidate.predict, until)
+    predict = candidate.predict
+    if plan.nonnegative:
+        predict = partial(_shut, predict, week=plan.week)
+    return run(plan, candidate.name, predict, until)
+
+
+def _shut(predict: Predict, train: FloatArray, horizon: int, week: int) -> FloatArray:
+    """``predict``, with 0 at the steps of the week the history says are closed."""
+    ahead = predict(train, horizon)
+    return np.where(closed(train, horizon, week), 0.0, ahead)
 
 
 def _predict(predict: Predict, train: FloatArray, horizon: int) -> FloatArray | None:

@@ -22,6 +22,12 @@ class Freq(StrEnum):
         """Steps in one season: a week of days, a day of hours."""
         return 7 if self is Freq.DAY else 24
 
+    @property
+    def week(self) -> int:
+        """Steps in one week: a shop closed on a weekday, or at an hour of the week, is
+        closed at the same step of the next week."""
+        return 7 if self is Freq.DAY else 7 * 24
+
 
 @dataclass(frozen=True, slots=True)
 class Point:

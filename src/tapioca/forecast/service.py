@@ -23,7 +23,7 @@ from tapioca.forecast.schemas import Backtest, Forecast, Freq, Point
 
 NAIVE = "seasonal_naive"
 MIN_SEASONS = 3  # of history before any model is tried
-MIN_ORIGINS = 4  # backtest cuts before a model is chosen by them
+MIN_ORIGINS = 2  # backtest cuts before a model is chosen by them
 LOAD_S = 5.0  # time left for statsmodels' first import (seconds, once per process)
 WINDOW = {Freq.DAY: 3 * 365, Freq.HOUR: 8 * 7 * 24}  # values fitted at most (the latest)
 
@@ -43,10 +43,10 @@ def forecast(
     until = time.monotonic() + deadline_s
     history = _checked(values, horizon, level)
     period = freq.season
-    plan = backtest.plan(history, horizon, period, MIN_SEASONS * period, WINDOW[freq])
+    plan = backtest.plan(history, horizon, period, MIN_SEASONS * period, WINDOW[freq], freq.week)
     if len(history) < MIN_SEASONS * period or len(plan.origins) < MIN_ORIGINS:
         # seasonal-naive, measured on the cuts that leave two seasons (one to compare with)
-        short = backtest.plan(history, horizon, period, 2 * period, WINDOW[freq])
+        short = backtest.plan(history, horizon, period, 2 * period, WINDOW[freq], freq.week)
         naive = run_naive(short)
         why = "history too short" + (
             "" if len(history) < MIN_SEASONS * period else " for a backtest"
@@ -137,13 +137,15 @@ def _made(
         model_mae, naive_mae, score, len(plan.origins), plan.horizon, band.coverage,
         scores if scores is not None else {NAIVE: score},
     )  # fmt: skip
-    lower, upper = backtest.bounds(
-        chosen.forecasts[-1], scales[-1], band.low, band.high, plan.nonnegative
-    )
+    ahead = chosen.forecasts[-1]
+    lower, upper = backtest.bounds(ahead, scales[-1], band.low, band.high, plan.nonnegative)
+    if plan.nonnegative:  # closed days and hours: 0, whatever the model
+        shut = backtest.closed(plan.history, plan.horizon, plan.week)
+        ahead, lower, upper = (np.where(shut, 0.0, a) for a in (ahead, lower, upper))
     first = len(plan.history)
     points = [
         Point(start + (first + i) * freq.step, float(v), float(lo), float(hi))
-        for i, (v, lo, hi) in enumerate(zip(chosen.forecasts[-1], lower, upper, strict=True))
+        for i, (v, lo, hi) in enumerate(zip(ahead, lower, upper, strict=True))
     ]
     return Forecast(model, result, points, level)
 
