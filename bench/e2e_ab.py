@@ -42,11 +42,11 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import httpx
@@ -165,11 +165,11 @@ def exact_since(polls: Polls, exact: list[Any]) -> list[float]:
 
 
 # -- one run of each system ------------------------------------------------------------
-def start_pg(work: Path) -> PostgresServer:
+def start_pg(work: Path, extra: Sequence[str] = ()) -> PostgresServer:
     pg = PostgresServer(work / "pg")
     try:
         pg.init()
-        pg._append(pg.data_dir / "postgresql.conf", PG_SETTINGS)
+        pg._append(pg.data_dir / "postgresql.conf", [*PG_SETTINGS, *extra])
         pg.start()
         pg.create_database("bench")
     except BaseException:
@@ -221,9 +221,24 @@ async def run_baseline(work: Path, requests: list[bytes], args: argparse.Namespa
         pg.cleanup()
 
 
+class Watch(Protocol):
+    """Looks on at a production run (bench/e2e_profile.py): ``pg_settings`` go into the
+    server's configuration; ``begin`` is called once the processes are ready, before the
+    first POST; ``end`` once the derive job is idle, before anything is stopped, with the
+    time the first POST was sent and the reports' answers so far."""
+
+    @property
+    def pg_settings(self) -> Sequence[str]: ...
+
+    async def begin(self, procs: list[Proc], pg: PostgresServer, redis: RedisServer) -> None: ...
+
+    async def end(self, started: float, polls: Polls) -> None: ...
+
+
 async def run_tapioca(
-    mode: str, work: Path, requests: list[bytes], args: argparse.Namespace
-) -> Run:
+    mode: str, work: Path, requests: list[bytes], args: argparse.Namespace,
+    watch: Watch | None = None,
+) -> Run:  # fmt: skip
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     procs: list[Proc] = []
@@ -235,7 +250,7 @@ async def run_tapioca(
             env = base_env({"TAPIOCA_DATA_DIR": str(data), "TAPIOCA_PORT": str(port)})
             procs.append(Proc("serve", ["serve"], env, work))
         else:
-            pg = start_pg(work)
+            pg = start_pg(work, watch.pg_settings if watch else ())
             redis = RedisServer(work / "redis")
             redis.start()
             settings = {"TAPIOCA_API_WORKERS": str(args.api_workers),
@@ -244,6 +259,9 @@ async def run_tapioca(
             procs.append(Proc("api", ["api"], env, work))
             procs.append(Proc("worker", ["worker"], env, work))
         wait_ready(url, procs[0])
+        if watch is not None:
+            assert pg is not None and redis is not None, "a watch looks on at production"
+            await watch.begin(procs, pg, redis)
         polls = Polls()
         watching = asyncio.create_task(poller(url, polls, args.poll_pause, args.days))
         started, last = await post_all(url, "/events", requests, args.concurrency, 202)
@@ -251,6 +269,8 @@ async def run_tapioca(
         drained = time.monotonic()
         await wait_derived(url, 1200)
         derived = time.monotonic()
+        if watch is not None:
+            await watch.end(started, polls)
         await asyncio.sleep(1.0)
         polls.stop = True
         await watching
