@@ -144,9 +144,8 @@ async def poller(url: str, polls: Polls, pause: float, days: int) -> None:
     async with httpx.AsyncClient(headers=credential(url)) as client:
         while not polls.stop:
             for report in range(len(REPORTS)):
-                polls.answers.append(
-                    (time.monotonic(), report, await ask(client, url, report, days))
-                )
+                answer = await ask(client, url, report, days)
+                polls.answers.append((time.monotonic(), report, answer))  # when it came back
             await asyncio.sleep(pause)
 
 

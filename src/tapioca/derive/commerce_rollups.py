@@ -19,7 +19,7 @@ gives the same rows. The SQL is the dialect PostgreSQL and DuckDB share.
 from __future__ import annotations
 
 from tapioca.derive.rollups import IN_ORDER
-from tapioca.derive.runner import Step
+from tapioca.derive.runner import Step, temp_table
 from tapioca.model.commerce import CART, FACT_DIMENSIONS, REFUNDS, TXN, TXN_ITEM, fact_column
 from tapioca.model.dimensions import Dimension
 
@@ -126,8 +126,8 @@ _PRODUCT_NAMES = _latest_names("rollup_product_hour", "hour", _in_dirty_hours(TX
                                "i", ("ts", "transaction_id", "line"))  # fmt: skip
 _UTC_DAY = "CAST(hour AT TIME ZONE 'UTC' AS DATE)"
 _DAY_START = "CAST(d.day AS TIMESTAMP) AT TIME ZONE 'UTC'"
-_DAYS = (
-    f"CREATE TEMP TABLE derive_utc_days AS SELECT DISTINCT site_id, {_UTC_DAY} AS day FROM {DIRTY}"
+_DAYS = temp_table(
+    "derive_utc_days", f"SELECT DISTINCT site_id, {_UTC_DAY} AS day FROM {DIRTY}", []
 )
 
 
@@ -171,7 +171,7 @@ def commerce_rollup_steps() -> list[Step]:
         (_BY_DIMENSION, []),
         (_PRODUCTS, []),
         (_PRODUCT_NAMES, []),
-        (_DAYS, []),
+        *_DAYS,
         *_day_rows(hours, "rollup_commerce_day", ("dim", "value", "currency"), sums),
         *_day_rows(
             "rollup_product_hour",

@@ -28,7 +28,7 @@ from tapioca.derive.rollups import (
     SESSION_ROW,
     rows_in_spans,
 )
-from tapioca.derive.runner import BulkInsert, Step, Transform
+from tapioca.derive.runner import BulkInsert, Step, Transform, temp_table
 from tapioca.kit.sketch import HASH_SQL, Sketch, hashes_from_hex
 from tapioca.model.dimensions import TOTAL
 from tapioca.model.figures import FIGURES, Source
@@ -42,7 +42,6 @@ DAY_COST = 200
 # The marked site-days this run recomputes: newest first, while the cost of those before
 # stays within the budget ($1).
 _DAYS = f"""
-CREATE TEMP TABLE derive_days AS
 WITH local AS (
     SELECT DISTINCT d.site_id, s.timezone AS tz, CAST(d.hour AT TIME ZONE s.timezone AS DATE) AS day
     FROM rollup_dirty_day d JOIN site s ON s.id = d.site_id
@@ -79,7 +78,6 @@ _REDONE = """
 DELETE FROM rollup_redo WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty_day d
                                           WHERE d.site_id = rollup_redo.site_id)"""
 _WEEKS = """
-CREATE TEMP TABLE derive_weeks AS
 SELECT DISTINCT site_id, tz, CAST(date_trunc('week', day) AS DATE) AS week FROM derive_days"""
 # The day sketches of every week touched, this run's days among them.
 _WEEK_ROWS = """
@@ -209,11 +207,11 @@ def day_steps(upto: int, budget: int) -> list[Step]:
     session_rows = rows_in_spans("derive_day_session", "derive_days", keys, "session",
                                  "started_at", bounds, "", SESSION_ROW)  # fmt: skip
     return [
-        (_DAYS, [budget]), (event_rows, [upto]), (session_rows, []),
+        *temp_table("derive_days", _DAYS, [budget]), (event_rows, [upto]), (session_rows, []),
         *redo_steps("derive_day_event"),
         *_clear("rollup_day", "day", "derive_days"),
         Transform(_day_rows_sql(), (), 3, _day_sketches),
-        (_WEEKS, []),
+        *temp_table("derive_weeks", _WEEKS, []),
         *_clear("rollup_week", "week", "derive_weeks"),
         Transform(_WEEK_ROWS, (), 3, _week_sketches),
         (_DAYS_DONE, []), (_REDONE, []),

@@ -102,8 +102,10 @@ async def derive_forever(
     clock: Clock = SYSTEM_CLOCK,
 ) -> None:
     """Run the jobs every ``interval_s`` until ``stop``; failures are logged and retried.
-    The daily rollups run when due: after one took t seconds, the next waits t / share.
-    A pass that took t seconds is followed by a pause of at least t (1 / LIVE_SHARE - 1).
+    While new events come, the daily rollups run when due (after one took t seconds, the
+    next waits t / DAYS_SHARE), and a pass that took t seconds is followed by a pause of
+    at least t (1 / LIVE_SHARE - 1): they leave the store's CPU to the writes and the API.
+    A pass with no new event runs the days left at once, a run every ``interval_s``.
     A pass waits while ``busy`` (the writes have a backlog), for at most MAX_DEFER_S."""
     days_due = 0.0
     while not stop.is_set():
@@ -111,13 +113,14 @@ async def derive_forever(
         if stop.is_set():
             break
         began = clock.monotonic()
+        new = 0
         try:
-            await derive_once(store, LIVE_CHUNK, days=False)
-            if clock.monotonic() >= days_due:  # one run of the days a chunk holds, when due
+            new = await derive_once(store, LIVE_CHUNK, days=False)
+            if not new or clock.monotonic() >= days_due:  # the days a chunk holds
                 started = clock.monotonic()
                 await _run(store, True, LIVE_CHUNK)
                 days_due = started + (clock.monotonic() - started) / DAYS_SHARE
         except Exception as exc:
             log.warning("derive_failed", error=type(exc).__name__, detail=str(exc)[:300])
-        pause = max(interval_s, (clock.monotonic() - began) * (1 / LIVE_SHARE - 1))
-        await clock.pause(pause, stop)
+        share = (clock.monotonic() - began) * (1 / LIVE_SHARE - 1) if new else 0.0
+        await clock.pause(max(interval_s, share), stop)

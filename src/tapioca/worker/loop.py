@@ -189,6 +189,8 @@ class Worker:
         if entries:
             self._per_entry = max(1, events // len(entries))
             self._recent.append((time.monotonic(), events))
+        else:
+            self._recent.clear()  # the stream is empty: no backlog, whatever the last second
         return entries
 
     def _read_size(self, events: int, entries: int) -> int:

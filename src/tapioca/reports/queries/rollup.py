@@ -95,12 +95,14 @@ def build_sums(
     daily = ", ".join(f"r.{f.name}" for f in figures)
     outer = ", ".join(f"sum({f.name}) AS {f.name}" for f in figures)
     hourly = "\n        UNION ALL\n".join(
-        f"""        SELECT {hour_key}{_hourly(figures, one)} FROM dirty JOIN {HOUR_TABLES[one]} r
-          ON r.site_id = {site} AND r.dim = {value}
-         AND r.hour >= CAST(dirty.day AS TIMESTAMP) AT TIME ZONE {zone}
-         AND r.hour < CAST(dirty.day + 1 AS TIMESTAMP) AT TIME ZONE {zone}"""
+        f"""        SELECT {hour_key}{_hourly(figures, one)} FROM {HOUR_TABLES[one]} r
+        WHERE r.site_id = {site} AND r.dim = {value} AND r.hour >= {lo} AND r.hour < {hi}
+          AND CAST(r.hour AT TIME ZONE {zone} AS DATE) IN (SELECT day FROM dirty)"""
         for one in sources
     )
+    # The hours of the waiting days: one index range over the report's hours, each hour
+    # kept by its local day (a join with a range per waiting day read the whole site's
+    # hours once per day when PostgreSQL had no statistics yet, after a burst: 1 s, not 30 ms)
     sql = f"""
     WITH dirty AS (
         SELECT DISTINCT CAST(d.hour AT TIME ZONE {zone} AS DATE) AS day
