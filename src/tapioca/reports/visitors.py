@@ -44,10 +44,12 @@ Counts = dict[Key, int]  # (value, bucket start) → visitors
 
 @dataclass(frozen=True, slots=True)
 class Days:
-    """What covers the days of a range for one dimension: stored rows and fresh hashes."""
+    """What covers the days of a range for one dimension: stored rows and fresh hashes
+    (of ``waiting`` days)."""
 
     parts: list[Part]
     fresh: list[Fresh]
+    waiting: int = 0
 
 
 def _runs(days: list[date]) -> list[tuple[date, date]]:
@@ -116,7 +118,7 @@ async def read_days(
         source, column = _column(dim)
         query = build_day_hashes(source, column, site, zone, ranges, values, scope.upto, by_day)
         fresh = [(v, d, int(n), h or "") for v, d, n, h in await ex.rows(query)]
-    return Days(parts, fresh)
+    return Days(parts, fresh, len(waiting))
 
 
 def _midnight(day: date, span: DateRange) -> datetime:
@@ -157,7 +159,7 @@ async def day_visitors(
     elif values is not None:
         wanted = set(values)
         days = Days([p for p in days.parts if p[0] in wanted],
-                    [f for f in days.fresh if f[0] in wanted])  # fmt: skip
+                    [f for f in days.fresh if f[0] in wanted], days.waiting)  # fmt: skip
     for _ in range(2):
         try:
             return await _count(ex, days, bucket)
@@ -173,13 +175,17 @@ async def _count(ex: Executor, days: Days, bucket: Callable[[date], Hashable] | 
         groups[(value, bucket(start) if bucket else None)].append((visitors, ident, is_week))
     for value, day, visitors, text in days.fresh:
         key = (value, bucket(day) if bucket and day is not None else None)
+        if day is None and days.waiting > 1:
+            # several days at once: their sketch's count, as the union of their daily
+            # sketches will be once the days are redone (the same hashes, merged losslessly)
+            visitors = Sketch.of(hashes_from_hex([text])).count()
         hashes[key].append((visitors, text))
     out: Counts = {}
     merge: dict[Key, list[int]] = {}
     for key in groups.keys() | hashes.keys():
         found, read = groups.get(key, []), hashes.get(key, [])
         if len(found) + len(read) == 1:
-            # one day, or the days read from events alone: exact (a week's may be an estimate)
+            # one day, or the days read from events alone (several: their sketch's count)
             if read:
                 out[key] = read[0][0]
             elif not found[0][2]:
