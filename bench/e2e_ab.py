@@ -55,7 +55,7 @@ import orjson
 from bench.figures import Figure, ModeResult, finish
 from bench.generator import generate
 from bench.lean_http import LeanConnection
-from bench.procs import ROOT, Proc, base_env, credential, production_env, wait_ready
+from bench.procs import ROOT, Proc, base_env, credential, production_env, serve, wait_ready
 from bench.run import wait_derived, wait_drained
 from support.servers import PostgresServer, RedisServer, free_port
 
@@ -185,21 +185,6 @@ async def count_rows(dsn: str, sql: str, *args: Any) -> int:
         await connection.close()
 
 
-def wait_up(url: str, proc: Proc, timeout: float = 60) -> None:
-    """The baseline's /ready answers 200."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.popen.poll() is not None:
-            raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}")
-        try:
-            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{proc.name} not ready after {timeout}s")
-
-
 async def run_baseline(work: Path, requests: list[bytes], args: argparse.Namespace) -> Run:
     pg = start_pg(work)
     port = free_port()
@@ -209,7 +194,7 @@ async def run_baseline(work: Path, requests: list[bytes], args: argparse.Namespa
                "--workers", str(args.api_workers)]  # fmt: skip
     proc = Proc("seed003", command, env, work, exe=PYTHON)
     try:
-        wait_up(url, proc)
+        wait_ready(url, proc, sign_in=False)  # seed 003 has no accounts here
         started, last = await post_all(url, "/api/events", requests, args.concurrency, 200)
         stored = await count_rows(pg.dsn("bench"), "SELECT count(*) FROM events")
         if stored != args.events:
@@ -246,8 +231,7 @@ async def run_tapioca(
         if mode == "embedded":
             data = work / "embedded"
             data.mkdir()
-            env = base_env({"TAPIOCA_DATA_DIR": str(data), "TAPIOCA_PORT": str(port)})
-            procs.append(Proc("serve", ["serve"], env, work))
+            procs.append(serve(data, port, work))
         else:
             pg = start_pg(work, watch.pg_settings if watch else ())
             redis = RedisServer(work / "redis")

@@ -33,7 +33,7 @@ import orjson
 
 from bench.figures import Figure, ModeResult, finish
 from bench.generator import generate
-from bench.procs import Proc, base_env, credential, production_env, wait_ready
+from bench.procs import Proc, credential, production_env, serve, wait_ready
 from bench.run import post_all, wait_derived, wait_drained
 from support.servers import PostgresServer, RedisServer, free_port
 
@@ -132,8 +132,7 @@ async def run_mode(mode: str, work: Path, events: int) -> dict[str, Any]:
         if mode == "embedded":
             data = work / "embedded"
             data.mkdir()
-            env = base_env({"TAPIOCA_DATA_DIR": str(data), "TAPIOCA_PORT": str(port)})
-            procs.append(Proc("serve", ["serve"], env, work))
+            procs.append(serve(data, port, work))
         else:
             pg, redis = PostgresServer(work / "pg"), RedisServer(work / "redis")
             pg.init()

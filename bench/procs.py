@@ -96,11 +96,16 @@ def production_env(dsn: str, redis_url: str, port: int, settings: dict[str, str]
     )
 
 
+def serve(data: Path, port: int, cwd: Path) -> Proc:
+    """``tapioca serve`` on the embedded store in ``data``, listening on ``port``."""
+    env = base_env({"TAPIOCA_DATA_DIR": str(data), "TAPIOCA_PORT": str(port)})
+    return Proc("serve", ["serve"], env, cwd)
+
+
 def start_serve(data: Path) -> tuple[str, Proc]:
     """``tapioca serve`` on the embedded store in ``data``: see ``_started``."""
     port = free_port()
-    env = base_env({"TAPIOCA_DATA_DIR": str(data), "TAPIOCA_PORT": str(port)})
-    return _started(port, Proc("serve", ["serve"], env, data))
+    return _started(port, serve(data, port, data))
 
 
 def start_api(dsn: str, redis_url: str, work: Path) -> tuple[str, Proc]:
@@ -122,15 +127,17 @@ def _started(port: int, proc: Proc) -> tuple[str, Proc]:
     return url, proc
 
 
-def wait_ready(url: str, proc: Proc, timeout: float = 60) -> None:
-    """Poll /ready, then sign in as the owner (``credential(url)`` gives the header)."""
+def wait_ready(url: str, proc: Proc, timeout: float = 60, sign_in: bool = True) -> None:
+    """Poll /ready, then (``sign_in``) sign in as the owner (``credential(url)`` gives the
+    header)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.popen.poll() is not None:
             raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}")
         try:
             if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
-                _CREDENTIALS[url] = _sign_in(url)
+                if sign_in:
+                    _CREDENTIALS[url] = _sign_in(url)
                 return
         except httpx.HTTPError:
             pass
