@@ -6,8 +6,9 @@ relative to seasonal-naive (score, lower is better, under 1 beats it) and the sh
 actual values inside the 80% intervals (coverage).
 
 Series: the UCI Online Retail invoices (read from ../shared/data at run time: daily
-revenue and orders over every calendar day, closed days 0; hourly orders), and Victoria's
-hourly electricity demand as shipped with statsmodels' tests (hourly, and summed by day).
+revenue and orders over every calendar day, closed days 0; hourly orders), Victoria's
+hourly electricity demand as shipped with statsmodels' tests (hourly, and summed by day),
+and the bench's web traffic (bench/generator.py: daily pageviews and visitors).
 
     .venv/bin/python -m bench.bench_forecast [--series NAME ...] [--json FILE] [--best-single]
 
@@ -26,10 +27,10 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -94,6 +95,29 @@ def electricity() -> list[Series]:
         Series(
             "electricity / day", Freq.DAY, 7, first, hourly.reshape(-1, 24).sum(1).tolist(), src
         ),
+    ]
+
+
+def web() -> list[Series]:
+    """The bench's web traffic (bench/generator.py): half a year of a site's events, its
+    pageviews and distinct visitors per UTC day. The generator starts visits at an even
+    rate over the whole span: the series have neither a weekly pattern nor a trend, only
+    the day-to-day noise of when visits come."""
+    from bench.generator import generate
+
+    days, first = 182, datetime(2025, 1, 6, tzinfo=UTC)
+    views, visitors = Counter[int](), defaultdict[int, set[str]](set)
+    for event in generate(17, 300_000, site="web", start=first, days=days):
+        day = (datetime.fromisoformat(event["timestamp"]) - first).days
+        visitors[day].add(event["user_id"])
+        views[day] += event["event_type"] == "page_view"
+    src = "bench/generator.py: 300,000 events over 182 days (seed 17), per UTC day"
+    start = first.replace(tzinfo=None)
+    pageviews = [float(views[d]) for d in range(days)]
+    people = [float(len(visitors[d])) for d in range(days)]
+    return [
+        Series("web pageviews / day", Freq.DAY, 7, start, pageviews, src),
+        Series("web visitors / day", Freq.DAY, 7, start, people, src),
     ]
 
 
@@ -192,7 +216,11 @@ def table(results: list[Result]) -> str:
     return "\n".join(rows)
 
 
-SOURCES: dict[str, Callable[[], list[Series]]] = {"retail": retail, "electricity": electricity}
+SOURCES: dict[str, Callable[[], list[Series]]] = {
+    "retail": retail,
+    "electricity": electricity,
+    "web": web,
+}
 
 
 def main() -> None:
