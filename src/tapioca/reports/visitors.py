@@ -175,17 +175,16 @@ async def _count(ex: Executor, days: Days, bucket: Callable[[date], Hashable] | 
         groups[(value, bucket(start) if bucket else None)].append((visitors, ident, is_week))
     for value, day, visitors, text in days.fresh:
         key = (value, bucket(day) if bucket and day is not None else None)
-        if day is None and days.waiting > 1:
-            # several days at once: their sketch's count, as the union of their daily
-            # sketches will be once the days are redone (the same hashes, merged losslessly)
-            visitors = Sketch.of(hashes_from_hex([text])).count()
         hashes[key].append((visitors, text))
+    several = days.waiting > 1 and any(day is None for _, day, _, _ in days.fresh)
     out: Counts = {}
     merge: dict[Key, list[int]] = {}
     for key in groups.keys() | hashes.keys():
         found, read = groups.get(key, []), hashes.get(key, [])
-        if len(found) + len(read) == 1:
-            # one day, or the days read from events alone (several: their sketch's count)
+        if len(found) + len(read) == 1 and not (read and several):
+            # one day, or a week's row (may be an estimate, from its sketch); several days
+            # read from events are counted as a sketch, as the union of their daily
+            # sketches will be once the days are redone (the same hashes, merged losslessly)
             if read:
                 out[key] = read[0][0]
             elif not found[0][2]:
