@@ -10,6 +10,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from support.cutting_proxy import CuttingProxy
 from support.replication import Replicated, replicated_pair
 from tapioca.errors import QueryTimeout, StoreUnavailable
 from tapioca.reports.executor import Executor
@@ -212,3 +213,40 @@ async def _count(dsn: str) -> int:
         return int(await con.fetchval("SELECT count(*) FROM t"))
     finally:
         await con.close()
+
+
+async def test_an_answer_stands_when_the_server_ends_as_its_connection_is_given_back(
+    pair: Replicated,
+) -> None:
+    """The replica goes away after the answer's last read and its ROLLBACK, as the pool
+    resets the connection to take it back: the pool drops the connection, the answer
+    stands, and the next answer gets a fresh connection."""
+    for server in (pair.primary, pair.replica):
+        if not server.is_running():
+            server.start()
+    pair.replica.psql("SELECT pg_wal_replay_resume()")
+    rows = await _count(pair.replica_dsn)
+    async with CuttingProxy(pair.replica.port).running() as proxy:
+        dsn = pair.replica_dsn.replace(f":{pair.replica.port}/", f":{proxy.port}/")
+        engine = ReadRouter(
+            pair.primary_dsn, [dsn], options=PoolOptions(max_size=1, acquire_timeout_s=2)
+        )
+        try:
+            await engine.check_replicas()
+            assert engine.reading_from == "replica"
+
+            async def report(executor: Executor) -> tuple[str, int]:
+                ((place,),) = await executor.db.fetch(WHERE)
+                ((count,),) = await executor.db.fetch("SELECT count(*) FROM t")
+                proxy.cut_on = b"RESET ALL"  # the pool's reset, after the ROLLBACK
+                return str(place), int(count)
+
+            assert await Executor(engine).answer(report) == ("replica", rows)
+            assert proxy.cuts == 1
+            proxy.cut_on = b"RESET ALL"  # a plain read's connection too
+            assert await engine.fetch(WHERE) == [("replica",)]
+            assert proxy.cuts == 2
+            assert await engine.fetch("SELECT count(*) FROM t") == [(rows,)]
+            assert engine.reading_from == "replica"
+        finally:
+            await engine.close()

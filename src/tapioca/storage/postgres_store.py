@@ -165,12 +165,31 @@ async def open_snapshot(
     The transaction only reads, so it ends with ROLLBACK whatever happened; when the
     connection is gone by then there is nothing left to end, and the answer's own outcome
     (its rows, or the error it met, such as ReadsMoved) is what the caller sees."""
-    async with pool.acquire(timeout=acquire_timeout_s) as con:
+    async with reading(pool, acquire_timeout_s) as con:
         await con.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         try:
             yield Snapshot(con, moved)
         finally:
             await _end_read(con)
+
+
+@asynccontextmanager
+async def reading(
+    pool: asyncpg.Pool, acquire_timeout_s: float
+) -> AsyncIterator[asyncpg.pool.PoolConnectionProxy]:
+    """A connection of ``pool`` for reads. Given back, a connection is reset (a round
+    trip); when the server ended it after the reads (a replica or the primary stopping),
+    the reset fails and the pool drops the connection, and that failure is not the
+    answer's: the rows read stand, and so does an error the reads met."""
+    con = await pool.acquire(timeout=acquire_timeout_s)
+    try:
+        yield con
+    finally:
+        try:
+            await pool.release(con)
+        except Exception as exc:
+            if not is_connection_error(exc):
+                raise
 
 
 async def _end_read(con: asyncpg.Connection) -> None:
@@ -286,7 +305,7 @@ class PostgresStore:
     async def fetch(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
         pool = await self._get_pool()
         try:
-            async with pool.acquire(timeout=self._acquire_timeout_s) as con:
+            async with reading(pool, self._acquire_timeout_s) as con:
                 records = await con.fetch(sql, *params)
         except Exception as exc:
             reraise(exc)

@@ -30,7 +30,13 @@ from tapioca import metrics
 from tapioca.errors import ReadsMoved, StoreUnavailable
 from tapioca.logging import get_logger
 from tapioca.storage.base import Params, Rows
-from tapioca.storage.postgres_store import Snapshot, is_connection_error, open_snapshot, reraise
+from tapioca.storage.postgres_store import (
+    Snapshot,
+    is_connection_error,
+    open_snapshot,
+    reading,
+    reraise,
+)
 
 log = get_logger(__name__)
 
@@ -195,7 +201,7 @@ class ReadRouter:
                 raise
 
     async def _run(self, pool: asyncpg.Pool, sql: str, params: Params) -> list[tuple[Any, ...]]:
-        async with pool.acquire(timeout=self._opts.acquire_timeout_s) as con:
+        async with reading(pool, self._opts.acquire_timeout_s) as con:
             records = await con.fetch(sql, *params)
         return [tuple(r) for r in records]
 
