@@ -126,6 +126,12 @@ _PRODUCT_NAMES = _latest_names("rollup_product_hour", "hour", _in_dirty_hours(TX
                                "i", ("ts", "transaction_id", "line"))  # fmt: skip
 _UTC_DAY = "CAST(hour AT TIME ZONE 'UTC' AS DATE)"
 _DAY_START = "CAST(d.day AS TIMESTAMP) AT TIME ZONE 'UTC'"
+# The hourly rows of a marked UTC day ``d``: its hour range (an index range when the days
+# are few) and the same day as an equality (a hash join on site and day when they are
+# many: on the site alone, each day's join reread every hour of the site, 2.4M rows
+# filtered out for 90 days).
+_IN_DAY = (f"r.site_id = d.site_id AND CAST(r.hour AT TIME ZONE 'UTC' AS DATE) = d.day "
+           f"AND r.hour >= {_DAY_START} AND r.hour < {_DAY_START} + INTERVAL '1 day'")  # fmt: skip
 _DAYS = temp_table(
     "derive_utc_days", f"SELECT DISTINCT site_id, {_UTC_DAY} AS day FROM {DIRTY}", []
 )
@@ -138,8 +144,7 @@ def _day_rows(hours: str, days: str, keys: tuple[str, ...], sums: tuple[str, ...
     insert = f"""
     INSERT INTO {days} (site_id, day, {", ".join(keys)}, {", ".join(sums)})
     SELECT d.site_id, d.day, {by}, {", ".join(f"sum(r.{c})" for c in sums)}
-    FROM derive_utc_days d JOIN {hours} r ON r.site_id = d.site_id
-     AND r.hour >= {_DAY_START} AND r.hour < {_DAY_START} + INTERVAL '1 day'
+    FROM derive_utc_days d JOIN {hours} r ON {_IN_DAY}
     GROUP BY d.site_id, d.day, {by} ORDER BY d.site_id, d.day"""
     delete = (f"DELETE FROM {days} USING derive_utc_days d "
               f"WHERE {days}.site_id = d.site_id AND {days}.day = d.day")  # fmt: skip
@@ -148,8 +153,7 @@ def _day_rows(hours: str, days: str, keys: tuple[str, ...], sums: tuple[str, ...
 
 _DAY_NAMES = _latest_names(
     "rollup_product_day", "day",
-    "derive_utc_days d JOIN rollup_product_hour r ON r.site_id = d.site_id "
-    f"AND r.hour >= {_DAY_START} AND r.hour < {_DAY_START} + INTERVAL '1 day'",
+    f"derive_utc_days d JOIN rollup_product_hour r ON {_IN_DAY}",
     "r", ("name_ts", "name_tx", "name_line"),
 )  # fmt: skip
 
