@@ -115,6 +115,32 @@ async def test_a_full_read_tells_of_a_backlog(
     assert len(await stored(pg_store)) == 2850
 
 
+async def test_a_batch_being_written_is_a_backlog(
+    redis_client: aioredis.Redis, pg_store: PostgresStore
+) -> None:
+    """Few events read, but still being written: the derive job waits for them."""
+    producer = StreamProducer(redis_client, STREAM, require_aof=True)
+    await producer.publish(records("w", 100))  # a fifth of a batch
+    worker = make_worker(redis_client, pg_store)
+    writing, release = asyncio.Event(), asyncio.Event()
+    process = worker._process
+
+    async def held(entries: list[Entry]) -> None:
+        writing.set()
+        await release.wait()
+        await process(entries)
+
+    worker._process = held  # type: ignore[method-assign]
+    assert not worker.has_backlog()
+    run = asyncio.create_task(worker.run(burst=True))
+    await asyncio.wait_for(writing.wait(), 10)
+    assert worker.has_backlog()
+    release.set()
+    await asyncio.wait_for(run, 10)
+    assert not worker.has_backlog()
+    assert len(await stored(pg_store)) == 100
+
+
 async def test_entries_of_a_dead_worker_are_reclaimed(
     redis_client: aioredis.Redis, pg_store: PostgresStore
 ) -> None:

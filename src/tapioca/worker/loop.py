@@ -94,8 +94,13 @@ class Worker:
         return self._stopping.is_set()
 
     def has_backlog(self) -> bool:
-        """Events come faster than a batch a second, or the last read filled a whole batch:
-        more are waiting to be written (the derive job waits meanwhile, derive/jobs.py)."""
+        """A batch is being written, events come faster than a batch a second, or the last
+        read filled a whole batch: more are waiting to be written (the derive job waits
+        meanwhile, derive/jobs.py). The first batches of a burst tell nothing by their
+        rate yet (the first writes of a cold start take a second or more), but they are
+        being written."""
+        if any(not task.done() for task in self._inflight):
+            return True
         horizon = time.monotonic() - 1.0
         while self._recent and self._recent[0][0] < horizon:
             self._recent.popleft()
