@@ -44,9 +44,8 @@ def _background(runtime: Runtime, stop: asyncio.Event) -> list[asyncio.Task[None
     settings = runtime.settings
     if isinstance(runtime.queue, GroupCommitQueue):
         runtime.queue.start()
-        tasks.append(
-            asyncio.create_task(derive_forever(runtime.store, settings.derive_interval_s, stop))
-        )
+        derive = derive_forever(runtime.store, settings.derive_interval_s, stop, runtime.queue.busy)
+        tasks.append(asyncio.create_task(derive))
     if settings.mode is Mode.EMBEDDED and settings.scheduler_in_serve:
         scheduler = scheduler_of(runtime.jobs(), settings)
         tasks.append(asyncio.create_task(scheduler.run_forever(stop)))

@@ -14,6 +14,10 @@ log = get_logger(__name__)
 
 Committer = Callable[[list[bytes]], Awaitable[None]]
 
+# A burst's requests follow each other within milliseconds (each client sends its next one
+# on its 202): quiet this long after the last one, the burst is over.
+QUIET_S = 0.05
+
 
 class GroupCommitQueue:
     """Collects the records of concurrent requests and commits them in one write.
@@ -29,6 +33,8 @@ class GroupCommitQueue:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._committing = False
+        self._last_activity = float("-inf")  # monotonic time of the last publish or commit
         self.last_commit_seconds = 0.0
 
     def start(self) -> None:
@@ -40,6 +46,7 @@ class GroupCommitQueue:
             raise QueueUnavailable("the server is shutting down")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((records, future))
+        self._last_activity = time.monotonic()
         self._wakeup.set()
         await future
 
@@ -61,6 +68,7 @@ class GroupCommitQueue:
             group = self._take()
             records = [r for recs, _ in group for r in recs]
             started = time.perf_counter()
+            self._committing = True
             try:
                 await self._commit(records)
             except Exception as exc:
@@ -72,7 +80,18 @@ class GroupCommitQueue:
                 for _, future in group:
                     if not future.done():
                         future.set_result(None)
+            finally:
+                self._committing = False
+                self._last_activity = time.monotonic()
             self.last_commit_seconds = time.perf_counter() - started
+
+    def busy(self) -> bool:
+        """Requests are waiting or being committed, or the last was less than QUIET_S ago:
+        a burst is under way. The derive job waits meanwhile (derive/jobs.py): its run
+        holds the store's one writer, and every request of the burst would wait for it."""
+        if self._pending or self._committing:
+            return True
+        return time.monotonic() - self._last_activity < QUIET_S
 
     async def lag(self) -> int:
         return sum(len(records) for records, _ in self._pending)
