@@ -81,8 +81,10 @@ DAYS_SHARE = 0.2
 # The share of the time derive runs may take while they work off a backlog (a burst of
 # ingest): they run in the store's CPU beside the writes and the API, and yield to them.
 LIVE_SHARE = 0.5
-# While the worker has a backlog of events to write (``busy``), derive runs wait: the
-# events become durable first, and the derived tables catch up after the burst. They wait
+# While a burst is being written (``busy``: the worker's batches in hand or its backlog,
+# Worker.has_backlog; embedded, the group commit's requests, GroupCommitQueue.busy),
+# derive runs wait: the events become durable first, and the derived tables catch up
+# after the burst (embedded, a run would also hold the one writer). They wait
 # at most this long, so that the rollups stay at most a few seconds behind under any load.
 MAX_DEFER_S = 5.0
 
