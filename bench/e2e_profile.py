@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import ast
 import asyncio
+import contextlib
 import functools
 import itertools
 import json
@@ -278,7 +279,9 @@ class Profiler:
         tracked, pg = self.tracked, self.pg
         assert tracked is not None and pg is not None and self.sampling is not None
         assert self.state is not None
-        self.sampling.cancel()
+        self.sampling.cancel()  # and wait for it: it may be reading the position
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.sampling
         self.timeline.append((time.monotonic(), tracked.snapshot()))
         await self._position()  # the last run, committed since the last sample
         await self.state.close()

@@ -42,21 +42,24 @@ _FIRST_OF = ("path", "channel", "source", "device", "browser", "os",
              "utm_source", "utm_medium", "utm_campaign")  # fmt: skip
 
 
-def _session_select(source: str, partition: str, session_id: str, client: bool) -> str:
-    """Aggregate numbered events (a CTE named ``source`` with column n) into session rows."""
-    window = f"PARTITION BY {partition}, n ORDER BY ts, event_id"
-    firsts = ", ".join(f"first_value({c}) OVER s AS first_{c}" for c in _FIRST_OF)
-    picked = ", ".join(f"min(first_{c})" for c in _FIRST_OF)
+# The columns of an event a session is made of: fewer to sort than the event's all.
+_READ = ", ".join(f"e.{c}" for c in ("site_id", "session_id", "visitor_id", "event_id", "ts",
+                                     "event_type", *_FIRST_OF))  # fmt: skip
+
+
+def _session_select(source: str, group: str, session_id: str, client: bool) -> str:
+    """Aggregate the events of a CTE named ``source``, per session (``group``), into
+    session rows; its column ``starts`` is 1 on a session's first event by (ts, event_id),
+    whose values are those of its one row with ``starts`` = 1, so no window is sorted
+    again per session."""
+    first = "FILTER (WHERE starts = 1)"
+    picked = ", ".join(f"min({c}) {first}" for c in _FIRST_OF)
     return f"""
-    SELECT site_id, {session_id} AS session_id, min(first_visitor), min(ts), max(ts),
+    SELECT site_id, {session_id} AS session_id, min(visitor_id) {first}, min(ts), max(ts),
            count(*), {_PAGEVIEWS}, count(*) = 1 AND {_PAGEVIEWS} = 1,
            {picked}, {str(client).lower()}
-    FROM (
-        SELECT *, first_value(event_id) OVER s AS first_id,
-               first_value(visitor_id) OVER s AS first_visitor, {firsts}
-        FROM {source} WINDOW s AS ({window})
-    ) AS f
-    GROUP BY site_id, {partition.replace("site_id, ", "")}, n"""
+    FROM {source}
+    GROUP BY {group}"""
 
 
 _COLUMNS = (
@@ -94,7 +97,7 @@ def auto_steps(last: int, upto: int) -> list[Step]:
       AND session.started_at <= b.hi AND session.ended_at >= b.lo"""
     numbered = f"""
     WITH marked AS (
-        SELECT e.*, CASE WHEN lag(e.ts) OVER w IS NULL OR e.ts - lag(e.ts) OVER w > {GAP}
+        SELECT {_READ}, CASE WHEN lag(e.ts) OVER w IS NULL OR e.ts - lag(e.ts) OVER w > {GAP}
                          THEN 1 ELSE 0 END AS starts
         FROM event e JOIN derive_bounds b
           ON e.site_id = b.site_id AND e.visitor_id = b.visitor_id
@@ -106,9 +109,10 @@ def auto_steps(last: int, upto: int) -> list[Step]:
                                     ROWS UNBOUNDED PRECEDING) AS n
         FROM marked
     )"""
-    session_id = "'a-' || md5(site_id || '|' || visitor_id || '|' || min(first_id))"
+    first_id = "min(event_id) FILTER (WHERE starts = 1)"
+    session_id = f"'a-' || md5(site_id || '|' || visitor_id || '|' || {first_id})"
     insert = f"INSERT INTO session ({_COLUMNS}) {numbered}" + _session_select(
-        "numbered", "site_id, visitor_id", session_id, client=False
+        "numbered", "site_id, visitor_id, n", session_id, client=False
     )
     return [*temp_table(BOUNDS, bounds, [last, upto]), mark, (delete, []), (insert, [upto]), mark]
 
@@ -124,9 +128,11 @@ def client_steps(last: int, upto: int) -> list[Step]:
     delete = """
     DELETE FROM session USING derive_keys k
     WHERE session.site_id = k.site_id AND session.session_id = k.session_id"""
-    numbered = """
+    numbered = f"""
     WITH numbered AS (
-        SELECT e.*, 0 AS n FROM event e JOIN derive_keys k
+        SELECT {_READ}, CASE WHEN row_number() OVER (PARTITION BY e.site_id, e.session_id
+                             ORDER BY e.ts, e.event_id) = 1 THEN 1 ELSE 0 END AS starts
+        FROM event e JOIN derive_keys k
           ON e.site_id = k.site_id AND e.session_id = k.session_id
         WHERE NOT e.is_bot AND e.seq <= $1
     )"""

@@ -97,12 +97,15 @@ def build_sums(
     hourly = "\n        UNION ALL\n".join(
         f"""        SELECT {hour_key}{_hourly(figures, one)} FROM {HOUR_TABLES[one]} r
         WHERE r.site_id = {site} AND r.dim = {value} AND r.hour >= {lo} AND r.hour < {hi}
-          AND CAST(r.hour AT TIME ZONE {zone} AS DATE) IN (SELECT day FROM dirty)"""
+          AND (CAST(r.hour AT TIME ZONE {zone} AS DATE) IN (SELECT day FROM dirty)) IS TRUE"""
         for one in sources
     )
     # The hours of the waiting days: one index range over the report's hours, each hour
     # kept by its local day (a join with a range per waiting day read the whole site's
-    # hours once per day when PostgreSQL had no statistics yet, after a burst: 1 s, not 30 ms)
+    # hours once per day when PostgreSQL had no statistics yet, after a burst: 1 s, not 30 ms),
+    # looked up in the waiting days hashed (IS TRUE keeps PostgreSQL from making the IN a
+    # join, which it planned, on no statistics, as a loop over the days for each hour:
+    # 2.4M comparisons and 540 ms for the 53k hours of 90 days)
     sql = f"""
     WITH dirty AS (
         SELECT DISTINCT CAST(d.hour AT TIME ZONE {zone} AS DATE) AS day
