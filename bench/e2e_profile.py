@@ -821,15 +821,14 @@ def pg_report(kept: dict[str, Any], out: Path) -> list[str]:
 
 def answers_table(kept: dict[str, Any]) -> list[str]:
     """Each report's answer time, from the poller's answers: they go one after the other,
-    each kept with the moment it was asked (e2e_ab's poller reads the clock before it
-    awaits the answer), so an answer took until the next was asked, less the pause
-    before a round."""
+    each kept with the moment it came back (e2e_ab's poller), so an answer took from the
+    return of the one before it, less the pause before a round, to its own return."""
     pause = float(kept["args"]["poll_pause"])
     exact = kept["run"]["exact_s"]
     times: dict[int, list[tuple[float, float]]] = defaultdict(list)
     answers = kept["answers"]
-    for (asked, report), (after, following) in itertools.pairwise(answers):
-        times[report].append((asked, after - asked - (pause if following == 0 else 0.0)))
+    for (before, _), (back, report) in itertools.pairwise(answers):
+        times[report].append((back, back - before - (pause if report == 0 else 0.0)))
     lines = [
         "| report | answers | ms each (mean) | s in all | of it until every report exact |",
         "|---|---:|---:|---:|---:|",
