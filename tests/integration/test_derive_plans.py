@@ -92,3 +92,27 @@ async def test_a_derive_temp_table_has_its_statistics(migrated_store: Store) -> 
             )
             assert found == [(5000.0, 7.0)]
         await session.execute("DROP TABLE derive_numbers")
+
+
+async def test_a_run_over_many_new_events_has_them_counted_first(pg_store: PostgresStore) -> None:
+    """A burst into a young event table: the run has PostgreSQL count the table before it
+    reads the new events (else they are planned as a few rows, and sorted where they would
+    be hashed); a run over few new events for the table's size does not."""
+    await pg_store.execute("ALTER TABLE event SET (autovacuum_enabled = false)")
+    await pg_store.execute(
+        "INSERT INTO site (id, timezone, currency) VALUES ('shop', 'UTC', 'EUR')"
+    )
+    counted = "SELECT reltuples FROM pg_class WHERE relname = 'event'"
+    assert (await pg_store.fetch(counted))[0][0] <= 0  # never counted
+
+    def rows(wave: int, n: int) -> list[EventRow]:
+        return [make_row(event_id=f"w{wave}-{i}", visitor_id=f"u{i % 50}",
+                         ts=T0 + timedelta(seconds=i)) for i in range(n)]  # fmt: skip
+
+    await pg_store.write_events(rows(0, 1_500))
+    await derive_once(pg_store, days=False)
+    assert (await pg_store.fetch(counted))[0][0] == 1_500
+    await pg_store.write_events(rows(1, 400))  # under a tenth of 1,500 + 1,000
+    await derive_once(pg_store, days=False)
+    assert (await pg_store.fetch(counted))[0][0] == 1_500
+    assert await pg_store.fetch("SELECT count(*) FROM session") == [(50,)]

@@ -72,6 +72,10 @@ def temp_table(name: str, select: str, args: list[Any]) -> list[Step]:
 
 
 _LAST_SEQ = "SELECT last_seq FROM derive_state WHERE name = $1"
+# The columns of event by which the steps find and group the events of their range: the
+# planner's view of them is refreshed when the range is large for the table.
+_RANGE_COLUMNS = ("seq", "is_bot", "event_type", "site_id", "visitor_id", "session_id", "ts",
+                  "transaction_id")  # fmt: skip
 _SAVE_SEQ = (
     "INSERT INTO derive_state (name, last_seq, began_at) VALUES ($1, $2, now()) "
     "ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq, updated_at = now()"
@@ -112,13 +116,15 @@ async def run_derive(
         if session is None:
             return 0
         upto = await session.settled_seq()
+        found = await session.fetch(_LAST_SEQ, name)  # the lock held: no other run moves it
+        last = int(found[0][0]) if found else 0
+        if max_seqs > 0:
+            upto = min(upto, last + max_seqs)
+        if upto > last:
+            await session.refresh_statistics("event", _RANGE_COLUMNS, upto - last)
         async with session.transaction():
             for statement in session.dialect.background:
                 await session.execute(statement)
-            found = await session.fetch(_LAST_SEQ, name)
-            last = int(found[0][0]) if found else 0
-            if max_seqs > 0:
-                upto = min(upto, last + max_seqs)
             if upto <= last:
                 pending = pending_sql and await session.fetch(pending_sql)
                 if not (pending and pending[0][0]):

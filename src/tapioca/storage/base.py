@@ -62,6 +62,12 @@ class Session(Protocol):
         flight take a seq when they insert and show it when they commit)."""
         ...
 
+    async def refresh_statistics(self, table: str, columns: Sequence[str], new_rows: int) -> None:
+        """``new_rows`` rows came into ``table`` since the planner last looked: if they
+        are many for its size, let it look again (at ``columns``) before statements read
+        them."""
+        ...
+
 
 class ReadStore(Protocol):
     """Reports read through this; it can never write."""

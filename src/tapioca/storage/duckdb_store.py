@@ -92,6 +92,9 @@ class _Session:
             lambda con: con.execute(sql, list(args)).fetchall(), counted=False
         )
 
+    async def refresh_statistics(self, table: str, columns: Sequence[str], new_rows: int) -> None:
+        """DuckDB keeps its statistics as it writes."""
+
     @asynccontextmanager
     async def wide(self) -> AsyncIterator[None]:
         """Heavy statements follow (a derive run with work): on every core, while report

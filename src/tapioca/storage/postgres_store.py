@@ -201,6 +201,11 @@ async def _end_read(con: asyncpg.Connection) -> None:
             raise
 
 
+# autovacuum's thresholds of a new ANALYZE (autovacuum_analyze_scale_factor, _threshold
+# raised from 50): so many new rows make the planner's counts of a table stale.
+_STALE_SHARE, _STALE_ROWS = 0.1, 1_000
+
+
 class _Session:
     """A pooled connection held by background work: no statement timeout to speak of."""
 
@@ -230,6 +235,19 @@ class _Session:
 
     def transaction(self) -> AbstractAsyncContextManager[None]:
         return self._con.transaction()  # type: ignore[no-any-return]
+
+    async def refresh_statistics(self, table: str, columns: Sequence[str], new_rows: int) -> None:
+        """ANALYZE ``columns`` of ``table`` (its own commit; the table's row count too)
+        when ``new_rows`` exceed a tenth of the rows it was last counted with, as
+        autovacuum would, but before the statements that read them and not up to a
+        minute later: a burst into a young table is otherwise planned as a few rows, and
+        sorted where it would be hashed. Names come from code, not input."""
+        known = await self._con.fetchval(
+            "SELECT reltuples FROM pg_class WHERE oid = to_regclass($1)", table
+        )
+        if known is not None and new_rows > max(known, 0) * _STALE_SHARE + _STALE_ROWS:
+            analyze = f"ANALYZE {table} ({', '.join(columns)})"
+            await self._con.execute(analyze, timeout=_BACKGROUND_TIMEOUT_S)
 
     async def settled_seq(self) -> int:
         """Every seq up to max(seq) is committed once no writer holds the fence."""
