@@ -76,22 +76,27 @@ WHERE user_day.site_id = g.site_id AND user_day.day = g.day
   AND user_day.visitor_id = g.visitor_id"""
 
 
-# The (cohort, period) pairs of the users in _USERS, counted: a user's cohort is the day
-# or week of their first event ever, a period each day or week they were active, both in
-# the site's zone (unit 'd' or 'w').
+# The active days of the users in _USERS, each with the local day (the site's zone) of
+# the user's first event ever: one join, read by every count below (a temp table).
+_ACTIVE = "derive_active_days"
+_ACTIVE_DAYS = f"""
+SELECT u.site_id, u.visitor_id, u.day, CAST(f.ts AT TIME ZONE s.timezone AS DATE) AS first_day
+FROM user_day u
+JOIN {_USERS} p ON p.site_id = u.site_id AND p.visitor_id = u.visitor_id
+JOIN user_first f ON f.site_id = u.site_id AND f.visitor_id = u.visitor_id
+JOIN site s ON s.id = u.site_id"""
+
+# The (cohort, period) pairs of those users, counted: a user's cohort is the day or week
+# of their first event ever, a period each day or week they were active (unit 'd' or 'w').
 _PERIODS = f"""
 SELECT site_id, unit, cohort, period, count(DISTINCT visitor_id) AS users FROM (
-    SELECT u.site_id, u.visitor_id, {{unit}} AS unit, {{cohort}} AS cohort, {{period}} AS period
-    FROM user_day u
-    JOIN {_USERS} p ON p.site_id = u.site_id AND p.visitor_id = u.visitor_id
-    JOIN user_first f ON f.site_id = u.site_id AND f.visitor_id = u.visitor_id
-    JOIN site s ON s.id = u.site_id
+    SELECT a.site_id, a.visitor_id, {{unit}} AS unit, {{cohort}} AS cohort, {{period}} AS period
+    FROM {_ACTIVE} a
 ) AS c GROUP BY site_id, unit, cohort, period"""
-_LOCAL_FIRST = "CAST(f.ts AT TIME ZONE s.timezone AS DATE)"
 _UNITS = {
-    "d": (_LOCAL_FIRST, "u.day"),
-    "w": (f"CAST(date_trunc('week', {_LOCAL_FIRST}) AS DATE)",
-          "CAST(date_trunc('week', u.day) AS DATE)"),
+    "d": ("a.first_day", "a.day"),
+    "w": ("CAST(date_trunc('week', a.first_day) AS DATE)",
+          "CAST(date_trunc('week', a.day) AS DATE)"),
 }  # fmt: skip
 _COHORTS = " UNION ALL ".join(
     _PERIODS.format(unit=f"'{unit}'", cohort=cohort, period=period)
@@ -140,17 +145,14 @@ _LIFE_PERIODS = f"""
 SELECT site_id, '{{unit}}' AS unit, period, first_period, {{step}} AS step,
        lag(period) OVER w AS prev, lead(period) OVER w AS next
 FROM (
-    SELECT DISTINCT u.site_id, u.visitor_id, {{period}} AS period, {{first}} AS first_period
-    FROM user_day u
-    JOIN {_USERS} p ON p.site_id = u.site_id AND p.visitor_id = u.visitor_id
-    JOIN user_first f ON f.site_id = u.site_id AND f.visitor_id = u.visitor_id
-    JOIN site s ON s.id = u.site_id
+    SELECT DISTINCT a.site_id, a.visitor_id, {{period}} AS period, {{first}} AS first_period
+    FROM {_ACTIVE} a
 ) AS x
 WINDOW w AS (PARTITION BY site_id, visitor_id ORDER BY period)"""
 _LIFECYCLE = " UNION ALL ".join(
     _LIFE.format(periods=_LIFE_PERIODS.format(
-        unit=unit, step=_STEP[unit], period=_TRUNC[unit].format(day="u.day"),
-        first=_TRUNC[unit].format(day=_LOCAL_FIRST)))
+        unit=unit, step=_STEP[unit], period=_TRUNC[unit].format(day="a.day"),
+        first=_TRUNC[unit].format(day="a.first_day")))
     for unit in _STEP
 )  # fmt: skip
 _MOVE_LIFE = _moved("lifecycle_period", "site_id, unit, period, kind", "derive_life_after",
@@ -163,9 +165,12 @@ def _kept(users: str, args: list[int], changes: list[Step]) -> list[Step]:
     counts of their cohorts' periods and the gaps between their active days."""
     return [
         *temp_table(_USERS, users, args),
+        *temp_table(_ACTIVE, _ACTIVE_DAYS, []),
         *temp_table("derive_periods_before", _COHORTS, []),
         *temp_table("derive_life_before", _LIFECYCLE, []),
+        (f"DROP TABLE {_ACTIVE}", []),
         *changes,
+        *temp_table(_ACTIVE, _ACTIVE_DAYS, []),
         *temp_table("derive_periods_after", _COHORTS, []),
         *temp_table("derive_life_after", _LIFECYCLE, []),
         (_MOVE, []),
@@ -173,7 +178,7 @@ def _kept(users: str, args: list[int], changes: list[Step]) -> list[Step]:
         *temp_table("derive_gaps", _GAPS, []),
         (_COUNTS, []),
         (_SET_GAPS, []),
-        *((f"DROP TABLE {t}", []) for t in (_USERS, "derive_periods_before",
+        *((f"DROP TABLE {t}", []) for t in (_USERS, _ACTIVE, "derive_periods_before",
                                              "derive_periods_after", "derive_life_before",
                                              "derive_life_after", "derive_gaps")),
     ]  # fmt: skip
