@@ -9,8 +9,10 @@ their statistics, so such joins are judged by their real size.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 
 from support.factories import make_row
@@ -116,3 +118,26 @@ async def test_a_run_over_many_new_events_has_them_counted_first(pg_store: Postg
     await derive_once(pg_store, days=False)
     assert (await pg_store.fetch(counted))[0][0] == 1_500
     assert await pg_store.fetch("SELECT count(*) FROM session") == [(50,)]
+
+
+async def test_a_run_does_not_wait_for_a_vacuum_to_count(
+    pg_store: PostgresStore, pg_dsn: str
+) -> None:
+    """A vacuum of the event table under way (here a lock of the same mode, held) does not
+    stall the run: it goes on with the counts there are, and derives every event."""
+    await pg_store.execute("ALTER TABLE event SET (autovacuum_enabled = false)")
+    await pg_store.execute(
+        "INSERT INTO site (id, timezone, currency) VALUES ('shop', 'UTC', 'EUR')"
+    )
+    rows = [make_row(event_id=f"e{i}", visitor_id=f"u{i % 40}", ts=T0 + timedelta(seconds=i))
+            for i in range(2_000)]  # fmt: skip
+    await pg_store.write_events(rows)
+    holder = await asyncpg.connect(pg_dsn)
+    try:
+        await holder.execute("BEGIN; LOCK TABLE event IN SHARE UPDATE EXCLUSIVE MODE")
+        await asyncio.wait_for(derive_once(pg_store, days=False), timeout=30)
+    finally:
+        await holder.close()
+    counted = await pg_store.fetch("SELECT reltuples FROM pg_class WHERE relname = 'event'")
+    assert counted[0][0] <= 0  # not counted: the lock was not waited for
+    assert await pg_store.fetch("SELECT count(*), sum(events) FROM session") == [(40, 2_000)]

@@ -204,6 +204,7 @@ async def _end_read(con: asyncpg.Connection) -> None:
 # autovacuum's thresholds of a new ANALYZE (autovacuum_analyze_scale_factor, _threshold
 # raised from 50): so many new rows make the planner's counts of a table stale.
 _STALE_SHARE, _STALE_ROWS = 0.1, 1_000
+_STATISTICS_WAIT_MS = 200  # for the table's lock, held by a vacuum or another ANALYZE
 
 
 class _Session:
@@ -241,13 +242,21 @@ class _Session:
         when ``new_rows`` exceed a tenth of the rows it was last counted with, as
         autovacuum would, but before the statements that read them and not up to a
         minute later: a burst into a young table is otherwise planned as a few rows, and
-        sorted where it would be hashed. Names come from code, not input."""
+        sorted where it would be hashed. A vacuum of the table under way (one that
+        prevents wraparound is not cancelled for us) is not waited for: the run goes on
+        with the counts there are. Names come from code, not input."""
         known = await self._con.fetchval(
             "SELECT reltuples FROM pg_class WHERE oid = to_regclass($1)", table
         )
-        if known is not None and new_rows > max(known, 0) * _STALE_SHARE + _STALE_ROWS:
-            analyze = f"ANALYZE {table} ({', '.join(columns)})"
-            await self._con.execute(analyze, timeout=_BACKGROUND_TIMEOUT_S)
+        if known is None or new_rows <= max(known, 0) * _STALE_SHARE + _STALE_ROWS:
+            return
+        try:
+            async with self._con.transaction():
+                await self._con.execute(f"SET LOCAL lock_timeout = {_STATISTICS_WAIT_MS}")
+                analyze = f"ANALYZE {table} ({', '.join(columns)})"
+                await self._con.execute(analyze, timeout=_BACKGROUND_TIMEOUT_S)
+        except asyncpg.exceptions.LockNotAvailableError:
+            log.info("statistics_skipped", table=table, new_rows=new_rows)
 
     async def settled_seq(self) -> int:
         """Every seq up to max(seq) is committed once no writer holds the fence."""
