@@ -597,13 +597,14 @@ def norm(sql: str) -> str:
 
 
 def derive_labels() -> dict[str, str]:
-    """Each derive statement's text → the step builder it comes from."""
+    """Each derive statement's text → the step builder it comes from (a statement two
+    builders share, such as product's counts, goes to the first listed)."""
     labelled: list[tuple[str, list[Step]]] = [
         ("commerce rollups", commerce_rollups.commerce_rollup_steps()),
+        ("product", product.product_steps(0, 1)),
         ("daily rollups: product redo", product.redo_steps("derive_day_event")),
         ("sessions", sessions.session_steps(0, 1)),
         ("commerce", commerce.commerce_steps(0, 1)),
-        ("product", product.product_steps(0, 1)),
         ("sessions", sessions.session_cleanup()),
         ("hourly rollups", rollups.rollup_steps(0, 1)),
         ("daily rollups", day_steps(1, 1)),
