@@ -128,16 +128,16 @@ def client_steps(last: int, upto: int) -> list[Step]:
     delete = """
     DELETE FROM session USING derive_keys k
     WHERE session.site_id = k.site_id AND session.session_id = k.session_id"""
-    numbered = f"""
-    WITH numbered AS (
+    marked = f"""
+    WITH marked AS (
         SELECT {_READ}, CASE WHEN row_number() OVER (PARTITION BY e.site_id, e.session_id
                              ORDER BY e.ts, e.event_id) = 1 THEN 1 ELSE 0 END AS starts
         FROM event e JOIN derive_keys k
           ON e.site_id = k.site_id AND e.session_id = k.session_id
         WHERE NOT e.is_bot AND e.seq <= $1
     )"""
-    insert = f"INSERT INTO session ({_COLUMNS}) {numbered}" + _session_select(
-        "numbered", "site_id, session_id", "session_id", client=True
+    insert = f"INSERT INTO session ({_COLUMNS}) {marked}" + _session_select(
+        "marked", "site_id, session_id", "session_id", client=True
     )
     return [*temp_table(KEYS, keys, [last, upto]), mark, (delete, []), (insert, [upto]), mark]
 
