@@ -94,7 +94,7 @@ _TEMPS = ("derive_day_event", "derive_day_session", "derive_weeks", "derive_days
 # total, dim '', has both: its session figures are those of any session dimension summed,
 # every session holding one value of each).
 def _day_figures(source: Source) -> list[str]:
-    return [f.sql if f.source is source else "0" for f in FIGURES]
+    return [f.visitor_sql if f.source is source else "0" for f in FIGURES]
 
 
 _EVENT_FIGURES = _day_figures(Source.EVENT)

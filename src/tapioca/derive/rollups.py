@@ -121,14 +121,14 @@ def _event_rollup(upto: int) -> list[Step]:
     return _hour_rollup(
         "rollup_hour", "event", "ts", " AND NOT event.is_bot AND event.seq <= $1", [upto],
         EVENT_ROW, EVENT_COLUMNS,
-        {f.name: f.sql for f in EVENT_FIGURES}, _targets(EVENT_FIGURES),
+        {f.name: f.visitor_sql for f in EVENT_FIGURES}, _targets(EVENT_FIGURES),
     )  # fmt: skip
 
 
 def _session_rollup() -> list[Step]:
     return _hour_rollup(
         "rollup_session_hour", "session", "started_at", "", [], SESSION_ROW, SESSION_COLUMNS,
-        {f.name: f.sql for f in SESSION_FIGURES}, _targets(SESSION_FIGURES),
+        {f.name: f.visitor_sql for f in SESSION_FIGURES}, _targets(SESSION_FIGURES),
     )  # fmt: skip
 
 

@@ -27,6 +27,13 @@ class Figure:
     hour_column: str  # in rollup_hour (events) or rollup_session_hour (sessions)
     integral: bool = True  # a count (else a real number)
 
+    @property
+    def visitor_sql(self) -> str:
+        """``sql`` over one visitor's rows of an hour or a day, the derived rollups' first
+        step: a count as an INTEGER (such a count fits), which PostgreSQL then sums in a
+        bigint, where it would sum bigints (what count gives) in a numeric."""
+        return f"CAST({self.sql} AS INTEGER)" if self.integral else self.sql
+
 
 IS_PAGE_VIEW = f"event_type = '{PAGE_VIEW}'"
 SESSION_SECONDS = "EXTRACT(EPOCH FROM ended_at - started_at)"
