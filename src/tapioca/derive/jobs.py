@@ -31,23 +31,29 @@ LIVE_CHUNK = 100_000
 def web_steps(days: bool, budget: int) -> Callable[[int, int], list[Step]]:
     """Sessions first, then the transactions, carts and refunds (with the sessions that
     hold them), then the rollups of every hour they or the new events touched, then
-    (``days``) the marked days that fit in ``budget`` (events; derive/days.py)."""
+    (``days``) the users' first events and active days (product_steps) and the marked days
+    that fit in ``budget`` (events; derive/days.py): a day redone in a site's new zone
+    writes its users' active days again, after the new events' (product.redo_steps)."""
 
     def build(last: int, upto: int) -> list[Step]:
         steps = sessions.session_steps(last, upto) + commerce.commerce_steps(last, upto)
-        steps += product.product_steps(last, upto)
         steps += sessions.session_cleanup() + rollups.rollup_steps(last, upto)
-        return steps + day_steps(upto, budget) if days else steps
+        if days:
+            steps += product.product_steps(last, upto) + day_steps(upto, budget)
+        return steps
 
     return build
 
 
 async def _run(store: Store, days: bool, chunk: int) -> int:
     """One run: at most ``chunk`` new events, and (``days``) as many marked days as a
-    chunk's worth of events holds."""
+    chunk's worth of events holds. Without days, the users' first events and active days
+    (which nothing else of the run reads or writes) are made beside the rest, on another
+    connection where the store has one (runner.run_derive)."""
     return await run_derive(
-        store, WEB, web_steps(days, chunk), pending_sql=rollups.pending_sql(days), max_seqs=chunk
-    )
+        store, WEB, web_steps(days, chunk), beside=None if days else product.product_steps,
+        pending_sql=rollups.pending_sql(days), max_seqs=chunk,
+    )  # fmt: skip
 
 
 async def derive_once(store: Store, chunk: int = CHUNK, days: bool = True) -> int:

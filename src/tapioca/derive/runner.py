@@ -3,8 +3,9 @@ ingest sequence").
 
 A job takes the events stored since its last run, by ``seq``, up to the largest seq below
 which every event is committed (Session.settled_seq), and runs its steps over that range in
-one transaction with its new position: a run that fails leaves nothing behind, and a run
-repeated over the same range replaces what it made. One process at a time runs the jobs
+one transaction with its new position: a run that fails leaves nothing behind (but what
+steps run beside it committed, which a run repeated over the range leaves as it is), and a
+run repeated over the same range replaces what it made. One process at a time runs the jobs
 (the store's derive lock); the others skip their turn.
 """
 
@@ -105,13 +106,46 @@ async def run_steps(session: Session, steps: list[Step]) -> None:
         await session.execute_all(plain)
 
 
+async def _background(session: Session, steps: list[Step]) -> None:
+    """``steps`` in a transaction of ``session``'s own, with the settings of background work."""
+    async with session.transaction():
+        for statement in session.dialect.background:
+            await session.execute(statement)
+        await run_steps(session, steps)
+
+
+async def _with_beside(
+    store: Store, session: Session, steps: list[Step], beside: list[Step]
+) -> None:
+    """``steps`` in ``session``, and at the same time ``beside`` in a transaction of a
+    second session, committed once both are done (before ``session``'s transaction, which
+    a failure of either undoes). Where the store has no second session, ``beside`` runs
+    after ``steps`` in ``session``."""
+    async with store.beside() as other:
+        if other is None:
+            await run_steps(session, steps + beside)
+            return
+        done = await asyncio.gather(run_steps(session, steps), _background(other, beside),
+                                    return_exceptions=True)  # fmt: skip
+        for outcome in done:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+
 async def run_derive(
-    store: Store, name: str, build: BuildSteps, *, pending_sql: str | None = None,
-    max_seqs: int = 0,
+    store: Store, name: str, build: BuildSteps, *, beside: BuildSteps | None = None,
+    pending_sql: str | None = None, max_seqs: int = 0,
 ) -> int:  # fmt: skip
     """Run job ``name`` over the events it has not processed (at most ``max_seqs`` of them
     when > 0), in one transaction; also when ``pending_sql`` says work is left without new
-    events. Returns the seqs done (0 when another process is deriving)."""
+    events. Returns the seqs done (0 when another process is deriving).
+
+    ``beside`` builds steps over the same new events that share no table with ``build``'s
+    (neither reads what the other writes): on PostgreSQL they run on another connection,
+    on the other core, in a transaction committed just before the run's, and a failure of
+    either undoes the run's. A run that fails after they committed is done again over the
+    same range, so they must change nothing when run again over a range (derive/product.py).
+    """
     async with store.leading(Lock.DERIVE) as session:
         if session is None:
             return 0
@@ -131,7 +165,10 @@ async def run_derive(
                     return 0
                 upto = last
             async with session.wide():
-                await run_steps(session, build(last, upto))
+                if beside is None or upto == last:
+                    await run_steps(session, build(last, upto))
+                else:
+                    await _with_beside(store, session, build(last, upto), beside(last, upto))
             await session.execute(_SAVE_SEQ, name, upto)
         return upto - last
 

@@ -4,7 +4,9 @@ events, retention cohorts and funnels.
 Distinct users are exact: they are counted from each user's active days and first event
 (derive/product.py) when the report is in the site's time zone and its filters allow,
 else from the events, read in the report's zone. Either way the answer holds the events
-the derived tables hold (reports/scope.py, ``upto``).
+the derived tables hold (reports/scope.py, ``upto``); the users' days of a derive run
+commit a moment before its position does (derive/runner.py, ``beside``), so for that
+moment a stored count may already hold the run's events.
 """
 
 from __future__ import annotations

@@ -107,6 +107,12 @@ class Store(ReadStore, Protocol):
         """A session holding ``lock`` if no other process holds it (else None)."""
         ...
 
+    def beside(self) -> AbstractAsyncContextManager[Session | None]:
+        """A second session, for statements that can run at the same time as another
+        session's transaction, on another core: PostgreSQL's own connection; None on the
+        embedded store, whose one writer runs them in the other session."""
+        ...
+
     def is_unavailable(self, exc: BaseException) -> bool:
         """True when ``exc`` means the store is unreachable, not that the data is bad."""
         ...

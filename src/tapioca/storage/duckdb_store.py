@@ -366,6 +366,11 @@ class DuckDBStore:
         async with self.locked(lock) as session:
             yield session
 
+    @asynccontextmanager
+    async def beside(self) -> AsyncIterator[_Session | None]:
+        """One writer: work beside a session runs in it."""
+        yield None
+
     def is_unavailable(self, exc: BaseException) -> bool:
         return isinstance(exc, duckdb.IOException | QueryTimeout)
 

@@ -414,6 +414,12 @@ class PostgresStore:
             finally:
                 await con.execute("SELECT pg_advisory_unlock($1)", _LOCKS[lock])
 
+    @asynccontextmanager
+    async def beside(self) -> AsyncIterator[_Session | None]:
+        pool = await self._get_pool()
+        async with pool.acquire(timeout=self._acquire_timeout_s) as con:
+            yield _Session(con)
+
     def is_unavailable(self, exc: BaseException) -> bool:
         return isinstance(exc, StoreUnavailable) or is_connection_error(exc)
 
