@@ -130,3 +130,17 @@ async def test_a_run_undone_after_its_product_rows_committed_is_done_again_exact
     assert again == committed  # made once: a range run again changes nothing
     await rebuild(pg_store)
     assert await product_state(pg_store) == again
+
+
+async def test_a_pool_of_one_connection_derives_in_the_run(
+    pg_store: PostgresStore, pg_dsn: str
+) -> None:
+    await setup_site(pg_store)
+    await pg_store.write_events(visits(0, 3))
+    single = PostgresStore(pg_dsn, max_size=1, acquire_timeout_s=2)
+    try:
+        assert await derive_once(single) == len(visits(0, 3))
+    finally:
+        await single.close()
+    assert await pg_store.fetch("SELECT count(*) FROM user_day") == [(5 * 3 + 5 * 2,)]
+    assert await pg_store.fetch("SELECT count(*) FROM session") == [(len(visits(0, 3)),)]

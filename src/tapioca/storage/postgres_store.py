@@ -416,6 +416,11 @@ class PostgresStore:
 
     @asynccontextmanager
     async def beside(self) -> AsyncIterator[_Session | None]:
+        """A second pooled connection; none with a pool of one (TAPIOCA_PG_POOL_MAX=1), in
+        which the session that asks holds the only one."""
+        if self._max < 2:
+            yield None
+            return
         pool = await self._get_pool()
         async with pool.acquire(timeout=self._acquire_timeout_s) as con:
             yield _Session(con)
