@@ -12,7 +12,8 @@ run repeated over the same range replaces what it made. One process at a time ru
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,12 +107,13 @@ async def run_steps(session: Session, steps: list[Step]) -> None:
         await session.execute_all(plain)
 
 
-async def _background(session: Session, steps: list[Step]) -> None:
-    """``steps`` in a transaction of ``session``'s own, with the settings of background work."""
+@asynccontextmanager
+async def _background(session: Session) -> AsyncIterator[None]:
+    """A transaction of ``session`` with the settings of background work."""
     async with session.transaction():
         for statement in session.dialect.background:
             await session.execute(statement)
-        await run_steps(session, steps)
+        yield
 
 
 async def _with_beside(
@@ -125,8 +127,12 @@ async def _with_beside(
         if other is None:
             await run_steps(session, steps + beside)
             return
-        done = await asyncio.gather(run_steps(session, steps), _background(other, beside),
-                                    return_exceptions=True)  # fmt: skip
+
+        async def alongside() -> None:
+            async with _background(other):
+                await run_steps(other, beside)
+
+        done = await asyncio.gather(run_steps(session, steps), alongside(), return_exceptions=True)
         for outcome in done:
             if isinstance(outcome, BaseException):
                 raise outcome
@@ -156,9 +162,7 @@ async def run_derive(
             upto = min(upto, last + max_seqs)
         if upto > last:
             await session.refresh_statistics("event", _RANGE_COLUMNS, upto - last)
-        async with session.transaction():
-            for statement in session.dialect.background:
-                await session.execute(statement)
+        async with _background(session):
             if upto <= last:
                 pending = pending_sql and await session.fetch(pending_sql)
                 if not (pending and pending[0][0]):
