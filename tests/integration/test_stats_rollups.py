@@ -201,6 +201,43 @@ async def test_top_paths_merge_rollups_and_new_events_ties_by_path(
     await check(store, derived + tail, [day], rolled=True)
 
 
+async def test_ranges_and_all_time_count_the_events_in_one_scan(migrated_store: Store) -> None:
+    """/stats of several days, and of all time, counts the events (one scan, grouped per
+    visitor and per path at once): exact before and after the derive job, with bots,
+    views without a path, other event types, a visitor seen only as a bot, and top paths
+    tied (byte order: "/a" < "/b" < "/é") and a path only clicked."""
+    store = migrated_store
+    for site, zone in (("shop", BERLIN.key), ("ties", "UTC")):
+        await store.execute("INSERT INTO site (id, timezone) VALUES ($1, $2)", [site, zone])
+    rows = [*events(4, 900, DAYS, 35, "r"),
+            make_row(event_id="only-bot", visitor_id="u-bot", ts=datetime(2025, 11, 13, 9,
+                     tzinfo=UTC), is_bot=True)]  # fmt: skip
+    noon = datetime(2025, 11, 14, 12, tzinfo=UTC)
+    paths = ["/é", "/b", "/a", "/é", "/b", "/a", "/z", None]
+    ties = [make_row(site_id="ties", event_id=f"t{n}", visitor_id=f"v{n % 3}",
+                     ts=noon + timedelta(hours=n * 13), path=path)
+            for n, path in enumerate(paths)]  # fmt: skip
+    ties.append(make_row(site_id="ties", event_id="click", visitor_id="v0", ts=noon,
+                         event_type="click", path="/w"))  # a path never viewed  # fmt: skip
+    await store.write_events(rows + ties)
+    spans = [(DAYS[0], DAYS[-1]), (DAYS[1], DAYS[2]), (DAYS[2], DAYS[3]), (None, None)]
+    for _ in range(2):  # not derived, then derived
+        for first, last in spans:
+            for limit in (1, 2, 10):
+                dates = [str(d) if d else None for d in (first, last)]
+                got = await site_stats(Executor(store), "shop", None, None, limit, *dates)
+                want = stats(from_rows(rows), "shop", first, BERLIN.key, limit, last)
+                assert got == want, (first, last, limit)
+        for limit, top in ((1, ["/a"]), (2, ["/a", "/b"]), (10, ["/a", "/b", "/é", "/z"])):
+            got = await site_stats(Executor(store), "ties", None, None, limit, "2025-11-14",
+                                   "2025-11-19")  # fmt: skip
+            assert [p["path"] for p in got["top_paths"]] == top
+            assert got["total_views"] == 8 and got["unique_users"] == 3
+            assert got == stats(from_rows(ties), "ties", date(2025, 11, 14), "UTC", limit,
+                                date(2025, 11, 19))  # fmt: skip
+        await derive_once(store)
+
+
 async def test_embedded_answers_are_given_again_only_until_the_next_write(
     tmp_path: Path,
 ) -> None:

@@ -8,13 +8,10 @@ from tapioca.kit.timerange import DateRange
 from tapioca.reports.executor import Executor
 from tapioca.reports.params import build_range, parse_zone
 from tapioca.reports.queries import rollup
-from tapioca.reports.queries.stats import (
-    build_stats_rollup_query,
-    build_stats_totals_query,
-    build_top_paths_query,
-)
+from tapioca.reports.queries.stats import build_stats_events_query, build_stats_rollup_query
 from tapioca.sites.lookup import resolve_site
 from tapioca.sites.site import Site
+from tapioca.storage.base import Rows
 
 # total_views, unique_users, top paths as (path, views)
 Stats = tuple[int, int, list[tuple[str, int]]]
@@ -68,21 +65,25 @@ async def stats_from_rollups(ex: Executor, site: Site, span: DateRange, limit: i
     if span.tz.key != site.timezone.key or not rollup.usable(span, []):
         return None
     query = build_stats_rollup_query(site.id, site.timezone.key, day, start, end, limit)
+    sums, paths = _parts(await ex.rows(query))
+    return None if sums["stale"] else (sums["views"], sums["users"], paths)
+
+
+async def _stats_from_events(ex: Executor, site_id: str, span: DateRange, limit: int) -> Stats:
+    query = build_stats_events_query(site_id, span.start_utc, span.end_utc, limit)
+    sums, paths = _parts(await ex.rows(query))
+    return sums["views"], sums["users"], paths
+
+
+def _parts(rows: Rows) -> tuple[dict[str, int], list[tuple[str, int]]]:
+    """The sums of a /stats query's (kind, path, n) rows per kind, and its top paths, most
+    views first, ties by path."""
     sums = {"stale": 0, "views": 0, "users": 0}
     paths: list[tuple[str, int]] = []
-    for kind, path, n in await ex.rows(query):
+    for kind, path, n in rows:
         if kind == "path":
             paths.append((path, int(n)))
         else:
             sums[kind] += int(n or 0)  # a sum over no rows is NULL
-    if sums["stale"]:
-        return None
     paths.sort(key=lambda pv: (-pv[1], pv[0]))  # code points: the byte order of the SQL
-    return sums["views"], sums["users"], paths
-
-
-async def _stats_from_events(ex: Executor, site_id: str, span: DateRange, limit: int) -> Stats:
-    start, end = span.start_utc, span.end_utc
-    (views, users), *_ = await ex.rows(build_stats_totals_query(site_id, start, end))
-    paths = await ex.rows(build_top_paths_query(site_id, start, end, limit))
-    return int(views), int(users), [(path, int(count)) for path, count in paths]
+    return sums, paths

@@ -5,32 +5,34 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from tapioca.model.derived import DERIVED_SEQ
-from tapioca.model.figures import BY_NAME, IS_PAGE_VIEW, VISITORS
+from tapioca.model.figures import BY_NAME, IS_PAGE_VIEW
 from tapioca.reports.queries import Params, Query
 from tapioca.reports.queries.events import event_where
 
 _PAGEVIEWS = BY_NAME["pageviews"].sql
 
 
-def build_stats_totals_query(site_id: str, start: datetime | None, end: datetime | None) -> Query:
-    p = Params()
-    where = event_where(site_id, start, end, [], p)
-    sql = (
-        f"SELECT {_PAGEVIEWS} AS total_views, {VISITORS} AS unique_users FROM event e WHERE {where}"
-    )
-    return Query(sql, p.values)
-
-
-def build_top_paths_query(
+def build_stats_events_query(
     site_id: str, start: datetime | None, end: datetime | None, limit: int
 ) -> Query:
+    """/stats of any range (None: open), from the events: one scan grouped two ways at
+    once (grouping sets, hashed): per visitor, whose rows count the visitors and add up
+    the page views, and per path, the top paths. Rows (kind, path, n) as those of
+    ``build_stats_rollup_query``: ``users``, ``views`` and the top ``path`` rows, whose
+    order the caller gives."""
     p = Params()
     where = event_where(site_id, start, end, [], p)
-    sql = (
-        "SELECT e.path, count(*) AS views FROM event e "
-        f"WHERE {where} AND e.{IS_PAGE_VIEW} AND e.path IS NOT NULL "
-        f"GROUP BY e.path ORDER BY views DESC, e.path ASC LIMIT {p.add(limit)}"
+    sql = f"""
+    WITH g AS (
+        SELECT e.visitor_id, e.path, grouping(e.visitor_id) AS by_path, {_PAGEVIEWS} AS views
+        FROM event e WHERE {where} GROUP BY GROUPING SETS ((e.visitor_id), (e.path))
     )
+    SELECT 'users' AS kind, NULL AS path, count(*) AS n FROM g WHERE by_path = 0
+    UNION ALL SELECT 'views', NULL, sum(views) FROM g WHERE by_path = 0
+    UNION ALL SELECT 'path', path, views FROM (
+        SELECT path, views FROM g WHERE by_path = 1 AND path IS NOT NULL AND views > 0
+        ORDER BY views DESC, path LIMIT {p.add(limit)}
+    ) AS top"""
     return Query(sql, p.values)
 
 
