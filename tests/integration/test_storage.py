@@ -36,7 +36,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 
 
 async def test_migrations_apply_once_from_empty(store: Store) -> None:
-    assert await store.migrate() == list(range(1, 20))
+    assert await store.migrate() == list(range(1, 21))
     assert await store.migrate() == []
     rows = await store.fetch("SELECT version, name FROM schema_migration ORDER BY version")
     assert rows == [
@@ -59,6 +59,7 @@ async def test_migrations_apply_once_from_empty(store: Store) -> None:
         (17, "product"),
         (18, "derive_began"),
         (19, "orders"),
+        (20, "rollup_hour_ahead"),
     ]
     assert await store.fetch("SELECT count(*) FROM event") == [(0,)]
 

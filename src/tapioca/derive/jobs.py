@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from tapioca.derive import commerce, commerce_rollups, product, rollups, sessions
 from tapioca.derive.days import day_steps
-from tapioca.derive.runner import Step, reset_derived, run_derive
+from tapioca.derive.runner import Split, Step, reset_derived, run_derive
 from tapioca.kit.clock import SYSTEM_CLOCK, Clock
 from tapioca.logging import get_logger
 from tapioca.model import commerce as facts
@@ -28,30 +28,44 @@ CHUNK = 1_000_000
 LIVE_CHUNK = 100_000
 
 
-def web_steps(days: bool, budget: int) -> Callable[[int, int], list[Step]]:
+def web_steps(days: bool, budget: int, split: bool = False) -> Callable[[int, int], list[Step]]:
     """Sessions first, then the transactions, carts and refunds (with the sessions that
-    hold them), then the rollups of every hour they or the new events touched, then
-    (``days``) the users' first events and active days (product_steps) and the marked days
+    hold them), then the rollups of every hour they or the new events touched, then the
+    users' first events and active days (product_steps), and (``days``) the marked days
     that fit in ``budget`` (events; derive/days.py): a day redone in a site's new zone
-    writes its users' active days again, after the new events' (product.redo_steps)."""
+    writes its users' active days again, after the new events' (product.redo_steps).
+    ``split``: the run's own steps when the event rollups and the users' days are made on
+    a second connection (WEB_SPLIT)."""
 
     def build(last: int, upto: int) -> list[Step]:
         steps = sessions.session_steps(last, upto) + commerce.commerce_steps(last, upto)
-        steps += sessions.session_cleanup() + rollups.rollup_steps(last, upto)
+        steps += sessions.session_cleanup() + rollups.rollup_steps(last, upto, not split)
+        if not split:
+            steps += product.product_steps(last, upto)
         if days:
-            steps += product.product_steps(last, upto) + day_steps(upto, budget)
+            steps += day_steps(upto, budget)
         return steps
 
     return build
 
 
+# A run of new events without days over two connections (runner.Split): the hourly event
+# rollups ahead, the users' first events and active days (which nothing else of the run
+# reads or writes) beside.
+WEB_SPLIT = Split(
+    steps=web_steps(False, 0, split=True),
+    ahead=rollups.event_rows_ahead,
+    merge=rollups.merge_ahead,
+    beside=product.product_steps,
+)
+
+
 async def _run(store: Store, days: bool, chunk: int) -> int:
     """One run: at most ``chunk`` new events, and (``days``) as many marked days as a
-    chunk's worth of events holds. Without days, the users' first events and active days
-    (which nothing else of the run reads or writes) are made beside the rest, on another
-    connection where the store has one (runner.run_derive)."""
+    chunk's worth of events holds. Without days, the run is split over two connections
+    where the store has them (WEB_SPLIT)."""
     return await run_derive(
-        store, WEB, web_steps(days, chunk), beside=None if days else product.product_steps,
+        store, WEB, web_steps(days, chunk), split=None if days else WEB_SPLIT,
         pending_sql=rollups.pending_sql(days), max_seqs=chunk,
     )  # fmt: skip
 

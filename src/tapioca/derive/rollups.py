@@ -5,7 +5,8 @@ The derive job marks the hours of new events and of every session it deletes or 
 (derive/sessions.py), then, in the same transaction:
 
 - ``rollup_hour``: per site, UTC hour and event dimension value, events, pageviews and
-  the exact visitors of that hour, recomputed from ``event``;
+  the exact visitors of that hour, recomputed from ``event`` (on PostgreSQL, for the
+  hours of the new events, on a second connection meanwhile: event_rows_ahead);
 - ``rollup_session_hour``: per site, UTC hour of the session start and session dimension
   value, the additive session figures and the hour's exact visitors, from ``session``;
 
@@ -24,8 +25,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tapioca.derive.runner import Step
-from tapioca.derive.sessions import mark_dirty
+from tapioca.derive.runner import Step, temp_table
+from tapioca.derive.sessions import HOUR, mark_dirty
 from tapioca.model.dimensions import EVENT_DIMENSIONS, SESSION_DIMENSIONS
 from tapioca.model.figures import EVENT_FIGURES, SESSION_FIGURES, Figure
 
@@ -95,20 +96,26 @@ def rows_in_spans(
     ) AS x"""
 
 
-def _hour_rollup(
-    table: str, source: str, ts: str, where: str, args: list[Any], columns: list[str],
-    dims: dict[str, str], sums: dict[str, str], targets: str,
+def _hour_rows(
+    table: str, spans: str, source: str, ts: str, where: str, args: list[Any],
+    columns: list[str], dims: dict[str, str], sums: dict[str, str], targets: str,
 ) -> list[Step]:  # fmt: skip
-    """Replace the dirty hours' rows of ``table``: the rows of ``source`` that start in
-    each dirty hour, aggregated per visitor, then per value of each dimension."""
+    """Into ``table``, the rows of the hours of ``spans`` (site_id, hour): the rows of
+    ``source`` that start in each, aggregated per visitor, then per value of each
+    dimension."""
     temp = f"derive_{table}"
-    rows = rows_in_spans(temp, "rollup_dirty", "d.site_id, d.hour", source, ts,
+    rows = rows_in_spans(temp, spans, "d.site_id, d.hour", source, ts,
                          ("d.hour", "d.hour + INTERVAL '1 hour'"), where, columns)  # fmt: skip
     insert = f"INSERT INTO {table} ({targets}) " + _per_visitor(temp, dims, sums) + IN_ORDER
+    return [(rows, args), (insert, []), (f"DROP TABLE {temp}", [])]
+
+
+def _replaced(table: str) -> Step:
+    """The dirty hours' rows of ``table`` out, for _hour_rows to make again."""
     delete = f"""
     DELETE FROM {table} USING rollup_dirty d
     WHERE {table}.site_id = d.site_id AND {table}.hour = d.hour"""
-    return [(delete, []), (rows, args), (insert, []), (f"DROP TABLE {temp}", [])]
+    return (delete, [])
 
 
 def _targets(figures: tuple[Figure, ...]) -> str:
@@ -117,28 +124,73 @@ def _targets(figures: tuple[Figure, ...]) -> str:
                       "visitors"])  # fmt: skip
 
 
-def _event_rollup(upto: int) -> list[Step]:
-    return _hour_rollup(
-        "rollup_hour", "event", "ts", " AND NOT event.is_bot AND event.seq <= $1", [upto],
+def _event_rows(table: str, spans: str, upto: int) -> list[Step]:
+    """Into ``table``, rollup_hour's rows of the hours of ``spans``: events up to ``upto``."""
+    return _hour_rows(
+        table, spans, "event", "ts", " AND NOT event.is_bot AND event.seq <= $1", [upto],
         EVENT_ROW, EVENT_COLUMNS,
         {f.name: f.visitor_sql for f in EVENT_FIGURES}, _targets(EVENT_FIGURES),
     )  # fmt: skip
 
 
+def _event_rollup(upto: int) -> list[Step]:
+    return [_replaced("rollup_hour"), *_event_rows("rollup_hour", "rollup_dirty", upto)]
+
+
 def _session_rollup() -> list[Step]:
-    return _hour_rollup(
-        "rollup_session_hour", "session", "started_at", "", [], SESSION_ROW, SESSION_COLUMNS,
-        {f.name: f.visitor_sql for f in SESSION_FIGURES}, _targets(SESSION_FIGURES),
+    rows = _hour_rows(
+        "rollup_session_hour", "rollup_dirty", "session", "started_at", "", [], SESSION_ROW,
+        SESSION_COLUMNS, {f.name: f.visitor_sql for f in SESSION_FIGURES},
+        _targets(SESSION_FIGURES),
     )  # fmt: skip
+    return [_replaced("rollup_session_hour"), *rows]
 
 
-def rollup_steps(last: int, upto: int) -> list[Step]:
+# The hourly event rows a run makes on a second connection (runner.Split): committed at
+# once, then moved into rollup_hour by the run's own transaction.
+AHEAD = "rollup_hour_ahead"
+_AHEAD_HOURS = "derive_ahead_hours"
+
+
+def event_rows_ahead(last: int, upto: int) -> list[Step]:
+    """Into AHEAD, the rollup_hour rows of the hours of the new events (runner.Split,
+    ``ahead``): made while the run makes its sessions, as _event_rollup makes them. Of
+    the hours a run marks, only those hold new events: the sessions' hours hold none, and
+    a stored event never changes, so their event rows stay as they are."""
+    hours = (f"SELECT DISTINCT site_id, {HOUR.format(ts='ts')} AS hour FROM event "
+             "WHERE seq > $1 AND seq <= $2 AND NOT is_bot")  # fmt: skip
+    return [
+        (f"DELETE FROM {AHEAD}", []),  # a run that failed after making them
+        *temp_table(_AHEAD_HOURS, hours, [last, upto]),
+        *_event_rows(AHEAD, _AHEAD_HOURS, upto),
+        (f"DROP TABLE {_AHEAD_HOURS}", []),
+    ]
+
+
+def merge_ahead(last: int, upto: int) -> list[Step]:
+    """In the run's transaction, once event_rows_ahead committed: its rows replace those
+    of their hours in rollup_hour (runner.Split, ``merge``)."""
+    columns = _targets(EVENT_FIGURES)
+    return [
+        (
+            f"""
+    DELETE FROM rollup_hour USING (SELECT DISTINCT site_id, hour FROM {AHEAD}) AS a
+    WHERE rollup_hour.site_id = a.site_id AND rollup_hour.hour = a.hour""",
+            [],
+        ),
+        (f"INSERT INTO rollup_hour ({columns}) SELECT {columns} FROM {AHEAD}{IN_ORDER}", []),
+        (f"DELETE FROM {AHEAD}", []),
+    ]
+
+
+def rollup_steps(last: int, upto: int, events: bool = True) -> list[Step]:
     """Mark the hours of the new events, recompute every dirty hour, and mark the days
-    that hold them for the daily rollups (derive/days.py)."""
+    that hold them for the daily rollups (derive/days.py). ``events`` False: rollup_hour's
+    rows are made beside the run (event_rows_ahead, merge_ahead)."""
     mark = mark_dirty("FROM event WHERE seq > $1 AND seq <= $2 AND NOT is_bot", "ts")
     return [
         (mark, [last, upto]),
-        *_event_rollup(upto),
+        *(_event_rollup(upto) if events else []),
         *_session_rollup(),
         (
             "INSERT INTO rollup_dirty_day (site_id, hour) SELECT site_id, hour FROM rollup_dirty "

@@ -4,9 +4,9 @@ ingest sequence").
 A job takes the events stored since its last run, by ``seq``, up to the largest seq below
 which every event is committed (Session.settled_seq), and runs its steps over that range in
 one transaction with its new position: a run that fails leaves nothing behind (but what
-steps run beside it committed, which a run repeated over the range leaves as it is), and a
-run repeated over the same range replaces what it made. One process at a time runs the jobs
-(the store's derive lock); the others skip their turn.
+steps run beside it committed, which a run repeated over the range makes again as it was:
+Split), and a run repeated over the same range replaces what it made. One process at a
+time runs the jobs (the store's derive lock); the others skip their turn.
 """
 
 from __future__ import annotations
@@ -116,41 +116,73 @@ async def _background(session: Session) -> AsyncIterator[None]:
         yield
 
 
-async def _with_beside(
-    store: Store, session: Session, steps: list[Step], beside: list[Step]
+def _nothing(last: int, upto: int) -> list[Step]:
+    return []
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """A run's work over two connections, where the store has a second one (run_derive).
+    On the second: ``ahead``, in a transaction committed at once, into tables of its own
+    that only ``merge`` reads; then ``beside``, in a transaction committed when done,
+    before the run's. On the run's own, at the same time: ``steps``, then, once ``ahead``
+    committed, ``merge``. Together they make what the run's ``build`` makes alone, in
+    which neither side reads what the other writes (but ``merge`` what ``ahead`` made).
+    A run that fails after ``beside`` committed is done again over the same range, so
+    ``beside`` must change nothing when run again over a range (derive/product.py)."""
+
+    steps: BuildSteps
+    ahead: BuildSteps = _nothing
+    merge: BuildSteps = _nothing
+    beside: BuildSteps = _nothing
+
+
+async def _split(
+    store: Store, session: Session, build: BuildSteps, split: Split, last: int, upto: int
 ) -> None:
-    """``steps`` in ``session``, and at the same time ``beside`` in a transaction of a
-    second session, committed once both are done (before ``session``'s transaction, which
-    a failure of either undoes). Where the store has no second session, ``beside`` runs
-    after ``steps`` in ``session``."""
+    """The run's steps over two connections (Split); where the store has no second
+    session, ``build``'s in ``session``."""
     async with store.beside() as other:
         if other is None:
-            await run_steps(session, steps + beside)
+            await run_steps(session, build(last, upto))
             return
+        made: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
         async def alongside() -> None:
+            try:
+                async with _background(other):
+                    await run_steps(other, split.ahead(last, upto))
+            except BaseException as exc:
+                made.set_exception(exc)
+                raise
+            made.set_result(None)
             async with _background(other):
-                await run_steps(other, beside)
+                await run_steps(other, split.beside(last, upto))
 
-        done = await asyncio.gather(run_steps(session, steps), alongside(), return_exceptions=True)
+        async def own() -> None:
+            await run_steps(session, split.steps(last, upto))
+            await made
+            await run_steps(session, split.merge(last, upto))
+
+        done = await asyncio.gather(own(), alongside(), return_exceptions=True)
+        if made.done() and not made.cancelled():
+            made.exception()  # seen: the outcome of alongside() holds it
         for outcome in done:
             if isinstance(outcome, BaseException):
                 raise outcome
 
 
 async def run_derive(
-    store: Store, name: str, build: BuildSteps, *, beside: BuildSteps | None = None,
+    store: Store, name: str, build: BuildSteps, *, split: Split | None = None,
     pending_sql: str | None = None, max_seqs: int = 0,
 ) -> int:  # fmt: skip
     """Run job ``name`` over the events it has not processed (at most ``max_seqs`` of them
     when > 0), in one transaction; also when ``pending_sql`` says work is left without new
     events. Returns the seqs done (0 when another process is deriving).
 
-    ``beside`` builds steps over the same new events that share no table with ``build``'s
-    (neither reads what the other writes): on PostgreSQL they run on another connection,
-    on the other core, in a transaction committed just before the run's, and a failure of
-    either undoes the run's. A run that fails after they committed is done again over the
-    same range, so they must change nothing when run again over a range (derive/product.py).
+    With ``split``, a run of new events is made over two connections where the store has
+    them (PostgreSQL, on the other core): see Split. A failure on either side undoes the
+    run's transaction.
     """
     async with store.leading(Lock.DERIVE) as session:
         if session is None:
@@ -169,10 +201,10 @@ async def run_derive(
                     return 0
                 upto = last
             async with session.wide():
-                if beside is None or upto == last:
+                if split is None or upto == last:
                     await run_steps(session, build(last, upto))
                 else:
-                    await _with_beside(store, session, build(last, upto), beside(last, upto))
+                    await _split(store, session, build, split, last, upto)
             await session.execute(_SAVE_SEQ, name, upto)
         return upto - last
 

@@ -10,6 +10,8 @@ these tokens for the rest:
 - ``{json}``: a JSON document (jsonb; DuckDB's JSON);
 - ``{identity:SEQUENCE}``: a bigint numbered by the store (PostgreSQL's identity column;
   DuckDB's default from the sequence named, which its migration creates);
+- ``{unlogged}`` before TABLE: a table a crash may empty (PostgreSQL writes no WAL for
+  it; DuckDB has no such tables, and makes an ordinary one);
 - a statement whose comment says ``-- only: postgres`` (or ``duckdb``) runs on that store
   alone: the indexes and keys PostgreSQL plans with, the embedded store's visitor salt.
 
@@ -30,6 +32,7 @@ class Dialect:
     key: str
     json: str
     identity: str  # formatted with the sequence's name
+    unlogged: str
     # Statements at the start of a background transaction (derive, migrations): no
     # statement timeout of the reports, room to aggregate in memory.
     background: tuple[str, ...] = ()
@@ -41,7 +44,7 @@ class Dialect:
             name, argument = match[1], match[2]
             if name == "identity" and argument:
                 return self.identity.format(argument)
-            if name in ("key", "json") and not argument:
+            if name in ("key", "json", "unlogged") and not argument:
                 return str(getattr(self, name))
             raise ValueError(f"unknown migration token {match[0]}")
 
@@ -61,6 +64,7 @@ POSTGRES = Dialect(
     key='text COLLATE "C"',
     json="jsonb",
     identity="bigint GENERATED ALWAYS AS IDENTITY",
+    unlogged="UNLOGGED",
     background=("SET LOCAL statement_timeout = 0", "SET LOCAL work_mem = '256MB'"),
 )
 DUCKDB = Dialect(
@@ -68,4 +72,5 @@ DUCKDB = Dialect(
     key="text",
     json="JSON",
     identity="bigint NOT NULL DEFAULT nextval('{}')",
+    unlogged="",
 )
