@@ -607,6 +607,8 @@ def derive_labels() -> dict[str, str]:
         ("commerce", commerce.commerce_steps(0, 1)),
         ("sessions", sessions.session_cleanup()),
         ("hourly rollups", rollups.rollup_steps(0, 1)),
+        ("hourly rollups: ahead", rollups.event_rows_ahead(0, 1)),
+        ("hourly rollups", rollups.merge_ahead(0, 1)),
         ("daily rollups", day_steps(1, 1)),
     ]
     out: dict[str, str] = {}
