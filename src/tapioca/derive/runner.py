@@ -116,10 +116,6 @@ async def _background(session: Session) -> AsyncIterator[None]:
         yield
 
 
-def _nothing(last: int, upto: int) -> list[Step]:
-    return []
-
-
 @dataclass(frozen=True, slots=True)
 class Split:
     """A run's work over two connections, where the store has a second one (run_derive).
@@ -132,9 +128,9 @@ class Split:
     ``beside`` must change nothing when run again over a range (derive/product.py)."""
 
     steps: BuildSteps
-    ahead: BuildSteps = _nothing
-    merge: BuildSteps = _nothing
-    beside: BuildSteps = _nothing
+    ahead: BuildSteps
+    merge: BuildSteps
+    beside: BuildSteps
 
 
 async def _split(
@@ -146,16 +142,15 @@ async def _split(
         if other is None:
             await run_steps(session, build(last, upto))
             return
-        made: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        async def ahead() -> None:
+            async with _background(other):
+                await run_steps(other, split.ahead(last, upto))
+
+        made = asyncio.ensure_future(ahead())  # awaited by both sides: each sees its outcome
 
         async def alongside() -> None:
-            try:
-                async with _background(other):
-                    await run_steps(other, split.ahead(last, upto))
-            except BaseException as exc:
-                made.set_exception(exc)
-                raise
-            made.set_result(None)
+            await made
             async with _background(other):
                 await run_steps(other, split.beside(last, upto))
 
@@ -165,8 +160,6 @@ async def _split(
             await run_steps(session, split.merge(last, upto))
 
         done = await asyncio.gather(own(), alongside(), return_exceptions=True)
-        if made.done() and not made.cancelled():
-            made.exception()  # seen: the outcome of alongside() holds it
         for outcome in done:
             if isinstance(outcome, BaseException):
                 raise outcome
