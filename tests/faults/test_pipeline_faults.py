@@ -612,7 +612,13 @@ def test_postgres_immediate_stop_during_ingest(
     check_exactly_once(traffic, stored, definite=True)
     assert worker.alive(), worker.output()
     assert "store_unavailable" in worker.stderr_path.read_text(), worker.output()
-    assert cluster_metric(server, "written") == len(stored)
+    # A batch whose commit reached the disk as the server stopped, before its answer, is
+    # written again and its rows then count as duplicates: each stored event is counted
+    # once, as written or as a duplicate (this worker acknowledges every entry once).
+    written = cluster_metric(server, "written") or 0
+    duplicates = cluster_metric(server, "duplicates") or 0
+    assert written + duplicates == len(stored), (written, duplicates, len(stored))
+    assert written <= len(stored)
 
 
 # -- c. Redis killed, then restarted on the same port --------------------------------------
