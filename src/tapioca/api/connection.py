@@ -23,6 +23,8 @@ client likes, a head may grow without bound, and what the parser refuses gets a 
 - the parser's 400 in the error shape, naming what is wrong;
 - the keep-alive timer run again when a request was answered before its body ended
   (uvicorn stops it at the body's bytes and would leave the connection open for good).
+- the writes of one turn of the event loop sent together (``CoalescedWrites``): an
+  answer's head and body in one send instead of two.
 
 A refusal ends the writing side after its answer and drops what the client still sends
 for ``LINGER_S`` before closing: closing with unread bytes would reset the connection,
@@ -129,6 +131,82 @@ def framing_error(error: BaseException | None) -> ErrorDetail:
     return ErrorDetail(part, _REWORDED.get(reason, reason))
 
 
+class CoalescedWrites(asyncio.Transport):
+    """A connection's transport whose writes of one turn of the event loop go out in one
+    send at the end of it. uvicorn writes an answer's status line and headers, then its
+    body, each at once: two system calls and two TCP segments for an answer that fits in
+    one. Their order is kept, and closing (or ending the writing side) sends what waits
+    first; aborting drops it, as the transport's own buffer is dropped."""
+
+    __slots__ = ("_loop", "_transport", "_waiting")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self._transport = transport
+        self._loop = loop
+        self._waiting: list[bytes] = []
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not self._waiting:
+            self._loop.call_soon(self._send)
+        self._waiting.append(bytes(data))
+
+    def writelines(self, list_of_data: Any) -> None:
+        for data in list_of_data:
+            self.write(data)
+
+    def _send(self) -> None:
+        if self._waiting:
+            data = b"".join(self._waiting) if len(self._waiting) > 1 else self._waiting[0]
+            self._waiting.clear()
+            self._transport.write(data)
+
+    def write_eof(self) -> None:
+        self._send()
+        self._transport.write_eof()
+
+    def can_write_eof(self) -> bool:
+        return self._transport.can_write_eof()
+
+    def close(self) -> None:
+        self._send()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._waiting.clear()
+        self._transport.abort()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._transport.get_extra_info(name, default)
+
+    def pause_reading(self) -> None:
+        self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._transport.resume_reading()
+
+    def is_reading(self) -> bool:
+        return self._transport.is_reading()
+
+    def get_write_buffer_size(self) -> int:
+        return self._transport.get_write_buffer_size() + sum(map(len, self._waiting))
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return self._transport.get_write_buffer_limits()
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self._transport.set_write_buffer_limits(high, low)
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self._transport.set_protocol(protocol)
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self._transport.get_protocol()
+
+
 class GuardedHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the deadlines and limits of this module."""
 
@@ -154,7 +232,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def connection_made(  # type: ignore[override]
         self, transport: asyncio.Transport
     ) -> None:
-        super().connection_made(transport)
+        super().connection_made(CoalescedWrites(transport, self.loop))
         if self.served.count < self.limits.max_connections:
             self._admitted = True
             self.served.count += 1
