@@ -6,8 +6,10 @@ import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from tapioca import __version__
 from tapioca.api import auth, commerce, ops, order_source, orders, product, reports, sites
@@ -26,6 +28,7 @@ from tapioca.auth.bootstrap import first_owner, remove_local_credential, write_l
 from tapioca.config import Mode, Settings
 from tapioca.derive.jobs import derive_forever
 from tapioca.errors import StoreUnavailable
+from tapioca.ingest.protocols import ROUTES
 from tapioca.logging import get_logger
 from tapioca.queue.inprocess import GroupCommitQueue
 from tapioca.scheduler.loop import scheduler_of
@@ -35,6 +38,24 @@ log = get_logger(__name__)
 DESCRIPTION = """Tapioca keeps every event a site sends, without loss or double counting,
 and answers web-analytics reports. Errors always have the shape
 `{"error": {"code", "message", "details": [{"field", "message"}]}, "request_id"}`."""
+
+
+class TapiocaAPI(FastAPI):
+    """FastAPI, with the ingest routes answered in front of it (api/ingest.py): a tracker's
+    hit goes through the request id and the ingest layer only, not through the layers of
+    FastAPI and Starlette (their error middleware, body limit, OpenTelemetry's check of
+    every request), whose work the ingest layer does itself."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._ingest = RequestIdMiddleware(IngestRoutes(super().__call__))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in ROUTES:
+            scope["app"] = self
+            await self._ingest(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def _background(runtime: Runtime, stop: asyncio.Event) -> list[asyncio.Task[None]]:
@@ -98,7 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await runtime.close()
             log.info("api_stopped")
 
-    app = FastAPI(
+    app = TapiocaAPI(
         title="Tapioca",
         version=__version__,
         description=DESCRIPTION,
@@ -108,7 +129,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
-    app.add_middleware(IngestRoutes)  # inside RequestIdMiddleware: the last added is outermost
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     app.include_router(reports.router)
