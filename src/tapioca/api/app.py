@@ -48,7 +48,7 @@ class TapiocaAPI(FastAPI):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self._ingest = RequestIdMiddleware(IngestRoutes(super().__call__))
+        self._ingest = RequestIdMiddleware(IngestRoutes())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] in ROUTES:

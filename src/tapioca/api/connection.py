@@ -157,7 +157,7 @@ class CoalescedWrites(asyncio.Transport):
 
     def _send(self) -> None:
         if self._waiting:
-            data = b"".join(self._waiting) if len(self._waiting) > 1 else self._waiting[0]
+            data = b"".join(self._waiting)
             self._waiting.clear()
             self._transport.write(data)
 

@@ -1,9 +1,9 @@
 """The ingest routes, served from ASGI in front of the framework.
 
 Every route of every ingest protocol (ingest/protocols) is a POST that trackers send
-with each hit. Served here they skip routing over every route, request objects, exception
-middleware and response classes, which together cost more than validating a one-event
-body. The contract is the one api.md gives and /openapi.json documents (api/openapi.py):
+with each hit. Served here they skip the framework's middleware, routing over every
+route, request objects and response classes, which together cost more than validating a
+one-event body. The contract is the one api.md gives and /openapi.json documents (api/openapi.py):
 the same error shape as every other route (request id from RequestIdMiddleware, which
 stays outside this layer); OPTIONS answers browsers' preflights and a browser may read
 the answers when some site accepts its origin (api/cors.py); another method is a 405.
@@ -15,12 +15,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import msgspec
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from tapioca.api.cors import ALLOW, answer_headers, origin_refused, preflight_headers
 from tapioca.errors import TapiocaError, too_large
 from tapioca.ingest.body import decompress_off_loop
-from tapioca.ingest.protocols import ROUTES
 from tapioca.ingest.service import IngestRequest, IngestService
 from tapioca.logging import get_logger
 
@@ -31,16 +30,11 @@ _JSON = (b"content-type", b"application/json")
 
 
 class IngestRoutes:
-    """ASGI middleware: answers the ingest routes, hands every other request on."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    """The ASGI application of the ingest routes (api/app.py, TapiocaAPI, hands it the
+    HTTP requests of their paths)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path")
-        if scope["type"] != "http" or path not in ROUTES:
-            await self.app(scope, receive, send)
-            return
+        path = scope["path"]
         cors: dict[str, str] = {}  # none without an Origin
         try:
             declared, encoding, agent, origin, referer = _read_headers(scope["headers"])
